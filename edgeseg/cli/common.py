@@ -1,0 +1,72 @@
+"""Shared CLI plumbing: one-line errors with exit codes, the rich console, quiet TensorFlow logs."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+import typer
+from rich.console import Console
+
+from edgeseg.core.errors import EdgesegError
+
+console = Console()
+err_console = Console(stderr=True)
+T = TypeVar("T")
+
+
+def quiet_tensorflow() -> None:
+    """Hide TensorFlow's C++ start-up chatter before it is imported (users see our output only)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "2")
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print `error: message` on stderr and return the Exit to raise (exit code `code`)."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def warn(message: str) -> None:
+    err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn expected library errors into one-line messages and non-zero exits; Ctrl-C exits 130."""
+    try:
+        yield
+    except EdgesegError as exc:
+        raise fail(str(exc), exc.exit_code) from None
+    except FileNotFoundError as exc:
+        raise fail(f"{exc.filename}: not found", 2) from None
+    except KeyboardInterrupt:
+        err_console.print("interrupted", style="yellow")
+        raise typer.Exit(130) from None
+
+
+def call(fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+    """Call a library function under `user_errors`."""
+    with user_errors():
+        return fn(*args, **kwargs)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'256' -> (256, 256); '192x256' -> (height 192, width 256)."""
+    try:
+        if "x" in text.lower():
+            h, w = (int(v) for v in text.lower().split("x"))
+        else:
+            h = w = int(text)
+    except ValueError:
+        raise fail(f"--size {text!r}: expected N or HxW, e.g. 256 or 192x256") from None
+    if h <= 0 or w <= 0:
+        raise fail(f"--size {text!r}: must be positive")
+    return h, w
+
+
+def stdout_isatty() -> bool:
+    return sys.stdout.isatty()

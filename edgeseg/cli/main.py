@@ -1,0 +1,42 @@
+"""The `edgeseg` command: train -> convert -> check -> run, each stage a subcommand."""
+
+from __future__ import annotations
+
+import typer
+
+from edgeseg import __version__
+
+app = typer.Typer(
+    name="edgeseg",
+    help=(
+        "Semantic segmentation from laptop to embedded hardware.\n\n"
+        "train a U-Net on image+mask pairs, convert it to int8 TFLite, check the accuracy drop, "
+        "and run it on a camera (Raspberry Pi, Coral Edge TPU)."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"edgeseg {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Semantic segmentation from laptop to embedded hardware."""
+
+
+def _register() -> None:
+    # Each command module is light at import time: heavy stages load inside the command body.
+    from edgeseg.cli import train_cmd
+
+    app.command("train")(train_cmd.train)
+
+
+_register()

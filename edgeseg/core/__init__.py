@@ -1,0 +1,1 @@
+"""numpy + OpenCV core shared by every stage: spec, processing, metrics, metadata. Never TensorFlow."""

@@ -1,0 +1,29 @@
+"""Typed errors: every expected failure is one of these, so the CLI prints one line and exits non-zero."""
+
+from __future__ import annotations
+
+
+class EdgesegError(ValueError):
+    """Base of all expected, user-facing errors (bad input, missing files, unusable models)."""
+
+    exit_code = 2
+
+
+class DatasetError(EdgesegError):
+    """A dataset folder, image or mask cannot be used as given."""
+
+
+class ModelError(EdgesegError):
+    """A model file is missing, corrupt, or not a per-pixel class map."""
+
+
+class ConversionError(EdgesegError):
+    """TFLite conversion or calibration failed."""
+
+
+class DelegateError(EdgesegError):
+    """A TFLite delegate could not be loaded."""
+
+
+class SourceError(EdgesegError):
+    """A camera, video file or stream cannot be opened or was lost for good."""

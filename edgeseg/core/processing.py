@@ -1,0 +1,305 @@
+"""THE pre- and post-processing module: every stage (training, evaluation, conversion, runtime) calls
+these functions, so what the model sees in training is exactly what it sees on the device.
+
+Holds: image/mask reading and decoding, colour order and channels, resize policy (stretch or
+letterbox), normalisation constants, int8/uint8 quantise/dequantise, argmax/threshold on the raw
+integer output, mapping class maps back to frame size, and palette colouring / overlay / legend.
+Pure numpy + OpenCV. Frames follow OpenCV's convention: BGR (3 channels) or single-channel gray.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from edgeseg.core.errors import DatasetError
+from edgeseg.core.spec import ModelSpec
+
+MaskEncoding = Literal["index", "binary", "rgb", "palette"]
+
+# === Reading ===
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image as OpenCV does (BGR uint8, or 2-D gray); 16-bit is scaled, alpha dropped."""
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise DatasetError(f"{path}: cannot read image (missing, corrupt or unsupported format)")
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        raise DatasetError(f"{path}: unsupported pixel type {img.dtype}; use 8- or 16-bit images")
+    if img.ndim == 3 and img.shape[2] == 4:
+        img = img[:, :, :3]
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    return np.ascontiguousarray(img)
+
+
+def png_palette(path: str | Path) -> np.ndarray | None:
+    """The PLTE palette (N x 3 RGB) of a palette-mode PNG, or None for any other image."""
+    data = Path(path).read_bytes()
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 33 or data[25] != 3:
+        return None
+    pos = 8
+    while pos + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        ctype = data[pos + 4 : pos + 8]
+        if ctype == b"PLTE":
+            body = data[pos + 8 : pos + 8 + length]
+            return np.frombuffer(body, np.uint8).reshape(-1, 3)
+        pos += 12 + length
+    return None
+
+
+def _colors_to_index(rgb: np.ndarray, colors: np.ndarray, path: str | Path, ignore: int) -> np.ndarray:
+    """Map each RGB pixel to the index of its colour in `colors`; unknown colours are an error."""
+    keys = (rgb[..., 0].astype(np.int32) << 16) | (rgb[..., 1].astype(np.int32) << 8) | rgb[..., 2]
+    ckeys = (colors[:, 0].astype(np.int32) << 16) | (colors[:, 1].astype(np.int32) << 8) | colors[:, 2]
+    out = np.full(keys.shape, ignore, np.uint8)
+    known = np.zeros(keys.shape, bool)
+    for idx in range(len(ckeys) - 1, -1, -1):  # first occurrence wins
+        hit = keys == ckeys[idx]
+        out[hit] = idx if idx < 256 else ignore
+        known |= hit
+    if not known.all():
+        bad = np.unique(keys[~known])[:5]
+        shown = ", ".join(f"#{int(k):06X}" for k in bad)
+        raise DatasetError(f"{path}: mask colour(s) {shown} not listed in classes.csv")
+    return out
+
+
+def read_mask(
+    path: str | Path,
+    encoding: MaskEncoding,
+    *,
+    colors: np.ndarray | None = None,
+    ignore_index: int = 255,
+) -> np.ndarray:
+    """Read a mask file and decode it to a 2-D uint8 class-index map (ignore_index = not scored)."""
+    if encoding == "palette":
+        pal = png_palette(path)
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise DatasetError(f"{path}: cannot read mask")
+        if pal is None:
+            raise DatasetError(f"{path}: expected a palette ('P' mode) PNG mask")
+        return _colors_to_index(bgr[:, :, ::-1], pal, path, ignore_index)
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        raise DatasetError(f"{path}: cannot read mask (missing, corrupt or unsupported format)")
+    if raw.ndim == 3 and raw.shape[2] == 4:
+        raw = raw[:, :, :3]
+    if encoding == "rgb":
+        if colors is None:
+            raise DatasetError(f"{path}: colour masks need classes.csv (name,r,g,b per class)")
+        if raw.ndim == 2:
+            raw = cv2.cvtColor(raw, cv2.COLOR_GRAY2BGR)
+        return _colors_to_index(raw[:, :, ::-1], colors, path, ignore_index)
+    if raw.ndim == 3:
+        if not (np.array_equal(raw[:, :, 0], raw[:, :, 1]) and np.array_equal(raw[:, :, 1], raw[:, :, 2])):
+            raise DatasetError(
+                f"{path}: mask is colour but the dataset uses {encoding} masks; add classes.csv "
+                "(name,r,g,b) for colour-coded masks"
+            )
+        raw = raw[:, :, 0]
+    if raw.dtype != np.uint8:
+        raise DatasetError(f"{path}: mask must be 8-bit, got {raw.dtype}")
+    if encoding == "binary":
+        return np.where(raw > 127, 1, 0).astype(np.uint8)
+    return np.ascontiguousarray(raw)
+
+
+# === Colour order, channels and resize ===
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the source frame sits inside the model input (identity for stretch)."""
+
+    src_height: int
+    src_width: int
+    top: int
+    left: int
+    content_height: int
+    content_width: int
+
+
+def to_model_channels(frame: np.ndarray, spec: ModelSpec) -> np.ndarray:
+    """OpenCV frame (BGR or gray) -> HxWxC uint8 in the model's channel count and colour order."""
+    if frame.ndim == 2:
+        if spec.channels == 1:
+            return frame[:, :, None]
+        return np.repeat(frame[:, :, None], 3, axis=2)
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise DatasetError(f"expected a gray or 3-channel image, got shape {frame.shape}")
+    if spec.channels == 1:
+        return cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)[:, :, None]
+    if spec.color_order == "rgb":
+        return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    return frame
+
+
+def placement_for(src_hw: tuple[int, int], spec: ModelSpec) -> Placement:
+    """How a src_hw frame maps into the model input under the spec's resize policy."""
+    sh, sw = src_hw
+    th, tw = spec.input_size
+    if spec.resize == "stretch":
+        return Placement(sh, sw, 0, 0, th, tw)
+    scale = min(th / sh, tw / sw)
+    ch, cw = max(1, round(sh * scale)), max(1, round(sw * scale))
+    return Placement(sh, sw, (th - ch) // 2, (tw - cw) // 2, ch, cw)
+
+
+def _resize(img: np.ndarray, hw: tuple[int, int], nearest: bool) -> np.ndarray:
+    h, w = hw
+    if img.shape[0] == h and img.shape[1] == w:
+        return img
+    if nearest:
+        interp = cv2.INTER_NEAREST
+    elif h < img.shape[0] and w < img.shape[1]:
+        interp = cv2.INTER_AREA
+    else:
+        interp = cv2.INTER_LINEAR
+    out = cv2.resize(img, (w, h), interpolation=interp)
+    if img.ndim == 3 and out.ndim == 2:
+        out = out[:, :, None]
+    return out
+
+
+def _place(img: np.ndarray, p: Placement, spec: ModelSpec, fill: int, nearest: bool) -> np.ndarray:
+    content = _resize(img, (p.content_height, p.content_width), nearest)
+    if spec.resize == "stretch":
+        return content
+    shape = (spec.input_height, spec.input_width, *img.shape[2:])
+    canvas = np.full(shape, fill, dtype=img.dtype)
+    canvas[p.top : p.top + p.content_height, p.left : p.left + p.content_width] = content
+    return canvas
+
+
+def prepare_image(frame: np.ndarray, spec: ModelSpec) -> tuple[np.ndarray, Placement]:
+    """OpenCV frame -> model input pixels (HxWxC uint8, raw 0..255) and where the frame went."""
+    img = to_model_channels(frame, spec)
+    p = placement_for(frame.shape[:2], spec)
+    return np.ascontiguousarray(_place(img, p, spec, 0, nearest=False)), p
+
+
+def prepare_mask(mask: np.ndarray, spec: ModelSpec) -> np.ndarray:
+    """Class-index mask -> model output size, nearest-neighbour only (class ids never blend)."""
+    p = placement_for(mask.shape[:2], spec)
+    return np.ascontiguousarray(_place(mask, p, spec, spec.ignore_index, nearest=True))
+
+
+def normalize(pixels: np.ndarray, spec: ModelSpec) -> np.ndarray:
+    """Raw 0..255 pixels -> the network's float range; the model applies this itself, in a layer."""
+    return pixels.astype(np.float32) * np.float32(spec.norm_scale) + np.float32(spec.norm_offset)
+
+
+# === Quantisation ===
+
+
+def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: np.dtype | type) -> np.ndarray:
+    """Float -> integer tensor values with TFLite's affine rule q = round(x / scale) + zero_point."""
+    info = np.iinfo(dtype)
+    q = np.round(np.asarray(x, np.float32) / np.float32(scale)) + zero_point
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """Integer tensor values -> float, through int32 so int8 negatives never wrap."""
+    return (q.astype(np.int32) - np.int32(zero_point)).astype(np.float32) * np.float32(scale)
+
+
+def to_input_tensor(pixels: np.ndarray, dtype: np.dtype | type, scale: float, zero_point: int) -> np.ndarray:
+    """Model-input pixels (HxWxC uint8) -> a batch-1 tensor of the interpreter's input type."""
+    dtype = np.dtype(dtype)
+    if dtype == np.float32:
+        out = pixels.astype(np.float32)
+    elif dtype == np.uint8 and abs(scale - 1.0) < 1e-6 and zero_point == 0:
+        out = pixels  # camera bytes go straight in: no float math on the device
+    elif scale == 0:  # not quantised: plain integer input
+        out = pixels.astype(dtype)
+    else:
+        out = quantize(pixels, scale, zero_point, dtype)
+    return out[None]
+
+
+# === Output -> class map ===
+
+
+def class_map_from_output(
+    output: np.ndarray, kind: str = "softmax", scale: float = 0.0, zero_point: int = 0
+) -> np.ndarray:
+    """Raw model output (HxWxC, float or int) -> uint8 class map, without dequantising.
+
+    Softmax: argmax of the raw integers (monotonic in the real value, since scale > 0).
+    Sigmoid (1 channel): compare against 0.5 expressed on the quantised scale.
+    """
+    if output.ndim == 4:
+        output = output[0]
+    if output.ndim != 3:
+        raise ValueError(f"expected an HxWxC output, got shape {output.shape}")
+    if kind == "sigmoid" or output.shape[2] == 1:
+        threshold = 0.5 if scale == 0 else 0.5 / scale + zero_point
+        return (output[:, :, 0] > threshold).astype(np.uint8)
+    return np.argmax(output, axis=2).astype(np.uint8)
+
+
+def class_map_to_frame(class_map: np.ndarray, placement: Placement) -> np.ndarray:
+    """Model-size class map -> source frame size (undo letterbox, nearest-neighbour resize)."""
+    p = placement
+    content = class_map[p.top : p.top + p.content_height, p.left : p.left + p.content_width]
+    return _resize(np.ascontiguousarray(content), (p.src_height, p.src_width), nearest=True)
+
+
+# === Palette, overlay, legend ===
+
+
+def palette_bgr(spec_palette: tuple[tuple[int, int, int], ...] | np.ndarray) -> np.ndarray:
+    """RGB palette -> a 256x3 BGR lookup table (unknown / ignore ids are black)."""
+    lut = np.zeros((256, 3), np.uint8)
+    pal = np.asarray(spec_palette, np.uint8).reshape(-1, 3)[:256]
+    lut[: len(pal)] = pal[:, ::-1]
+    return lut
+
+
+def colorize(class_map: np.ndarray, palette: tuple[tuple[int, int, int], ...] | np.ndarray) -> np.ndarray:
+    """Class map -> BGR colour image using the palette."""
+    return palette_bgr(palette)[class_map]
+
+
+def overlay(
+    frame: np.ndarray,
+    class_map: np.ndarray,
+    palette: tuple[tuple[int, int, int], ...] | np.ndarray,
+    alpha: float = 0.5,
+) -> np.ndarray:
+    """Alpha-blend the coloured class map over a frame of the same size (returns BGR)."""
+    if frame.ndim == 2:
+        frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    color = colorize(class_map, palette)
+    return cv2.addWeighted(frame, 1.0 - alpha, color, alpha, 0.0)
+
+
+def draw_legend(
+    image: np.ndarray, class_names: tuple[str, ...] | list[str], palette: tuple[tuple[int, int, int], ...]
+) -> np.ndarray:
+    """Draw a colour key (swatch + name per class) in the top-right corner, in place."""
+    lut = palette_bgr(palette)
+    scale = max(0.35, min(image.shape[:2]) / 700)
+    line_h = int(22 * scale / 0.5)
+    width = max(cv2.getTextSize(n, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] for n in class_names)
+    x0 = max(0, image.shape[1] - width - line_h - 12)
+    cv2.rectangle(image, (x0 - 4, 0), (image.shape[1], line_h * len(class_names) + 6), (0, 0, 0), -1)
+    for i, name in enumerate(class_names):
+        y = 4 + i * line_h
+        color = tuple(int(c) for c in lut[i])
+        cv2.rectangle(image, (x0, y), (x0 + line_h - 6, y + line_h - 6), color, -1)
+        cv2.putText(image, name, (x0 + line_h, y + line_h - 8), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    (255, 255, 255), 1, cv2.LINE_AA)
+    return image

@@ -1,0 +1,135 @@
+"""The frozen contract between training, conversion and the runtime: what a model expects and emits.
+
+Saved as `config.json` next to a Keras model and embedded in every `.tflite` edgeseg writes, so no
+stage has to guess the input size, colour order, resize policy or class names.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from edgeseg import __version__
+from edgeseg.core.errors import ModelError
+
+ResizePolicy = Literal["stretch", "letterbox"]
+ColorOrder = Literal["rgb", "bgr"]
+OutputKind = Literal["softmax", "sigmoid"]
+
+# Normalisation lives INSIDE the model (a Rescaling layer built from these two numbers), so every
+# caller feeds raw 0..255 pixels and nobody can normalise twice or forget to.
+NORM_SCALE = 1.0 / 127.5
+NORM_OFFSET = -1.0
+IGNORE_INDEX = 255
+
+
+def default_palette(num_classes: int) -> tuple[tuple[int, int, int], ...]:
+    """Pascal-VOC style palette (RGB): distinct, stable colours for any class count."""
+    colors = []
+    for i in range(num_classes):
+        r = g = b = 0
+        c = i
+        for shift in range(7, -1, -1):
+            r |= ((c >> 0) & 1) << shift
+            g |= ((c >> 1) & 1) << shift
+            b |= ((c >> 2) & 1) << shift
+            c >>= 3
+        colors.append((r, g, b))
+    if num_classes >= 1:
+        colors[0] = (32, 32, 32) if colors[0] == (0, 0, 0) else colors[0]
+    return tuple(colors)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything outside the network weights that a stage needs to feed it and read it."""
+
+    input_height: int
+    input_width: int
+    class_names: tuple[str, ...]
+    channels: int = 3
+    color_order: ColorOrder = "rgb"
+    resize: ResizePolicy = "stretch"
+    output_kind: OutputKind = "softmax"
+    palette: tuple[tuple[int, int, int], ...] = ()
+    norm_scale: float = NORM_SCALE
+    norm_offset: float = NORM_OFFSET
+    ignore_index: int = IGNORE_INDEX
+    float_miou: float | None = None
+    edgeseg_version: str = __version__
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if len(self.class_names) < 2:
+            raise ModelError(
+                f"a model needs at least 2 classes, got {len(self.class_names)}: "
+                f"{list(self.class_names)}"
+            )
+        if self.channels not in (1, 3):
+            raise ModelError(f"channels must be 1 or 3, got {self.channels}")
+        if self.resize not in ("stretch", "letterbox"):
+            raise ModelError(f"resize policy must be 'stretch' or 'letterbox', got {self.resize!r}")
+        if self.color_order not in ("rgb", "bgr"):
+            raise ModelError(f"colour order must be 'rgb' or 'bgr', got {self.color_order!r}")
+        if self.output_kind not in ("softmax", "sigmoid"):
+            raise ModelError(f"output kind must be 'softmax' or 'sigmoid', got {self.output_kind!r}")
+        if not self.palette:
+            object.__setattr__(self, "palette", default_palette(self.num_classes))
+        elif len(self.palette) < self.num_classes:
+            raise ModelError(
+                f"palette has {len(self.palette)} colours for {self.num_classes} classes"
+            )
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """(height, width) of the network input."""
+        return (self.input_height, self.input_width)
+
+    def with_updates(self, **changes: Any) -> ModelSpec:
+        """A copy with some fields changed (the spec itself is frozen)."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["class_names"] = list(self.class_names)
+        d["palette"] = [list(c) for c in self.palette]
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
+        known = {f for f in cls.__dataclass_fields__}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        try:
+            kwargs["class_names"] = tuple(str(n) for n in kwargs["class_names"])
+            kwargs["palette"] = tuple(tuple(int(v) for v in c) for c in kwargs.get("palette", ()))
+            return cls(**kwargs)
+        except (KeyError, TypeError) as exc:
+            raise ModelError(f"invalid model spec: {exc}") from exc
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def save(self, path: str | Path) -> None:
+        """Write atomically: a crash never leaves a half-written config."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(self.to_json() + "\n")
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> ModelSpec:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError as exc:
+            raise ModelError(f"{path}: spec file not found") from exc
+        except json.JSONDecodeError as exc:
+            raise ModelError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+        # config.json written by `edgeseg train` nests the spec under "spec".
+        return cls.from_dict(data.get("spec", data))

@@ -1,0 +1,1 @@
+"""Dataset discovery, validation and the synthetic scene generator (numpy + OpenCV only)."""

@@ -1,0 +1,206 @@
+"""Find image + mask pairs on disk, read class names, detect the mask encoding and validate it all
+before any training starts, so bad input fails in a second with the offending path named.
+
+Layout: ROOT/images + ROOT/masks (pairs by stem), optionally ROOT/train/... and ROOT/val/...;
+class names from ROOT/labels.txt, ROOT/classes.csv (name,r,g,b) or an explicit list.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgeseg.core.errors import DatasetError
+from edgeseg.core.processing import MaskEncoding, png_palette, read_image, read_mask
+
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp")
+MASK_EXTS = (".png",)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One image and its mask, paired by file stem."""
+
+    stem: str
+    image: Path
+    mask: Path
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A validated dataset: class names, mask encoding and the train / val pairs."""
+
+    root: Path
+    class_names: tuple[str, ...]
+    encoding: MaskEncoding
+    ignore_index: int
+    train: tuple[Sample, ...]
+    val: tuple[Sample, ...]
+    colors: np.ndarray | None = None  # RGB per class, for colour-coded masks
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def load(self, sample: Sample) -> tuple[np.ndarray, np.ndarray]:
+        """(OpenCV image, uint8 class-index mask) for one pair, checked for size and values."""
+        image = read_image(sample.image)
+        mask = read_mask(sample.mask, self.encoding, colors=self.colors, ignore_index=self.ignore_index)
+        check_pair(sample, image, mask, self.num_classes, self.ignore_index)
+        return image, mask
+
+    def iter_split(self, split: str) -> Iterator[tuple[Sample, np.ndarray, np.ndarray]]:
+        """Stream (sample, image, mask) for 'train', 'val' or 'all', one pair in memory at a time."""
+        samples = {"train": self.train, "val": self.val, "all": self.train + self.val}[split]
+        for s in samples:
+            image, mask = self.load(s)
+            yield s, image, mask
+
+
+def check_pair(sample: Sample, image: np.ndarray, mask: np.ndarray, num_classes: int, ignore: int) -> None:
+    """Raise DatasetError naming the file when sizes differ or mask values exceed the classes."""
+    if image.shape[:2] != mask.shape[:2]:
+        raise DatasetError(
+            f"{sample.mask}: mask is {mask.shape[1]}x{mask.shape[0]} but image {sample.image.name} is "
+            f"{image.shape[1]}x{image.shape[0]}; masks must match their image size"
+        )
+    values = np.unique(mask)
+    bad = values[(values >= num_classes) & (values != ignore)]
+    if bad.size:
+        raise DatasetError(
+            f"{sample.mask}: mask values {bad.tolist()} are >= the number of classes ({num_classes}); "
+            f"fix the mask, add class names, or use {ignore} for ignored pixels"
+        )
+
+
+def find_pairs(folder: Path) -> list[Sample]:
+    """Pairs in FOLDER/images and FOLDER/masks; an image without mask (or the reverse) is an error."""
+    img_dir, mask_dir = folder / "images", folder / "masks"
+    for d in (img_dir, mask_dir):
+        if not d.is_dir():
+            raise DatasetError(f"{d}: folder not found; a dataset needs images/ and masks/ side by side")
+    images = {p.stem: p for p in sorted(img_dir.iterdir()) if p.suffix.lower() in IMAGE_EXTS}
+    masks = {p.stem: p for p in sorted(mask_dir.iterdir()) if p.suffix.lower() in MASK_EXTS}
+    if not images and not masks:
+        raise DatasetError(f"{folder}: no image/mask pairs found (images: .png/.jpg/.jpeg/.bmp, masks: .png)")
+    lonely_images = sorted(set(images) - set(masks))
+    if lonely_images:
+        raise DatasetError(
+            f"{images[lonely_images[0]]}: image has no mask {mask_dir / (lonely_images[0] + '.png')}"
+            + (f" (and {len(lonely_images) - 1} more)" if len(lonely_images) > 1 else "")
+        )
+    lonely_masks = sorted(set(masks) - set(images))
+    if lonely_masks:
+        raise DatasetError(
+            f"{masks[lonely_masks[0]]}: mask has no image in {img_dir}"
+            + (f" (and {len(lonely_masks) - 1} more)" if len(lonely_masks) > 1 else "")
+        )
+    return [Sample(stem, images[stem], masks[stem]) for stem in sorted(images)]
+
+
+def read_class_names(root: Path) -> tuple[tuple[str, ...], np.ndarray | None] | None:
+    """(names, RGB colours or None) from labels.txt or classes.csv in root or its parent."""
+    for folder in (root, root.parent):
+        csv_path = folder / "classes.csv"
+        if csv_path.is_file():
+            names, colors = [], []
+            with csv_path.open(newline="") as fh:
+                for lineno, row in enumerate(csv.reader(fh), start=1):
+                    if not row or row[0].strip().lower() in ("name", "#") or row[0].startswith("#"):
+                        continue
+                    if len(row) != 4:
+                        raise DatasetError(f"{csv_path}:{lineno}: expected name,r,g,b, got {row}")
+                    try:
+                        colors.append([int(v) for v in row[1:]])
+                    except ValueError as exc:
+                        raise DatasetError(f"{csv_path}:{lineno}: r,g,b must be integers 0..255") from exc
+                    names.append(row[0].strip())
+            return tuple(names), np.array(colors, np.uint8)
+        txt = folder / "labels.txt"
+        if txt.is_file():
+            names = [line.strip() for line in txt.read_text().splitlines() if line.strip()]
+            return tuple(names), None
+    return None
+
+
+def _detect_encoding(samples: list[Sample], num_classes: int, has_colors: bool) -> MaskEncoding:
+    if has_colors:
+        return "rgb"
+    first = samples[0].mask
+    if png_palette(first) is not None:
+        return "palette"
+    if num_classes == 2:
+        seen: set[int] = set()
+        for s in samples:
+            raw = cv2.imread(str(s.mask), cv2.IMREAD_GRAYSCALE)
+            if raw is None:
+                raise DatasetError(f"{s.mask}: cannot read mask (missing, corrupt or unsupported format)")
+            seen |= set(np.unique(raw).tolist())
+            if not seen <= {0, 255}:
+                return "index"
+        if 255 in seen:
+            return "binary"
+    return "index"
+
+
+def open_dataset(
+    root: str | Path,
+    *,
+    classes: list[str] | tuple[str, ...] | None = None,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    ignore_index: int = 255,
+    validate: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> Dataset:
+    """Discover, pair, split and (by default) validate every pair of a dataset folder.
+
+    ROOT may hold train/ and val/ (each with images/ + masks/), or images/ + masks/ directly; the
+    latter is split deterministically with `seed` (a folder like DATA/val is all 'val' when opened
+    for evaluation: pass val_fraction=1.0).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: dataset folder not found")
+    if (root / "train").is_dir():
+        train = find_pairs(root / "train")
+        val = find_pairs(root / "val") if (root / "val").is_dir() else []
+    else:
+        pairs = find_pairs(root)
+        if val_fraction >= 1.0:
+            train, val = [], pairs
+        else:
+            shuffled = pairs[:]
+            random.Random(seed).shuffle(shuffled)
+            n_val = max(1, round(len(pairs) * val_fraction)) if len(pairs) > 1 and val_fraction > 0 else 0
+            val, train = sorted(shuffled[:n_val], key=lambda s: s.stem), sorted(shuffled[n_val:], key=lambda s: s.stem)
+    found = read_class_names(root)
+    colors = None
+    if classes:
+        names = tuple(classes)
+        if found and found[1] is not None and len(found[1]) == len(names):
+            colors = found[1]
+    elif found:
+        names, colors = found
+    else:
+        raise DatasetError(
+            f"{root}: no class names; add labels.txt (one name per line) or classes.csv "
+            "(name,r,g,b), or pass --classes a,b,c"
+        )
+    if len(names) < 2:
+        raise DatasetError(f"{root}: need at least 2 classes, got {len(names)}: {list(names)}")
+    everything = train + val
+    encoding = _detect_encoding(everything, len(names), colors is not None)
+    ds = Dataset(root, names, encoding, ignore_index, tuple(train), tuple(val), colors)
+    if validate:
+        for i, s in enumerate(everything):
+            ds.load(s)
+            if progress:
+                progress(i + 1, len(everything))
+    return ds
