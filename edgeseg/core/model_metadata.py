@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -32,20 +33,21 @@ def strip_metadata(tflite_bytes: bytes) -> bytes:
 
 
 def _zip_start(data: bytes) -> int | None:
+    """Offset where the appended edgeseg zip begins, from its end-of-central-directory record."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             if METADATA_NAME not in zf.namelist():
                 return None
-            info = zf.getinfo(METADATA_NAME)
     except zipfile.BadZipFile:
         return None
-    # Local header offsets are stored relative to the zip's own start; find it by its signature.
-    sig = data.rfind(b"PK\x03\x04", 0, len(data) - 22)
-    while sig >= 0:
-        if data[sig + 30 : sig + 30 + len(METADATA_NAME)] == METADATA_NAME.encode():
-            return sig - info.header_offset
-        sig = data.rfind(b"PK\x03\x04", 0, sig)
-    return None
+    # zipfile already shifts header offsets by the prepended bytes, so compute the start directly:
+    # start = EOCD position - central directory size - central directory offset (zip-relative).
+    eocd = data.rfind(b"PK\x05\x06", max(0, len(data) - 22 - 65535))
+    if eocd < 0 or eocd + 22 > len(data):
+        return None
+    size_cd, offset_cd = struct.unpack("<II", data[eocd + 12 : eocd + 20])
+    start = eocd - size_cd - offset_cd
+    return start if 0 <= start <= len(data) else None
 
 
 def read_metadata(source: str | Path | bytes) -> dict[str, Any] | None:

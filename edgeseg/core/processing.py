@@ -31,7 +31,7 @@ def read_image(path: str | Path) -> np.ndarray:
     if img is None:
         raise DatasetError(f"{path}: cannot read image (missing, corrupt or unsupported format)")
     if img.dtype == np.uint16:
-        img = (img >> 8).astype(np.uint8)
+        img = (img // 256).astype(np.uint8)
     elif img.dtype != np.uint8:
         raise DatasetError(f"{path}: unsupported pixel type {img.dtype}; use 8- or 16-bit images")
     if img.ndim == 3 and img.shape[2] == 4:
@@ -61,12 +61,12 @@ def _colors_to_index(rgb: np.ndarray, colors: np.ndarray, path: str | Path, igno
     """Map each RGB pixel to the index of its colour in `colors`; unknown colours are an error."""
     keys = (rgb[..., 0].astype(np.int32) << 16) | (rgb[..., 1].astype(np.int32) << 8) | rgb[..., 2]
     ckeys = (colors[:, 0].astype(np.int32) << 16) | (colors[:, 1].astype(np.int32) << 8) | colors[:, 2]
-    out = np.full(keys.shape, ignore, np.uint8)
-    known = np.zeros(keys.shape, bool)
-    for idx in range(len(ckeys) - 1, -1, -1):  # first occurrence wins
-        hit = keys == ckeys[idx]
-        out[hit] = idx if idx < 256 else ignore
-        known |= hit
+    # One sorted lookup instead of a full-image pass per colour (VOC palettes carry 256 entries).
+    uniq, first = np.unique(ckeys, return_index=True)  # first occurrence of a repeated colour wins
+    pos = np.minimum(np.searchsorted(uniq, keys), len(uniq) - 1)
+    known = uniq[pos] == keys
+    index_of = np.where(first < 256, first, ignore).astype(np.uint8)
+    out = np.where(known, index_of[pos], ignore).astype(np.uint8)
     if not known.all():
         bad = np.unique(keys[~known])[:5]
         shown = ", ".join(f"#{int(k):06X}" for k in bad)

@@ -7,6 +7,7 @@ stage has to guess the input size, colour order, resize policy or class names.
 from __future__ import annotations
 
 import json
+import operator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -67,6 +68,18 @@ class ModelSpec:
                 f"a model needs at least 2 classes, got {len(self.class_names)}: "
                 f"{list(self.class_names)}"
             )
+        try:  # accept numpy integers too, but store plain ints so the spec stays JSON-ready
+            h, w = operator.index(self.input_height), operator.index(self.input_width)
+        except TypeError:
+            h = w = 0
+        if h < 1 or w < 1:
+            raise ModelError(
+                f"input size must be positive integers, got {self.input_height}x{self.input_width}"
+            )
+        object.__setattr__(self, "input_height", int(h))
+        object.__setattr__(self, "input_width", int(w))
+        if len(self.class_names) > 255:
+            raise ModelError(f"at most 255 classes fit a class map, got {len(self.class_names)}")
         if self.channels not in (1, 3):
             raise ModelError(f"channels must be 1 or 3, got {self.channels}")
         if self.resize not in ("stretch", "letterbox"):
@@ -109,8 +122,10 @@ class ModelSpec:
             kwargs["class_names"] = tuple(str(n) for n in kwargs["class_names"])
             kwargs["palette"] = tuple(tuple(int(v) for v in c) for c in kwargs.get("palette", ()))
             return cls(**kwargs)
-        except (KeyError, TypeError) as exc:
-            raise ModelError(f"invalid model spec: {exc}") from exc
+        except ModelError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"invalid model spec: {type(exc).__name__}: {exc}") from exc
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
@@ -129,7 +144,14 @@ class ModelSpec:
             data = json.loads(path.read_text())
         except FileNotFoundError as exc:
             raise ModelError(f"{path}: spec file not found") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ModelError(f"{path}: cannot read spec file ({exc})") from exc
         except json.JSONDecodeError as exc:
             raise ModelError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
+        if not isinstance(data, dict):
+            raise ModelError(f"{path}: expected a JSON object holding a model spec")
         # config.json written by `edgeseg train` nests the spec under "spec".
-        return cls.from_dict(data.get("spec", data))
+        try:
+            return cls.from_dict(data.get("spec", data))
+        except ModelError as exc:
+            raise ModelError(f"{path}: {exc}") from exc

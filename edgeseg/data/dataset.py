@@ -43,6 +43,7 @@ class Dataset:
     train: tuple[Sample, ...]
     val: tuple[Sample, ...]
     colors: np.ndarray | None = None  # RGB per class, for colour-coded masks
+    names_source: str = ""  # where the class names came from, for error messages
 
     @property
     def num_classes(self) -> int:
@@ -51,48 +52,75 @@ class Dataset:
     def load(self, sample: Sample) -> tuple[np.ndarray, np.ndarray]:
         """(OpenCV image, uint8 class-index mask) for one pair, checked for size and values."""
         image = read_image(sample.image)
-        mask = read_mask(sample.mask, self.encoding, colors=self.colors, ignore_index=self.ignore_index)
-        check_pair(sample, image, mask, self.num_classes, self.ignore_index)
+        mask = read_mask(
+            sample.mask, self.encoding, colors=self.colors, ignore_index=self.ignore_index
+        )
+        check_pair(sample, image, mask, self.num_classes, self.ignore_index, self.names_source)
         return image, mask
 
     def iter_split(self, split: str) -> Iterator[tuple[Sample, np.ndarray, np.ndarray]]:
-        """Stream (sample, image, mask) for 'train', 'val' or 'all', one pair in memory at a time."""
+        """Stream (sample, image, mask) for 'train', 'val' or 'all', one pair in memory at once."""
         samples = {"train": self.train, "val": self.val, "all": self.train + self.val}[split]
         for s in samples:
             image, mask = self.load(s)
             yield s, image, mask
 
 
-def check_pair(sample: Sample, image: np.ndarray, mask: np.ndarray, num_classes: int, ignore: int) -> None:
+def check_pair(
+    sample: Sample,
+    image: np.ndarray,
+    mask: np.ndarray,
+    num_classes: int,
+    ignore: int,
+    names_source: str = "",
+) -> None:
     """Raise DatasetError naming the file when sizes differ or mask values exceed the classes."""
     if image.shape[:2] != mask.shape[:2]:
         raise DatasetError(
-            f"{sample.mask}: mask is {mask.shape[1]}x{mask.shape[0]} but image {sample.image.name} is "
-            f"{image.shape[1]}x{image.shape[0]}; masks must match their image size"
+            f"{sample.mask}: mask is {mask.shape[1]}x{mask.shape[0]} but image "
+            f"{sample.image.name} is {image.shape[1]}x{image.shape[0]}; a mask must match its image"
         )
     values = np.unique(mask)
     bad = values[(values >= num_classes) & (values != ignore)]
     if bad.size:
         raise DatasetError(
-            f"{sample.mask}: mask values {bad.tolist()} are >= the number of classes ({num_classes}); "
-            f"fix the mask, add class names, or use {ignore} for ignored pixels"
+            f"{sample.mask}: mask values {bad.tolist()} are >= the number of classes ({num_classes}"
+            f"{' in ' + names_source if names_source else ''}); fix the mask, add class names, "
+            f"or use {ignore} for ignored pixels"
         )
 
 
+def _by_stem(folder: Path, exts: tuple[str, ...]) -> dict[str, Path]:
+    """Files with one of `exts` keyed by stem; hidden files (macOS ._*, .DS_Store) are skipped."""
+    found: dict[str, Path] = {}
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith(".") or p.suffix.lower() not in exts or not p.is_file():
+            continue
+        if p.stem in found:
+            raise DatasetError(f"{p}: same name as {found[p.stem].name}; keep one file per stem")
+        found[p.stem] = p
+    return found
+
+
 def find_pairs(folder: Path) -> list[Sample]:
-    """Pairs in FOLDER/images and FOLDER/masks; an image without mask (or the reverse) is an error."""
+    """Pairs in FOLDER/images and FOLDER/masks; an image without mask (or the reverse) fails."""
     img_dir, mask_dir = folder / "images", folder / "masks"
     for d in (img_dir, mask_dir):
         if not d.is_dir():
-            raise DatasetError(f"{d}: folder not found; a dataset needs images/ and masks/ side by side")
-    images = {p.stem: p for p in sorted(img_dir.iterdir()) if p.suffix.lower() in IMAGE_EXTS}
-    masks = {p.stem: p for p in sorted(mask_dir.iterdir()) if p.suffix.lower() in MASK_EXTS}
+            raise DatasetError(
+                f"{d}: folder not found; a dataset needs images/ and masks/ side by side"
+            )
+    images = _by_stem(img_dir, IMAGE_EXTS)
+    masks = _by_stem(mask_dir, MASK_EXTS)
     if not images and not masks:
-        raise DatasetError(f"{folder}: no image/mask pairs found (images: .png/.jpg/.jpeg/.bmp, masks: .png)")
+        raise DatasetError(
+            f"{folder}: no image/mask pairs found (images: .png/.jpg/.jpeg/.bmp, masks: .png)"
+        )
     lonely_images = sorted(set(images) - set(masks))
     if lonely_images:
         raise DatasetError(
-            f"{images[lonely_images[0]]}: image has no mask {mask_dir / (lonely_images[0] + '.png')}"
+            f"{images[lonely_images[0]]}: image has no mask "
+            f"{mask_dir / (lonely_images[0] + '.png')}"
             + (f" (and {len(lonely_images) - 1} more)" if len(lonely_images) > 1 else "")
         )
     lonely_masks = sorted(set(masks) - set(images))
@@ -104,29 +132,39 @@ def find_pairs(folder: Path) -> list[Sample]:
     return [Sample(stem, images[stem], masks[stem]) for stem in sorted(images)]
 
 
-def read_class_names(root: Path) -> tuple[tuple[str, ...], np.ndarray | None] | None:
-    """(names, RGB colours or None) from labels.txt or classes.csv in root or its parent."""
+def read_class_names(root: Path) -> tuple[tuple[str, ...], np.ndarray | None, Path] | None:
+    """(names, RGB colours or None, file) from classes.csv or labels.txt in root or its parent."""
     for folder in (root, root.parent):
         csv_path = folder / "classes.csv"
         if csv_path.is_file():
-            names, colors = [], []
-            with csv_path.open(newline="") as fh:
-                for lineno, row in enumerate(csv.reader(fh), start=1):
-                    if not row or row[0].strip().lower() in ("name", "#") or row[0].startswith("#"):
-                        continue
-                    if len(row) != 4:
-                        raise DatasetError(f"{csv_path}:{lineno}: expected name,r,g,b, got {row}")
-                    try:
-                        colors.append([int(v) for v in row[1:]])
-                    except ValueError as exc:
-                        raise DatasetError(f"{csv_path}:{lineno}: r,g,b must be integers 0..255") from exc
-                    names.append(row[0].strip())
-            return tuple(names), np.array(colors, np.uint8)
+            return (*_read_classes_csv(csv_path), csv_path)
         txt = folder / "labels.txt"
         if txt.is_file():
             names = [line.strip() for line in txt.read_text().splitlines() if line.strip()]
-            return tuple(names), None
+            return tuple(names), None, txt
     return None
+
+
+def _read_classes_csv(csv_path: Path) -> tuple[tuple[str, ...], np.ndarray]:
+    names: list[str] = []
+    colors: list[list[int]] = []
+    with csv_path.open(newline="") as fh:
+        for lineno, row in enumerate(csv.reader(fh), start=1):
+            if not row or row[0].strip().lower() in ("name", "#") or row[0].startswith("#"):
+                continue
+            if len(row) != 4:
+                raise DatasetError(f"{csv_path}:{lineno}: expected name,r,g,b, got {row}")
+            try:
+                rgb = [int(v) for v in row[1:]]
+            except ValueError:
+                rgb = [-1]
+            if not all(0 <= v <= 255 for v in rgb):
+                raise DatasetError(
+                    f"{csv_path}:{lineno}: r,g,b must be integers 0..255, got {row[1:]}"
+                )
+            names.append(row[0].strip())
+            colors.append(rgb)
+    return tuple(names), np.array(colors, np.uint8).reshape(-1, 3)
 
 
 def _detect_encoding(samples: list[Sample], num_classes: int, has_colors: bool) -> MaskEncoding:
@@ -140,13 +178,28 @@ def _detect_encoding(samples: list[Sample], num_classes: int, has_colors: bool) 
         for s in samples:
             raw = cv2.imread(str(s.mask), cv2.IMREAD_GRAYSCALE)
             if raw is None:
-                raise DatasetError(f"{s.mask}: cannot read mask (missing, corrupt or unsupported format)")
+                raise DatasetError(
+                    f"{s.mask}: cannot read mask (missing, corrupt or unsupported format)"
+                )
             seen |= set(np.unique(raw).tolist())
             if not seen <= {0, 255}:
                 return "index"
         if 255 in seen:
             return "binary"
     return "index"
+
+
+def split_pairs(
+    pairs: list[Sample], val_fraction: float, seed: int
+) -> tuple[list[Sample], list[Sample]]:
+    """Deterministic (train, val) split: same seed, same split; val_fraction >= 1 -> all val."""
+    if val_fraction >= 1.0:
+        return [], list(pairs)
+    shuffled = pairs[:]
+    random.Random(seed).shuffle(shuffled)
+    n_val = max(1, round(len(pairs) * val_fraction)) if len(pairs) > 1 and val_fraction > 0 else 0
+    by_stem = lambda s: s.stem  # noqa: E731
+    return sorted(shuffled[n_val:], key=by_stem), sorted(shuffled[:n_val], key=by_stem)
 
 
 def open_dataset(
@@ -170,34 +223,31 @@ def open_dataset(
         raise DatasetError(f"{root}: dataset folder not found")
     if (root / "train").is_dir():
         train = find_pairs(root / "train")
-        val = find_pairs(root / "val") if (root / "val").is_dir() else []
+        if (root / "val").is_dir():
+            val = find_pairs(root / "val")
+        else:  # train/ alone: hold out a seeded fraction of it
+            train, val = split_pairs(train, val_fraction, seed)
     else:
-        pairs = find_pairs(root)
-        if val_fraction >= 1.0:
-            train, val = [], pairs
-        else:
-            shuffled = pairs[:]
-            random.Random(seed).shuffle(shuffled)
-            n_val = max(1, round(len(pairs) * val_fraction)) if len(pairs) > 1 and val_fraction > 0 else 0
-            val, train = sorted(shuffled[:n_val], key=lambda s: s.stem), sorted(shuffled[n_val:], key=lambda s: s.stem)
+        train, val = split_pairs(find_pairs(root), val_fraction, seed)
     found = read_class_names(root)
     colors = None
     if classes:
-        names = tuple(classes)
+        names, source = tuple(classes), "the given class list"
         if found and found[1] is not None and len(found[1]) == len(names):
             colors = found[1]
     elif found:
-        names, colors = found
+        names, colors, source_path = found
+        source = str(source_path)
     else:
         raise DatasetError(
             f"{root}: no class names; add labels.txt (one name per line) or classes.csv "
             "(name,r,g,b), or pass --classes a,b,c"
         )
     if len(names) < 2:
-        raise DatasetError(f"{root}: need at least 2 classes, got {len(names)}: {list(names)}")
+        raise DatasetError(f"{source}: need at least 2 classes, got {len(names)}: {list(names)}")
     everything = train + val
     encoding = _detect_encoding(everything, len(names), colors is not None)
-    ds = Dataset(root, names, encoding, ignore_index, tuple(train), tuple(val), colors)
+    ds = Dataset(root, names, encoding, ignore_index, tuple(train), tuple(val), colors, source)
     if validate:
         for i, s in enumerate(everything):
             ds.load(s)

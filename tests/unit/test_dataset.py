@@ -1,0 +1,292 @@
+"""Dataset discovery on real PNG/JPEG files written here: every mask encoding, both class-name
+files, both split styles, and every kind of bad input (typed error, one line, offending path named).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from edgeseg.core.errors import DatasetError
+from edgeseg.data.dataset import open_dataset
+
+RNG = np.random.default_rng(0)
+
+
+def write_pair(
+    root: Path,
+    stem: str,
+    mask: np.ndarray,
+    *,
+    split: str | None = "train",
+    image: np.ndarray | None = None,
+    ext: str = ".png",
+) -> tuple[Path, Path]:
+    """Write an image (random colour unless given) and a mask file; masks go through OpenCV."""
+    folder = root / split if split else root
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    (folder / "masks").mkdir(parents=True, exist_ok=True)
+    if image is None:
+        image = RNG.integers(0, 256, (*mask.shape[:2], 3)).astype(np.uint8)
+    img_path, mask_path = folder / "images" / f"{stem}{ext}", folder / "masks" / f"{stem}.png"
+    assert cv2.imwrite(str(img_path), image) and cv2.imwrite(str(mask_path), mask)
+    return img_path, mask_path
+
+
+def labels(root: Path, *names: str) -> Path:
+    path = root / "labels.txt"
+    path.write_text("\n".join(names) + "\n")
+    return path
+
+
+def index_mask(h: int = 12, w: int = 16, classes: int = 3) -> np.ndarray:
+    return RNG.integers(0, classes, (h, w)).astype(np.uint8)
+
+
+def voc_colormap() -> np.ndarray:
+    """Pascal VOC's palette, written out independently of edgeseg's default_palette."""
+    cmap = np.zeros((256, 3), np.uint8)
+    for i in range(256):
+        r = g = b = 0
+        c = i
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        cmap[i] = (r, g, b)
+    return cmap
+
+
+def raises(root_or_path: Path, match: str, **kw: object) -> DatasetError:
+    """open_dataset(...) must fail with a one-line DatasetError matching `match`."""
+    with pytest.raises(DatasetError, match=match) as info:
+        open_dataset(root_or_path, **kw)  # type: ignore[arg-type]
+    assert "\n" not in str(info.value)
+    return info.value
+
+
+# === Encodings ===
+
+
+def test_index_masks_with_ignore(tmp_path: Path) -> None:
+    labels(tmp_path, "a", "b", "c")
+    m = index_mask()
+    m[0, :] = 255
+    write_pair(tmp_path, "x", m)
+    write_pair(tmp_path, "y", index_mask(), split="val")
+    ds = open_dataset(tmp_path)
+    assert ds.encoding == "index" and ds.class_names == ("a", "b", "c")
+    assert [s.stem for s in ds.train] == ["x"] and [s.stem for s in ds.val] == ["y"]
+    image, mask = ds.load(ds.train[0])
+    assert image.shape == (12, 16, 3) and np.array_equal(mask, m)
+
+
+def test_binary_0_255_masks_become_0_1(tmp_path: Path) -> None:
+    labels(tmp_path, "background", "object")
+    m = (RNG.random((10, 10)) > 0.5).astype(np.uint8) * 255
+    write_pair(tmp_path, "a", m)
+    write_pair(tmp_path, "b", np.zeros((10, 10), np.uint8))
+    ds = open_dataset(tmp_path, val_fraction=0)
+    assert ds.encoding == "binary"
+    assert np.array_equal(ds.load(ds.train[0])[1], (m == 255).astype(np.uint8))
+
+
+def test_colour_masks_via_classes_csv(tmp_path: Path) -> None:
+    (tmp_path / "classes.csv").write_text("name,r,g,b\nsky,0,0,255\nroad,128,64,128\ncar,255,0,0\n")
+    idx = index_mask()
+    rgb = np.array([(0, 0, 255), (128, 64, 128), (255, 0, 0)], np.uint8)[idx]
+    write_pair(tmp_path, "a", rgb[:, :, ::-1].copy())  # OpenCV writes BGR
+    ds = open_dataset(tmp_path)
+    assert ds.encoding == "rgb" and ds.class_names == ("sky", "road", "car")
+    assert ds.names_source.endswith("classes.csv")
+    assert np.array_equal(ds.load(ds.train[0])[1], idx)
+
+
+def test_palette_masks_as_pascal_voc_ships_them(tmp_path: Path) -> None:
+    labels(tmp_path, "background", "aeroplane", "bicycle")
+    idx = index_mask()
+    idx[-1, :] = 255  # VOC's object border (ignored)
+    write_pair(tmp_path, "a", idx)  # placeholder mask, replaced by a real 'P' PNG below
+    pal = Image.frombytes("P", (idx.shape[1], idx.shape[0]), idx.tobytes())
+    pal.putpalette(voc_colormap().ravel().tolist())
+    pal.save(tmp_path / "train" / "masks" / "a.png")
+    assert Image.open(tmp_path / "train" / "masks" / "a.png").mode == "P"
+    ds = open_dataset(tmp_path)
+    assert ds.encoding == "palette"
+    assert np.array_equal(ds.load(ds.train[0])[1], idx)
+
+
+def test_explicit_classes_override_labels_txt(tmp_path: Path) -> None:
+    labels(tmp_path, "a", "b")
+    write_pair(tmp_path, "x", index_mask(classes=4))
+    ds = open_dataset(tmp_path, classes=["p", "q", "r", "s"])
+    assert ds.class_names == ("p", "q", "r", "s")
+
+
+def test_grayscale_and_colour_images_of_varying_sizes(tmp_path: Path) -> None:
+    labels(tmp_path, "a", "b", "c")
+    gray = RNG.integers(0, 256, (20, 30)).astype(np.uint8)
+    write_pair(tmp_path, "g", index_mask(20, 30), image=gray)
+    write_pair(tmp_path, "c", index_mask(17, 41), ext=".jpg")
+    ds = open_dataset(tmp_path, val_fraction=0)
+    shapes = {s.stem: ds.load(s)[0].shape for s in ds.train}
+    assert shapes == {"g": (20, 30), "c": (17, 41, 3)}
+
+
+# === Splits ===
+
+
+def make_flat(root: Path, n: int = 10) -> None:
+    labels(root, "a", "b", "c")
+    for i in range(n):
+        write_pair(root, f"s{i:02d}", index_mask(), split=None)
+
+
+def stems(samples: tuple) -> list[str]:  # type: ignore[type-arg]
+    return [s.stem for s in samples]
+
+
+def test_seeded_split_is_deterministic(tmp_path: Path) -> None:
+    make_flat(tmp_path)
+    a, b = open_dataset(tmp_path, seed=0), open_dataset(tmp_path, seed=0)
+    assert stems(a.val) == stems(b.val) and len(a.val) == 2 and len(a.train) == 8
+    assert sorted(stems(a.train) + stems(a.val)) == [f"s{i:02d}" for i in range(10)]
+    others = {tuple(stems(open_dataset(tmp_path, seed=s, validate=False).val)) for s in range(1, 6)}
+    assert others - {tuple(stems(a.val))}, "a different seed should give a different split"
+
+
+def test_val_fraction_one_is_all_val_and_parent_labels_are_found(tmp_path: Path) -> None:
+    labels(tmp_path, "a", "b", "c")
+    for i in range(3):
+        write_pair(tmp_path, f"v{i}", index_mask(), split="val")
+    ds = open_dataset(tmp_path / "val", val_fraction=1.0)
+    assert len(ds.val) == 3 and not ds.train and ds.class_names == ("a", "b", "c")
+
+
+def test_train_folder_alone_is_split(tmp_path: Path) -> None:
+    labels(tmp_path, "a", "b", "c")
+    for i in range(5):
+        write_pair(tmp_path, f"t{i}", index_mask())
+    ds = open_dataset(tmp_path, val_fraction=0.4)
+    assert len(ds.train) == 3 and len(ds.val) == 2
+
+
+def test_discovery_reads_no_images_and_reports_progress(tmp_path: Path) -> None:
+    make_flat(tmp_path, 4)
+    (tmp_path / "images" / "s00.png").write_bytes(b"broken")
+    (tmp_path / "images" / "._s01.png").write_bytes(b"macOS resource fork")  # hidden: skipped
+    ds = open_dataset(tmp_path, validate=False)
+    assert len(ds.train) + len(ds.val) == 4
+    calls: list[tuple[int, int]] = []
+    (tmp_path / "images" / "s00.png").unlink()
+    write_pair(tmp_path, "s00", index_mask(), split=None)
+    open_dataset(tmp_path, progress=lambda i, n: calls.append((i, n)))
+    assert calls[-1] == (4, 4) and len(calls) == 4
+
+
+# === Bad input ===
+
+
+def test_missing_folder(tmp_path: Path) -> None:
+    raises(tmp_path / "nope", str(tmp_path / "nope"))
+
+
+def test_missing_masks_folder(tmp_path: Path) -> None:
+    (tmp_path / "images").mkdir()
+    raises(tmp_path, str(tmp_path / "masks"))
+
+
+def test_no_pairs(tmp_path: Path) -> None:
+    labels(tmp_path, "a", "b")
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    raises(tmp_path, f"{tmp_path}: no image/mask pairs")
+
+
+def test_image_without_mask(tmp_path: Path) -> None:
+    labels(tmp_path, "a", "b", "c")
+    write_pair(tmp_path, "ok", index_mask())
+    img, mask = write_pair(tmp_path, "lonely", index_mask())
+    mask.unlink()
+    raises(tmp_path, f"{img}: image has no mask")
+
+
+def test_mask_without_image(tmp_path: Path) -> None:
+    labels(tmp_path, "a", "b", "c")
+    write_pair(tmp_path, "ok", index_mask())
+    img, mask = write_pair(tmp_path, "lonely", index_mask())
+    img.unlink()
+    raises(tmp_path, f"{mask}: mask has no image")
+
+
+def test_two_images_with_one_stem(tmp_path: Path) -> None:
+    labels(tmp_path, "a", "b", "c")
+    img, _ = write_pair(tmp_path, "x", index_mask())
+    dup = img.with_suffix(".jpg")
+    cv2.imwrite(str(dup), np.zeros((12, 16, 3), np.uint8))
+    raises(tmp_path, "same name as")
+
+
+def test_size_mismatch(tmp_path: Path) -> None:
+    labels(tmp_path, "a", "b", "c")
+    _, mask = write_pair(tmp_path, "x", index_mask(), image=np.zeros((13, 16, 3), np.uint8))
+    err = raises(tmp_path, "must match")
+    assert str(mask) in str(err) and "16x12" in str(err) and "16x13" in str(err)
+
+
+def test_mask_value_beyond_classes(tmp_path: Path) -> None:
+    names_file = labels(tmp_path, "a", "b", "c")
+    m = index_mask()
+    m[3, 3] = 7
+    _, mask = write_pair(tmp_path, "x", m)
+    err = raises(tmp_path, r"values \[7\]")
+    assert str(mask) in str(err) and str(names_file) in str(err)
+
+
+@pytest.mark.parametrize("which", ["image", "mask"])
+def test_corrupt_files(tmp_path: Path, which: str) -> None:
+    labels(tmp_path, "a", "b", "c")
+    img, mask = write_pair(tmp_path, "x", index_mask())
+    bad = img if which == "image" else mask
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    raises(tmp_path, f"{bad}: cannot read")
+
+
+def test_colour_not_in_classes_csv(tmp_path: Path) -> None:
+    (tmp_path / "classes.csv").write_text("a,0,0,0\nb,255,255,255\n")
+    rgb = np.zeros((8, 8, 3), np.uint8)
+    rgb[2, 2] = (0, 0, 200)  # BGR -> RGB #C80000
+    _, mask = write_pair(tmp_path, "x", rgb)
+    raises(tmp_path, f"{mask}: mask colour.*#C80000.*classes.csv")
+
+
+def test_bad_classes_csv_row(tmp_path: Path) -> None:
+    csv = tmp_path / "classes.csv"
+    csv.write_text("a,0,0,0\nb,300,0,0\n")
+    write_pair(tmp_path, "x", np.zeros((4, 4, 3), np.uint8))
+    raises(tmp_path, f"{csv}:2: r,g,b must be integers 0..255")
+
+
+def test_colour_mask_without_classes_csv(tmp_path: Path) -> None:
+    labels(tmp_path, "a", "b", "c")
+    rgb = np.zeros((8, 8, 3), np.uint8)
+    rgb[..., 2] = 1
+    _, mask = write_pair(tmp_path, "x", rgb)
+    raises(tmp_path, f"{mask}: mask is colour")
+
+
+def test_fewer_than_two_classes(tmp_path: Path) -> None:
+    names_file = labels(tmp_path, "only")
+    write_pair(tmp_path, "x", np.zeros((4, 4), np.uint8))
+    raises(tmp_path, f"{names_file}: need at least 2 classes")
+    raises(tmp_path, "need at least 2 classes", classes=["one"])
+
+
+def test_no_class_names(tmp_path: Path) -> None:
+    write_pair(tmp_path, "x", np.zeros((4, 4), np.uint8))
+    raises(tmp_path, f"{tmp_path}: no class names")

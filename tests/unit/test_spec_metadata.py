@@ -1,0 +1,130 @@
+"""ModelSpec validation and JSON round trip; metadata embedded in and stripped from model bytes."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeseg.core.errors import ModelError
+from edgeseg.core.model_metadata import embed_metadata, read_metadata, read_spec, strip_metadata
+from edgeseg.core.spec import ModelSpec
+
+SPEC = ModelSpec(
+    96, 128, ("sky", "road", "car"), channels=3, color_order="bgr", resize="letterbox",
+    palette=((1, 2, 3), (4, 5, 6), (7, 8, 9)), float_miou=0.71,
+)  # fmt: skip
+# Stand-in for a flatbuffer: the identifier, zero bytes and every byte value (a real .tflite is
+# exercised by the conversion tests; the metadata code only ever sees bytes).
+BLOB = b"\x1c\x00\x00\x00TFL3" + bytes(64) + bytes(range(256)) * 8
+
+
+@pytest.mark.parametrize(
+    ("changes", "needle"),
+    [
+        ({"class_names": ("only",)}, "at least 2 classes"),
+        ({"channels": 2}, "channels"),
+        ({"resize": "crop"}, "resize"),
+        ({"color_order": "rgba"}, "colour order"),
+        ({"output_kind": "logits"}, "output kind"),
+        ({"palette": ((0, 0, 0),)}, "palette"),
+        ({"input_height": 0}, "input size"),
+        ({"input_width": -4}, "input size"),
+        ({"input_height": 1.5}, "input size"),
+    ],
+)
+def test_invalid_spec_is_a_model_error(changes: dict[str, object], needle: str) -> None:
+    with pytest.raises(ModelError, match=needle):
+        SPEC.with_updates(**changes)
+
+
+def test_default_palette_has_one_distinct_colour_per_class() -> None:
+    spec = ModelSpec(8, 8, tuple(f"c{i}" for i in range(12)))
+    assert len(spec.palette) == 12 and len(set(spec.palette)) == 12
+
+
+def test_numpy_sizes_are_stored_as_plain_ints() -> None:
+    spec = ModelSpec(np.int64(32), np.int32(48), ("a", "b"))
+    assert type(spec.input_height) is int and json.loads(spec.to_json())["input_width"] == 48
+
+
+def test_json_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "spec.json"
+    SPEC.save(path)
+    loaded = ModelSpec.load(path)
+    assert loaded == SPEC
+    assert loaded.palette == SPEC.palette and loaded.class_names == SPEC.class_names
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_load_nested_config_form(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"spec": SPEC.to_dict(), "history": {"loss": [1.0]}}))
+    assert ModelSpec.load(path) == SPEC
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "JSON object"),
+        ('{"spec": {"input_height": 4, "input_width": 4}}', "class_names"),
+        ('{"input_height": 4, "input_width": 4, "class_names": ["a"]}', "at least 2"),
+    ],
+)
+def test_bad_spec_files_name_the_file(tmp_path: Path, text: str, needle: str) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(text)
+    with pytest.raises(ModelError, match=needle) as info:
+        ModelSpec.load(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_missing_spec_file(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="not found"):
+        ModelSpec.load(tmp_path / "nope.json")
+
+
+def test_embed_read_strip_round_trip() -> None:
+    data = embed_metadata(BLOB, SPEC, {"quantization": "int8", "float_miou": 0.71})
+    assert data.startswith(BLOB)
+    assert read_spec(data) == SPEC
+    meta = read_metadata(data)
+    assert meta is not None and meta["quantization"] == "int8"
+    assert strip_metadata(data) == BLOB
+
+
+def test_embedding_twice_replaces_the_old_metadata() -> None:
+    once = embed_metadata(BLOB, SPEC)
+    other = SPEC.with_updates(class_names=("x", "y", "z"))
+    twice = embed_metadata(once, other)
+    assert strip_metadata(twice) == BLOB
+    assert read_spec(twice) == other
+    assert len(twice) == len(embed_metadata(BLOB, other))
+
+
+def test_metadata_from_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "model.tflite"
+    path.write_bytes(embed_metadata(BLOB, SPEC))
+    assert read_spec(path) == SPEC
+
+
+def test_bytes_without_metadata_give_none(tmp_path: Path) -> None:
+    assert read_metadata(BLOB) is None and read_spec(BLOB) is None
+    assert strip_metadata(BLOB) == BLOB
+    path = tmp_path / "bare.tflite"
+    path.write_bytes(BLOB)
+    assert read_spec(path) is None
+
+
+def test_a_foreign_zip_is_not_edgeseg_metadata() -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("labels.txt", "a\nb\n")  # what TFLite's own metadata writer appends
+    data = BLOB + buf.getvalue()
+    assert read_metadata(data) is None
+    assert strip_metadata(data) == data
