@@ -1,0 +1,85 @@
+"""`edgeseg check`: the CI accuracy gate (exit 0 pass, 1 over a limit, 2 bad input)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markdown import Markdown
+
+from edgeseg.cli.common import console, err_console, fail, quiet_tensorflow, user_errors
+
+
+def check_command(
+    models: Annotated[
+        list[Path],
+        typer.Argument(
+            help="[FLOAT_MODEL] INT8_MODEL. Without the float model the baseline is the float mIoU "
+            "recorded in the int8 model's metadata at convert time.",
+            show_default=False,
+        ),
+    ],
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data", help="DATA (its val/ split is used) or DATA/val (images/ + masks/)."
+        ),
+    ],
+    max_drop: Annotated[
+        float,
+        typer.Option("--max-drop", min=0.0, help="Largest allowed mIoU drop, in points (x100)."),
+    ] = 1.0,
+    max_class_drop: Annotated[
+        float | None,
+        typer.Option(
+            "--max-class-drop",
+            min=0.0,
+            help="Largest allowed IoU drop of any one class, in points.",
+        ),
+    ] = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out-dir", help="Where check.json, check.md and disagreement.png go.")
+    ] = Path("check-report"),
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Score only the first N images.")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option("--threads", min=1, help="TFLite threads (default: all cores).")
+    ] = None,
+) -> None:
+    """Check the accuracy an int8 model lost against its float model; exit 1 when over a limit.
+
+    Exit codes: 0 within limits, 1 a limit was exceeded, 2 bad input (CI tells a regression from a
+    broken setup). Appends check.md to $GITHUB_STEP_SUMMARY when set.
+    """
+    if len(models) not in (1, 2):
+        raise fail(f"expected [FLOAT_MODEL] INT8_MODEL, got {len(models)} model paths")
+    float_model, int8_model = (None, models[0]) if len(models) == 1 else (models[0], models[1])
+    quiet_tensorflow()
+    from edgeseg.cli.eval_cmd import progress_bar
+    from edgeseg.eval.compare import compare
+    from edgeseg.eval.report import append_step_summary
+
+    with user_errors(), progress_bar(f"check {int8_model.name}") as progress:
+        result = compare(
+            float_model,
+            int8_model,
+            data,
+            max_drop,
+            max_class_drop,
+            out_dir=out_dir,
+            progress=progress,
+            limit=limit,
+            threads=threads,
+        )
+    markdown = result.to_markdown()
+    summary = append_step_summary(markdown)
+    console.print(Markdown(markdown))
+    written = ", ".join(str(p) for p in result.outputs.values())
+    console.print(f"wrote {written}" + (f"; appended to {summary}" if summary else ""))
+    if not result.passed:
+        for msg in result.failures:
+            err_console.print(f"[bold red]FAIL:[/] {msg}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+    console.print(f"[bold green]PASS[/] mIoU drop {result.miou_drop:.2f} points <= {max_drop:g}")

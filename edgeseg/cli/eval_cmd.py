@@ -1,0 +1,98 @@
+"""`edgeseg eval`: score one model on labelled images."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from edgeseg.cli.common import console, quiet_tensorflow, user_errors, warn
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar driven by the library's progress(done, total) callback."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _fmt(v: float | None) -> str:
+    return "n/a" if v is None else f"{100 * v:.2f}"
+
+
+def eval_command(
+    model: Annotated[
+        Path, typer.Argument(help="Model to score: a .keras (float) or .tflite file.")
+    ],
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data", help="DATA (its val/ split is used) or DATA/val (images/ + masks/)."
+        ),
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the scores as JSON here.")
+    ] = None,
+    save_overlays: Annotated[
+        Path | None,
+        typer.Option(
+            "--save-overlays", help="Write each prediction over its input (with legend) here."
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Score only the first N images.")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option("--threads", min=1, help="TFLite threads (default: all cores).")
+    ] = None,
+) -> None:
+    """Score a model on labelled images: mIoU, per-class IoU, pixel accuracy, fw-IoU, latency."""
+    quiet_tensorflow()
+    from edgeseg.eval.evaluate import evaluate
+
+    with user_errors(), progress_bar(f"eval {model.name}") as progress:
+        result = evaluate(
+            model,
+            data,
+            save_overlays=save_overlays,
+            progress=progress,
+            limit=limit,
+            threads=threads,
+        )
+        if out is not None:
+            result.write_json(out)
+    for w in result.warnings:
+        warn(w)
+    d = result.to_dict()
+    console.print(f"{model.name} on {result.images} images from {data}")
+    table = Table()
+    table.add_column("metric")
+    table.add_column("value (%)", justify="right")
+    table.add_row("[bold]mIoU", f"[bold]{_fmt(d['miou'])}")
+    table.add_row("pixel accuracy", _fmt(d["pixel_accuracy"]))
+    table.add_row("fw-IoU", _fmt(d["fw_iou"]))
+    for name, v in d["per_class_iou"].items():
+        table.add_row(f"IoU {name}", _fmt(v))
+    console.print(table)
+    console.print(f"mean latency {result.mean_latency_ms:.1f} ms/image")
+    if out is not None:
+        console.print(f"wrote {out}")
+    if save_overlays is not None:
+        console.print(f"wrote {result.images} overlays to {save_overlays}")

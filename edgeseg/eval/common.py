@@ -1,0 +1,116 @@
+"""Plumbing shared by `evaluate` and `compare`: open the evaluation images, stream them in small
+chunks, check a model against the dataset's classes, write files atomically."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgeseg.core.errors import DatasetError, EdgesegError, ModelError
+from edgeseg.core.spec import ModelSpec
+from edgeseg.data.dataset import Dataset, Sample, open_dataset
+
+Progress = Callable[[int, int], None]
+Item = tuple[Sample, np.ndarray, np.ndarray]
+
+
+def open_eval_data(data_dir: str | Path) -> tuple[Dataset, str]:
+    """(dataset, split): DATA -> its val split; DATA/val (images/ + masks/) -> every pair in it.
+
+    DATA with train/ but no val/ gives the seeded held-out split `edgeseg train` validates on.
+
+    Pairs are checked as they stream (not all up front) so thousands of images are read once.
+    """
+    root = Path(data_dir)
+    if (root / "train").is_dir():
+        ds = open_dataset(root, validate=False)
+        if not ds.val:
+            raise DatasetError(
+                f"{root}: no val/ split to evaluate on; pass the folder holding the evaluation "
+                "images/ and masks/ (e.g. DATA/val)"
+            )
+        return ds, "val"
+    return open_dataset(root, val_fraction=1.0, validate=False), "val"
+
+
+def check_model_classes(ds: Dataset, spec: ModelSpec, model: Path) -> list[str]:
+    """Raise when dataset and model disagree on the class count; a warning for renamed classes."""
+    if ds.num_classes != spec.num_classes:
+        raise DatasetError(
+            f"{ds.root}: dataset has {ds.num_classes} classes {list(ds.class_names)} but model "
+            f"{model.name} has {spec.num_classes} {list(spec.class_names)}; evaluate with the data "
+            "the model was trained for"
+        )
+    if tuple(ds.class_names) != tuple(spec.class_names):
+        return [
+            f"class names differ: dataset {list(ds.class_names)} vs model {list(spec.class_names)} "
+            "(scored by index)"
+        ]
+    return []
+
+
+def check_compatible(
+    float_spec: ModelSpec, int8_spec: ModelSpec, float_path: Path, int8_path: Path
+) -> list[str]:
+    """Both models must agree on class count and input size; differing names are only a note."""
+    pair = f"{float_path.name} vs {int8_path.name}"
+    if float_spec.num_classes != int8_spec.num_classes:
+        raise ModelError(
+            f"models have different class counts: {float_spec.num_classes} vs "
+            f"{int8_spec.num_classes} ({pair}); compare an int8 model with the float model it "
+            "came from"
+        )
+    if float_spec.input_size != int8_spec.input_size or float_spec.channels != int8_spec.channels:
+        raise ModelError(
+            "models have different input sizes: "
+            f"{float_spec.input_height}x{float_spec.input_width}x{float_spec.channels} vs "
+            f"{int8_spec.input_height}x{int8_spec.input_width}x{int8_spec.channels} ({pair}); "
+            "compare an int8 model with the float model it came from"
+        )
+    if float_spec.class_names != int8_spec.class_names:
+        return [
+            f"class names differ ({pair}): {list(float_spec.class_names)} vs "
+            f"{list(int8_spec.class_names)}"
+        ]
+    return []
+
+
+def count_items(ds: Dataset, split: str, limit: int | None) -> int:
+    n = len(ds.val if split == "val" else ds.train)
+    return n if limit is None else min(n, max(0, limit))
+
+
+def iter_chunks(ds: Dataset, split: str, limit: int | None, size: int) -> Iterator[list[Item]]:
+    """Stream (sample, image, mask) in lists of at most `size`, stopping after `limit` images."""
+    chunk: list[Item] = []
+    total = count_items(ds, split, limit)
+    for i, item in enumerate(ds.iter_split(split)):
+        if i >= total:
+            break
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write via a temp file in the same folder, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_image_atomic(path: Path, image: np.ndarray) -> None:
+    """cv2.imwrite via a temp file (same suffix, so OpenCV picks the format) then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    if not cv2.imwrite(str(tmp), image):
+        raise EdgesegError(f"{path}: cannot write image (check the folder is writable)")
+    os.replace(tmp, path)

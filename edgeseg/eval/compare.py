@@ -1,0 +1,281 @@
+"""`edgeseg check`: how much accuracy did int8 conversion cost? Both models score the same images in
+ONE pass (each image read once); the images where they disagree most are kept in a bounded heap."""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from edgeseg.core.errors import DatasetError, ModelError
+from edgeseg.core.metrics import MetricAccumulator
+from edgeseg.core.model_metadata import read_metadata
+from edgeseg.core.spec import ModelSpec
+from edgeseg.eval.common import (
+    Item,
+    Progress,
+    check_compatible,
+    check_model_classes,
+    count_items,
+    iter_chunks,
+    open_eval_data,
+    write_image_atomic,
+    write_text_atomic,
+)
+from edgeseg.eval.evaluate import EvalResult, Timer, iou_by_name, timed_predict, warm_up
+from edgeseg.eval.predictor import Predictor, open_predictor
+from edgeseg.eval.report import Disagreement, check_markdown, disagreement_grid, make_disagreement
+
+TOP_K = 6
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Float vs int8 on the same images, the drops (in mIoU points, x100) and the verdict."""
+
+    int8: EvalResult
+    float_eval: EvalResult | None  # None when the baseline came from the int8 model's metadata
+    baseline: Literal["model", "metadata"]
+    float_miou: float
+    float_per_class_iou: dict[str, float | None] | None
+    max_drop: float
+    max_class_drop: float | None
+    agreement: float | None  # fraction of pixels where float and int8 predict the same class
+    worst: tuple[Disagreement, ...] = ()
+    notes: tuple[str, ...] = ()
+    outputs: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def miou_drop(self) -> float:
+        """Float mIoU minus int8 mIoU, in points (positive = int8 is worse)."""
+        return 100.0 * (self.float_miou - self.int8.miou)
+
+    @property
+    def class_drops(self) -> dict[str, float | None]:
+        """Per-class IoU drop in points; None where either side has no value."""
+        if self.float_per_class_iou is None:
+            return {}
+        return {
+            name: None if f is None or q is None else 100.0 * (f - q)
+            for (name, q), f in zip(
+                self.int8.per_class_iou.items(), self.float_per_class_iou.values(), strict=False
+            )
+        }
+
+    @property
+    def failures(self) -> tuple[str, ...]:
+        """One line per limit exceeded; empty when the check passes."""
+        out = []
+        if not self.miou_drop <= self.max_drop:  # NaN fails too
+            out.append(
+                f"mIoU drop {self.miou_drop:.2f} points > --max-drop {self.max_drop:g} "
+                f"(float {self.float_miou:.4f} -> int8 {self.int8.miou:.4f})"
+            )
+        if self.max_class_drop is not None:
+            for name, drop in self.class_drops.items():
+                if drop is not None and drop > self.max_class_drop:
+                    out.append(
+                        f"class {name!r} IoU drop {drop:.2f} points > --max-class-drop "
+                        f"{self.max_class_drop:g}"
+                    )
+        return tuple(out)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "failures": list(self.failures),
+            "baseline": self.baseline,
+            "float_model": None if self.float_eval is None else str(self.float_eval.model),
+            "int8_model": str(self.int8.model),
+            "data": str(self.int8.data),
+            "images": self.int8.images,
+            "max_drop": self.max_drop,
+            "max_class_drop": self.max_class_drop,
+            "float_miou": _num(self.float_miou),
+            "int8_miou": _num(self.int8.miou),
+            "miou_drop": _num(self.miou_drop),
+            "class_drops": self.class_drops,
+            "float_per_class_iou": self.float_per_class_iou,
+            "int8_per_class_iou": self.int8.per_class_iou,
+            "pixel_agreement": self.agreement,
+            "worst_images": [{"image": d.stem, "disagreement": d.fraction} for d in self.worst],
+            "float": None if self.float_eval is None else self.float_eval.to_dict(),
+            "int8": self.int8.to_dict(),
+            "notes": list(self.notes),
+            "outputs": {k: str(v) for k, v in self.outputs.items()},
+        }
+
+    def to_markdown(self) -> str:
+        return check_markdown(self)
+
+
+def _num(v: float) -> float | None:
+    return None if math.isnan(v) else float(v)
+
+
+def metadata_baseline(
+    int8_path: Path, spec: ModelSpec
+) -> tuple[float, dict[str, float | None] | None]:
+    """(float mIoU, per-class IoU or None) recorded in the int8 model at convert time."""
+    if spec.float_miou is None:
+        raise ModelError(
+            f"{int8_path}: carries no float mIoU in its metadata (converted without evaluation "
+            "data); pass the float model too: edgeseg check FLOAT.keras INT8.tflite --data ..."
+        )
+    payload = read_metadata(int8_path) or {}
+    per_class = payload.get("float_per_class_iou")
+    if not isinstance(per_class, dict) or set(per_class) != set(spec.class_names):
+        per_class = None
+    return float(spec.float_miou), per_class
+
+
+@dataclass
+class _Side:
+    """One model's running scores and timing."""
+
+    pred: Predictor
+    acc: MetricAccumulator
+    timer: Timer = field(default_factory=Timer)
+
+
+class _Tally:
+    """The single pass over the images: both models' confusion matrices, pixel agreement, and a
+    bounded min-heap of the most-disagreeing images (so memory stays flat)."""
+
+    def __init__(self, int8: Predictor, flt: Predictor | None, ignore: int, top_k: int) -> None:
+        n = int8.spec.num_classes
+        self.int8 = _Side(int8, MetricAccumulator(n, ignore))
+        self.float = _Side(flt, MetricAccumulator(n, ignore)) if flt is not None else None
+        self.top_k = top_k
+        self.heap: list[tuple[float, int, Disagreement]] = []
+        self.same = self.pixels = self.done = 0
+        for side in (self.int8, self.float):
+            if side is not None:
+                warm_up(side.pred)
+
+    def add(self, chunk: list[Item]) -> None:
+        frames = [image for _, image, _ in chunk]
+        q_maps = timed_predict(self.int8.pred, frames, self.int8.timer)
+        f_maps = None
+        if self.float is not None:
+            f_maps = timed_predict(self.float.pred, frames, self.float.timer)
+        for i, (sample, image, mask) in enumerate(chunk):
+            self.int8.acc.update(mask, q_maps[i])
+            if self.float is None or f_maps is None:
+                continue
+            self.float.acc.update(mask, f_maps[i])
+            eq = int(np.count_nonzero(f_maps[i] == q_maps[i]))
+            self.same, self.pixels = self.same + eq, self.pixels + q_maps[i].size
+            frac = 1.0 - eq / q_maps[i].size
+            if len(self.heap) < self.top_k or frac > self.heap[0][0]:
+                spec = self.int8.pred.spec
+                item = make_disagreement(sample.stem, frac, image, f_maps[i], q_maps[i], spec)
+                push = heapq.heappush if len(self.heap) < self.top_k else heapq.heapreplace
+                push(self.heap, (frac, self.done + i, item))
+        self.done += len(chunk)
+
+    @property
+    def agreement(self) -> float | None:
+        return self.same / self.pixels if self.pixels else None
+
+    def worst(self) -> tuple[Disagreement, ...]:
+        """Most-disagreeing first; ties keep dataset order."""
+        return tuple(d for _, _, d in sorted(self.heap, key=lambda e: (-e[0], e[1])))
+
+    def result(self, side: _Side, data: Path) -> EvalResult:
+        s = side.pred
+        scores, matrix = side.acc.scores(), side.acc.matrix.copy()
+        return EvalResult(s.path, data, s.spec, scores, self.done, side.timer.mean_ms, matrix)
+
+
+def compare(
+    float_model: str | Path | None,
+    int8_model: str | Path,
+    data_dir: str | Path,
+    max_drop: float,
+    max_class_drop: float | None = None,
+    *,
+    out_dir: str | Path | None = None,
+    progress: Progress | None = None,
+    limit: int | None = None,
+    top_k: int = TOP_K,
+    threads: int | None = None,
+) -> CheckResult:
+    """Score float and int8 models on the same images and judge the drop against the limits.
+
+    `float_model=None` takes the float mIoU recorded in the int8 model's metadata instead (no
+    agreement figures or disagreement images then). With `out_dir`, writes check.json, check.md
+    and (with a float model) disagreement.png there.
+    """
+    int8_path = Path(int8_model)
+    int8_pred = open_predictor(int8_path, threads=threads)
+    float_pred = open_predictor(float_model, threads=threads) if float_model is not None else None
+    notes: list[str] = []
+    if float_pred is not None:
+        notes += check_compatible(float_pred.spec, int8_pred.spec, float_pred.path, int8_path)
+    ds, split = open_eval_data(data_dir)
+    notes += check_model_classes(ds, int8_pred.spec, int8_path)
+    if float_pred is None:
+        float_miou, float_per_class = metadata_baseline(int8_path, int8_pred.spec)
+        if max_class_drop is not None and float_per_class is None:
+            raise ModelError(
+                f"{int8_path}: --max-class-drop needs per-class float IoU, which its metadata "
+                "lacks; pass the float model too"
+            )
+        notes.append(
+            "baseline: float mIoU recorded in the int8 model's metadata at convert time (measured "
+            "on the converter's evaluation images); no float model given, so no pixel agreement "
+            "or disagreement images"
+        )
+    tally = _Tally(int8_pred, float_pred, ds.ignore_index, top_k)
+    total = count_items(ds, split, limit)
+    batch = getattr(float_pred, "batch_size", 1) if float_pred is not None else 1
+    for chunk in iter_chunks(ds, split, limit, batch):
+        tally.add(chunk)
+        if progress:
+            progress(tally.done, total)
+    if tally.done == 0:
+        raise DatasetError(f"{data_dir}: no images to evaluate (--limit {limit})")
+    q_eval = tally.result(tally.int8, Path(data_dir))
+    f_eval = tally.result(tally.float, Path(data_dir)) if tally.float is not None else None
+    if f_eval is not None:
+        float_miou = f_eval.miou
+        float_per_class = iou_by_name(f_eval.scores, int8_pred.spec.class_names)
+    res = CheckResult(
+        int8=q_eval,
+        float_eval=f_eval,
+        baseline="metadata" if f_eval is None else "model",
+        float_miou=float_miou,
+        float_per_class_iou=float_per_class,
+        max_drop=max_drop,
+        max_class_drop=max_class_drop,
+        agreement=tally.agreement,
+        worst=tally.worst(),
+        notes=tuple(notes),
+    )
+    if out_dir is not None:
+        res = write_check_reports(res, Path(out_dir))
+    return res
+
+
+def write_check_reports(res: CheckResult, out_dir: Path) -> CheckResult:
+    """check.json, check.md and (when there are float predictions) disagreement.png in out_dir."""
+    outputs = {"json": out_dir / "check.json", "markdown": out_dir / "check.md"}
+    if res.worst:
+        outputs["disagreement"] = out_dir / "disagreement.png"
+    res = replace(res, outputs=outputs)
+    if res.worst:
+        grid = disagreement_grid(res.worst, res.int8.spec, res.float_eval, res.int8)
+        write_image_atomic(outputs["disagreement"], grid)
+    write_text_atomic(outputs["markdown"], res.to_markdown())
+    write_text_atomic(outputs["json"], json.dumps(res.to_dict(), indent=2) + "\n")
+    return res

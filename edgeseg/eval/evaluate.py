@@ -1,0 +1,171 @@
+"""`edgeseg eval`: score one model (.keras or .tflite) on labelled images with flat memory."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeseg.core.errors import DatasetError
+from edgeseg.core.metrics import MetricAccumulator, SegmentationScores
+from edgeseg.core.processing import draw_legend, overlay
+from edgeseg.core.spec import ModelSpec
+from edgeseg.eval.common import (
+    Progress,
+    check_model_classes,
+    count_items,
+    iter_chunks,
+    open_eval_data,
+    write_image_atomic,
+    write_text_atomic,
+)
+from edgeseg.eval.predictor import Predictor, open_predictor
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Scores of one model on one set of images, plus how long a prediction took."""
+
+    model: Path
+    data: Path
+    spec: ModelSpec
+    scores: SegmentationScores
+    images: int
+    mean_latency_ms: float
+    confusion: np.ndarray
+    warnings: tuple[str, ...] = ()
+    overlays: Path | None = None
+
+    @property
+    def miou(self) -> float:
+        return self.scores.miou
+
+    @property
+    def per_class_iou(self) -> dict[str, float | None]:
+        return iou_by_name(self.scores, self.spec.class_names)
+
+    def to_dict(self) -> dict[str, Any]:
+        s = self.scores
+        return {
+            "model": str(self.model),
+            "data": str(self.data),
+            "images": self.images,
+            "miou": _num(s.miou),
+            "pixel_accuracy": _num(s.pixel_accuracy),
+            "fw_iou": _num(s.fw_iou),
+            "per_class_iou": self.per_class_iou,
+            "pixels": s.pixels,
+            "mean_latency_ms": round(self.mean_latency_ms, 3),
+            "class_names": list(self.spec.class_names),
+            "confusion_matrix": self.confusion.tolist(),
+            "warnings": list(self.warnings),
+        }
+
+    def write_json(self, path: str | Path) -> Path:
+        path = Path(path)
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
+        return path
+
+
+@dataclass
+class Timer:
+    seconds: float = 0.0
+    frames: int = 0
+
+    @property
+    def mean_ms(self) -> float:
+        return 1000.0 * self.seconds / self.frames if self.frames else float("nan")
+
+
+def iou_by_name(scores: SegmentationScores, names: tuple[str, ...]) -> dict[str, float | None]:
+    """Per-class IoU keyed by class name; None for classes absent from truth and prediction."""
+    return {n: _num(float(v)) for n, v in zip(names, scores.per_class_iou, strict=False)}
+
+
+def _num(v: float) -> float | None:
+    return None if np.isnan(v) else float(v)
+
+
+def timed_predict(predictor: Predictor, frames: list[np.ndarray], timer: Timer) -> list[np.ndarray]:
+    """predict_many, adding the wall time to `timer` (amortised per frame for batched models)."""
+    start = time.perf_counter()
+    maps = predictor.predict_many(frames)
+    timer.seconds += time.perf_counter() - start
+    timer.frames += len(frames)
+    return maps
+
+
+def warm_up(predictor: Predictor) -> None:
+    """One untimed prediction, so one-off set-up (XNNPACK packing, Keras tracing) is not latency."""
+    spec = predictor.spec
+    predictor.predict(np.zeros((spec.input_height, spec.input_width, 3), np.uint8))
+
+
+def overlay_image(frame: np.ndarray, class_map: np.ndarray, spec: ModelSpec) -> np.ndarray:
+    """Prediction blended over the input, with the class legend (what --save-overlays writes)."""
+    return draw_legend(overlay(frame, class_map, spec.palette), spec.class_names, spec.palette)
+
+
+def evaluate(
+    model_path: str | Path,
+    data_dir: str | Path,
+    *,
+    save_overlays: str | Path | None = None,
+    progress: Progress | None = None,
+    limit: int | None = None,
+    threads: int | None = None,
+) -> EvalResult:
+    """Score a model on DATA (its val split) or DATA/val: mIoU, per-class IoU, accuracy, latency.
+
+    Images stream one small chunk at a time, so memory stays flat for thousands of images.
+    """
+    predictor = open_predictor(model_path, threads=threads)
+    return evaluate_predictor(
+        predictor, data_dir, save_overlays=save_overlays, progress=progress, limit=limit
+    )
+
+
+def evaluate_predictor(
+    predictor: Predictor,
+    data_dir: str | Path,
+    *,
+    save_overlays: str | Path | None = None,
+    progress: Progress | None = None,
+    limit: int | None = None,
+) -> EvalResult:
+    """`evaluate` with an already opened predictor (lets callers reuse a loaded model)."""
+    spec = predictor.spec
+    ds, split = open_eval_data(data_dir)
+    warnings = check_model_classes(ds, spec, predictor.path)
+    total = count_items(ds, split, limit)
+    acc = MetricAccumulator(spec.num_classes, ds.ignore_index)
+    timer = Timer()
+    out_dir = Path(save_overlays) if save_overlays is not None else None
+    warm_up(predictor)
+    done = 0
+    for chunk in iter_chunks(ds, split, limit, getattr(predictor, "batch_size", 1)):
+        maps = timed_predict(predictor, [image for _, image, _ in chunk], timer)
+        for (sample, image, mask), pred in zip(chunk, maps, strict=True):
+            acc.update(mask, pred)
+            if out_dir is not None:
+                write_image_atomic(out_dir / f"{sample.stem}.png", overlay_image(image, pred, spec))
+        done += len(chunk)
+        if progress:
+            progress(done, total)
+    if done == 0:
+        raise DatasetError(f"{data_dir}: no images to evaluate (--limit {limit})")
+    return EvalResult(
+        model=Path(predictor.path),
+        data=Path(data_dir),
+        spec=spec,
+        scores=acc.scores(),
+        images=done,
+        mean_latency_ms=timer.mean_ms,
+        confusion=acc.matrix.copy(),
+        warnings=tuple(warnings),
+        overlays=out_dir,
+    )

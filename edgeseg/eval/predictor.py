@@ -1,0 +1,73 @@
+"""One interface over a Keras model and a `.tflite` model: frame in, class map at frame size out.
+
+Evaluation measures exactly what ships: a `.tflite` runs through the runtime's `Segmenter`, a
+`.keras` model through the same shared processing (prepare_image -> model -> class map -> frame).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from edgeseg.core.errors import EdgesegError, ModelError
+from edgeseg.core.spec import ModelSpec
+
+MODEL_SUFFIXES = (".keras", ".tflite")
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """Anything that turns an OpenCV frame into a uint8 class map of the same height and width."""
+
+    spec: ModelSpec
+    path: Path
+
+    def predict(self, frame: np.ndarray) -> np.ndarray: ...
+
+    def predict_many(self, frames: list[np.ndarray]) -> list[np.ndarray]: ...
+
+
+class TFLitePredictor:
+    """A `.tflite` model run by the runtime's Segmenter, i.e. the code path the device uses."""
+
+    batch_size = 1
+
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        from edgeseg.runtime.segmenter import Segmenter
+
+        try:
+            self.segmenter = Segmenter(path, threads=threads)
+        except EdgesegError:
+            raise
+        except Exception as exc:  # the interpreter raises RuntimeError/ValueError on bad bytes
+            raise ModelError(
+                f"{path}: cannot load TFLite model ({type(exc).__name__}: {exc})"
+            ) from exc
+        self.path = path
+        self.spec: ModelSpec = self.segmenter.spec
+
+    def predict(self, frame: np.ndarray) -> np.ndarray:
+        return np.asarray(self.segmenter.predict(frame), np.uint8)
+
+    def predict_many(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        return [self.predict(f) for f in frames]
+
+
+def open_predictor(path: str | Path, *, threads: int | None = None) -> Predictor:
+    """Pick the predictor by file suffix (.keras or .tflite); anything else is a ModelError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: model file not found")
+    suffix = path.suffix.lower()
+    if suffix == ".tflite":
+        return TFLitePredictor(path, threads=threads)
+    if suffix == ".keras":
+        from edgeseg.eval.keras_predictor import KerasPredictor
+
+        return KerasPredictor(path)
+    raise ModelError(
+        f"{path}: unsupported model type {suffix or '(no suffix)'!r}; expected a .keras model from "
+        "`edgeseg train` or a .tflite model from `edgeseg convert`"
+    )

@@ -1,0 +1,195 @@
+"""What `edgeseg check` shows people: a Markdown table fit for a CI job summary and a picture grid
+of the images where float and int8 disagree most (input | float | int8 | differing pixels)."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from edgeseg.core.processing import colorize, draw_legend
+from edgeseg.core.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from edgeseg.eval.compare import CheckResult
+    from edgeseg.eval.evaluate import EvalResult
+
+CELL = 224  # each grid cell is CELL x CELL pixels; thumbnails keep their aspect ratio
+HEADER = 30
+BACKGROUND = (40, 40, 40)
+DIFF_COLOR = (255, 0, 255)  # BGR magenta: pixels where the two models pick different classes
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """One image where the models differ: the share of differing pixels and its rendered cells."""
+
+    stem: str
+    fraction: float
+    cells: tuple[np.ndarray, ...]  # input, float, int8, diff; each CELL x CELL BGR
+
+
+# === Grid ===
+
+
+def _cell_size(h: int, w: int) -> tuple[int, int]:
+    s = min(CELL / h, CELL / w)
+    return max(1, round(h * s)), max(1, round(w * s))
+
+
+def _fit(img: np.ndarray, nearest: bool) -> np.ndarray:
+    """Scale into a CELL x CELL canvas keeping the aspect ratio."""
+    nh, nw = _cell_size(*img.shape[:2])
+    small = cv2.resize(
+        img, (nw, nh), interpolation=cv2.INTER_NEAREST if nearest else cv2.INTER_AREA
+    )
+    if small.ndim == 2:
+        small = cv2.cvtColor(small, cv2.COLOR_GRAY2BGR)
+    canvas = np.full((CELL, CELL, 3), BACKGROUND, np.uint8)
+    top, left = (CELL - nh) // 2, (CELL - nw) // 2
+    canvas[top : top + nh, left : left + nw] = small
+    return canvas
+
+
+def _label(img: np.ndarray, text: str, origin: tuple[int, int], scale: float = 0.45) -> None:
+    (tw, th), base = cv2.getTextSize(text, FONT, scale, 1)
+    x, y = origin
+    cv2.rectangle(img, (x, y), (x + tw + 6, y + th + base + 6), (0, 0, 0), -1)
+    cv2.putText(img, text, (x + 3, y + th + 3), FONT, scale, (255, 255, 255), 1, cv2.LINE_AA)
+
+
+def make_disagreement(
+    stem: str,
+    fraction: float,
+    frame: np.ndarray,
+    float_map: np.ndarray,
+    int8_map: np.ndarray,
+    spec: ModelSpec,
+) -> Disagreement:
+    """Render the four thumbnails now, so the heap holds small images instead of full frames."""
+    bgr = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR) if frame.ndim == 2 else frame
+    diff = (float_map != int8_map).astype(np.float32)
+    dimmed = (cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) * 0.4).astype(np.uint8)
+    diff_panel = _fit(dimmed, nearest=False)
+    # Area-resize the difference so a single differing pixel still shows in the thumbnail.
+    nh, nw = _cell_size(*diff.shape)
+    small = cv2.resize(diff, (nw, nh), interpolation=cv2.INTER_AREA) > 0
+    top, left = (CELL - nh) // 2, (CELL - nw) // 2
+    diff_panel[top : top + nh, left : left + nw][small] = DIFF_COLOR
+    cells = (
+        _fit(bgr, nearest=False),
+        _fit(colorize(float_map, spec.palette), nearest=True),
+        _fit(colorize(int8_map, spec.palette), nearest=True),
+        diff_panel,
+    )
+    _label(cells[0], stem[:28], (0, 0))
+    _label(cells[3], f"{100 * fraction:.2f}% differ", (0, 0))
+    return Disagreement(stem, fraction, cells)
+
+
+def _legend_strip(width: int, spec: ModelSpec) -> np.ndarray:
+    strip = np.zeros((24 * spec.num_classes + 40, width, 3), np.uint8)
+    draw_legend(strip, spec.class_names, spec.palette)
+    rows = np.nonzero(strip.any(axis=(1, 2)))[0]
+    return strip[: (rows[-1] + 4 if rows.size else 0)]
+
+
+def disagreement_grid(
+    worst: tuple[Disagreement, ...],
+    spec: ModelSpec,
+    float_eval: EvalResult | None,
+    int8_eval: EvalResult,
+) -> np.ndarray:
+    """One row per image, four labelled columns, the class legend underneath (BGR)."""
+    titles = (
+        "input",
+        f"float: {float_eval.model.name}" if float_eval is not None else "float",
+        f"int8: {int8_eval.model.name}",
+        "differing pixels",
+    )
+    width = CELL * len(titles)
+    header = np.zeros((HEADER, width, 3), np.uint8)
+    for i, title in enumerate(titles):
+        scale = 0.5
+        while cv2.getTextSize(title, FONT, scale, 1)[0][0] > CELL - 8 and scale > 0.3:
+            scale -= 0.05
+        cv2.putText(
+            header, title, (CELL * i + 4, HEADER - 10), FONT, scale, (255, 255, 255), 1, cv2.LINE_AA
+        )
+    rows = [np.hstack(d.cells) for d in worst]
+    return np.vstack([header, *rows, _legend_strip(width, spec)])
+
+
+# === Markdown ===
+
+
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.2f}"
+
+
+def _pts(v: float | None) -> str:
+    return "n/a" if v is None or math.isnan(v) else f"{v:+.2f}"
+
+
+def check_markdown(res: CheckResult) -> str:
+    """A self-contained Markdown report: verdict, score table, limits, worst images, notes."""
+    q = res.int8
+    f = res.float_eval
+    verdict = "✅ PASS" if res.passed else "❌ FAIL"
+    source = f"float `{f.model.name}`" if f is not None else "the float mIoU in its metadata"
+    lines = [
+        f"## edgeseg accuracy check: {verdict}",
+        "",
+        f"int8 `{q.model.name}` vs {source}, on {q.images} images from `{q.data}`.",
+        "Scores in percent; drop = float - int8 in points (positive = int8 worse).",
+        "",
+        "| metric | float | int8 | drop |",
+        "|---|---:|---:|---:|",
+        f"| **mIoU** | {_pct(res.float_miou)} | {_pct(q.miou)} | **{_pts(res.miou_drop)}** |",
+    ]
+    for name, key in (("pixel accuracy", "pixel_accuracy"), ("fw-IoU", "fw_iou")):
+        fv = getattr(f.scores, key) if f is not None else None
+        qv = getattr(q.scores, key)
+        drop = None if fv is None else 100 * (fv - qv)
+        lines.append(f"| {name} | {_pct(fv)} | {_pct(qv)} | {_pts(drop)} |")
+    float_pc = res.float_per_class_iou or {}
+    drops = res.class_drops
+    for name, qv in q.per_class_iou.items():
+        lines.append(
+            f"| IoU `{name}` | {_pct(float_pc.get(name))} | {_pct(qv)} | {_pts(drops.get(name))} |"
+        )
+    limit = f"mIoU drop ≤ {res.max_drop:g} points"
+    if res.max_class_drop is not None:
+        limit += f", every class IoU drop ≤ {res.max_class_drop:g} points"
+    lines += ["", f"**Limits:** {limit}."]
+    if res.failures:
+        lines += ["", "**Failed:**", *[f"- {msg}" for msg in res.failures]]
+    lines.append("")
+    if res.agreement is not None:
+        lines.append(f"Pixel agreement float vs int8: **{100 * res.agreement:.2f}%**.")
+    lat = f"int8 {q.mean_latency_ms:.1f} ms"
+    if f is not None:
+        lat = f"float {f.mean_latency_ms:.1f} ms, " + lat
+    lines.append(f"Mean latency per image on the checking machine: {lat}.")
+    if res.worst:
+        worst = ", ".join(f"`{d.stem}` ({100 * d.fraction:.2f}%)" for d in res.worst)
+        lines += ["", f"Most-disagreeing images (see `disagreement.png`): {worst}."]
+    if res.notes:
+        lines += ["", *[f"> {n}" for n in res.notes]]
+    return "\n".join(lines) + "\n"
+
+
+def append_step_summary(markdown: str, path: str | None = None) -> Path | None:
+    """Append to the GitHub Actions job summary ($GITHUB_STEP_SUMMARY) when running in Actions."""
+    target = path or os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return None
+    with open(target, "a", encoding="utf-8") as fh:
+        fh.write(markdown + "\n")
+    return Path(target)

@@ -1,0 +1,339 @@
+"""The project's accuracy gate on the real membrane set: a model trained here, converted to int8
+by the real converter, checked by `edgeseg check` (pass), a damaged int8 model (fail), and every
+kind of bad input (exit 2, one line naming what is wrong)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner, Result
+
+from edgeseg.cli.main import app
+from edgeseg.core.model_metadata import embed_metadata, read_metadata, read_spec, strip_metadata
+from edgeseg.eval.report import CELL
+
+pytestmark = pytest.mark.slow
+runner = CliRunner()
+
+
+def cli(*args: str | Path, summary: Path | None = None) -> Result:
+    """Run `edgeseg ...`; GITHUB_STEP_SUMMARY is set only when asked (never the real CI one)."""
+    env = {"GITHUB_STEP_SUMMARY": str(summary) if summary else None}
+    return runner.invoke(app, [str(a) for a in args], env=env)
+
+
+@dataclass(frozen=True)
+class Models:
+    keras: Path
+    int8: Path
+    damaged: Path  # the int8 model with one activation scale shrunk 20x (a quantisation bug)
+
+
+def shrink_activation_scale(src: Path, dst: Path, factor: float = 0.05) -> Path:
+    """Patch the flatbuffer: the first CONV_2D output's quantisation scale times `factor`, so its
+    activations clip like a badly calibrated layer. Keeps the edgeseg metadata."""
+    import flatbuffers
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    data = src.read_bytes()
+    model = schema.ModelT.InitFromPackedBuf(bytearray(strip_metadata(data)), 0)
+    graph = model.subgraphs[0]
+
+    def code(op: object) -> int:
+        c = model.operatorCodes[op.opcodeIndex]
+        return max(c.builtinCode, c.deprecatedBuiltinCode)
+
+    first_conv = next(op for op in graph.operators if code(op) == schema.BuiltinOperator.CONV_2D)
+    q = graph.tensors[first_conv.outputs[0]].quantization
+    q.scale = [s * factor for s in q.scale]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    payload = read_metadata(data) or {}
+    extra = {k: v for k, v in payload.items() if k != "spec"}
+    dst.write_bytes(embed_metadata(bytes(builder.Output()), read_spec(data), extra))
+    return dst
+
+
+@pytest.fixture(scope="module")
+def models(membrane_run, membrane_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Models:
+    from edgeseg.convert.options import ConvertOptions
+    from edgeseg.convert.pipeline import convert_model
+
+    out = tmp_path_factory.mktemp("int8")
+    good = convert_model(
+        membrane_run.model_path,
+        out / "model_int8.tflite",
+        ConvertOptions(calib_count=24),
+        calib=membrane_data / "train" / "images",
+        measure_float32=False,
+    )
+    damaged = shrink_activation_scale(good.export.path, out / "damaged_int8.tflite")
+    return Models(membrane_run.model_path, good.export.path, damaged)
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+# === The gate ===
+
+
+def test_check_passes_on_real_int8(models: Models, membrane_data: Path, tmp_path: Path) -> None:
+    summary = tmp_path / "summary.md"
+    summary.write_text("# earlier step\n")
+    out = tmp_path / "report"
+    r = cli(
+        "check",
+        models.keras,
+        models.int8,
+        "--data",
+        membrane_data / "val",
+        "--max-drop",
+        "1.0",
+        "--out-dir",
+        out,
+        summary=summary,
+    )
+    assert r.exit_code == 0, r.output + r.stderr
+    assert "PASS" in r.stdout
+    d = _read_json(out / "check.json")
+    assert d["passed"] is True and d["baseline"] == "model" and d["images"] == 6
+    assert abs(d["miou_drop"]) < 1.0 and d["pixel_agreement"] > 0.95
+    assert d["float_miou"] > 0.5  # the model really learned something
+    md = (out / "check.md").read_text()
+    assert "✅ PASS" in md and "| **mIoU** |" in md and "IoU `membrane`" in md
+    assert summary.read_text() == "# earlier step\n" + md + "\n"
+    grid = cv2.imread(str(out / "disagreement.png"))
+    assert grid is not None and grid.shape[1] == 4 * CELL and grid.shape[0] > 6 * CELL
+    assert grid.std() > 20
+    assert len(np.unique(grid.reshape(-1, 3), axis=0)) > 20
+
+
+def test_check_fails_on_damaged_int8(models: Models, membrane_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    r = cli(
+        "check",
+        models.keras,
+        models.damaged,
+        "--data",
+        membrane_data / "val",
+        "--max-drop",
+        "1.0",
+        "--max-class-drop",
+        "2",
+        "--out-dir",
+        out,
+    )
+    assert r.exit_code == 1, r.output + r.stderr
+    assert "FAIL: mIoU drop" in r.stderr and "--max-drop 1" in r.stderr
+    assert "--max-class-drop 2" in r.stderr
+    d = _read_json(out / "check.json")
+    assert d["passed"] is False and d["miou_drop"] > 1.0
+    assert d["pixel_agreement"] < 0.99
+    assert "❌ FAIL" in (out / "check.md").read_text()
+    grid = cv2.imread(str(out / "disagreement.png"))
+    assert np.all(grid == (255, 0, 255), axis=2).sum() > 100  # differing pixels are drawn
+
+
+def test_metadata_baseline_without_the_keras_model(
+    models: Models, membrane_data: Path, tmp_path: Path
+) -> None:
+    assert read_spec(models.int8).float_miou is not None  # recorded by the converter
+    out = tmp_path / "report"
+    r = cli("check", models.int8, "--data", membrane_data / "val", "--out-dir", out)
+    assert r.exit_code == 0, r.output + r.stderr
+    d = _read_json(out / "check.json")
+    assert d["baseline"] == "metadata" and d["pixel_agreement"] is None
+    assert not (out / "disagreement.png").exists()
+    assert "metadata" in (out / "check.md").read_text()
+    r = cli("check", models.damaged, "--data", membrane_data / "val", "--out-dir", out)
+    assert r.exit_code == 1
+
+
+def _with_metadata(src: Path, dst: Path, **changes: object) -> Path:
+    """A copy of an int8 model whose embedded metadata is edited (spec fields or extra keys)."""
+    payload = read_metadata(src) or {}
+    spec = read_spec(src)
+    spec_changes = {k: v for k, v in changes.items() if k in spec.__dataclass_fields__}
+    extra = {k: v for k, v in payload.items() if k != "spec"}
+    extra.update({k: v for k, v in changes.items() if k not in spec_changes})
+    dst.write_bytes(embed_metadata(src.read_bytes(), spec.with_updates(**spec_changes), extra))
+    return dst
+
+
+def test_metadata_baseline_per_class(models: Models, membrane_data: Path, tmp_path: Path) -> None:
+    spec = read_spec(models.int8)
+    per_class = {n: 0.99 for n in spec.class_names}
+    with_pc = _with_metadata(models.int8, tmp_path / "pc.tflite", float_per_class_iou=per_class)
+    r = cli(
+        "check",
+        with_pc,
+        "--data",
+        membrane_data / "val",
+        "--out-dir",
+        tmp_path / "a",
+        "--max-drop",
+        "100",
+        "--max-class-drop",
+        "5",
+    )
+    assert r.exit_code == 1 and "class 'membrane' IoU drop" in r.stderr
+    without = _with_metadata(models.int8, tmp_path / "nopc.tflite", float_per_class_iou=None)
+    r = cli(
+        "check",
+        without,
+        "--data",
+        membrane_data / "val",
+        "--max-class-drop",
+        "5",
+        "--out-dir",
+        tmp_path / "b",
+    )
+    assert r.exit_code == 2 and "needs per-class float IoU" in r.stderr
+
+
+# === eval ===
+
+
+def test_eval_writes_json_and_overlays(models: Models, membrane_data: Path, tmp_path: Path) -> None:
+    r = cli(
+        "eval",
+        models.int8,
+        "--data",
+        membrane_data,
+        "--out",
+        tmp_path / "eval.json",
+        "--save-overlays",
+        tmp_path / "ov",
+    )
+    assert r.exit_code == 0, r.output + r.stderr
+    d = _read_json(tmp_path / "eval.json")
+    for key in ("miou", "per_class_iou", "pixel_accuracy", "fw_iou", "images", "mean_latency_ms"):
+        assert key in d
+    assert d["images"] == 6 and 0.5 < d["miou"] <= 1.0 and d["mean_latency_ms"] > 0
+    assert set(d["per_class_iou"]) == {"membrane", "cell_interior"}
+    overlays = sorted((tmp_path / "ov").glob("*.png"))
+    assert [p.stem for p in overlays] == [f"slice_{i}" for i in range(24, 30)]
+    img = cv2.imread(str(overlays[0]))
+    assert img.shape == (512, 512, 3) and len(np.unique(img.reshape(-1, 3), axis=0)) > 20
+
+
+def test_keras_eval_reproduces_training_val_miou(membrane_run, membrane_data: Path) -> None:
+    from edgeseg.eval.evaluate import evaluate
+
+    result = evaluate(membrane_run.model_path, membrane_data / "val")
+    assert result.images == 6
+    recorded = _read_json(membrane_run.run_dir / "config.json").get("val", {}).get("miou")
+    if recorded is not None:  # same images, same shared processing: same number
+        assert result.miou == pytest.approx(recorded, abs=0.01)
+
+
+def test_tflite_eval_never_imports_tensorflow(models: Models, membrane_data: Path) -> None:
+    code = (
+        "import sys; from edgeseg.eval.evaluate import evaluate; "
+        f"r = evaluate({str(models.int8)!r}, {str(membrane_data / 'val')!r}, limit=1); "
+        "assert r.images == 1; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('tensorflow', 'keras')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+# === Bad input: exit 2 and one line naming what ===
+
+
+@pytest.fixture(scope="module")
+def bad(
+    models: Models, membrane_data: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Path]:
+    from edgeseg.core.spec import ModelSpec
+    from edgeseg.train.model import build_unet
+
+    root = tmp_path_factory.mktemp("bad")
+    paths: dict[str, Path] = {}
+    for name, size, classes in (("three", 128, ("a", "b", "c")), ("small", 64, ("m", "c"))):
+        folder = root / name
+        folder.mkdir()
+        build_unet((size, size, 3), len(classes), depth=2, base_filters=4).save(
+            folder / "model.keras"
+        )
+        ModelSpec(size, size, classes).save(folder / "config.json")
+        paths[name] = folder / "model.keras"
+    three_cls = root / "three_cls_data"
+    shutil.copytree(membrane_data / "val", three_cls)
+    (three_cls / "labels.txt").write_text("a\nb\nc\n")
+    paths["three_cls_data"] = three_cls
+    odd_mask = root / "odd_mask"
+    shutil.copytree(membrane_data / "val", odd_mask)
+    shutil.copy(membrane_data / "labels.txt", odd_mask)
+    for mask in (odd_mask / "masks").glob("*.png"):
+        m = np.where(cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE) > 127, 1, 0).astype(np.uint8)
+        m[:8, :8] = 5
+        cv2.imwrite(str(mask), m)
+    paths["odd_mask"] = odd_mask
+    empty = root / "empty"
+    (empty / "images").mkdir(parents=True)
+    (empty / "masks").mkdir()
+    paths["empty"] = empty
+    paths["junk"] = root / "junk.tflite"
+    paths["junk"].write_bytes(b"definitely not a model")
+    paths["onnx"] = root / "model.onnx"
+    paths["onnx"].write_bytes(b"onnx")
+    paths["no_miou"] = _with_metadata(models.int8, root / "no_miou.tflite", float_miou=None)
+    return paths
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("class_count", "different class counts: 3 vs 2"),
+        ("input_size", "different input sizes: 64x64x3 vs 128x128"),
+        ("dataset_classes", "dataset has 3 classes"),
+        ("mask_values", "mask values [5]"),
+        ("empty_data", "no image/mask pairs"),
+        ("missing_data", "dataset folder not found"),
+        ("junk_model", "junk.tflite: not a TFLite model"),
+        ("unsupported", "unsupported model type '.onnx'"),
+        ("no_float_miou", "carries no float mIoU"),
+        ("three_models", "expected [FLOAT_MODEL] INT8_MODEL, got 3"),
+        ("eval_junk", "junk.tflite: not a TFLite model"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(
+    case: str,
+    expected: str,
+    bad: dict[str, Path],
+    models: Models,
+    membrane_data: Path,
+    tmp_path: Path,
+) -> None:
+    val = membrane_data / "val"
+    args: dict[str, tuple[str | Path, ...]] = {
+        "class_count": ("check", bad["three"], models.int8, "--data", val),
+        "input_size": ("check", bad["small"], models.int8, "--data", val),
+        "dataset_classes": ("check", models.int8, "--data", bad["three_cls_data"]),
+        "mask_values": ("check", models.keras, models.int8, "--data", bad["odd_mask"]),
+        "empty_data": ("check", models.keras, models.int8, "--data", bad["empty"]),
+        "missing_data": ("check", models.int8, "--data", tmp_path / "nowhere"),
+        "junk_model": ("check", models.keras, bad["junk"], "--data", val),
+        "unsupported": ("check", bad["onnx"], models.int8, "--data", val),
+        "no_float_miou": ("check", bad["no_miou"], "--data", val),
+        "three_models": ("check", models.keras, models.int8, models.int8, "--data", val),
+        "eval_junk": ("eval", bad["junk"], "--data", val),
+    }
+    out = tmp_path / "report"
+    extra = ("--out-dir", out) if args[case][0] == "check" else ()
+    r = cli(*args[case], *extra)
+    assert r.exit_code == 2, r.output + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), r.stderr
+    assert expected in lines[0]
+    assert not out.exists()  # nothing half-written

@@ -1,0 +1,118 @@
+"""The check verdict, its Markdown and the disagreement grid, from hand-made scores (no TF)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeseg.core.metrics import scores_from_confusion
+from edgeseg.core.spec import ModelSpec
+from edgeseg.eval.compare import CheckResult
+from edgeseg.eval.evaluate import EvalResult, iou_by_name
+from edgeseg.eval.report import CELL, append_step_summary, disagreement_grid, make_disagreement
+
+SPEC = ModelSpec(64, 64, ("road", "car", "sky"))
+
+
+def _eval(name: str, cm: list[list[int]]) -> EvalResult:
+    m = np.array(cm, np.int64)
+    return EvalResult(Path(name), Path("data/val"), SPEC, scores_from_confusion(m), 4, 5.0, m)
+
+
+FLOAT = _eval("m.keras", [[90, 10, 0], [5, 95, 0], [0, 0, 100]])
+INT8 = _eval("m_int8.tflite", [[80, 20, 0], [5, 95, 0], [0, 0, 100]])
+
+
+def _check(max_drop: float, max_class_drop: float | None = None) -> CheckResult:
+    return CheckResult(
+        int8=INT8,
+        float_eval=FLOAT,
+        baseline="model",
+        float_miou=FLOAT.miou,
+        float_per_class_iou=iou_by_name(FLOAT.scores, SPEC.class_names),
+        max_drop=max_drop,
+        max_class_drop=max_class_drop,
+        agreement=0.9,
+    )
+
+
+def test_drop_is_in_points_and_limits_decide_the_verdict() -> None:
+    res = _check(max_drop=100.0)
+    assert res.miou_drop == pytest.approx(100 * (FLOAT.miou - INT8.miou))
+    assert res.miou_drop > 1.0
+    assert res.class_drops["sky"] == pytest.approx(0.0)
+    assert res.class_drops["road"] > res.class_drops["car"] > 0
+    assert res.passed
+    failed = _check(max_drop=1.0)
+    assert not failed.passed and "--max-drop 1" in failed.failures[0]
+    per_class = _check(max_drop=100.0, max_class_drop=5.0)
+    assert [f for f in per_class.failures if "'road'" in f]
+    assert not [f for f in per_class.failures if "'sky'" in f]
+
+
+def test_nan_int8_miou_fails_instead_of_passing() -> None:
+    empty = _eval("m_int8.tflite", [[0, 0, 0], [0, 0, 0], [0, 0, 0]])
+    res = CheckResult(empty, FLOAT, "model", FLOAT.miou, None, 1.0, None, None)
+    assert math.isnan(res.miou_drop)
+    assert not res.passed
+
+
+def test_markdown_has_verdict_table_and_failures() -> None:
+    md = _check(max_drop=1.0, max_class_drop=2.0).to_markdown()
+    assert md.startswith("## edgeseg accuracy check: ❌ FAIL")
+    assert "| metric | float | int8 | drop |" in md
+    assert "| IoU `road` |" in md and "**Failed:**" in md
+    assert "Pixel agreement float vs int8: **90.00%**" in md
+    assert "✅ PASS" in _check(max_drop=50.0).to_markdown()
+
+
+def test_json_round_trips_with_nulls_not_nan() -> None:
+    import json
+
+    d = json.loads(json.dumps(_check(1.0).to_dict()))
+    assert d["passed"] is False and d["baseline"] == "model"
+    assert set(d["class_drops"]) == {"road", "car", "sky"}
+
+
+def test_disagreement_cell_shows_a_single_differing_pixel() -> None:
+    frame = np.full((1000, 800), 128, np.uint8)  # gray, not square, much bigger than a cell
+    f_map = np.zeros((1000, 800), np.uint8)
+    q_map = f_map.copy()
+    q_map[500, 400] = 2
+    d = make_disagreement("img_1", 1 / f_map.size, frame, f_map, q_map, SPEC)
+    assert len(d.cells) == 4 and all(c.shape == (CELL, CELL, 3) for c in d.cells)
+    magenta = np.all(d.cells[3] == (255, 0, 255), axis=2)
+    assert magenta.any()  # the one pixel survives the 4.5x downscale
+    assert not magenta[:, :10].any()  # the padding beside a portrait image is not 'different'
+    grid = disagreement_grid((d, d), SPEC, FLOAT, INT8)
+    assert grid.shape[1] == 4 * CELL and grid.shape[0] > 2 * CELL
+    assert len(np.unique(grid.reshape(-1, 3), axis=0)) > 5
+
+
+def test_step_summary_is_appended(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "summary.md"
+    target.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(target))
+    assert append_step_summary("## mine") == target
+    assert target.read_text() == "earlier step\n## mine\n"
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY")
+    assert append_step_summary("x") is None
+
+
+def test_example_ci_workflow_only_uses_real_check_options() -> None:
+    import re
+
+    from typer.testing import CliRunner
+
+    from edgeseg.cli.main import app
+
+    workflow = Path(__file__).resolve().parents[2] / "examples" / "github-actions" / "accuracy.yml"
+    text = workflow.read_text()
+    command = text[text.index("edgeseg check models/") : text.index("--out-dir check-report")]
+    used = set(re.findall(r"--[a-z-]+", command)) | {"--out-dir"}
+    shown = CliRunner().invoke(app, ["check", "--help"], env={"COLUMNS": "200"}).output
+    assert used and all(opt in shown for opt in used), (used, shown)
+    assert "GITHUB_STEP_SUMMARY" in text and "upload-artifact" in text

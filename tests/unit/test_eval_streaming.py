@@ -1,0 +1,104 @@
+"""Opening evaluation data, streaming it with a trivial real predictor, and model-path errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edgeseg.core.errors import DatasetError, ModelError
+from edgeseg.core.metrics import MetricAccumulator
+from edgeseg.core.spec import ModelSpec
+from edgeseg.eval.common import check_model_classes, iter_chunks, open_eval_data
+from edgeseg.eval.evaluate import evaluate_predictor
+from edgeseg.eval.predictor import Predictor, open_predictor
+
+
+class ThresholdPredictor:
+    """A real (if crude) segmenter: dark pixels are membrane. Exercises the streaming loop."""
+
+    batch_size = 4
+
+    def __init__(self) -> None:
+        self.spec = ModelSpec(64, 64, ("membrane", "cell_interior"), channels=1)
+        self.path = Path("threshold")
+        self.calls: list[int] = []
+
+    def predict(self, frame: np.ndarray) -> np.ndarray:
+        return (frame > 110).astype(np.uint8)
+
+    def predict_many(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        self.calls.append(len(frames))
+        return [self.predict(f) for f in frames]
+
+
+def test_data_root_and_val_folder_give_the_same_images(membrane_data: Path) -> None:
+    ds_root, split = open_eval_data(membrane_data)
+    ds_val, _ = open_eval_data(membrane_data / "val")
+    assert split == "val"
+    assert [s.stem for s in ds_root.val] == [s.stem for s in ds_val.val]
+    assert len(ds_val.val) == 6 and not ds_val.train
+    chunks = list(iter_chunks(ds_val, "val", limit=5, size=2))
+    assert [len(c) for c in chunks] == [2, 2, 1]
+
+
+def test_evaluate_predictor_matches_direct_metrics(membrane_data: Path, tmp_path: Path) -> None:
+    pred = ThresholdPredictor()
+    assert isinstance(pred, Predictor)
+    result = evaluate_predictor(pred, membrane_data / "val", save_overlays=tmp_path / "ov", limit=5)
+    ds, _ = open_eval_data(membrane_data / "val")
+    acc = MetricAccumulator(2)
+    for _, image, mask in list(ds.iter_split("val"))[:5]:
+        acc.update(mask, pred.predict(image))
+    assert result.images == 5
+    assert result.miou == pytest.approx(acc.scores().miou)
+    assert 0.2 < result.miou < 0.9
+    assert pred.calls == [4, 1]  # batches of batch_size, stopped by limit
+    overlays = sorted((tmp_path / "ov").glob("*.png"))
+    assert len(overlays) == 5
+    img = cv2.imread(str(overlays[0]))
+    assert img.shape == (512, 512, 3) and img.std() > 10
+    d = json.loads(result.write_json(tmp_path / "e.json").read_text())
+    assert d["images"] == 5 and set(d["per_class_iou"]) == {"membrane", "cell_interior"}
+    assert d["mean_latency_ms"] >= 0
+
+
+def test_class_count_mismatch_names_both(membrane_data: Path) -> None:
+    ds, _ = open_eval_data(membrane_data / "val")
+    three = ModelSpec(64, 64, ("a", "b", "c"))
+    with pytest.raises(DatasetError, match=r"dataset has 2 classes .* has 3"):
+        check_model_classes(ds, three, Path("m.tflite"))
+    renamed = ModelSpec(64, 64, ("x", "y"))
+    assert check_model_classes(ds, renamed, Path("m.tflite"))  # a warning, not an error
+
+
+def test_empty_or_missing_data_is_a_dataset_error(tmp_path: Path, membrane_data: Path) -> None:
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    with pytest.raises(DatasetError, match="no image/mask pairs"):
+        open_eval_data(tmp_path)
+    with pytest.raises(DatasetError, match="not found"):
+        open_eval_data(tmp_path / "nope")
+    # DATA with train/ only: the seeded held-out split that `edgeseg train` validates on.
+    only_train = tmp_path / "only_train"
+    shutil.copytree(membrane_data / "val", only_train / "train")
+    shutil.copy(membrane_data / "labels.txt", only_train)
+    ds, split = open_eval_data(only_train)
+    assert split == "val" and len(ds.val) == 1 and len(ds.train) == 5
+
+
+def test_model_paths_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="not found"):
+        open_predictor(tmp_path / "missing.tflite")
+    onnx = tmp_path / "m.onnx"
+    onnx.write_bytes(b"x")
+    with pytest.raises(ModelError, match=r"unsupported model type '\.onnx'"):
+        open_predictor(onnx)
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"not a flatbuffer at all")
+    with pytest.raises(ModelError, match=r"junk\.tflite"):
+        open_predictor(junk)
