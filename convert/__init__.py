@@ -1,1 +1,11 @@
-"""Conversion stage (import name edgeseg.convert): Keras U-Net -> int8 TFLite. Needs the [train] extra."""
+"""Conversion stage (import name edgeseg.convert): Keras U-Net -> int8 TFLite (needs [train]).
+
+Light to import: TensorFlow loads inside the functions that need it. Entry points:
+`edgeseg.convert.pipeline.convert_model` (the whole `edgeseg convert`), and the split steps
+`calibration.representative_dataset`, `converter.prepare_converter` / `run_converter` / `export`,
+`validate.validate`, `edgetpu.compile_edgetpu`. `tflite_inspect` reads a .tflite without TensorFlow.
+"""
+
+from edgeseg.convert.options import ConvertOptions, IOType, Quant
+
+__all__ = ["ConvertOptions", "IOType", "Quant"]

@@ -1,0 +1,248 @@
+"""Keras -> TFLite: a fixed batch-1 SavedModel (so no SHAPE/PACK/STRIDED_SLICE ops appear around
+Conv2DTranspose), the TFLite converter configured per `ConvertOptions`, metadata embedded, and an
+atomic write so an interrupted conversion never leaves a partial `.tflite`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import time
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgeseg import __version__
+from edgeseg.convert.calibration import CalibrationSet
+from edgeseg.convert.options import ConvertOptions, Quant
+from edgeseg.core.errors import ConversionError
+from edgeseg.core.model_metadata import embed_metadata
+from edgeseg.core.spec import ModelSpec
+
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
+
+
+def write_saved_model(model: keras.Model, spec: ModelSpec, directory: str | Path) -> Path:
+    """Export `model` as a SavedModel with one fixed (1, H, W, C) float32 'serve' signature."""
+    import keras
+    import tensorflow as tf
+
+    shape = [1, spec.input_height, spec.input_width, spec.channels]
+    if list(model.input_shape[1:]) != shape[1:]:
+        raise ConversionError(
+            f"model input {tuple(model.input_shape[1:])} does not match its spec {tuple(shape[1:])}"
+        )
+    arch = keras.export.ExportArchive()
+    arch.track(model)
+    arch.add_endpoint(
+        "serve",
+        lambda x: model(x, training=False),
+        input_signature=[tf.TensorSpec(shape, tf.float32, name="image")],
+    )
+    arch.write_out(str(directory), verbose=False)
+    return Path(directory)
+
+
+def prepare_converter(
+    model: keras.Model | str | Path,
+    spec: ModelSpec,
+    options: ConvertOptions,
+    rep_dataset: CalibrationSet | None = None,
+) -> tf.lite.TFLiteConverter:
+    """A TFLiteConverter set up for `options` (model may be a Keras model or a SavedModel dir).
+
+    int8: full integer, per-channel weights, TFLITE_BUILTINS_INT8 only, input per `options.io`.
+    With `options.float_layers` it is set to calibrate only; `run_converter` then quantises with
+    those nodes kept in float. The temporary SavedModel lives as long as the converter.
+    """
+    import tensorflow as tf
+
+    if isinstance(model, (str, Path)):
+        saved = Path(model)
+        tmp = None
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="edgeseg-savedmodel-")
+        saved = write_saved_model(model, spec, Path(tmp.name) / "saved")
+    conv = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+    if tmp is not None:
+        conv._edgeseg_tmp = tmp  # keep the SavedModel until the converter is gone
+        weakref.finalize(conv, tmp.cleanup)
+    if options.quant == Quant.FLOAT32:
+        return conv
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    if options.quant == Quant.FLOAT16:
+        conv.target_spec.supported_types = [tf.float16]
+    elif options.quant == Quant.INT8:
+        if rep_dataset is None or len(rep_dataset) == 0:
+            raise ConversionError("int8 conversion needs calibration images (--calib DIR)")
+        conv.representative_dataset = rep_dataset
+        if options.float_layers:
+            conv.target_spec.supported_ops = [
+                tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+                tf.lite.OpsSet.TFLITE_BUILTINS,
+            ]
+            conv._experimental_calibrate_only = True
+        else:
+            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            conv.inference_input_type = _tf_dtype(options.input_type)
+            conv.inference_output_type = _tf_dtype(options.output_type)
+    elif options.quant == Quant.INT16X8:
+        if rep_dataset is None or len(rep_dataset) == 0:
+            raise ConversionError("int16x8 conversion needs calibration images (--calib DIR)")
+        conv.representative_dataset = rep_dataset
+        conv.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        ]
+        conv.inference_input_type = _tf_dtype(options.input_type)
+        conv.inference_output_type = _tf_dtype(options.output_type)
+    return conv
+
+
+def _tf_dtype(name: str) -> Any:
+    import tensorflow as tf
+
+    return {"uint8": tf.uint8, "int8": tf.int8, "int16": tf.int16, "float32": tf.float32}[name]
+
+
+def run_converter(conv: tf.lite.TFLiteConverter, options: ConvertOptions) -> bytes:
+    """Run the converter; with float_layers, quantise the calibrated model keeping those float."""
+    with _conversion_errors(options):
+        model = bytes(conv.convert())
+    if options.quant == Quant.INT8 and options.float_layers:
+        model = quantize_calibrated(model, options)
+    return model
+
+
+@contextlib.contextmanager
+def _conversion_errors(options: ConvertOptions) -> Iterator[None]:
+    try:
+        yield
+    except ConversionError:
+        raise
+    except Exception as exc:  # the converter raises ConverterError, RuntimeError, ValueError...
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConversionError(f"TFLite conversion ({options.quant}) failed: {first}") from exc
+
+
+def calibrate(
+    model: keras.Model | str | Path,
+    spec: ModelSpec,
+    options: ConvertOptions,
+    rep_dataset: CalibrationSet,
+) -> bytes:
+    """The float model annotated with calibration ranges (int8 only), for `quantize_calibrated`.
+
+    Calibrating once and quantising many ways (different float_layers) saves a full conversion per
+    candidate in the accuracy-aware loop (edgeseg.convert.repair).
+    """
+    conv = prepare_converter(model, spec, replace(options, float_layers=()), rep_dataset)
+    conv._experimental_calibrate_only = True
+    with _conversion_errors(options):
+        return bytes(conv.convert())
+
+
+def quantize_calibrated(calibrated: bytes, options: ConvertOptions) -> bytes:
+    """Quantise a calibrated model to int8 per `options`, keeping `options.float_layers` float."""
+    from tensorflow.lite.python.convert import mlir_quantize
+
+    # Same call TFLiteConverter makes for full int8 (not fully_quantize + a later
+    # modify_model_io_type, which silently left an int8 input instead of uint8).
+    with _conversion_errors(options):
+        return bytes(
+            mlir_quantize(
+                calibrated,
+                input_data_type=_tf_dtype(options.input_type),
+                output_data_type=_tf_dtype(options.output_type),
+                denylisted_nodes=list(options.float_layers) or None,
+            )
+        )
+
+
+@contextlib.contextmanager
+def _temp_beside(path: Path) -> Iterator[Path]:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write via a temp file in the same folder and os.replace: readers never see half a file."""
+    path = Path(path)
+    check_output_path(path)
+    with _temp_beside(path) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    return path
+
+
+def check_output_path(path: str | Path) -> None:
+    """Fail early, naming the path, when the output cannot be written where asked."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise ConversionError(
+            f"{path}: output folder {path.parent} does not exist; create it first"
+        )
+    if path.is_dir():
+        raise ConversionError(
+            f"{path}: is a folder; pass a file name such as {path / 'model_int8.tflite'}"
+        )
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What `export` wrote."""
+
+    path: Path
+    size_bytes: int
+    seconds: float
+    metadata: dict[str, Any]
+
+
+def export(
+    model: keras.Model | str | Path,
+    spec: ModelSpec,
+    options: ConvertOptions,
+    out: str | Path,
+    rep_dataset: CalibrationSet | None = None,
+    extra: dict[str, Any] | None = None,
+    calibrated: bytes | None = None,
+) -> ExportResult:
+    """Convert, embed the ModelSpec and conversion facts as metadata, write `out` atomically.
+
+    With `calibrated` (from `calibrate`, int8 only) the calibration step is reused, not redone.
+    """
+    out = Path(out)
+    check_output_path(out)
+    start = time.perf_counter()
+    if calibrated is not None and options.quant == Quant.INT8:
+        flat = quantize_calibrated(calibrated, options)
+    else:
+        flat = run_converter(prepare_converter(model, spec, options, rep_dataset), options)
+    meta = {
+        "quant": options.quant.value,
+        "io": options.input_type,
+        "output_type": options.output_type,
+        "calib_count": len(rep_dataset) if rep_dataset is not None else 0,
+        "float_layers": list(options.float_layers),
+        "edgeseg_version": __version__,
+        **(extra or {}),
+    }
+    data = embed_metadata(flat, spec, extra=meta)
+    atomic_write_bytes(out, data)
+    return ExportResult(out, len(data), time.perf_counter() - start, meta)
+
+
+def float32_size(model: keras.Model | str | Path, spec: ModelSpec) -> int:
+    """Size in bytes of a plain float32 conversion of the same model (in memory, for the ratio)."""
+    options = ConvertOptions(quant=Quant.FLOAT32)
+    return len(run_converter(prepare_converter(model, spec, options), options))

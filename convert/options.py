@@ -1,0 +1,80 @@
+"""Conversion choices as data: quantisation mode, model I/O type and the frozen options record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from edgeseg.core.errors import ConversionError
+
+
+class Quant(StrEnum):
+    """How weights and activations are stored in the `.tflite`."""
+
+    INT8 = "int8"  # full integer: int8 weights (per channel) and activations; Edge TPU / NPU ready
+    # 16-bit activations, 8-bit weights: higher fidelity than int8 on CPU kernels, not Edge TPU.
+    INT16X8 = "int16x8"
+    FLOAT16 = "float16"  # float16 weights, float32 compute; half the size, GPU delegates like it
+    DYNAMIC = "dynamic"  # int8 weights, float activations; no calibration data needed
+    FLOAT32 = "float32"  # plain float reference
+
+
+class IOType(StrEnum):
+    """Element type of the model's input tensor (int8 models only; float models take float32)."""
+
+    UINT8 = "uint8"  # camera bytes go straight in (scale 1, zero point 0)
+    INT8 = "int8"
+    FLOAT32 = "float32"  # quantise / dequantise inside the model: drop-in for float callers
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """Everything that decides what `export` produces, apart from the model and the images."""
+
+    quant: Quant = Quant.INT8
+    io: IOType = IOType.INT8
+    calib_count: int = 200
+    seed: int = 0
+    # TFLite node names (op output tensor names) kept in float inside an int8 model.
+    float_layers: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "quant", Quant(self.quant))
+        except ValueError:
+            valid = ", ".join(q.value for q in Quant)
+            raise ConversionError(f"--quant {self.quant!r}: expected one of {valid}") from None
+        try:
+            object.__setattr__(self, "io", IOType(self.io))
+        except ValueError:
+            valid = ", ".join(t.value for t in IOType)
+            raise ConversionError(f"--io {self.io!r}: expected one of {valid}") from None
+        if self.calib_count < 1:
+            raise ConversionError(f"--calib-count must be >= 1, got {self.calib_count}")
+        object.__setattr__(self, "float_layers", tuple(self.float_layers))
+        if self.float_layers and self.quant != Quant.INT8:
+            raise ConversionError(
+                "float_layers only applies to calibrated (int8) conversion, "
+                f"not --quant {self.quant}"
+            )
+
+    @property
+    def needs_calibration(self) -> bool:
+        """Whether this mode needs representative images (full-integer modes do)."""
+        return self.quant in (Quant.INT8, Quant.INT16X8)
+
+    @property
+    def input_type(self) -> str:
+        """The input tensor's element type the converted model will have."""
+        if self.quant == Quant.INT16X8:  # no uint8/int8 I/O with 16-bit activations
+            return "float32" if self.io == IOType.FLOAT32 else "int16"
+        return self.io.value if self.quant == Quant.INT8 else "float32"
+
+    @property
+    def output_type(self) -> str:
+        """int8 output for integer I/O (argmax runs on raw integers), float32 otherwise."""
+        if self.quant == Quant.INT8 and self.io != IOType.FLOAT32:
+            return "int8"
+        if self.quant == Quant.INT16X8 and self.io != IOType.FLOAT32:
+            return "int16"
+        return "float32"

@@ -1,0 +1,113 @@
+"""`edgeseg convert` as one library call: load the Keras model and its spec, calibrate, export,
+measure against float32, validate, write the report; optionally compile for the Edge TPU."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgeseg.convert.calibration import CalibrationSet, Progress, representative_dataset
+from edgeseg.convert.converter import (
+    ExportResult,
+    check_output_path,
+    export,
+    float32_size,
+    write_saved_model,
+)
+from edgeseg.convert.edgetpu import EdgeTpuResult, compile_edgetpu
+from edgeseg.convert.options import ConvertOptions, Quant
+from edgeseg.convert.tflite_inspect import ModelInfo
+from edgeseg.convert.validate import ConversionReport, report_path_for, validate, write_report
+from edgeseg.core.errors import ConversionError
+from edgeseg.core.spec import ModelSpec
+
+
+@dataclass
+class ConvertOutcome:
+    """What one conversion produced."""
+
+    export: ExportResult
+    report: ConversionReport
+    info: ModelInfo
+    report_path: Path
+    spec: ModelSpec
+    warnings: list[str] = field(default_factory=list)
+
+
+def default_out(model_path: str | Path, quant: Quant | str = Quant.INT8) -> Path:
+    """`runs/x/model.keras` -> `runs/x/model_int8.tflite`."""
+    p = Path(model_path)
+    return p.with_name(f"{p.stem}_{Quant(quant).value}.tflite")
+
+
+def float_miou_from_config(model_path: str | Path) -> float | None:
+    """The float model's validation mIoU from config.json beside it ("val": {...}), if recorded."""
+    config = Path(model_path).with_name("config.json")
+    try:
+        data = json.loads(config.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    val: Any = data.get("val") if isinstance(data, dict) else None
+    if isinstance(val, (int, float)):
+        return float(val)
+    if isinstance(val, dict):
+        for key in ("miou", "mean_iou", "mIoU", "val_miou"):
+            if isinstance(val.get(key), (int, float)):
+                return float(val[key])
+    return None
+
+
+def convert_model(
+    model_path: str | Path,
+    out: str | Path | None = None,
+    options: ConvertOptions | None = None,
+    calib: str | Path | None = None,
+    progress: Progress | None = None,
+    measure_float32: bool = True,
+) -> ConvertOutcome:
+    """Convert a trained `.keras` model to `out` and write `<out stem>.report.json` beside it."""
+    from edgeseg.train.model_io import load_keras_model
+
+    options = options or ConvertOptions()
+    out = Path(out) if out is not None else default_out(model_path, options.quant)
+    check_output_path(out)
+    if options.needs_calibration and calib is None:
+        raise ConversionError("int8 conversion needs calibration images: pass --calib DIR")
+    model, spec = load_keras_model(model_path)
+    float_miou = float_miou_from_config(model_path)
+    if float_miou is not None:
+        spec = spec.with_updates(float_miou=float_miou)
+    rep: CalibrationSet | None = None
+    if options.needs_calibration:
+        assert calib is not None
+        rep = representative_dataset(calib, spec, options.calib_count, options.seed, progress)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="edgeseg-convert-") as tmp:
+        saved = write_saved_model(model, spec, Path(tmp) / "saved")
+        result = export(
+            saved, spec, options, out, rep, extra={"source_model": Path(model_path).name}
+        )
+        seconds = time.perf_counter() - start
+        f32 = float32_size(saved, spec) if measure_float32 else None
+    report, info = validate(
+        out,
+        options,
+        calibration=rep.stats if rep else None,
+        float32_size_bytes=f32,
+        convert_seconds=seconds,
+    )
+    report_path = write_report(report, report_path_for(out))
+    warnings = (rep.stats.warnings if rep else []) + report.warnings
+    return ConvertOutcome(result, report, info, report_path, spec, warnings)
+
+
+def compile_outcome(outcome: ConvertOutcome) -> EdgeTpuResult:
+    """Run edgetpu_compiler on the converted model and record the result in its report."""
+    result = compile_edgetpu(outcome.export.path)
+    outcome.report.edgetpu = result.to_dict()
+    write_report(outcome.report, outcome.report_path)
+    return result

@@ -1,0 +1,299 @@
+"""Accuracy-aware conversion: full int8 first; if the mIoU drop on held-out data exceeds the limit,
+keep the layers the quantisation debugger ranks worst in float (selective quantisation), a few more
+each round (1, 2, 4, ... up to K), and stop at the first model within the limit.
+
+Every candidate goes through the one conversion path (`converter.export` with
+`ConvertOptions.float_layers`) and is scored by `edgeseg.eval.evaluate`, i.e. the runtime's
+Segmenter on real images. A limit that cannot be met is reported, never hidden: the best model is
+written as `<out stem>.best_effort.tflite` and nothing is written at `out`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from edgeseg.convert.calibration import CalibrationSet, representative_dataset
+from edgeseg.convert.converter import atomic_write_bytes, calibrate, check_output_path, export
+from edgeseg.convert.diagnose import DiagnoseResult, LayerError, diagnose
+from edgeseg.convert.options import ConvertOptions, Quant
+from edgeseg.convert.tflite_inspect import FLOAT_TYPES, inspect_tflite
+from edgeseg.convert.timing import invoke_latency_ms
+from edgeseg.convert.validate import report_path_for, validate, write_report
+from edgeseg.core.errors import ConversionError
+from edgeseg.core.model_metadata import embed_metadata, read_metadata
+from edgeseg.core.spec import ModelSpec
+
+DEFAULT_MAX_FLOAT_LAYERS = 8
+# Ops that only move or pick values: keeping them in float cannot recover accuracy.
+NO_ARITHMETIC = frozenset({"MAX_POOL_2D", "CONCATENATION", "QUANTIZE", "DEQUANTIZE", "RESHAPE"})
+# TF 2.21's quantiser ignores denylisted node names on these (checked: it only honours the whole
+# op type); candidates that would change nothing are skipped. `_split_effective` catches others.
+NOT_DENYLISTABLE = frozenset({"TRANSPOSE_CONV"})
+EDGETPU_MIXED = (
+    "mixed int8/float models are not Edge TPU compatible: edgetpu_compiler stops at the first "
+    "float op and the rest runs on the CPU; use a full int8 model (no --max-drop) for the Edge TPU"
+)
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One candidate model: which layers stayed float, its accuracy, size and speed."""
+
+    float_layers: tuple[LayerError, ...]
+    miou: float
+    drop: float  # float mIoU minus this model's, in points (x100)
+    size_bytes: int
+    latency_ms: float
+    ignored: tuple[LayerError, ...] = ()  # asked for float but the quantiser kept them int8
+    data: bytes = field(default=b"", repr=False, compare=False)
+
+    @property
+    def labels(self) -> list[str]:
+        return [e.layer for e in self.float_layers]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "float_layers": self.labels,
+            "float_nodes": [e.node for e in self.float_layers],
+            "miou": round(self.miou, 6),
+            "miou_drop": round(self.drop, 4),
+            "size_bytes": self.size_bytes,
+            "latency_ms": round(self.latency_ms, 3),
+            "ignored": [e.layer for e in self.ignored],
+        }
+
+
+@dataclass(frozen=True)
+class RepairResult:
+    """The outcome: where the model went, whether it meets --max-drop, and what it cost."""
+
+    path: Path
+    passed: bool
+    float_miou: float
+    max_drop: float
+    baseline: Attempt  # full int8
+    chosen: Attempt
+    attempts: tuple[Attempt, ...]
+    diagnosis: DiagnoseResult | None = None
+    notes: tuple[str, ...] = ()
+    report_path: Path | None = None
+
+    @property
+    def size_cost_pct(self) -> float:
+        return 100.0 * (self.chosen.size_bytes / self.baseline.size_bytes - 1.0)
+
+    @property
+    def latency_cost_pct(self) -> float:
+        return 100.0 * (self.chosen.latency_ms / self.baseline.latency_ms - 1.0)
+
+    def message(self) -> str:
+        """One line saying what happened, for the CLI."""
+        c = self.chosen
+        kept = f"{len(c.float_layers)} layer(s) kept in float" if c.float_layers else "full int8"
+        if self.passed:
+            return f"mIoU drop {c.drop:.2f} points <= --max-drop {self.max_drop:g} ({kept})"
+        return (
+            f"cannot meet --max-drop {self.max_drop:g}: best mIoU drop {c.drop:.2f} points "
+            f"({kept}, {len(self.attempts)} model(s) tried); best effort written to {self.path}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "passed": self.passed,
+            "float_miou": round(self.float_miou, 6),
+            "max_drop": self.max_drop,
+            "chosen": self.chosen.to_dict(),
+            "full_int8": self.baseline.to_dict(),
+            "size_cost_pct": round(self.size_cost_pct, 2),
+            "latency_cost_pct": round(self.latency_cost_pct, 2),
+            "attempts": [a.to_dict() for a in self.attempts],
+            "notes": list(self.notes),
+        }
+
+
+def best_effort_path(out: str | Path) -> Path:
+    """`model_int8.tflite` -> `model_int8.best_effort.tflite`: where a missed limit's model goes."""
+    p = Path(out)
+    return p.with_name(f"{p.stem}.best_effort{p.suffix or '.tflite'}")
+
+
+def _float_ops(model: bytes) -> Counter[str]:
+    """How many compute ops of each kind run in float in a converted model."""
+    info = inspect_tflite(model)
+    return Counter(
+        op.name
+        for op in info.ops
+        if op.name not in ("QUANTIZE", "DEQUANTIZE")
+        and any(info.tensors[i].dtype in FLOAT_TYPES for i in op.outputs if i in info.tensors)
+    )
+
+
+def _split_effective(
+    asked: list[LayerError], model: bytes
+) -> tuple[list[LayerError], list[LayerError]]:
+    """(really float, ignored): the quantiser silently skips some node names (TRANSPOSE_CONV)."""
+    budget = _float_ops(model)
+    kept, ignored = [], []
+    for layer in asked:
+        if budget[layer.op] > 0:
+            budget[layer.op] -= 1
+            kept.append(layer)
+        else:
+            ignored.append(layer)
+    return kept, ignored
+
+
+def _round_sizes(k: int) -> list[int]:
+    """1, 2, 4, ... capped at k, always ending at k."""
+    sizes, n = [], 1
+    while n < k:
+        sizes.append(n)
+        n *= 2
+    return [*sizes, k] if k > 0 else []
+
+
+def repair(
+    model_path: str | Path,
+    calib: CalibrationSet | str | Path,
+    data_dir: str | Path,
+    out: str | Path,
+    *,
+    options: ConvertOptions | None = None,
+    max_drop: float = 1.0,
+    max_float_layers: int = DEFAULT_MAX_FLOAT_LAYERS,
+    edgetpu: bool = False,
+    report_dir: str | Path | None = None,
+    threads: int | None = None,
+    log: Log | None = None,
+) -> RepairResult:
+    """Convert `model_path` (.keras) to int8 within `max_drop` mIoU points of float on `data_dir`.
+
+    Writes `out` (or `<out stem>.best_effort.tflite` when the limit is not met) with the float
+    layers and the measured drop in its metadata, plus the usual `.report.json`; with `report_dir`,
+    also the debugger's diagnose.csv / diagnose.png there.
+    """
+    from edgeseg.eval.evaluate import evaluate
+    from edgeseg.train.model_io import load_keras_model
+
+    say = log or (lambda _msg: None)
+    options = options or ConvertOptions()
+    if options.quant != Quant.INT8:
+        raise ConversionError(f"--max-drop works on int8 models, not --quant {options.quant}")
+    if max_float_layers < 0:
+        raise ConversionError(f"--max-float-layers must be >= 0, got {max_float_layers}")
+    out = Path(out)
+    check_output_path(out)
+    model, spec = load_keras_model(model_path)
+    rep = (
+        calib
+        if isinstance(calib, CalibrationSet)
+        else representative_dataset(calib, spec, options.calib_count, options.seed)
+    )
+    float_miou = evaluate(model_path, data_dir, threads=threads).miou
+    spec = spec.with_updates(float_miou=float_miou)
+    say(f"float model: mIoU {float_miou:.4f} on {data_dir}")
+    attempts: list[Attempt] = []
+    diag: DiagnoseResult | None = None
+    notes: list[str] = []
+    calibrated = calibrate(model, spec, options, rep)  # once: each candidate only re-quantises
+    with tempfile.TemporaryDirectory(prefix="edgeseg-repair-") as tmp:
+
+        def attempt(layers: list[LayerError]) -> Attempt:
+            path = Path(tmp) / f"candidate{len(attempts)}.tflite"
+            opts = replace(options, float_layers=tuple(e.node for e in layers))
+            export(model, spec, opts, path, rep, calibrated=calibrated)
+            data = path.read_bytes()
+            kept, ignored = _split_effective(layers, data) if layers else ([], [])
+            miou = evaluate(path, data_dir, threads=threads).miou
+            a = Attempt(
+                tuple(kept),
+                miou,
+                100.0 * (float_miou - miou),
+                len(data),
+                invoke_latency_ms(data),
+                tuple(ignored),
+                data,
+            )
+            attempts.append(a)
+            what = f"{len(kept)} float layer(s)" if layers else "full int8"
+            say(f"{what}: mIoU {miou:.4f}, drop {a.drop:.2f} points (limit {max_drop:g})")
+            return a
+
+        best = attempt([])
+        if best.drop > max_drop and max_float_layers > 0:
+            diag = diagnose(model, spec, rep, report_dir, options=options, calibrated=calibrated)
+            skip = NO_ARITHMETIC | NOT_DENYLISTABLE
+            ranked = [e for e in diag.ranked() if e.op not in skip]
+            if any(e.op in NOT_DENYLISTABLE for e in diag.worst(3)):
+                notes.append(
+                    "TRANSPOSE_CONV layers rank among the worst but cannot be kept in float one by "
+                    "one; try --upsample resize when training"
+                )
+            chosen: list[LayerError] = []
+            for size in _round_sizes(min(max_float_layers, len(ranked))):
+                while len(chosen) < size and ranked:
+                    chosen.append(ranked.pop(0))
+                a = attempt(chosen)
+                chosen = list(a.float_layers)  # ignored nodes leave the set for good
+                if a.ignored:
+                    notes.append(
+                        "the quantiser ignored the float request for "
+                        + ", ".join(f"{e.layer} ({e.op})" for e in a.ignored)
+                        + "; they stay int8"
+                    )
+                if (a.drop, len(a.float_layers)) < (best.drop, len(best.float_layers)):
+                    best = a
+                if a.drop <= max_drop:
+                    best = a
+                    break
+    passed = best.drop <= max_drop
+    if edgetpu and best.float_layers:
+        notes.append(EDGETPU_MIXED)
+    target = out if passed else best_effort_path(out)
+    data = _with_accuracy_metadata(best, spec, max_drop, passed, data_dir)
+    atomic_write_bytes(target, data)
+    report, _ = validate(
+        target,
+        replace(options, float_layers=tuple(e.node for e in best.float_layers)),
+        calibration=rep.stats,
+    )
+    report_path = write_report(report, report_path_for(target))
+    return RepairResult(
+        target,
+        passed,
+        float_miou,
+        max_drop,
+        attempts[0],
+        best,
+        tuple(attempts),
+        diag,
+        tuple(dict.fromkeys(notes)),
+        report_path,
+    )
+
+
+def _with_accuracy_metadata(
+    a: Attempt, spec: ModelSpec, max_drop: float, passed: bool, data_dir: str | Path
+) -> bytes:
+    """The candidate's bytes with its metadata extended by the measured accuracy facts."""
+    payload = read_metadata(a.data) or {}
+    extra = {k: v for k, v in payload.items() if k != "spec"}
+    extra.update(
+        {
+            "float_layers": [e.node for e in a.float_layers],
+            "float_layer_names": a.labels,
+            "miou": a.miou,
+            "miou_drop": round(a.drop, 4),
+            "max_drop": max_drop,
+            "within_max_drop": passed,
+            "accuracy_data": str(data_dir),
+        }
+    )
+    return embed_metadata(a.data, spec, extra=extra)

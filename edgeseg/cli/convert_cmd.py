@@ -1,0 +1,212 @@
+"""`edgeseg convert`: trained .keras model -> int8 (or float16/dynamic/float32) .tflite + report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from edgeseg.cli.common import console, err_console, fail, quiet_tensorflow, user_errors, warn
+from edgeseg.convert.options import IOType, Quant
+
+if TYPE_CHECKING:
+    from edgeseg.convert.edgetpu import EdgeTpuResult
+    from edgeseg.convert.pipeline import ConvertOutcome
+
+REPO_CALIB = Path(__file__).resolve().parents[2] / "calib_data"
+
+
+def default_calib() -> Path | None:
+    """`calib_data/` in the working folder, else the repository's, if either exists."""
+    for candidate in (Path.cwd() / "calib_data", REPO_CALIB):
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+@contextmanager
+def calib_progress() -> Iterator[Callable[[int, int], None]]:
+    """A rich bar fed by `progress(done, total)` as the converter consumes calibration frames."""
+    with Progress(
+        TextColumn("calibrating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("calibrating", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def convert(
+    model: Annotated[
+        Path,
+        typer.Argument(help="Trained .keras model (config.json beside it).", show_default=False),
+    ],
+    calib: Annotated[
+        Path | None,
+        typer.Option(
+            "--calib",
+            help="Calibration images: a folder of images or a dataset folder (images/ or "
+            "train/images + val/images). Default: calib_data/ if it exists.",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Output .tflite. Default: MODEL_<quant>.tflite beside it."
+        ),
+    ] = None,
+    quant: Annotated[Quant, typer.Option("--quant", help="Quantisation mode.")] = Quant.INT8,
+    io: Annotated[
+        IOType,
+        typer.Option(
+            "--io",
+            help="Input tensor type of an int8 model (output int8; float32 makes both ends "
+            "float). uint8 takes camera bytes straight in, with no float math on the device.",
+        ),
+    ] = IOType.INT8,
+    calib_count: Annotated[
+        int, typer.Option("--calib-count", min=1, help="Calibration frames to use (at most).")
+    ] = 200,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the calibration sampling.")] = 0,
+    edgetpu: Annotated[
+        bool, typer.Option("--edgetpu", help="Also compile with edgetpu_compiler (on PATH).")
+    ] = False,
+    edgetpu_strict: Annotated[
+        bool,
+        typer.Option(
+            "--edgetpu-strict", help="With --edgetpu: exit 1 if any op falls back to CPU."
+        ),
+    ] = False,
+    diagnose: Annotated[
+        bool,
+        typer.Option(
+            "--diagnose",
+            help="Per-layer int8 error (QuantizationDebugger on the calibration frames): "
+            "diagnose.csv + diagnose.png beside --out and a table. Alone, no model is written.",
+        ),
+    ] = False,
+    max_drop: Annotated[
+        float | None,
+        typer.Option(
+            "--max-drop",
+            help="Accuracy-aware: max mIoU drop (points) vs the float model on --data; keeps the "
+            "worst layers in float until met, else exit 1 with OUT.best_effort.tflite.",
+        ),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Labelled images for --max-drop (DATA or DATA/val)."),
+    ] = None,
+    max_float_layers: Annotated[
+        int,
+        typer.Option("--max-float-layers", min=0, help="With --max-drop: most layers in float."),
+    ] = 8,
+) -> None:
+    """Convert a trained Keras model to full-integer int8 TFLite (or float16, dynamic, float32).
+
+    Writes the .tflite atomically with the model spec embedded, and <out stem>.report.json beside
+    it: size vs float32, op histogram, calibration facts and an Edge TPU pre-check.
+    """
+    quiet_tensorflow()
+    from edgeseg.convert.options import ConvertOptions
+    from edgeseg.convert.pipeline import compile_outcome, convert_model
+
+    with user_errors():
+        options = ConvertOptions(quant=quant, io=io, calib_count=calib_count, seed=seed)
+        if options.needs_calibration and calib is None:
+            calib = default_calib()
+            if calib is None:
+                raise fail(
+                    "no calibration images: pass --calib DIR (a folder of representative frames or "
+                    "a dataset folder); calib_data/ does not exist here"
+                )
+        if edgetpu and options.quant != Quant.INT8:
+            raise fail(f"--edgetpu needs --quant int8 (got --quant {options.quant})")
+        from edgeseg.cli import convert_quality
+
+        convert_quality.check_flags(options, diagnose=diagnose, max_drop=max_drop, data=data)
+        if diagnose or max_drop is not None:
+            assert calib is not None
+            convert_quality.run(
+                model,
+                calib,
+                out,
+                options,
+                diagnose=diagnose,
+                max_drop=max_drop,
+                data=data,
+                max_float_layers=max_float_layers,
+                edgetpu=edgetpu,
+            )
+            return
+        with calib_progress() as progress:
+            outcome = convert_model(model, out, options, calib, progress=progress)
+    for message in outcome.warnings:
+        warn(message)
+    print_report(outcome)
+    with user_errors():
+        convert_quality.after_convert(outcome, calib, options)
+    console.print(f"wrote {outcome.export.path} and {outcome.report_path}")
+    if edgetpu or edgetpu_strict:
+        with user_errors():
+            result = compile_outcome(outcome)
+        print_edgetpu(result)
+        if edgetpu_strict and result.fallbacks:
+            raise fail(
+                f"{len(result.fallbacks)} op kind(s) fall back to the CPU (--edgetpu-strict)", 1
+            )
+
+
+def print_report(outcome: ConvertOutcome) -> None:
+    """A short table of what was produced."""
+    r = outcome.report
+    table = Table(title=f"{outcome.export.path.name} ({r.quant})", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    ratio = f" ({r.size_ratio:.2f}x float32)" if r.size_ratio is not None else ""
+    table.add_row("size", f"{r.size_bytes / 1024:.0f} KiB{ratio}")
+    for label, tensors in (("input", outcome.info.inputs), ("output", outcome.info.outputs)):
+        from edgeseg.convert.validate import describe_tensor
+
+        table.add_row(label, ", ".join(describe_tensor(t) for t in tensors))
+    table.add_row("ops", ", ".join(f"{k} {v}" for k, v in r.op_histogram.items()))
+    table.add_row("ops not int8", ", ".join(r.non_int8_ops) or "none")
+    if r.calibration:
+        c = r.calibration
+        table.add_row(
+            "calibration",
+            f"{c['used']} images, input range {c['input_range'][0]}..{c['input_range'][1]}"
+            + (f", {c['skipped']} skipped" if c["skipped"] else ""),
+        )
+    if r.edgetpu_precheck:
+        lines = [
+            f"{i['op']} x{i['count']}: {i['reason']}" + (f" -> {i['hint']}" if i["hint"] else "")
+            for i in r.edgetpu_precheck
+        ]
+        table.add_row("Edge TPU pre-check", "\n".join(lines))
+    else:
+        table.add_row("Edge TPU pre-check", "no known blockers")
+    console.print(table)
+
+
+def print_edgetpu(result: EdgeTpuResult) -> None:
+    """How many ops the compiler mapped, and which fell back to the CPU and why."""
+    total = result.total_ops or (result.ops_on_tpu + result.ops_on_cpu)
+    console.print(
+        f"Edge TPU compiler {result.compiler_version or '?'}: {result.ops_on_tpu}/{total} ops on "
+        f"the Edge TPU, {result.ops_on_cpu} on the CPU -> {result.compiled_path}"
+    )
+    for op, count, status in result.fallbacks:
+        console.print(f"  [yellow]CPU[/] {op} x{count}: {status}", highlight=False)

@@ -1,0 +1,72 @@
+"""`edgeseg info`: what a .tflite expects and contains, without TensorFlow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from edgeseg.cli.common import console, user_errors, warn
+
+
+def interpreter_in_use() -> str:
+    """The interpreter package the runtime would use (runtime's resolver when present)."""
+    try:
+        from edgeseg.runtime.interpreter import resolve_interpreter
+
+        return str(resolve_interpreter()[2])
+    except ImportError:
+        from edgeseg.convert.tflite_inspect import interpreter_module
+
+        return str(interpreter_module()[1])
+
+
+def info(
+    model: Annotated[Path, typer.Argument(help="A .tflite model.", show_default=False)],
+) -> None:
+    """Show a .tflite model's metadata, tensors, quantisation and op histogram (no TensorFlow)."""
+    from edgeseg.convert.tflite_inspect import inspect_tflite
+    from edgeseg.convert.validate import describe_tensor
+    from edgeseg.core.spec import ModelSpec
+
+    with user_errors():
+        details = inspect_tflite(model)
+        payload: dict[str, Any] = details.metadata or {}
+        spec = ModelSpec.from_dict(payload["spec"]) if "spec" in payload else None
+    table = Table(title=str(model), show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    if spec is None:
+        warn(f"{model}: no edgeseg metadata; showing tensors only (runtime will use defaults)")
+    else:
+        table.add_row("classes", ", ".join(spec.class_names))
+        table.add_row(
+            "palette", " ".join("#" + "".join(f"{v:02X}" for v in c) for c in spec.palette)
+        )
+        table.add_row(
+            "input",
+            f"{spec.input_height}x{spec.input_width}x{spec.channels} {spec.color_order}, "
+            f"resize {spec.resize}",
+        )
+        table.add_row(
+            "normalisation", f"x * {spec.norm_scale:.6g} + {spec.norm_offset:g} (inside the model)"
+        )
+        table.add_row("output kind", spec.output_kind)
+        miou = "unknown" if spec.float_miou is None else f"{spec.float_miou:.4f}"
+        table.add_row("float mIoU", miou)
+        table.add_row("edgeseg version", spec.edgeseg_version)
+        conv = {k: v for k, v in payload.items() if k in ("quant", "io", "calib_count", "edgetpu")}
+        if conv:
+            table.add_row("conversion", ", ".join(f"{k} {v}" for k, v in conv.items()))
+    table.add_row("size", f"{details.size_bytes / 1024:.0f} KiB")
+    table.add_row("interpreter", interpreter_in_use())
+    for t in details.inputs:
+        table.add_row("input tensor", f"{t.name}: {describe_tensor(t)}")
+    for t in details.outputs:
+        table.add_row("output tensor", f"{t.name}: {describe_tensor(t)}")
+    table.add_row("ops", ", ".join(f"{k} {v}" for k, v in details.op_histogram.items()))
+    for note in details.notes:
+        table.add_row("note", note)
+    console.print(table)

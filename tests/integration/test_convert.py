@@ -1,0 +1,296 @@
+"""Conversion stage end to end: real Keras model -> int8 TFLite, checked with the LiteRT interpreter
+on the real membrane validation set through the shared processing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeseg.convert.options import ConvertOptions, IOType, Quant
+from edgeseg.core.processing import class_map_from_output, prepare_image, to_input_tensor
+from edgeseg.core.spec import ModelSpec
+
+pytestmark = pytest.mark.slow
+
+FORBIDDEN_OPS = {"SHAPE", "PACK", "STRIDED_SLICE", "GATHER", "RESHAPE", "DEQUANTIZE", "CAST"}
+
+
+def _interpreter(path: Path):  # type: ignore[no-untyped-def]
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(path))
+    interp.allocate_tensors()
+    return interp
+
+
+def _tflite_class_map(interp, pixels: np.ndarray, spec: ModelSpec) -> np.ndarray:  # type: ignore[no-untyped-def]
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    scale, zp = inp["quantization"]
+    interp.set_tensor(inp["index"], to_input_tensor(pixels, inp["dtype"], scale, zp))
+    interp.invoke()
+    oscale, ozp = out["quantization"]
+    return class_map_from_output(interp.get_tensor(out["index"]), spec.output_kind, oscale, ozp)
+
+
+@pytest.fixture(scope="module")
+def membrane_int8(membrane_run, membrane_data, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """The real membrane model converted with uint8 and with int8 (default) input (~15 s)."""
+    from edgeseg.convert.pipeline import convert_model
+
+    out = tmp_path_factory.mktemp("membrane_int8")
+    uint8 = convert_model(
+        membrane_run.model_path,
+        out / "model_int8.tflite",
+        ConvertOptions(io=IOType.UINT8),
+        calib=membrane_data,
+    )
+    int8 = convert_model(
+        membrane_run.model_path,
+        out / "model_int8io.tflite",
+        calib=membrane_data,
+        measure_float32=False,
+    )
+    return uint8, int8
+
+
+def test_int8_model_agrees_with_keras_on_real_validation_pixels(
+    membrane_int8,
+    membrane_run,
+    membrane_data,  # type: ignore[no-untyped-def]
+) -> None:
+    from edgeseg.data.dataset import open_dataset
+    from edgeseg.train.model_io import load_keras_model
+
+    model, spec = load_keras_model(membrane_run.model_path)
+    ds = open_dataset(membrane_data)
+    pixels = [prepare_image(image, spec)[0] for _, image, _ in ds.iter_split("val")]
+    keras_maps = np.argmax(model.predict(np.stack(pixels).astype(np.float32), verbose=0), axis=-1)
+    for outcome, dtype in zip(membrane_int8, (np.uint8, np.int8), strict=True):
+        interp = _interpreter(outcome.export.path)
+        assert interp.get_input_details()[0]["dtype"] == dtype
+        assert interp.get_output_details()[0]["dtype"] == np.int8
+        lite_maps = np.stack([_tflite_class_map(interp, px, spec) for px in pixels])
+        agreement = float((lite_maps == keras_maps).mean())
+        assert agreement >= 0.99, f"{outcome.export.path.name}: argmax agreement {agreement:.4f}"
+
+
+def test_uint8_input_passes_camera_bytes_straight_through(membrane_int8) -> None:  # type: ignore[no-untyped-def]
+    info = membrane_int8[0].info
+    assert info.inputs[0].dtype == "uint8"
+    assert abs(info.inputs[0].scale - 1.0) < 1e-6 and info.inputs[0].zero_point == 0
+
+
+def test_report_and_op_set_of_transpose_decoder(membrane_int8, membrane_run) -> None:  # type: ignore[no-untyped-def]
+    outcome = membrane_int8[0]
+    report = json.loads(outcome.report_path.read_text())
+    assert outcome.report_path.name == "model_int8.report.json"
+    assert report["size_ratio_vs_float32"] <= 0.3
+    hist = report["op_histogram"]
+    assert set(hist) <= {
+        "QUANTIZE",
+        "ADD",
+        "MUL",
+        "CONV_2D",
+        "MAX_POOL_2D",
+        "CONCATENATION",
+        "TRANSPOSE_CONV",
+        "SOFTMAX",
+    }
+    assert hist["TRANSPOSE_CONV"] == 3 and not FORBIDDEN_OPS & set(hist)
+    assert report["non_int8_ops"] == [] and report["unexpected_ops"] == []
+    assert report["calibration"]["used"] == 30 and report["calibration"]["input_range"][1] > 200
+    hints = {i["hint"] for i in report["edgetpu_precheck"] if i["op"] == "TRANSPOSE_CONV"}
+    assert hints == {"retrain with --upsample resize"}
+    kernels = [t for t in outcome.info.tensors.values() if t.per_channel and len(t.shape) == 4]
+    assert kernels and all(t.dtype == "int8" for t in kernels)  # per-channel int8 conv weights
+
+
+def test_metadata_reads_back_without_tensorflow(membrane_int8, membrane_run) -> None:  # type: ignore[no-untyped-def]
+    path = membrane_int8[0].export.path
+    code = (
+        "import sys, json; from edgeseg.core.model_metadata import read_spec, read_metadata;"
+        f"s = read_spec({str(path)!r}); m = read_metadata({str(path)!r});"
+        "print(json.dumps([list(s.class_names), s.float_miou, m['quant'], m['io'],"
+        " m['calib_count'], 'tensorflow' in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    names, miou, quant, io, count, tf_loaded = json.loads(out.stdout)
+    assert names == list(membrane_run.spec.class_names)
+    assert miou is not None and 0 < miou <= 1
+    assert (quant, io, count, tf_loaded) == ("int8", "uint8", 30, False)
+
+
+def test_info_prints_metadata_and_ops_without_tensorflow(membrane_int8) -> None:  # type: ignore[no-untyped-def]
+    path = membrane_int8[0].export.path
+    code = (
+        "import sys; from typer.testing import CliRunner; from edgeseg.cli.main import app;"
+        f"r = CliRunner().invoke(app, ['info', {str(path)!r}]);"
+        "print(r.output); print('EXIT', r.exit_code, 'tensorflow' in sys.modules)"
+    )
+    env = {**os.environ, "COLUMNS": "200"}
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    assert "EXIT 0 False" in res.stdout
+    for expected in (
+        "membrane, cell_interior",
+        "float mIoU",
+        "uint8",
+        "TRANSPOSE_CONV 3",
+        "ai-edge-litert",
+        "quant int8",
+        "stretch",
+        "softmax",
+    ):
+        assert expected in res.stdout, expected
+
+
+# === Small untrained models: decoder variants and quantisation modes ===
+
+
+@pytest.fixture(scope="module")
+def small_models(tmp_path_factory):  # type: ignore[no-untyped-def]
+    """64x64 depth-2 U-Nets (transpose and resize decoders) saved as `edgeseg train` would."""
+    from edgeseg.train.model import build_unet
+
+    root = tmp_path_factory.mktemp("small_models")
+    models = {}
+    for up in ("transpose", "resize"):
+        run = root / up
+        run.mkdir()
+        model = build_unet((64, 64, 3), 3, depth=2, base_filters=8, upsample=up)  # type: ignore[arg-type]
+        model.save(run / "model.keras")
+        spec = ModelSpec(input_height=64, input_width=64, class_names=("a", "b", "c"))
+        spec.save(run / "config.json")
+        models[up] = (model, spec, run)
+    return models
+
+
+def _frames(n: int = 8) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 256, (80, 80, 3), dtype=np.uint8) for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def small_int8(small_models, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """Both small variants converted to int8 once: {upsample: (path, calibration set)}."""
+    from edgeseg.convert.calibration import representative_dataset
+    from edgeseg.convert.converter import export
+
+    out = tmp_path_factory.mktemp("small_int8")
+    converted = {}
+    for up, (model, spec, _) in small_models.items():
+        rep = representative_dataset(_frames(), spec, count=8)
+        converted[up] = (export(model, spec, ConvertOptions(), out / f"{up}.tflite", rep).path, rep)
+    return converted
+
+
+@pytest.mark.parametrize("upsample", ["transpose", "resize"])
+def test_int8_op_set_of_both_decoder_variants(small_int8, small_models, upsample) -> None:  # type: ignore[no-untyped-def]
+    from edgeseg.convert.validate import validate
+
+    path, rep = small_int8[upsample]
+    spec = small_models[upsample][1]
+    report, info = validate(path, ConvertOptions())
+    up_op = "TRANSPOSE_CONV" if upsample == "transpose" else "RESIZE_BILINEAR"
+    # int8 input (the default --io): no QUANTIZE op at the input, everything int8 end to end
+    expected = {
+        "ADD",
+        "MUL",
+        "CONV_2D",
+        "MAX_POOL_2D",
+        "CONCATENATION",
+        "SOFTMAX",
+        up_op,
+    }
+    assert set(report.op_histogram) == expected
+    assert report.op_histogram[up_op] == 2
+    assert report.non_int8_ops == [] and report.unexpected_ops == []
+    activations = {i for op in info.ops for i in op.outputs}
+    assert {info.tensors[i].dtype for i in activations} == {"int8"}
+    if upsample == "resize":
+        assert not any(i["op"] == "TRANSPOSE_CONV" for i in report.edgetpu_precheck)
+    class_map = _tflite_class_map(_interpreter(path), rep.pixels[1], spec)
+    assert class_map.shape == (64, 64) and class_map.max() < 3
+
+
+@pytest.mark.parametrize("quant", [Quant.FLOAT16, Quant.DYNAMIC, Quant.FLOAT32])
+def test_float_variants_convert_and_run(small_models, quant, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from edgeseg.convert.converter import export
+    from edgeseg.convert.validate import validate
+
+    model, spec, _ = small_models["resize"]
+    opts = ConvertOptions(quant=quant)
+    res = export(model, spec, opts, tmp_path / f"m_{quant}.tflite")
+    report, info = validate(res.path, opts)
+    assert info.inputs[0].dtype == "float32" and info.outputs[0].dtype == "float32"
+    assert report.non_int8_ops  # float models are honest about it
+    if quant == Quant.FLOAT16:
+        assert any(t.dtype == "float16" for t in info.tensors.values())
+    if quant == Quant.DYNAMIC:
+        assert any(t.dtype == "int8" for t in info.tensors.values())
+    frame = _frames(1)[0]
+    pixels, _ = prepare_image(frame, spec)
+    keras_map = np.argmax(model.predict(pixels[None].astype(np.float32), verbose=0)[0], axis=-1)
+    lite_map = _tflite_class_map(_interpreter(res.path), pixels, spec)
+    assert (lite_map == keras_map).mean() > 0.95
+
+
+def test_float_layers_stay_float_inside_an_int8_model(small_models, small_int8, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from edgeseg.convert.converter import export
+    from edgeseg.convert.tflite_inspect import inspect_tflite
+
+    model, spec, _ = small_models["resize"]
+    path, rep = small_int8["resize"]
+    plain = inspect_tflite(path)
+    head = next(
+        plain.tensors[op.outputs[0]].name
+        for op in plain.ops
+        if op.name == "CONV_2D" and "head" in plain.tensors[op.outputs[0]].name
+    )
+    opts = ConvertOptions(float_layers=(head,), io=IOType.UINT8)
+    mixed = inspect_tflite(export(model, spec, opts, tmp_path / "b.tflite", rep).path)
+    assert mixed.inputs[0].dtype == "uint8" and mixed.outputs[0].dtype == "int8"
+    assert "DEQUANTIZE" in mixed.op_histogram
+    assert any(name.startswith("CONV_2D") for name in mixed.non_int8_ops())
+
+
+def test_interrupt_mid_convert_or_write_leaves_no_file(small_models, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import edgeseg.convert.converter as converter
+
+    model, spec, _ = small_models["resize"]
+    out = tmp_path / "m.tflite"
+
+    def interrupted(*args: object, **kwargs: object) -> bytes:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(converter, "run_converter", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        converter.export(model, spec, ConvertOptions(quant=Quant.FLOAT32), out)
+    assert list(tmp_path.iterdir()) == []
+
+    written: list[int] = []
+
+    def interrupted_fsync(fd: int) -> None:
+        written.append(os.fstat(fd).st_size)  # half the bytes are on disk in the temp file
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(converter.os, "fsync", interrupted_fsync)
+    with pytest.raises(KeyboardInterrupt):
+        converter.atomic_write_bytes(out, b"x" * 100_000)
+    assert written and list(tmp_path.iterdir()) == []
+
+    def crash_on_replace(src: str, dst: str) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(converter.os, "fsync", lambda fd: None)
+    monkeypatch.setattr(converter.os, "replace", crash_on_replace)
+    with pytest.raises(OSError, match="disk full"):
+        converter.atomic_write_bytes(out, b"x" * 100)
+    assert list(tmp_path.iterdir()) == []

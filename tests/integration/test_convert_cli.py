@@ -1,0 +1,292 @@
+"""`edgeseg convert` / `edgeseg info` through the CLI: bad input gives one-line errors and the right
+exit codes with nothing half-written; Edge TPU compilation via a fake `edgetpu_compiler` on PATH."""
+
+from __future__ import annotations
+
+import os
+import sys
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from edgeseg.cli.main import app
+from edgeseg.core.model_metadata import read_metadata, read_spec, strip_metadata
+from edgeseg.core.spec import ModelSpec
+
+pytestmark = pytest.mark.slow
+runner = CliRunner()
+
+FAKE_COMPILER = '''#!{python}
+"""Stands in for Coral's edgetpu_compiler: same arguments, same output layout."""
+import os, shutil, sys
+args = sys.argv[1:]
+out_dir = args[args.index("-o") + 1] if "-o" in args else "."
+model = args[-1]
+stem = os.path.splitext(os.path.basename(model))[0]
+mode = os.environ.get("FAKE_EDGETPU_MODE", "partial")
+if mode == "fail":
+    print("Edge TPU Compiler version 16.0.384591198")
+    print("Internal compiler error. Aborting!", file=sys.stderr)
+    sys.exit(1)
+shutil.copy(model, os.path.join(out_dir, stem + "_edgetpu.tflite"))
+cpu = {{"partial": 4, "full": 0}}[mode]
+print("Edge TPU Compiler version 16.0.384591198")
+print("Started a compilation timeout timer of 180 seconds.\\n")
+print("Model compiled successfully in 512 ms.\\n")
+print("Input model: " + model)
+print("Output model: " + os.path.join(out_dir, stem + "_edgetpu.tflite"))
+print("Number of Edge TPU subgraphs: 1")
+print("Total number of operations: 28")
+print("Operation log: " + os.path.join(out_dir, stem + "_edgetpu.log") + "\\n")
+if cpu:
+    print("Model successfully compiled but not all operations are supported by the Edge TPU.")
+    print("Number of operations that will run on Edge TPU: " + str(28 - cpu))
+    print("Number of operations that will run on CPU: " + str(cpu) + "\\n")
+print("Operator                       Count      Status\\n")
+print("CONV_2D                        15         Mapped to Edge TPU")
+print("MAX_POOL_2D                    3          Mapped to Edge TPU")
+print("CONCATENATION                  3          Mapped to Edge TPU")
+print("QUANTIZE                       1          Mapped to Edge TPU")
+print("ADD                            1          Mapped to Edge TPU")
+print("MUL                            1          Mapped to Edge TPU")
+if cpu:
+    print("TRANSPOSE_CONV                 3          Operation is otherwise supported, but not "
+          "mapped due to some unspecified limitation")
+    print("SOFTMAX                        1          More than one subgraph is not supported")
+else:
+    print("RESIZE_BILINEAR                3          Mapped to Edge TPU")
+    print("SOFTMAX                        1          Mapped to Edge TPU")
+'''
+
+
+def _errors(result) -> list[str]:  # type: ignore[no-untyped-def]
+    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
+
+
+def _save_unet(run: Path, channels: int = 3) -> Path:
+    from edgeseg.train.model import build_unet
+
+    run.mkdir(parents=True)
+    build_unet((64, 64, channels), 2, depth=2, base_filters=8).save(run / "model.keras")
+    ModelSpec(input_height=64, input_width=64, channels=channels, class_names=("bg", "fg")).save(
+        run / "config.json"
+    )
+    return run / "model.keras"
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small RGB U-Net run, and calibration folders of gray and broken images."""
+    root = tmp_path_factory.mktemp("convert_cli")
+    _save_unet(root / "run")
+    calib = root / "calib_gray"
+    calib.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        cv2.imwrite(str(calib / f"g{i}.png"), rng.integers(0, 256, (70, 90), dtype=np.uint8))
+    (calib / "broken.jpg").write_bytes(b"\xff\xd8 truncated jpeg")
+    (calib / "notes.txt").write_text("ignored: not an image")
+    return root
+
+
+@pytest.fixture
+def fake_compiler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    exe = bin_dir / "edgetpu_compiler"
+    exe.write_text(FAKE_COMPILER.format(python=sys.executable))
+    exe.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return exe
+
+
+def test_convert_with_fallbacks_strict_exits_1_and_keeps_both_models(
+    workdir: Path, fake_compiler: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_EDGETPU_MODE", "partial")
+    out = tmp_path / "m_int8.tflite"
+    args = [
+        "convert",
+        str(workdir / "run" / "model.keras"),
+        "--calib",
+        str(workdir / "calib_gray"),
+        "--out",
+        str(out),
+        "--calib-count",
+        "5",
+        "--edgetpu-strict",
+    ]
+    result = runner.invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 1, result.output
+    assert (
+        "skipped 1 unreadable calibration image(s)" in result.stderr
+        and "broken.jpg" in result.stderr
+    )
+    assert "do not match the model's RGB (3-channel) input" in result.stderr
+    assert "only 5 calibration image(s)" in result.stderr
+    assert "24/28 ops on the Edge TPU, 4 on the CPU" in result.stdout
+    assert "TRANSPOSE_CONV x3: Operation is otherwise supported" in result.stdout
+    assert _errors(result) == ["error: 2 op kind(s) fall back to the CPU (--edgetpu-strict)"]
+    compiled = tmp_path / "m_int8_edgetpu.tflite"
+    assert out.is_file() and compiled.is_file()
+    assert read_spec(compiled) == read_spec(out) and read_metadata(compiled)["edgetpu"] is True
+    import json
+
+    report = json.loads((tmp_path / "m_int8.report.json").read_text())
+    assert report["edgetpu"]["ops_on_cpu"] == 4
+    assert {f["op"] for f in report["edgetpu"]["fallbacks"]} == {"TRANSPOSE_CONV", "SOFTMAX"}
+    assert report["calibration"]["skipped"] == 1 and report["calibration"]["channel_mismatch"] == 5
+
+    # the library call on the same model: fully mapped and a failing compiler
+    from edgeseg.convert.edgetpu import compile_edgetpu
+    from edgeseg.core.errors import ConversionError
+
+    monkeypatch.setenv("FAKE_EDGETPU_MODE", "full")
+    full = compile_edgetpu(out)
+    assert (full.ops_on_tpu, full.ops_on_cpu, full.fallbacks) == (28, 0, [])
+    monkeypatch.setenv("FAKE_EDGETPU_MODE", "fail")
+    with pytest.raises(ConversionError, match=r"failed \(exit 1\).*Internal compiler error"):
+        compile_edgetpu(out)
+
+
+def test_missing_compiler_is_a_clear_error_but_the_int8_model_is_written(
+    workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no edgetpu_compiler anywhere
+    out = tmp_path / "m.tflite"
+    args = [
+        "convert",
+        str(workdir / "run" / "model.keras"),
+        "--calib",
+        str(workdir / "calib_gray"),
+        "--out",
+        str(out),
+        "--calib-count",
+        "5",
+        "--edgetpu",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    (err,) = _errors(result)
+    assert "edgetpu_compiler not found on PATH" in err and "apt-get install edgetpu-compiler" in err
+    assert "Docker" in err
+    assert out.is_file() and not (tmp_path / "m_edgetpu.tflite").exists()
+
+
+def _bad_keras_files(root: Path) -> dict[str, Path]:
+    import keras
+
+    files = {"text": root / "notes.keras", "corrupt": root / "corrupt.keras", "h5": root / "m.h5"}
+    files["text"].write_text("this is not a model")
+    with zipfile.ZipFile(files["corrupt"], "w") as zf:
+        zf.writestr("config.json", "{broken")
+    files["h5"].write_bytes(b"\x89HDF\r\n")
+    classifier = keras.Sequential(
+        [keras.Input((32, 32, 3)), keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)]
+    )
+    files["classifier"] = root / "classifier.keras"
+    classifier.save(files["classifier"])
+    return files
+
+
+def test_bad_models_fail_with_one_line_and_write_nothing(workdir: Path, tmp_path: Path) -> None:
+    expected = {
+        "text": "not a Keras model file",
+        "corrupt": "cannot load Keras model",
+        "h5": "not a Keras model file",
+        "classifier": "not a per-pixel class map",
+    }
+    for kind, path in _bad_keras_files(tmp_path).items():
+        out = tmp_path / f"{kind}.tflite"
+        result = runner.invoke(
+            app, ["convert", str(path), "--calib", str(workdir / "calib_gray"), "--out", str(out)]
+        )
+        assert result.exit_code == 2, (kind, result.output)
+        (err,) = _errors(result)
+        assert str(path) in err and expected[kind] in err, err
+        assert not out.exists()
+    result = runner.invoke(
+        app, ["convert", str(tmp_path / "missing.keras"), "--calib", str(tmp_path)]
+    )
+    assert result.exit_code == 2 and "model file not found" in result.stderr
+
+
+def test_bad_calibration_and_output_paths(
+    workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = str(workdir / "run" / "model.keras")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cases = {
+        "calibration folder not found": ["--calib", str(tmp_path / "nope")],
+        "no calibration images found": ["--calib", str(empty)],
+        "does not exist; create it first": [
+            "--calib",
+            str(empty),
+            "--out",
+            str(tmp_path / "x" / "m.tflite"),
+        ],
+        "--edgetpu needs --quant int8": ["--quant", "float16", "--edgetpu"],
+    }
+    for message, extra in cases.items():
+        result = runner.invoke(app, ["convert", model, *extra])
+        assert result.exit_code == 2, (message, result.output)
+        (err,) = _errors(result)
+        assert message in err, err
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "a.png").write_bytes(b"nope")
+    result = runner.invoke(
+        app, ["convert", model, "--calib", str(broken), "--out", str(tmp_path / "b.tflite")]
+    )
+    assert result.exit_code == 2 and "no usable calibration images" in result.stderr
+    import edgeseg.cli.convert_cmd as convert_cmd
+
+    monkeypatch.setattr(convert_cmd, "default_calib", lambda: None)
+    result = runner.invoke(app, ["convert", model, "--out", str(tmp_path / "c.tflite")])
+    assert result.exit_code == 2 and "calib_data/ does not exist" in result.stderr
+    result = runner.invoke(app, ["convert", model, "--quant", "int4"])
+    assert result.exit_code == 2 and "int4" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "empty"]
+
+
+def test_info_on_models_without_metadata_and_non_tflite_files(tmp_path: Path) -> None:
+    from edgeseg.convert.converter import export
+    from edgeseg.convert.options import ConvertOptions, Quant
+    from edgeseg.train.model import build_unet
+
+    spec = ModelSpec(input_height=32, input_width=32, class_names=("a", "b"))
+    model = build_unet((32, 32, 3), 2, depth=1, base_filters=4)
+    path = export(model, spec, ConvertOptions(quant=Quant.FLOAT32), tmp_path / "f.tflite").path
+    bare = tmp_path / "bare.tflite"
+    bare.write_bytes(strip_metadata(path.read_bytes()))
+    result = runner.invoke(app, ["info", str(bare)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "no edgeseg metadata" in result.stderr and "float32 [1, 32, 32, 3]" in result.stdout
+    result = runner.invoke(app, ["info", str(path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0 and "quant float32" in result.stdout and "a, b" in result.stdout
+    for name, data in {
+        "junk.tflite": b"\x00" * 64,
+        "photo.tflite": b"\xff\xd8\xff\xe0JFIF",
+    }.items():
+        (tmp_path / name).write_bytes(data)
+        result = runner.invoke(app, ["info", str(tmp_path / name)])
+        assert result.exit_code == 2
+        (err,) = _errors(result)
+        assert name in err and "not a TFLite model" in err
+    result = runner.invoke(app, ["info", str(tmp_path / "missing.tflite")])
+    assert result.exit_code == 2 and "model file not found" in result.stderr
+
+
+def test_help_texts() -> None:
+    result = runner.invoke(app, ["convert", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for option in ("--calib", "--quant", "--io", "--calib-count", "--edgetpu", "--edgetpu-strict"):
+        assert option in result.stdout
+    assert "int8" in result.stdout and "float16" in result.stdout
+    result = runner.invoke(app, ["info", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0 and "no TensorFlow" in result.stdout

@@ -1,0 +1,117 @@
+"""Calibration sampling and conversion options: deterministic, honest about what was skipped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edgeseg.convert.calibration import find_calibration_images, representative_dataset
+from edgeseg.convert.options import ConvertOptions, IOType, Quant
+from edgeseg.core.errors import ConversionError
+from edgeseg.core.spec import ModelSpec
+
+RGB = ModelSpec(input_height=32, input_width=32, class_names=("a", "b"), channels=3)
+GRAY = RGB.with_updates(channels=1)
+
+
+def _write_images(folder: Path, n: int, gray: bool = False, size: int = 40) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(n)
+    paths = []
+    for i in range(n):
+        shape = (size, size) if gray else (size, size, 3)
+        p = folder / f"img_{i:03d}.png"
+        cv2.imwrite(str(p), rng.integers(10, 240, shape, dtype=np.uint8))
+        paths.append(p)
+    return paths
+
+
+def test_sampling_is_deterministic_and_prepared_to_model_size(tmp_path: Path) -> None:
+    _write_images(tmp_path / "calib", 30)
+    a = representative_dataset(tmp_path / "calib", RGB, count=10, seed=3)
+    b = representative_dataset(tmp_path / "calib", RGB, count=10, seed=3)
+    c = representative_dataset(tmp_path / "calib", RGB, count=10, seed=4)
+    assert len(a) == 10 and a.stats.candidates == 30
+    assert all(np.array_equal(x, y) for x, y in zip(a.pixels, b.pixels, strict=True))
+    assert not all(np.array_equal(x, y) for x, y in zip(a.pixels, c.pixels, strict=True))
+    batches = list(a())
+    assert len(batches) == 10
+    assert batches[0][0].shape == (1, 32, 32, 3) and batches[0][0].dtype == np.float32
+    # range pinned to 0..255 so a uint8 input gets scale 1 / zero point 0; real range recorded
+    assert batches[0][0].min() == 0 and batches[0][0].max() == 255
+    assert a.stats.input_range_pinned and 10 <= a.stats.value_min and a.stats.value_max < 240
+
+
+def test_progress_is_reported_as_frames_are_consumed(tmp_path: Path) -> None:
+    _write_images(tmp_path, 5)
+    calls: list[tuple[int, int]] = []
+    rep = representative_dataset(tmp_path, RGB, count=5, progress=lambda d, t: calls.append((d, t)))
+    list(rep())
+    assert calls[-1] == (5, 5) and len(calls) == 5
+
+
+def test_unreadable_images_are_skipped_counted_and_replaced(tmp_path: Path) -> None:
+    _write_images(tmp_path, 25)
+    (tmp_path / "broken.png").write_bytes(b"not a png at all")
+    rep = representative_dataset(tmp_path, RGB, count=200)
+    assert rep.stats.used == 25 and len(rep.stats.skipped) == 1
+    assert "broken.png" in rep.stats.skipped[0]
+    assert any("skipped 1 unreadable" in w for w in rep.stats.warnings)
+
+
+def test_gray_images_for_rgb_model_are_converted_with_a_warning(tmp_path: Path) -> None:
+    _write_images(tmp_path, 21, gray=True)
+    rep = representative_dataset(tmp_path, RGB)
+    assert rep.stats.channel_mismatch == 21 and rep.pixels[0].shape == (32, 32, 3)
+    assert any("RGB (3-channel)" in w for w in rep.stats.warnings)
+    rep = representative_dataset(tmp_path, GRAY)
+    assert rep.stats.channel_mismatch == 0 and rep.pixels[0].shape == (32, 32, 1)
+
+
+def test_too_few_images_warn_and_none_usable_fails(tmp_path: Path) -> None:
+    _write_images(tmp_path / "few", 3)
+    rep = representative_dataset(tmp_path / "few", RGB)
+    assert any("only 3 calibration image(s)" in w and "clip" in w for w in rep.stats.warnings)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "a.jpg").write_bytes(b"garbage")
+    with pytest.raises(ConversionError, match="no usable calibration images"):
+        representative_dataset(bad, RGB)
+
+
+def test_in_memory_frames_are_accepted() -> None:
+    frames = [np.full((50, 60, 3), v, np.uint8) for v in range(0, 250, 10)]
+    rep = representative_dataset(frames, RGB, count=8, seed=0)
+    assert len(rep) == 8 and rep.stats.warnings and "only 8" in rep.stats.warnings[-1]
+
+
+def test_calibration_folder_layouts(tmp_path: Path) -> None:
+    with pytest.raises(ConversionError, match="calibration folder not found"):
+        find_calibration_images(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConversionError, match="no calibration images"):
+        find_calibration_images(tmp_path / "empty")
+    _write_images(tmp_path / "ds" / "train" / "images", 3)
+    _write_images(tmp_path / "ds" / "val" / "images", 2)
+    (tmp_path / "ds" / "labels.txt").write_text("a\nb\n")
+    assert len(find_calibration_images(tmp_path / "ds")) == 5
+    _write_images(tmp_path / "flat" / "images", 4)
+    assert len(find_calibration_images(tmp_path / "flat")) == 4
+
+
+def test_options_validate_and_describe_io() -> None:
+    assert ConvertOptions().input_type == "int8" and ConvertOptions().output_type == "int8"
+    assert ConvertOptions(io=IOType.UINT8).input_type == "uint8"
+    assert ConvertOptions(io=IOType.FLOAT32).output_type == "float32"
+    f16 = ConvertOptions(quant=Quant.FLOAT16)
+    assert f16.input_type == "float32" and not f16.needs_calibration
+    assert ConvertOptions(quant="dynamic").quant is Quant.DYNAMIC  # type: ignore[arg-type]
+    with pytest.raises(ConversionError, match="--quant 'int4'"):
+        ConvertOptions(quant="int4")  # type: ignore[arg-type]
+    with pytest.raises(ConversionError, match="--calib-count"):
+        ConvertOptions(calib_count=0)
+    with pytest.raises(ConversionError, match="float_layers only applies"):
+        ConvertOptions(quant=Quant.FLOAT32, float_layers=("head",))
