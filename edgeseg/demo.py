@@ -1,0 +1,208 @@
+"""`edgeseg demo`: the whole chain on the built-in synthetic data, one library call per stage.
+
+generate data -> train -> convert (int8 + float32 reference) -> check -> write a video of held-out
+frames -> run the int8 model on it headless -> bench float32 vs int8 -> summary. Each step calls
+the same function its own command calls, so the demo proves the real commands work together.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+
+from edgeseg.core.errors import EdgesegError
+
+Step = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """Sizes and lengths of each stage; `quick` trades accuracy for about a minute of CPU time."""
+
+    out: Path
+    quick: bool = False
+    seed: int = 0
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return (96, 96) if self.quick else (128, 128)
+
+    @property
+    def data_counts(self) -> tuple[int, int]:
+        return (48, 12) if self.quick else (96, 24)
+
+    @property
+    def epochs(self) -> int:
+        return 6 if self.quick else 15
+
+    @property
+    def depth(self) -> int:
+        return 3
+
+    @property
+    def video_frames(self) -> int:
+        return 60 if self.quick else 150
+
+    @property
+    def bench_runs(self) -> int:
+        return 20 if self.quick else 100
+
+
+@dataclass
+class DemoSummary:
+    """Headline numbers and every file the demo wrote."""
+
+    float_miou: float
+    int8_miou: float
+    drop_points: float
+    check_passed: bool
+    float32_size_bytes: int
+    int8_size_bytes: int
+    invoke_ms_float32: float
+    invoke_ms_int8: float
+    stream_fps: float
+    frames_processed: int
+    seconds: float
+    files: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def find_calib_data(out: Path, seed: int) -> Path:
+    """The repo's calib_data/ when run from a checkout, else the same synthetic frames generated."""
+    from edgeseg.data.synthetic import write_calibration_frames
+
+    for candidate in (Path.cwd() / "calib_data", Path(__file__).resolve().parents[1] / "calib_data"):
+        if candidate.is_dir() and any(candidate.glob("*.jpg")):
+            return candidate
+    calib = out / "calib_data"
+    write_calibration_frames(calib)
+    return calib
+
+
+def write_demo_video(path: Path, count: int, seed: int) -> Path:
+    """Held-out synthetic camera frames as a real video file (atomic: temp name, then rename)."""
+    from edgeseg.data.synthetic import generate_frames
+
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+    writer = None
+    try:
+        for frame, _ in generate_frames(count, (240, 320), seed=seed + 1000):
+            if writer is None:
+                h, w = frame.shape[:2]
+                writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), 15.0, (w, h))
+                if not writer.isOpened():
+                    raise EdgesegError(f"{path}: OpenCV cannot write mp4 video here")
+            writer.write(frame)
+    finally:
+        if writer is not None:
+            writer.release()
+    tmp.replace(path)
+    return path
+
+
+def run_demo(settings: DemoSettings, step: Step = lambda _msg: None) -> DemoSummary:
+    """Run every stage under settings.out and return the summary (also written as summary.json)."""
+    from edgeseg.convert.options import ConvertOptions, IOType, Quant
+    from edgeseg.convert.pipeline import convert_model
+    from edgeseg.data.synthetic import generate_synthetic_dataset
+    from edgeseg.eval import compare
+    from edgeseg.runtime.bench import benchmark
+    from edgeseg.runtime.segmenter import Segmenter
+    from edgeseg.runtime.sources import open_source
+    from edgeseg.runtime.stream import StreamConfig, run_stream
+    from edgeseg.train.fit import TrainConfig, train
+
+    start = time.perf_counter()
+    out = settings.out
+    out.mkdir(parents=True, exist_ok=True)
+    n_train, n_val = settings.data_counts
+
+    step(f"1/7 generating synthetic data ({n_train} train / {n_val} val scenes)")
+    data = generate_synthetic_dataset(
+        out / "data", count_train=n_train, count_val=n_val, size=(160, 160), seed=settings.seed,
+        overwrite=True,
+    )
+
+    h, w = settings.size
+    step(f"2/7 training a U-Net at {h}x{w} for up to {settings.epochs} epochs")
+    run_dir = out / "run"
+    trained = train(
+        TrainConfig(data=data, out=run_dir, size=settings.size, epochs=settings.epochs, batch=8,
+                    lr=2e-3, depth=settings.depth, filters=16, seed=settings.seed, verbose=2,
+                    patience=settings.epochs, overwrite=True)
+    )
+
+    step("3/7 converting to int8 (calibrated) and float32 (reference)")
+    calib = find_calib_data(out, settings.seed)
+    int8 = convert_model(
+        trained.model_path, run_dir / "model_int8.tflite", ConvertOptions(io=IOType.UINT8), calib
+    )
+    f32 = convert_model(
+        trained.model_path, run_dir / "model_float32.tflite", ConvertOptions(quant=Quant.FLOAT32),
+        measure_float32=False,
+    )
+
+    step("4/7 checking the int8 accuracy drop against the float model")
+    check = compare(trained.model_path, int8.export.path, data / "val", max_drop=2.0,
+                    out_dir=out / "check")
+
+    step(f"5/7 writing a {settings.video_frames}-frame video of held-out scenes")
+    video = write_demo_video(out / "demo_input.mp4", settings.video_frames, settings.seed)
+
+    step("6/7 streaming the video through the int8 model (headless)")
+    stream = run_stream(
+        Segmenter(int8.export.path),
+        open_source(source=str(video)),
+        StreamConfig(save=out / "demo_overlay.mp4", save_masks=None,
+                     stats_path=out / "stream_stats.json"),
+    )
+    if stream.error is not None:
+        raise stream.error
+
+    step("7/7 timing invoke: float32 vs int8")
+    b_int8 = benchmark(int8.export.path, runs=settings.bench_runs, warmup=3)
+    b_f32 = benchmark(f32.export.path, runs=settings.bench_runs, warmup=3)
+
+    float_miou = check.float_miou if check.float_miou is not None else float("nan")
+    files = {
+        "data": data,
+        "model_keras": trained.model_path,
+        "config": trained.config_path,
+        "curves": trained.curves_path,
+        "history": trained.history_path,
+        "model_int8": int8.export.path,
+        "model_float32": f32.export.path,
+        "convert_report": int8.report_path,
+        **{f"check_{k}": v for k, v in check.outputs.items()},
+        "input_video": video,
+        "overlay_video": stream.video,
+        "stream_stats": stream.stats_path,
+    }
+    summary = DemoSummary(
+        float_miou=float_miou,
+        int8_miou=check.int8.miou,
+        drop_points=check.miou_drop,
+        check_passed=check.passed,
+        float32_size_bytes=f32.export.path.stat().st_size,
+        int8_size_bytes=int8.export.path.stat().st_size,
+        invoke_ms_float32=b_f32.best.invoke.p50_ms,
+        invoke_ms_int8=b_int8.best.invoke.p50_ms,
+        stream_fps=stream.stats.fps,
+        frames_processed=stream.stats.processed,
+        seconds=time.perf_counter() - start,
+        files={k: str(v) for k, v in files.items() if v is not None},
+    )
+    path = out / "summary.json"
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
+    tmp.replace(path)
+    summary.files["summary"] = str(path)
+    return summary
