@@ -1,0 +1,56 @@
+"""Shared by the runtime benchmarks: U-Nets converted by the real converter (timing does not
+depend on the weights, so they are not trained) and a video written from real images."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import cv2
+
+from edgeseg.core.processing import read_image
+from edgeseg.core.spec import ModelSpec
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("EDGESEG_SHARED_DATA", REPO.parent / "shared" / "data"))
+MEMBRANE = DATA / "isbi2012_membrane"
+
+
+def build_tflite(
+    out: Path, size: int, upsample: str, quant: str, depth: int = 4, filters: int = 16
+) -> Path:
+    """build_unet -> edgeseg.convert export (int8 calibrated on real membrane images / float32)."""
+    if out.exists():
+        return out
+    from edgeseg.convert.calibration import representative_dataset
+    from edgeseg.convert.converter import export
+    from edgeseg.convert.options import ConvertOptions
+    from edgeseg.train.model import build_unet
+
+    spec = ModelSpec(size, size, ("membrane", "cell_interior"), channels=1)
+    model = build_unet((size, size, 1), 2, depth=depth, base_filters=filters, upsample=upsample)
+    options = ConvertOptions(quant=quant, calib_count=8)
+    rep = None
+    if quant == "int8":
+        rep = representative_dataset(MEMBRANE / "train" / "images", spec, count=8)
+    export(model, spec, options, out, rep)
+    return out
+
+
+def write_video(out: Path, frames: int, size: int, fps: float = 30.0) -> Path:
+    """An MJPG AVI of `frames` frames cycling through the real membrane images."""
+    if out.exists():
+        return out
+    images = sorted((MEMBRANE / "train" / "images").iterdir())
+    if not images:
+        raise SystemExit(f"no images under {MEMBRANE}: set EDGESEG_SHARED_DATA")
+    decoded = [
+        cv2.resize(cv2.cvtColor(read_image(p), cv2.COLOR_GRAY2BGR), (size, size)) for p in images
+    ]
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*"MJPG"), fps, (size, size))
+    for i in range(frames):
+        writer.write(decoded[i % len(decoded)])
+    writer.release()
+    return out

@@ -1,0 +1,114 @@
+"""Soak: 10,000 frames of a looping real video through the headless `edgeseg run` path.
+
+    python benchmarks/bench_soak.py [--frames 10000] [--workdir DIR]
+
+Writes the overlay video, mask PNGs and stats and publishes MJPEG like a long deployment would.
+Targets: RSS growth after warm-up < 10 MB (psutil), and no file-handle leak (/proc/self/fd).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _runtime_models import build_tflite, write_video
+
+from edgeseg.runtime.segmenter import Segmenter
+from edgeseg.runtime.sources import VideoFileSource
+from edgeseg.runtime.stream import StreamConfig, StreamRunner
+
+WARMUP = 500
+
+
+class LoopingVideo(VideoFileSource):
+    """A real video played again from the start whenever it ends (a camera that never stops)."""
+
+    def read(self) -> np.ndarray | None:
+        frame = super().read()
+        if frame is None:
+            self.open()
+            frame = super().read()
+        return frame
+
+
+def open_fds() -> int:
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except FileNotFoundError:  # not Linux
+        return psutil.Process().num_fds() if hasattr(psutil.Process(), "num_fds") else -1
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--frames", type=int, default=10_000)
+    ap.add_argument("--workdir", type=Path, default=None)
+    args = ap.parse_args()
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="edgeseg-soak-"))
+    work.mkdir(parents=True, exist_ok=True)
+    model = build_tflite(work / "unet128_int8.tflite", 128, "transpose", "int8", depth=3, filters=8)
+    video = write_video(work / "loop.avi", 48, 128)
+    out = Path(tempfile.mkdtemp(prefix="run-", dir=work))
+    proc = psutil.Process()
+    fds_before = open_fds()
+
+    runner = StreamRunner(
+        Segmenter(model),
+        LoopingVideo(video),
+        StreamConfig(
+            max_frames=args.frames,
+            save=out / "overlay.avi",
+            save_masks=out / "masks",
+            stats_path=out / "stats.json",
+            serve="127.0.0.1:0",
+        ),
+    )
+    samples: list[tuple[int, int]] = []  # (processed, rss)
+    done = threading.Event()
+
+    def monitor() -> None:
+        while not done.wait(0.25):
+            samples.append((runner.stats.processed, proc.memory_info().rss))
+
+    mon = threading.Thread(target=monitor, daemon=True)
+    mon.start()
+    t = time.perf_counter()
+    result = runner.run()
+    done.set()
+    mon.join()
+    elapsed = time.perf_counter() - t
+    samples.append((result.stats.processed, proc.memory_info().rss))
+    fds_after = open_fds()
+
+    after_warmup = [rss for n, rss in samples if n >= WARMUP]
+    growth = (after_warmup[-1] - after_warmup[0]) / 2**20 if len(after_warmup) > 1 else 0.0
+    peak = (max(after_warmup) - after_warmup[0]) / 2**20 if after_warmup else 0.0
+    s = result.stats
+    print(
+        f"{s.processed} frames in {elapsed:.1f} s ({s.fps:.1f} FPS), dropped {s.dropped}, "
+        f"{len(list((out / 'masks').iterdir()))} masks, video {result.video}"
+    )
+    mem_ok = s.processed == args.frames and growth < 10.0
+    fd_ok = fds_after <= fds_before
+    print(
+        f"RSS after warm-up ({WARMUP} frames): growth {growth:+.2f} MB, peak {peak:+.2f} MB "
+        f"(target < 10 MB) {'PASS' if mem_ok else 'FAIL'}"
+    )
+    print(
+        f"open files: {fds_before} before, {fds_after} after (target: no growth) "
+        f"{'PASS' if fd_ok else 'FAIL'}"
+    )
+    print("OVERALL", "PASS" if mem_ok and fd_ok else "FAIL")
+    return 0 if mem_ok and fd_ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,123 @@
+"""Stream efficiency and int8/float32 invoke ratios, measured in one run.
+
+    python benchmarks/bench_stream.py [--frames 300] [--threads N] [--rounds 3] [--with-masks]
+
+1. The whole `edgeseg run --headless --save overlay.avi --stats s.json` path (capture, preprocess,
+   invoke, postprocess, overlay drawing, video writer; --with-masks adds a PNG per frame) on a
+   256x256 video: frames/s divided by 1/(invoke latency). Target >= 0.95, i.e. everything except
+   inference hides behind it (stages run in threads; invoke releases the GIL). Needs a spare core
+   for the non-inference stages: on a 2-core machine compare --threads 1 with the default.
+2. int8 vs float32 invoke latency for BOTH decoder variants (transpose conv, resize + conv).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _runtime_models import build_tflite, write_video
+
+from edgeseg.runtime.segmenter import Segmenter
+from edgeseg.runtime.sources import VideoFileSource
+from edgeseg.runtime.stream import StreamConfig, run_stream
+
+SIZE = 256
+
+
+def invoke_latency(seg: Segmenter, runs: int = 60, warmup: int = 10) -> float:
+    """Mean seconds per invoke (what bounds throughput) on a real preprocessed frame."""
+    tensor, _ = seg.preprocess(np.full((SIZE, SIZE, 3), 128, np.uint8))
+    for _ in range(warmup):
+        seg.invoke(tensor)
+    samples = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        seg.invoke(tensor)
+        samples.append(time.perf_counter() - t)
+    return float(np.mean(samples))
+
+
+def stream_efficiency(
+    model: Path, video: Path, out: Path, threads: int, masks: bool, rounds: int
+) -> tuple[float, float, float, float]:
+    """(efficiency, pipeline fps, invoke-bound fps, invoke-stage busy share) for one model.
+
+    Alternates `rounds` times between timing invoke alone and running the stream, and keeps the
+    best of each: on a shared machine the least-disturbed round is the one that measures the code.
+    """
+    seg = Segmenter(model, threads=threads)
+    best_invoke, best = float("inf"), None
+    for i in range(rounds):
+        best_invoke = min(best_invoke, invoke_latency(seg))
+        config = StreamConfig(
+            save=out / f"overlay{i}.avi",
+            save_masks=out / f"masks{i}" if masks else None,
+            stats_path=out / f"stats{i}.json",
+        )
+        stats = run_stream(seg, VideoFileSource(video), config).stats
+        if best is None or stats.fps > best.fps:
+            best = stats
+    assert best is not None
+    bound = 1.0 / best_invoke
+    # share of wall time the invoke stage was busy inside the run (1.0 = never waited on others)
+    busy = best.stages["invoke"].total / best.elapsed
+    in_run = best.stages["invoke"].total / max(1, best.stages["invoke"].count)
+    print(f"  invoke alone {best_invoke * 1e3:.2f} ms, inside the run {in_run * 1e3:.2f} ms")
+    return best.fps / bound, best.fps, bound, busy
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--frames", type=int, default=300)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--workdir", type=Path, default=None, help="keep models/video here")
+    ap.add_argument("--rounds", type=int, default=3, help="best of N (shared machines)")
+    ap.add_argument("--with-masks", action="store_true", help="also write a mask PNG per frame")
+    args = ap.parse_args()
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="edgeseg-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"building models in {work} (untrained U-Nets, real converter) ...", flush=True)
+    models = {
+        (up, q): build_tflite(work / f"unet{SIZE}_{up}_{q}.tflite", SIZE, up, q)
+        for up in ("transpose", "resize")
+        for q in ("int8", "float32")
+    }
+    video = write_video(work / f"membrane_{SIZE}.avi", args.frames, SIZE)
+    ok = True
+
+    print(f"\n== stream efficiency ({args.frames} frames {SIZE}x{SIZE}, {args.threads} threads) ==")
+    for key in (("transpose", "int8"), ("resize", "int8")):
+        run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=work))
+        eff, fps, bound, busy = stream_efficiency(
+            models[key], video, run_dir, args.threads, args.with_masks, args.rounds
+        )
+        verdict = "PASS" if eff >= 0.95 else "FAIL"
+        ok &= eff >= 0.95
+        print(
+            f"{key[0]:9s} {key[1]}: run {fps:6.1f} FPS / invoke-bound {bound:6.1f} FPS "
+            f"= {eff:.3f}  (target >= 0.95) {verdict}; invoke stage busy {busy:.0%} of the run"
+        )
+
+    print(f"\n== int8 vs float32 invoke ({args.threads} threads) ==")
+    for up in ("transpose", "resize"):
+        s8 = Segmenter(models[(up, "int8")], threads=args.threads)
+        s32 = Segmenter(models[(up, "float32")], threads=args.threads)
+        t8 = min(invoke_latency(s8) for _ in range(args.rounds))
+        t32 = min(invoke_latency(s32) for _ in range(args.rounds))
+        print(
+            f"{up:9s}: int8 {t8 * 1e3:7.2f} ms, float32 {t32 * 1e3:7.2f} ms, "
+            f"float32/int8 = {t32 / t8:.2f}x"
+        )
+    print("\nOVERALL", "PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,137 @@
+"""`edgeseg bench`: latency of a .tflite (invoke alone and the whole frame path), threads sweep."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from edgeseg.cli.common import console, fail, parse_size, user_errors
+
+if TYPE_CHECKING:
+    from edgeseg.runtime.bench import BenchResult
+
+
+def _threads(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise fail(f"--threads {text!r}: expected a comma list such as 1,2,4") from None
+    if not values or min(values) < 1:
+        raise fail(f"--threads {text!r}: thread counts must be >= 1")
+    return values
+
+
+def _header(r: BenchResult) -> str:
+    ops = ", ".join(f"{k} {v}" for k, v in sorted(r.ops.items()))
+    took = f"; delegated {r.delegated}" if r.delegated else ""
+    return (
+        f"[bold]{r.model}[/]: {r.interpreter} on {r.delegate}{took}\n"
+        f"  input {r.input_shape} {r.input_dtype}, frame {r.frame_shape}, "
+        f"{r.macs / 1e9:.3f} GMAC per inference\n  ops: {ops}"
+    )
+
+
+def _single_table(r: BenchResult) -> Table:
+    t = Table(title="latency (ms, warm-up excluded)")
+    for col in ("threads", "invoke p50", "p90", "p99", "frame p50", "p90", "p99", "GMAC/s"):
+        t.add_column(col, justify="right")
+    for x in r.results:
+        t.add_row(
+            str(x.threads),
+            f"{x.invoke.p50_ms:.2f}",
+            f"{x.invoke.p90_ms:.2f}",
+            f"{x.invoke.p99_ms:.2f}",
+            f"{x.frame.p50_ms:.2f}",
+            f"{x.frame.p90_ms:.2f}",
+            f"{x.frame.p99_ms:.2f}",
+            f"{x.gmacs_per_s:.2f}",
+        )
+    return t
+
+
+def _compare_table(a: BenchResult, b: BenchResult) -> Table:
+    t = Table(title=f"p50 latency (ms): A = {Path(a.model).name}, B = {Path(b.model).name}")
+    for col in ("threads", "A invoke", "B invoke", "B/A", "A frame", "B frame", "B/A"):
+        t.add_column(col, justify="right")
+    for x, y in zip(a.results, b.results, strict=False):
+        t.add_row(
+            str(x.threads),
+            f"{x.invoke.p50_ms:.2f}",
+            f"{y.invoke.p50_ms:.2f}",
+            f"{y.invoke.p50_ms / x.invoke.p50_ms:.2f}x",
+            f"{x.frame.p50_ms:.2f}",
+            f"{y.frame.p50_ms:.2f}",
+            f"{y.frame.p50_ms / x.frame.p50_ms:.2f}x",
+        )
+    return t
+
+
+def bench_command(
+    model: Annotated[Path, typer.Argument(help="The .tflite model to time.")],
+    runs: Annotated[int, typer.Option("--runs", min=1, help="Timed runs per measurement.")] = 100,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed runs first.")] = 10,
+    threads: Annotated[
+        str | None,
+        typer.Option("--threads", help="Thread counts to sweep, e.g. 1,2,4 (default: all cores)."),
+    ] = None,
+    delegate: Annotated[
+        str | None,
+        typer.Option("--delegate", help="As for `edgeseg run` (edgetpu, gpu, lib.so...)."),
+    ] = None,
+    fallback: Annotated[
+        str | None, typer.Option("--fallback", help="'cpu': run on the CPU if the delegate fails.")
+    ] = None,
+    compare: Annotated[
+        Path | None,
+        typer.Option(
+            "--compare", help="A second .tflite (e.g. the float32 one) timed the same way."
+        ),
+    ] = None,
+    frame_size: Annotated[
+        str, typer.Option("--frame-size", help="Camera frame HxW for the whole-frame path.")
+    ] = "480x640",
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the results as JSON here.")
+    ] = None,
+) -> None:
+    """Time a .tflite: invoke alone and preprocess+invoke+postprocess on a camera-size frame.
+
+    Reports p50/p90/p99 per thread count, the model's multiply-accumulates and achieved GMAC/s;
+    --compare times a second model the same way and prints the ratio.
+    """
+    from edgeseg.runtime.bench import benchmark
+    from edgeseg.runtime.bench import compare as compare_results
+    from edgeseg.runtime.stats import write_json_atomic
+
+    counts = _threads(threads)
+    shape = parse_size(frame_size)
+    run = partial(
+        benchmark,
+        runs=runs,
+        warmup=warmup,
+        threads=counts,
+        delegate=delegate,
+        fallback=fallback,
+        frame_shape=shape,
+    )
+    with user_errors():
+        a = run(model)
+        b = run(compare) if compare is not None else None
+    console.print(_header(a), highlight=False)
+    console.print(_single_table(a))
+    payload: dict[str, Any] = {"model": a.to_dict()}
+    if b is not None:
+        console.print(_header(b), highlight=False)
+        console.print(_single_table(b))
+        console.print(_compare_table(a, b))
+        payload.update(compare=b.to_dict(), ratios=compare_results(a, b))
+    if json_out is not None:
+        with user_errors():
+            write_json_atomic(json_out, payload)
+        console.print(f"json: {json_out}", highlight=False)

@@ -1,0 +1,157 @@
+"""`edgeseg run`: stream a camera, video, image folder or network stream through a .tflite model."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgeseg.cli.common import console, err_console, fail, parse_size, user_errors, warn
+
+
+class _WarnHandler(logging.Handler):
+    """Runtime log records -> the CLI's one-line warnings (and info lines with --verbose)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.WARNING:
+            warn(record.getMessage())
+        else:
+            err_console.print(record.getMessage(), highlight=False, soft_wrap=True)
+
+
+def setup_runtime_logging(verbose: bool) -> None:
+    """Route the runtime's logger to the console once."""
+    logger = logging.getLogger("edgeseg.runtime")
+    if not any(isinstance(h, _WarnHandler) for h in logger.handlers):
+        logger.addHandler(_WarnHandler())
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    logger.propagate = False
+
+
+def run_command(
+    model: Annotated[Path, typer.Argument(help="The .tflite model (int8 or float32).")],
+    camera: Annotated[
+        int | None, typer.Option("--camera", help="Camera index (V4L2 /dev/videoN).")
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option("--source", help="Video file, folder of images, or rtsp:// / http:// URL."),
+    ] = None,
+    picamera: Annotated[
+        bool, typer.Option("--picamera", help="Raspberry Pi camera module via picamera2.")
+    ] = False,
+    capture_size: Annotated[
+        str | None,
+        typer.Option("--capture-size", help="Camera resolution HxW, e.g. 480x640."),
+    ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option("--threads", min=1, help="Interpreter threads (default: all cores)."),
+    ] = None,
+    delegate: Annotated[
+        str | None,
+        typer.Option(
+            "--delegate",
+            help="edgetpu[:usb|:usb:N|:pci|:pci:N|:N], nnapi, gpu, /path/lib.so[:key=value,...]",
+        ),
+    ] = None,
+    fallback: Annotated[
+        str | None,
+        typer.Option("--fallback", help="'cpu': if the delegate fails, warn and run on the CPU."),
+    ] = None,
+    view: Annotated[
+        str, typer.Option("--view", help="overlay | side (frame beside mask) | mask.")
+    ] = "overlay",
+    alpha: Annotated[
+        float, typer.Option("--alpha", min=0.0, max=1.0, help="Overlay opacity.")
+    ] = 0.5,
+    hud: Annotated[bool, typer.Option("--hud/--no-hud", help="Draw FPS and stage latency.")] = True,
+    headless: Annotated[
+        bool, typer.Option("--headless", help="No window (servers, SSH, opencv-python-headless).")
+    ] = False,
+    save: Annotated[
+        Path | None, typer.Option("--save", help="Write the drawn view to a video (.mp4 or .avi).")
+    ] = None,
+    save_masks: Annotated[
+        Path | None,
+        typer.Option("--save-masks", help="Write one index PNG per frame (000123.png) here."),
+    ] = None,
+    serve: Annotated[
+        str | None,
+        typer.Option(
+            "--serve",
+            help="MJPEG over HTTP at HOST:PORT (e.g. 127.0.0.1:8080; 0.0.0.0:8080 for the LAN).",
+        ),
+    ] = None,
+    max_frames: Annotated[
+        int | None, typer.Option("--max-frames", min=1, help="Stop after N processed frames.")
+    ] = None,
+    realtime: Annotated[
+        bool,
+        typer.Option(
+            "--realtime", help="Pace a video file at its own FPS, dropping like a camera."
+        ),
+    ] = False,
+    max_retries: Annotated[
+        int,
+        typer.Option("--max-retries", min=0, help="Reconnect attempts before giving up (exit 3)."),
+    ] = 5,
+    stats: Annotated[
+        Path | None,
+        typer.Option("--stats", help="Write frames in/processed/dropped, FPS, p50/p90/p99 JSON."),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Say which interpreter and delegate run.")
+    ] = False,
+) -> None:
+    """Run a .tflite segmentation model on a live or recorded stream.
+
+    Shows a window by default; --headless (or --serve) runs without one. Ctrl-C or SIGTERM stops
+    cleanly: the video is finalised and the stats written.
+    """
+    from edgeseg.runtime.segmenter import Segmenter
+    from edgeseg.runtime.sources import open_source
+    from edgeseg.runtime.stream import StreamConfig, StreamRunner
+
+    setup_runtime_logging(verbose)
+    size = parse_size(capture_size) if capture_size else None
+    with user_errors():
+        src = open_source(camera=camera, source=source, picamera=picamera, size=size)
+        seg = Segmenter(model, threads=threads, delegate=delegate, fallback=fallback)
+        if verbose:
+            console.print(f"model {model}: {seg.describe()}", highlight=False)
+        config = StreamConfig(
+            realtime=realtime,
+            max_frames=max_frames,
+            max_retries=max_retries,
+            view=view,
+            hud=hud,
+            alpha=alpha,
+            window=not headless and serve is None,
+            save=save,
+            save_masks=save_masks,
+            serve=serve,
+            stats_path=stats,
+        )
+        runner = StreamRunner(seg, src, config)
+        if runner.server is not None:
+            console.print(
+                f"serving on {runner.server.url}  (stream: /stream.mjpg)", highlight=False
+            )
+        result = runner.run()
+    s = result.stats
+    invoke = s.stages["invoke"].summary()
+    console.print(
+        f"{s.processed} frame(s) processed of {s.frames_in} read ({s.dropped} dropped) at "
+        f"{s.fps:.1f} FPS; invoke p50 {invoke['p50_ms']} ms; stopped by {result.stopped_by}",
+        highlight=False,
+    )
+    for label, path in (("video", result.video), ("masks", result.masks), ("stats", stats)):
+        if path is not None:
+            console.print(f"{label}: {path}", highlight=False)
+    if result.stopped_by == "SIGINT":
+        raise typer.Exit(130)
+    if s.processed == 0 and result.stopped_by == "end":
+        raise fail(f"{src.name}: no frames were processed")

@@ -1,0 +1,49 @@
+"""Which TFLite interpreter package is installed: ai-edge-litert, else tflite-runtime, else (lazily,
+as a last resort on a workstation) tensorflow.lite. The device never needs TensorFlow."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+from edgeseg.core.errors import ModelError
+
+# (module to import, package name users install)
+_CANDIDATES = (
+    ("ai_edge_litert.interpreter", "ai-edge-litert"),
+    ("tflite_runtime.interpreter", "tflite-runtime"),
+)
+
+
+@lru_cache(maxsize=1)
+def resolve_interpreter() -> tuple[type[Any], Callable[..., Any], str]:
+    """(Interpreter class, load_delegate function, package name) of the first interpreter found."""
+    for module_name, package in _CANDIDATES:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        return module.Interpreter, module.load_delegate, package
+    try:  # the workstation fallback; imported here only so the runtime never pulls it in otherwise
+        tflite = importlib.import_module("tensorflow").lite
+    except ImportError:
+        raise ModelError(
+            "no TFLite interpreter installed: `pip install ai-edge-litert` (or tflite-runtime)"
+        ) from None
+    return tflite.Interpreter, tflite.experimental.load_delegate, "tensorflow"
+
+
+def default_threads() -> int:
+    """All cores: ai-edge-litert runs ONE thread unless told otherwise."""
+    return max(1, os.cpu_count() or 1)
+
+
+def builtin_op_resolver() -> Any | None:
+    """The resolver type that keeps XNNPACK out of the graph (for op histograms), if exposed."""
+    Interpreter, _, _ = resolve_interpreter()
+    module = importlib.import_module(Interpreter.__module__)
+    resolver = getattr(module, "OpResolverType", None)
+    return None if resolver is None else resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES

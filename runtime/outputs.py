@@ -1,0 +1,211 @@
+"""What a run produces: the drawn view (overlay / side / mask with legend and HUD), an OpenCV
+window, an overlay video written atomically, and one index PNG mask per frame."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from edgeseg.core.errors import EdgesegError
+from edgeseg.core.processing import colorize, draw_legend, overlay
+from edgeseg.core.spec import ModelSpec
+
+View = Literal["overlay", "side", "mask"]
+VIEWS: tuple[str, ...] = ("overlay", "side", "mask")
+_FPS_PROBE = 16  # frames buffered to measure a live source's processing rate
+_FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
+
+
+class OutputError(EdgesegError):
+    """An output (window, video, mask folder, server) cannot be created."""
+
+
+def render(
+    frame: np.ndarray,
+    class_map: np.ndarray,
+    spec: ModelSpec,
+    view: str = "overlay",
+    hud: list[str] | None = None,
+    alpha: float = 0.5,
+) -> np.ndarray:
+    """Frame + class map -> BGR picture: palette overlay, side by side, or the mask alone."""
+    if view not in VIEWS:
+        raise OutputError(f"--view {view!r}: choose one of {', '.join(VIEWS)}")
+    if view == "overlay":
+        image = overlay(frame, class_map, spec.palette, alpha)
+    else:
+        color = colorize(class_map, spec.palette)
+        if view == "side":
+            left = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR) if frame.ndim == 2 else frame
+            image = np.hstack([left, color])
+        else:
+            image = color
+    image = np.ascontiguousarray(image)
+    draw_legend(image, spec.class_names, spec.palette)
+    if hud:
+        draw_hud(image, hud)
+    return image
+
+
+def draw_hud(image: np.ndarray, lines: list[str]) -> np.ndarray:
+    """Text lines on a dark band in the top-left corner, in place."""
+    scale = max(0.35, min(image.shape[:2]) / 900)
+    line_h = int(20 * scale / 0.45)
+    width = max(cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] for t in lines)
+    cv2.rectangle(image, (0, 0), (width + 10, line_h * len(lines) + 6), (0, 0, 0), -1)
+    for i, text in enumerate(lines):
+        cv2.putText(
+            image,
+            text,
+            (5, (i + 1) * line_h),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            (255, 255, 255),
+            1,
+            cv2.LINE_AA,
+        )
+    return image
+
+
+class VideoSink:
+    """Overlay video: written to `name.partial.ext` beside the target, renamed on close.
+
+    With fps=None (live sources) the first frames are buffered to measure the real frame rate,
+    so the saved video plays at the speed it was processed, not at the camera's nominal rate.
+    """
+
+    def __init__(self, path: str | Path, fps: float | None) -> None:
+        self.path = Path(path)
+        fourcc = _FOURCC.get(self.path.suffix.lower())
+        if fourcc is None:
+            raise OutputError(f"--save {self.path}: use one of {', '.join(sorted(_FOURCC))}")
+        if not self.path.parent.is_dir():
+            raise OutputError(f"--save {self.path}: folder {self.path.parent} does not exist")
+        self.fourcc = cv2.VideoWriter.fourcc(*fourcc)
+        self.fps = fps if fps and fps > 0 else None
+        self.tmp = self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}")
+        self._writer: cv2.VideoWriter | None = None
+        self._size: tuple[int, int] = (0, 0)
+        self._pending: list[tuple[float, np.ndarray]] = []
+        self.frames = 0
+
+    def write(self, image: np.ndarray) -> None:
+        if self._writer is None and self.fps is None:
+            self._pending.append((time.perf_counter(), image))
+            if len(self._pending) >= _FPS_PROBE:
+                self._flush_pending()
+            return
+        self._write(image)
+
+    def _flush_pending(self) -> None:
+        stamps = [t for t, _ in self._pending]
+        span = stamps[-1] - stamps[0] if len(stamps) > 1 else 0.0
+        self.fps = (len(stamps) - 1) / span if span > 0 else 15.0
+        pending, self._pending = self._pending, []
+        for _, image in pending:
+            self._write(image)
+
+    def _write(self, image: np.ndarray) -> None:
+        size = (image.shape[1], image.shape[0])
+        if self._writer is None:
+            writer = cv2.VideoWriter(str(self.tmp), self.fourcc, self.fps or 15.0, size)
+            if not writer.isOpened():
+                raise OutputError(f"--save {self.path}: OpenCV cannot write this video format")
+            self._writer, self._size = writer, size
+        if size != self._size:  # a camera may change resolution after a reconnect
+            image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
+        self._writer.write(image)
+        self.frames += 1
+
+    def close(self) -> Path | None:
+        """Finalise: the video appears under its real name only once at least one frame exists."""
+        if self._pending:
+            self._flush_pending()
+        if self._writer is None:
+            return None
+        self._writer.release()
+        self._writer = None
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        self._pending = []
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+        self.tmp.unlink(missing_ok=True)
+
+
+class MaskSink:
+    """One single-channel PNG of class indices per frame, named by source frame number."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(
+                f"--save-masks {self.folder}: cannot create ({exc.strerror})"
+            ) from None
+        self.frames = 0
+
+    def path_for(self, frame_no: int) -> Path:
+        return self.folder / f"{frame_no:06d}.png"
+
+    def write(self, frame_no: int, class_map: np.ndarray) -> None:
+        final = self.path_for(frame_no)
+        tmp = final.with_name(f".{final.stem}.tmp.png")
+        if not cv2.imwrite(str(tmp), class_map):
+            raise OutputError(f"--save-masks {self.folder}: cannot write {final.name}")
+        os.replace(tmp, final)
+        self.frames += 1
+
+
+def opencv_has_gui() -> bool:
+    """Whether this OpenCV build has a GUI backend (opencv-python-headless has none)."""
+    for line in cv2.getBuildInformation().splitlines():
+        if line.strip().startswith("GUI:"):
+            return line.split(":", 1)[1].strip().upper() not in ("NONE", "NO")
+    return True
+
+
+def check_gui() -> None:
+    """OutputError unless a window can be opened here: a GUI-enabled OpenCV and a display."""
+    headless = "--headless --save out.mp4 or --serve 127.0.0.1:8080"
+    if not opencv_has_gui():
+        raise OutputError(
+            "this OpenCV has no GUI (opencv-python-headless): `pip install edgeseg[gui]` "
+            f"(opencv-python), or run with {headless}"
+        )
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        raise OutputError(f"no display to open a window on (DISPLAY is unset): run with {headless}")
+    try:
+        cv2.namedWindow(WindowSink.title, cv2.WINDOW_NORMAL)
+    except cv2.error as exc:
+        raise OutputError(f"cannot open a window ({exc.err}): run with {headless}") from None
+
+
+class WindowSink:
+    """An OpenCV window; `show` returns False once the user pressed q or Esc or closed it."""
+
+    title = "edgeseg"
+
+    def __init__(self) -> None:
+        check_gui()
+
+    def show(self, image: np.ndarray) -> bool:
+        cv2.imshow(self.title, image)
+        key = cv2.waitKey(1) & 0xFF
+        closed = cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1
+        return key not in (ord("q"), 27) and not closed
+
+    def close(self) -> None:
+        cv2.destroyAllWindows()

@@ -1,0 +1,196 @@
+"""One .tflite model on one interpreter: frame in, class map out, via the shared processing core.
+
+The eval stage measures `.tflite` files through `Segmenter.predict`: what is measured is what ships.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeseg.core.errors import DelegateError, ModelError
+from edgeseg.core.model_metadata import read_spec, strip_metadata
+from edgeseg.core.processing import (
+    Placement,
+    class_map_from_output,
+    class_map_to_frame,
+    prepare_image,
+    to_input_tensor,
+)
+from edgeseg.core.spec import ModelSpec
+from edgeseg.runtime.delegates import (
+    EDGETPU_CUSTOM_OP,
+    DelegateReport,
+    UnknownDelegateError,
+    delegate_report,
+    load_delegate,
+    parse_delegate,
+)
+from edgeseg.runtime.interpreter import default_threads, resolve_interpreter
+
+log = logging.getLogger("edgeseg.runtime")
+
+
+def read_model_bytes(model_path: str | Path) -> bytes:
+    """The model file's bytes, or ModelError if it is missing or not a TFLite flatbuffer."""
+    path = Path(model_path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ModelError(f"{path}: model file not found") from None
+    except IsADirectoryError:
+        raise ModelError(f"{path}: is a folder, expected a .tflite file") from None
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise ModelError(
+            f"{path}: not a TFLite model (no TFL3 flatbuffer identifier); "
+            "convert it with `edgeseg convert`"
+        )
+    return data
+
+
+def _default_spec(inp: dict[str, Any], out: dict[str, Any], path: Path) -> ModelSpec:
+    _, h, w, c = (int(v) for v in inp["shape"])
+    n = int(out["shape"][-1])
+    log.warning(
+        "%s carries no edgeseg metadata: assuming %d classes, RGB, stretch resize; "
+        "convert with `edgeseg convert` to embed the spec",
+        path,
+        max(n, 2),
+    )
+    return ModelSpec(
+        h,
+        w,
+        tuple(f"class_{i}" for i in range(max(n, 2))),
+        channels=c,
+        output_kind="sigmoid" if n == 1 else "softmax",
+    )
+
+
+class Segmenter:
+    """A loaded .tflite segmentation model: frame -> preprocess -> invoke -> postprocess -> map."""
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        threads: int | None = None,
+        delegate: str | None = None,
+        fallback: str | None = None,
+    ) -> None:
+        if fallback not in (None, "cpu"):
+            raise DelegateError(f"--fallback {fallback!r}: the only fallback is 'cpu'")
+        self.model_path = Path(model_path)
+        self.model_bytes = read_model_bytes(self.model_path)
+        Interpreter, load_fn, self.interpreter_package = resolve_interpreter()
+        self.threads = threads or default_threads()
+        self.delegate_name: str | None = None
+        self.fallback_allowed = fallback == "cpu"
+        delegates: list[Any] = []
+        if delegate:
+            try:
+                request = parse_delegate(delegate, self.model_bytes)
+                delegates = [load_delegate(request, load_fn)]
+                self.delegate_name = request.name
+            except DelegateError as exc:
+                if fallback != "cpu" or isinstance(exc, UnknownDelegateError):
+                    raise
+                log.warning("%s; continuing on the CPU (--fallback cpu)", exc)
+        elif EDGETPU_CUSTOM_OP in self.model_bytes:
+            raise ModelError(
+                f"{self.model_path}: compiled for the Edge TPU; run it with "
+                "--delegate edgetpu, or use the plain int8 .tflite on the CPU"
+            )
+        self.interpreter = self._build(Interpreter, delegates)
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+        spec = read_spec(self.model_bytes)
+        self.spec: ModelSpec = spec or _default_spec(self.input, self.output, self.model_path)
+        self._check_shapes()
+        in_scale, in_zero = self.input["quantization"]
+        self.in_scale, self.in_zero = float(in_scale), int(in_zero)
+        self.out_scale, out_zero = self.output["quantization"]
+        self.out_scale, self.out_zero = float(self.out_scale), int(out_zero)
+        self.delegate_report: DelegateReport | None = delegate_report(self.interpreter)
+
+    def _build(self, Interpreter: type[Any], delegates: list[Any]) -> Any:
+        content = strip_metadata(self.model_bytes)
+        try:
+            it = Interpreter(
+                model_content=content,
+                num_threads=self.threads,
+                experimental_delegates=delegates or None,
+            )
+            it.allocate_tensors()
+            return it
+        except (ValueError, RuntimeError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            if delegates:
+                message = (
+                    f"the {self.delegate_name} delegate cannot run {self.model_path} ({first})"
+                )
+                if self.fallback_allowed:
+                    log.warning("%s; continuing on the CPU (--fallback cpu)", message)
+                    self.delegate_name = None
+                    return self._build(Interpreter, [])
+                raise DelegateError(message) from None
+            raise ModelError(
+                f"{self.model_path}: the interpreter cannot load it ({first})"
+            ) from None
+
+    def _check_shapes(self) -> None:
+        ins, outs = self.input["shape"], self.output["shape"]
+        name = self.model_path
+        if len(ins) != 4 or ins[0] != 1:
+            raise ModelError(f"{name}: input shape {list(ins)} is not a single NHWC image")
+        if len(outs) != 4 or tuple(outs[1:3]) != tuple(ins[1:3]):
+            raise ModelError(
+                f"{name}: output shape {list(outs)} is not a per-pixel class map "
+                f"at the input size {int(ins[1])}x{int(ins[2])}"
+            )
+        s = self.spec
+        if (int(ins[1]), int(ins[2]), int(ins[3])) != (s.input_height, s.input_width, s.channels):
+            raise ModelError(
+                f"{name}: input {list(ins)} disagrees with its metadata "
+                f"({s.input_height}x{s.input_width}x{s.channels})"
+            )
+        if int(outs[3]) not in (s.num_classes, 1):
+            raise ModelError(f"{name}: {int(outs[3])} output channels for {s.num_classes} classes")
+
+    # === The frame path ===
+
+    def preprocess(self, frame: np.ndarray) -> tuple[np.ndarray, Placement]:
+        """OpenCV frame -> batch-1 input tensor of the interpreter's dtype, plus its placement."""
+        pixels, placement = prepare_image(frame, self.spec)
+        return to_input_tensor(pixels, self.input["dtype"], self.in_scale, self.in_zero), placement
+
+    def invoke(self, tensor: np.ndarray) -> np.ndarray:
+        """Run the interpreter on one input tensor; the raw output (ints for int8 models)."""
+        self.interpreter.set_tensor(self.input["index"], tensor)
+        self.interpreter.invoke()
+        out: np.ndarray = self.interpreter.get_tensor(self.output["index"])
+        return out
+
+    def postprocess(self, raw: np.ndarray, placement: Placement) -> np.ndarray:
+        """Raw output -> uint8 class map at the source frame's size."""
+        class_map = class_map_from_output(raw, self.spec.output_kind, self.out_scale, self.out_zero)
+        return class_map_to_frame(class_map, placement)
+
+    def predict(self, frame: np.ndarray) -> np.ndarray:
+        """Frame -> class map (uint8) at the frame's size."""
+        tensor, placement = self.preprocess(frame)
+        return self.postprocess(self.invoke(tensor), placement)
+
+    def describe(self) -> str:
+        """One line for --verbose: package, threads, delegate and how much of the graph it took."""
+        where = self.delegate_name or "cpu"
+        text = f"{self.interpreter_package} interpreter, {self.threads} thread(s), {where}"
+        r = self.delegate_report
+        if r is not None:
+            label = "delegate" if self.delegate_name else "XNNPACK"
+            text += (
+                f"; {label} took {r.delegated_ops}/{r.total_ops} ops in {r.partitions} partition(s)"
+            )
+        return text

@@ -1,0 +1,268 @@
+"""Frame sources behind one small interface (open / read / release, fps, name): a V4L2 camera, a
+video file, a folder of images, a network stream, or the Raspberry Pi camera through picamera2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from edgeseg.core.errors import SourceError
+from edgeseg.core.processing import read_image
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+
+
+class SourceLost(SourceError):
+    """A live source stopped delivering frames (unplugged camera, dropped stream); may come back."""
+
+    exit_code = 3
+
+
+class Source(ABC):
+    """A stream of OpenCV frames (BGR or gray uint8)."""
+
+    name: str = "source"
+    live: bool = False  # live sources drop stale frames and reconnect when lost
+
+    @abstractmethod
+    def open(self) -> None:
+        """Start delivering frames; SourceError (one line) when that is impossible."""
+
+    @abstractmethod
+    def read(self) -> np.ndarray | None:
+        """The next frame, None at the end of a finite source; SourceLost when a live one fails."""
+
+    @abstractmethod
+    def release(self) -> None:
+        """Free the device or file; safe to call twice."""
+
+    @property
+    def fps(self) -> float | None:
+        """Nominal frame rate, when the source knows it."""
+        return None
+
+    def __enter__(self) -> Source:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class _CaptureSource(Source):
+    """Anything cv2.VideoCapture opens; the first frame is read on open so failures show early."""
+
+    def __init__(self, target: int | str, api: int, name: str) -> None:
+        self.target, self.api, self.name = target, api, name
+        self._cap: Any = None
+        self._first: np.ndarray | None = None
+
+    def open(self) -> None:
+        self.release()
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # our message says it
+        try:
+            cap = cv2.VideoCapture(self.target, self.api)
+            if cap.isOpened():
+                self._configure(cap)
+            ok, frame = cap.read() if cap.isOpened() else (False, None)
+        finally:
+            cv2.utils.logging.setLogLevel(level)
+        if not ok or frame is None:
+            cap.release()
+            raise SourceError(self._open_error())
+        self._cap, self._first = cap, frame
+
+    def _configure(self, cap: Any) -> None:
+        """Set capture properties before the first frame is read."""
+
+    def _open_error(self) -> str:
+        return f"{self.name}: cannot open or read a frame"
+
+    def read(self) -> np.ndarray | None:
+        if self._cap is None:
+            raise SourceError(f"{self.name}: read before open")
+        if self._first is not None:
+            frame, self._first = self._first, None
+            return frame
+        ok, frame = self._cap.read()
+        if ok and frame is not None:
+            return np.asarray(frame)
+        if self.live:
+            raise SourceLost(f"{self.name}: no frame from the device")
+        return None
+
+    def release(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+    @property
+    def fps(self) -> float | None:
+        value = float(self._cap.get(cv2.CAP_PROP_FPS)) if self._cap is not None else 0.0
+        return value if 0 < value < 1000 else None
+
+
+class CameraSource(_CaptureSource):
+    """A V4L2 (Linux) or default-backend camera by index: --camera N."""
+
+    live = True
+
+    def __init__(self, index: int, size: tuple[int, int] | None = None) -> None:
+        api = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
+        super().__init__(index, api, f"camera {index}")
+        self.size = size
+
+    def _configure(self, cap: Any) -> None:
+        if self.size is not None:
+            h, w = self.size
+            cap.set(cv2.CAP_PROP_FRAME_WIDTH, w)
+            cap.set(cv2.CAP_PROP_FRAME_HEIGHT, h)
+        cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # we want the newest frame, not a queue of old ones
+
+    def _open_error(self) -> str:
+        hint = f" (/dev/video{self.target} missing?)" if sys.platform.startswith("linux") else ""
+        return (
+            f"camera {self.target}: cannot open or read a frame{hint}; list cameras with "
+            "`v4l2-ctl --list-devices`, or use --picamera for a Raspberry Pi camera module"
+        )
+
+
+class VideoFileSource(_CaptureSource):
+    """A video file, read frame by frame (every frame, unless the run is --realtime)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        super().__init__(str(self.path), cv2.CAP_ANY, str(self.path))
+
+    def open(self) -> None:
+        if not self.path.is_file():
+            raise SourceError(f"{self.path}: video file not found")
+        super().open()
+
+    def _open_error(self) -> str:
+        return f"{self.path}: cannot read video (corrupt or a codec OpenCV lacks)"
+
+
+class NetworkSource(_CaptureSource):
+    """rtsp:// or http(s):// stream through OpenCV's FFmpeg backend."""
+
+    live = True
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url, cv2.CAP_FFMPEG, url)
+
+    def _open_error(self) -> str:
+        return f"{self.target}: cannot open the stream (check the URL, network and credentials)"
+
+
+class ImageFolderSource(Source):
+    """Every image in a folder, in name order."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self.name = str(self.folder)
+        self._files: list[Path] = []
+        self._pos = 0
+
+    def open(self) -> None:
+        files = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise SourceError(f"{self.folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        self._files, self._pos = files, 0
+
+    def read(self) -> np.ndarray | None:
+        if self._pos >= len(self._files):
+            return None
+        path = self._files[self._pos]
+        self._pos += 1
+        try:
+            return read_image(path)
+        except ValueError as exc:
+            raise SourceError(str(exc)) from None
+
+    def release(self) -> None:
+        self._files = []
+
+
+class PicameraSource(Source):
+    """The Raspberry Pi camera module via picamera2 (OpenCV cannot open libcamera cameras)."""
+
+    name = "picamera"
+    live = True
+
+    def __init__(self, size: tuple[int, int] = (480, 640)) -> None:
+        self.size = size
+        self._cam: Any = None
+
+    def open(self) -> None:
+        try:
+            module = importlib.import_module("picamera2")
+        except ImportError:
+            raise SourceError(
+                "--picamera needs picamera2: `sudo apt install python3-picamera2` and create the "
+                "venv with `python3 -m venv --system-site-packages` (OpenCV cannot open libcamera "
+                "cameras on Raspberry Pi OS Bookworm)"
+            ) from None
+        try:
+            cam = module.Picamera2()
+            h, w = self.size
+            # libcamera's "RGB888" is B,G,R in memory: exactly what OpenCV expects.
+            cam.configure(cam.create_video_configuration(main={"format": "RGB888", "size": (w, h)}))
+            cam.start()
+        except (
+            Exception
+        ) as exc:  # picamera2 raises RuntimeError/IndexError when no camera is present
+            raise SourceError(f"picamera: cannot start the camera ({exc})") from None
+        self._cam = cam
+
+    def read(self) -> np.ndarray | None:
+        try:
+            return np.asarray(self._cam.capture_array("main"))
+        except Exception as exc:
+            raise SourceLost(f"picamera: capture failed ({exc})") from None
+
+    def release(self) -> None:
+        if self._cam is not None:
+            try:
+                self._cam.stop()
+                self._cam.close()
+            finally:
+                self._cam = None
+
+
+def open_source(
+    *,
+    camera: int | None = None,
+    source: str | None = None,
+    picamera: bool = False,
+    size: tuple[int, int] | None = None,
+) -> Source:
+    """Build (not yet open) the one source the options name."""
+    given = [camera is not None, source is not None, picamera]
+    if sum(given) != 1:
+        raise SourceError("give exactly one of --camera N, --source FILE|DIR|URL, --picamera")
+    if camera is not None:
+        if camera < 0:
+            raise SourceError(f"--camera {camera}: camera index must be 0 or more")
+        return CameraSource(camera, size)
+    if picamera:
+        return PicameraSource(size or (480, 640))
+    assert source is not None
+    if "://" in source:
+        if not source.lower().startswith(("rtsp://", "rtsps://", "http://", "https://")):
+            raise SourceError(f"--source {source}: only rtsp:// and http(s):// streams")
+        return NetworkSource(source)
+    path = Path(source)
+    if path.is_dir():
+        return ImageFolderSource(path)
+    if not path.exists():
+        raise SourceError(f"--source {source}: no such file or folder")
+    return VideoFileSource(path)

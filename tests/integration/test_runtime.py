@@ -1,0 +1,459 @@
+"""`edgeseg run` / `edgeseg bench` end to end: a model trained and converted here, real video files
+written from ../shared/data, headless runs whose saved masks must equal `Segmenter.predict` (the
+eval path), reconnects, SIGTERM, MJPEG, and a run with TensorFlow made unimportable."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from edgeseg.cli.main import app
+from edgeseg.core.errors import DelegateError, ModelError, SourceError
+from edgeseg.core.processing import read_image
+from edgeseg.runtime.bench import benchmark
+from edgeseg.runtime.segmenter import Segmenter
+from edgeseg.runtime.sources import SourceLost, VideoFileSource
+from edgeseg.runtime.stream import StreamConfig, StreamRunner, run_stream
+
+pytestmark = pytest.mark.slow
+runner = CliRunner()
+EDGESEG = [str(Path(sys.executable).with_name("edgeseg"))]  # the installed console script
+
+
+def cli(*args: str | Path) -> tuple[int, str]:
+    result = runner.invoke(app, [str(a) for a in args])
+    return result.exit_code, result.output
+
+
+def write_video(path: Path, images: list[Path], size: int, fps: float = 10.0) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (size, size))
+    assert writer.isOpened()
+    for image in images:
+        frame = cv2.cvtColor(read_image(image), cv2.COLOR_GRAY2BGR)
+        writer.write(cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA))
+    writer.release()
+    return path
+
+
+def decoded_frames(video: Path) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(video))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    return frames
+
+
+@pytest.fixture(scope="module")
+def model(membrane_run, membrane_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's trained membrane U-Net, converted to int8 by `edgeseg.convert`."""
+    from edgeseg.convert.options import ConvertOptions
+    from edgeseg.convert.pipeline import convert_model
+
+    out = tmp_path_factory.mktemp("runtime_int8") / "model_int8.tflite"
+    convert_model(
+        membrane_run.model_path,
+        out,
+        ConvertOptions(calib_count=12),
+        calib=membrane_data / "train" / "images",
+        measure_float32=False,
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def clip(membrane_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """12 real frames (val then train images), 256x256, MJPG AVI at 10 FPS."""
+    images = sorted((membrane_data / "val" / "images").iterdir())
+    images += sorted((membrane_data / "train" / "images").iterdir())[:6]
+    return write_video(tmp_path_factory.mktemp("clip") / "clip.avi", images, 256)
+
+
+# === The headless run is the eval path ===
+
+
+def test_headless_run_saves_video_masks_and_stats(model: Path, clip: Path, tmp_path: Path) -> None:
+    out, masks, stats = tmp_path / "out.mp4", tmp_path / "masks", tmp_path / "stats.json"
+    code, output = cli(
+        "run",
+        model,
+        "--source",
+        clip,
+        "--headless",
+        "--save",
+        out,
+        "--save-masks",
+        masks,
+        "--stats",
+        stats,
+        "--verbose",
+    )
+    assert code == 0, output
+    assert "ai-edge-litert" in output or "tflite-runtime" in output  # --verbose names it
+    frames = decoded_frames(clip)
+    assert len(frames) == 12
+    names = sorted(p.name for p in masks.iterdir())
+    assert names == [f"{i:06d}.png" for i in range(12)]
+    seg = Segmenter(model)
+    for i, frame in enumerate(frames):
+        saved = cv2.imread(str(masks / names[i]), cv2.IMREAD_UNCHANGED)
+        np.testing.assert_array_equal(saved, seg.predict(frame))
+    assert len(decoded_frames(out)) == 12
+    assert not list(tmp_path.glob("*.partial.*"))
+    data = json.loads(stats.read_text())
+    assert (data["frames_in"], data["processed"], data["dropped"]) == (12, 12, 0)
+    assert data["stopped_by"] == "end" and data["fps"] > 0
+    for stage in ("capture_wait", "preprocess", "invoke", "postprocess", "draw"):
+        assert data["stages"][stage]["count"] == 12
+        assert 0 <= data["stages"][stage]["p50_ms"] <= data["stages"][stage]["p99_ms"]
+
+
+def test_membrane_model_segments_membranes(model: Path, membrane_data: Path) -> None:
+    """Fails if pre/post-processing is wrong: most pixels agree with the label."""
+    from edgeseg.data.dataset import open_dataset
+
+    seg = Segmenter(model)
+    ds = open_dataset(membrane_data / "val", val_fraction=1.0)
+    image, mask = ds.load(ds.val[0])
+    pred = seg.predict(image)
+    assert pred.shape == mask.shape
+    assert (pred == mask).mean() > 0.7
+
+
+def test_folder_of_aerial_images_and_max_frames(
+    model: Path, aerial_data: Path, tmp_path: Path
+) -> None:
+    folder = aerial_data / "val" / "images"
+    code, output = cli(
+        "run",
+        model,
+        "--source",
+        folder,
+        "--headless",
+        "--view",
+        "side",
+        "--save",
+        tmp_path / "side.avi",
+        "--save-masks",
+        tmp_path / "m",
+        "--max-frames",
+        "3",
+    )
+    assert code == 0, output
+    masks = sorted((tmp_path / "m").iterdir())
+    assert len(masks) == 3
+    first = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})[0]
+    assert cv2.imread(str(masks[0]), cv2.IMREAD_UNCHANGED).shape == read_image(first).shape[:2]
+
+
+def test_realtime_file_drops_stale_frames_like_a_camera(
+    model: Path, membrane_data: Path, tmp_path: Path
+) -> None:
+    images = sorted((membrane_data / "train" / "images").iterdir())[:24]
+    fast = write_video(tmp_path / "fast.avi", images * 2, 256, fps=1000.0)
+    seg = Segmenter(model, threads=1)
+    result = run_stream(seg, VideoFileSource(fast), StreamConfig(realtime=True))
+    s = result.stats
+    assert s.frames_in == 48
+    assert s.dropped > 0 and s.processed + s.dropped == s.frames_in
+
+
+# === Lost sources ===
+
+
+class FlakyVideo(VideoFileSource):
+    """A real video that 'unplugs' after `lose_at` frames; reopening fails `bad_opens` times.
+
+    Not `live`, so its end is the end (a live source would treat EOF as another loss)."""
+
+    def __init__(self, path: Path, lose_at: int, bad_opens: int) -> None:
+        super().__init__(path)
+        self.lose_at, self.bad_opens = lose_at, bad_opens
+        self.reads, self.lost, self.opens = 0, False, 0
+
+    def open(self) -> None:
+        self.opens += 1
+        if self.lost:
+            if self.bad_opens > 0:
+                self.bad_opens -= 1
+                raise SourceError(f"{self.name}: device busy")
+            self.lost = False  # back: continue where the stream was
+            return
+        super().open()
+
+    def release(self) -> None:
+        if not self.lost:
+            super().release()
+
+    def read(self) -> np.ndarray | None:
+        if self.reads == self.lose_at and not self.lost and self.opens == 1:
+            self.lost = True
+            raise SourceLost(f"{self.name}: no frame from the device")
+        frame = super().read()
+        self.reads += frame is not None
+        return frame
+
+
+def test_reconnects_with_backoff_and_keeps_running(model: Path, clip: Path, tmp_path: Path) -> None:
+    source = FlakyVideo(clip, lose_at=5, bad_opens=2)
+    config = StreamConfig(
+        reconnect_delay=0.01,
+        max_retries=4,
+        save_masks=tmp_path / "m",
+        stats_path=tmp_path / "s.json",
+    )
+    result = StreamRunner(Segmenter(model), source, config).run()
+    assert result.stats.reconnects == 1 and source.opens == 4  # first + 2 failed + 1 good
+    assert result.stats.frames_in == result.stats.processed == 12 and result.stopped_by == "end"
+    assert len(list((tmp_path / "m").iterdir())) == 12
+    assert json.loads((tmp_path / "s.json").read_text())["reconnects"] == 1
+
+
+def test_gives_up_after_max_retries_with_exit_code_3(
+    model: Path, clip: Path, tmp_path: Path
+) -> None:
+    source = FlakyVideo(clip, lose_at=4, bad_opens=99)
+    config = StreamConfig(
+        reconnect_delay=0.01, max_retries=2, save=tmp_path / "o.avi", stats_path=tmp_path / "s.json"
+    )
+    with pytest.raises(SourceLost, match="not back after 2 reconnect attempts") as info:
+        StreamRunner(Segmenter(model), source, config).run()
+    assert info.value.exit_code == 3
+    assert len(decoded_frames(tmp_path / "o.avi")) == 4  # what came before the loss is kept
+    stats = json.loads((tmp_path / "s.json").read_text())
+    assert stats["processed"] == 4 and "not back" in stats["error"]
+
+
+# === Models and delegates ===
+
+
+def test_bad_models_are_one_line_errors(tmp_path: Path, clip: Path) -> None:
+    junk = tmp_path / "junk.tflite"
+    junk.write_text("definitely not a flatbuffer\n")
+    with pytest.raises(ModelError, match="not a TFLite model"):
+        Segmenter(junk)
+    code, output = cli("run", junk, "--source", clip, "--headless")
+    assert (
+        code == 2 and output.strip().startswith("error:") and len(output.strip().splitlines()) == 1
+    )
+
+
+def test_classifier_is_not_a_class_map(tmp_path: Path) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    inp = keras.Input((32, 32, 3))
+    out = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(inp))
+    conv = tf.lite.TFLiteConverter.from_keras_model(keras.Model(inp, out))
+    path = tmp_path / "classifier.tflite"
+    path.write_bytes(conv.convert())
+    with pytest.raises(ModelError, match="not a per-pixel class map"):
+        Segmenter(path)
+
+
+def test_delegate_errors_and_cpu_fallback(model: Path, clip: Path, tmp_path: Path) -> None:
+    code, output = cli("run", model, "--source", clip, "--headless", "--delegate", "tpu")
+    assert code == 2 and "valid choices" in output
+    if sys.platform == "linux":
+        code, output = cli("run", model, "--source", clip, "--headless", "--delegate", "nnapi")
+        assert code == 2 and "only on Android" in output
+    missing = tmp_path / "libmissing_delegate.so"
+    with pytest.raises(DelegateError, match="not found"):
+        Segmenter(model, delegate=str(missing))
+    seg = Segmenter(model, delegate=str(missing), fallback="cpu")  # warns, runs on the CPU
+    assert seg.delegate_name is None
+    frame = decoded_frames(clip)[0]
+    np.testing.assert_array_equal(seg.predict(frame), Segmenter(model).predict(frame))
+    code, output = cli(
+        "run",
+        model,
+        "--source",
+        clip,
+        "--headless",
+        "--max-frames",
+        "2",
+        "--delegate",
+        "edgetpu",
+        "--fallback",
+        "cpu",
+    )
+    assert code == 0 and "not compiled for the Edge TPU" in output
+
+
+# === MJPEG, signals, and no TensorFlow ===
+
+
+def test_serve_streams_the_overlay(model: Path, membrane_data: Path, tmp_path: Path) -> None:
+    images = sorted((membrane_data / "train" / "images").iterdir())
+    video = write_video(tmp_path / "slow.avi", images, 128, fps=20.0)
+    run = StreamRunner(
+        Segmenter(model), VideoFileSource(video), StreamConfig(realtime=True, serve="127.0.0.1:0")
+    )
+    assert run.server is not None
+    host, port = run.server.address
+    worker = threading.Thread(target=run.run)
+    worker.start()
+    try:
+        conn = http.client.HTTPConnection(host, port, timeout=10)
+        conn.request("GET", "/stream.mjpg")
+        body = b""
+        resp = conn.getresponse()
+        while body.count(b"--edgesegframe") < 2:  # one whole part between two boundaries
+            body += resp.read1(65536)
+        conn.close()
+        jpeg = body[body.index(b"\xff\xd8") : body.index(b"\xff\xd9") + 2]
+        image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        assert image.shape == (128, 128, 3)
+    finally:
+        run.stop("test")
+        worker.join(timeout=20)
+    assert not worker.is_alive()
+
+
+def test_sigterm_finalises_video_and_stats(
+    model: Path, membrane_data: Path, tmp_path: Path
+) -> None:
+    images = sorted((membrane_data / "train" / "images").iterdir())
+    video = write_video(tmp_path / "long.avi", images * 4, 128, fps=15.0)  # ~6 s in real time
+    out, stats = tmp_path / "out.avi", tmp_path / "stats.json"
+    proc = subprocess.Popen(
+        [
+            *EDGESEG,
+            "run",
+            str(model),
+            "--source",
+            str(video),
+            "--realtime",
+            "--headless",
+            "--save",
+            str(out),
+            "--stats",
+            str(stats),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    partial = tmp_path / "out.partial.avi"
+    while not partial.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.5)  # let it write a few frames
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
+    data = json.loads(stats.read_text())
+    assert data["stopped_by"] == "SIGTERM" and 0 < data["processed"] < 96
+    assert len(decoded_frames(out)) == data["processed"]
+    assert not partial.exists()
+
+
+NO_TF_HOOK = textwrap.dedent("""
+    import importlib.abc, sys
+    class _NoTensorFlow(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in ("tensorflow", "keras"):
+                raise ImportError(f"{name} is blocked for this test")
+            return None
+    sys.meta_path.insert(0, _NoTensorFlow())
+""")
+
+
+def test_runtime_runs_with_tensorflow_unimportable(model: Path, clip: Path, tmp_path: Path) -> None:
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(NO_TF_HOOK)
+    script = textwrap.dedent(f"""
+        import sys
+        try:
+            import tensorflow
+            raise SystemExit("hook did not block tensorflow")
+        except ImportError:
+            pass
+        import edgeseg.runtime, edgeseg.runtime.stream, edgeseg.runtime.bench
+        from edgeseg.cli.main import app
+        for args in (["run", "--help"],
+                     ["run", {str(model)!r}, "--source", {str(clip)!r}, "--headless",
+                      "--max-frames", "3", "--save-masks", {str(tmp_path / "m")!r}]):
+            try:
+                app(args, prog_name="edgeseg")
+            except SystemExit as exc:
+                assert exc.code in (0, None), exc.code
+        bad = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras"))
+        print("LOADED", bad)
+    """)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(hook), os.environ.get("PYTHONPATH", "")]),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "LOADED []" in out.stdout
+    assert len(list((tmp_path / "m").iterdir())) == 3
+
+
+# === bench ===
+
+
+def _unet_macs(size: int, channels: int, classes: int, depth: int, filters: int) -> int:
+    """Multiply-accumulates of build_unet(..., upsample='transpose') by hand."""
+    macs, cin, skips = 0, channels, []
+    for level in range(depth + 1):
+        s, f = size // 2**level, filters * 2**level
+        macs += s * s * f * 9 * cin + s * s * f * 9 * f
+        skips.append(f)
+        cin = f
+    for level in reversed(range(depth)):
+        s, f = size // 2**level, filters * 2**level
+        macs += (s // 2) ** 2 * cin * 4 * f  # 2x2 stride-2 transpose conv
+        macs += s * s * f * 9 * (f + skips[level]) + s * s * f * 9 * f
+        cin = f
+    return macs + size * size * classes * cin
+
+
+def test_bench_counts_macs_and_sweeps_threads(model: Path, tmp_path: Path) -> None:
+    result = benchmark(model, runs=5, warmup=1, threads=[1, 2], frame_shape=(240, 320))
+    channels = Segmenter(model).spec.channels  # the trainer decides gray vs RGB input
+    assert result.macs == _unet_macs(128, channels, 2, depth=3, filters=16)
+    assert [r.threads for r in result.results] == [1, 2]
+    for r in result.results:
+        assert 0 < r.invoke.p50_ms <= r.invoke.p99_ms and r.frame.p50_ms > 0
+        assert r.gmacs_per_s == pytest.approx(result.macs / r.invoke.p50_ms / 1e6, rel=0.01)
+    out = tmp_path / "bench.json"
+    code, output = cli(
+        "bench",
+        model,
+        "--runs",
+        "3",
+        "--warmup",
+        "1",
+        "--threads",
+        "1",
+        "--compare",
+        model,
+        "--json",
+        out,
+    )
+    assert code == 0, output
+    assert "B/A" in output and "GMAC" in output
+    data = json.loads(out.read_text())
+    assert data["model"]["macs"] == result.macs and data["ratios"][0]["threads"] == 1

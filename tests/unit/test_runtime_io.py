@@ -1,0 +1,152 @@
+"""Sources, drawing and file outputs on real images from ../shared/data (no camera, no model)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edgeseg.core.errors import SourceError
+from edgeseg.core.processing import read_image
+from edgeseg.core.spec import ModelSpec
+from edgeseg.runtime.outputs import (
+    MaskSink,
+    OutputError,
+    VideoSink,
+    check_gui,
+    opencv_has_gui,
+    render,
+)
+from edgeseg.runtime.sources import (
+    CameraSource,
+    ImageFolderSource,
+    PicameraSource,
+    VideoFileSource,
+    open_source,
+)
+
+
+def write_video(path: Path, images: list[Path], size: int = 128, fps: float = 10.0) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (size, size))
+    assert writer.isOpened()
+    for image in images:
+        frame = cv2.cvtColor(read_image(image), cv2.COLOR_GRAY2BGR)
+        writer.write(cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA))
+    writer.release()
+    return path
+
+
+@pytest.fixture
+def video(membrane_data: Path, tmp_path: Path) -> Path:
+    images = sorted((membrane_data / "val" / "images").iterdir())
+    return write_video(tmp_path / "clip.avi", images)
+
+
+def test_video_file_source_reads_every_frame(video: Path) -> None:
+    with VideoFileSource(video) as src:
+        assert src.fps == pytest.approx(10.0)
+        frames = []
+        while (frame := src.read()) is not None:
+            frames.append(frame)
+    assert len(frames) == 6 and frames[0].shape == (128, 128, 3)
+
+
+def test_unreadable_video_and_missing_camera_are_one_line_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.avi"
+    bad.write_bytes(b"not a video at all" * 100)
+    with pytest.raises(SourceError, match=r"bad.avi: cannot read video"):
+        VideoFileSource(bad).open()
+    with pytest.raises(SourceError, match="not found"):
+        VideoFileSource(tmp_path / "none.mp4").open()
+    with pytest.raises(SourceError, match="camera 97: cannot open"):
+        CameraSource(97).open()
+
+
+def test_open_source_picks_exactly_one(tmp_path: Path, video: Path) -> None:
+    assert isinstance(open_source(source=str(video)), VideoFileSource)
+    assert isinstance(open_source(source=str(tmp_path)), ImageFolderSource)
+    with pytest.raises(SourceError, match="exactly one"):
+        open_source(camera=0, source=str(video))
+    with pytest.raises(SourceError, match="exactly one"):
+        open_source()
+    with pytest.raises(SourceError, match="no such file"):
+        open_source(source=str(tmp_path / "nope.mp4"))
+    with pytest.raises(SourceError, match="only rtsp"):
+        open_source(source="ftp://example/x")
+
+
+def test_image_folder_source_keeps_each_image_size(aerial_data: Path) -> None:
+    folder = aerial_data / "val" / "images"
+    with ImageFolderSource(folder) as src:
+        first = src.read()
+    assert first is not None
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
+    assert first.shape == read_image(files[0]).shape
+
+
+@pytest.mark.skipif("picamera2" in sys.modules, reason="picamera2 is installed here")
+def test_picamera_missing_says_how_to_install() -> None:
+    with pytest.raises(SourceError, match=r"apt install python3-picamera2.*system-site-packages"):
+        PicameraSource().open()
+
+
+@pytest.fixture
+def spec() -> ModelSpec:
+    return ModelSpec(64, 64, ("membrane", "cell_interior"), channels=1)
+
+
+def test_render_views(spec: ModelSpec) -> None:
+    frame = np.full((48, 80, 3), 100, np.uint8)
+    cmap = np.zeros((48, 80), np.uint8)
+    cmap[:, 40:] = 1
+    over = render(frame, cmap, spec, "overlay", hud=["12.0 FPS"])
+    assert over.shape == (48, 80, 3)
+    side = render(frame, cmap, spec, "side")
+    assert side.shape == (48, 160, 3)
+    mask = render(frame, cmap, spec, "mask")
+    # bottom-left pixel is away from legend and HUD: pure palette colour of class 0 (BGR)
+    assert tuple(mask[-1, 0]) == tuple(spec.palette[0][::-1])
+    assert tuple(mask[-1, -1]) == tuple(spec.palette[1][::-1])
+    with pytest.raises(OutputError, match="--view"):
+        render(frame, cmap, spec, "heatmap")
+
+
+def test_video_sink_writes_atomically(tmp_path: Path) -> None:
+    out = tmp_path / "out.mp4"
+    sink = VideoSink(out, fps=12.0)
+    for i in range(5):
+        sink.write(np.full((64, 96, 3), i * 40, np.uint8))
+    assert not out.exists() and sink.tmp.exists()  # still the partial name while writing
+    assert sink.close() == out
+    assert not sink.tmp.exists()
+    cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
+    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(12.0)
+    cap.release()
+    with pytest.raises(OutputError, match=r"\.avi"):
+        VideoSink(tmp_path / "out.gif", 10)
+
+
+def test_video_sink_measures_fps_for_live_sources(tmp_path: Path) -> None:
+    sink = VideoSink(tmp_path / "live.avi", fps=None)
+    for _ in range(3):  # fewer than the probe: flushed on close at a default rate
+        sink.write(np.zeros((32, 32, 3), np.uint8))
+    assert sink.close() == tmp_path / "live.avi" and sink.frames == 3
+
+
+def test_mask_sink_names_by_frame_number(tmp_path: Path) -> None:
+    sink = MaskSink(tmp_path / "masks")
+    cmap = np.array([[0, 1], [4, 2]], np.uint8)
+    sink.write(17, cmap)
+    back = cv2.imread(str(tmp_path / "masks" / "000017.png"), cv2.IMREAD_UNCHANGED)
+    np.testing.assert_array_equal(back, cmap)
+    assert [p.name for p in (tmp_path / "masks").iterdir()] == ["000017.png"]
+
+
+@pytest.mark.skipif(opencv_has_gui(), reason="this OpenCV build has a GUI")
+def test_headless_opencv_says_install_gui_extra() -> None:
+    with pytest.raises(OutputError, match=r"edgeseg\[gui\].*--headless.*--serve"):
+        check_gui()
