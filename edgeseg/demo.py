@@ -79,7 +79,10 @@ def find_calib_data(out: Path, seed: int) -> Path:
     """The repo's calib_data/ when run from a checkout, else the same synthetic frames generated."""
     from edgeseg.data.synthetic import write_calibration_frames
 
-    for candidate in (Path.cwd() / "calib_data", Path(__file__).resolve().parents[1] / "calib_data"):
+    for candidate in (
+        Path.cwd() / "calib_data",
+        Path(__file__).resolve().parents[1] / "calib_data",
+    ):
         if candidate.is_dir() and any(candidate.glob("*.jpg")):
             return candidate
     calib = out / "calib_data"
@@ -97,7 +100,7 @@ def write_demo_video(path: Path, count: int, seed: int) -> Path:
         for frame, _ in generate_frames(count, (240, 320), seed=seed + 1000):
             if writer is None:
                 h, w = frame.shape[:2]
-                writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), 15.0, (w, h))
+                writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter.fourcc(*"mp4v"), 15.0, (w, h))
                 if not writer.isOpened():
                     raise EdgesegError(f"{path}: OpenCV cannot write mp4 video here")
             writer.write(frame)
@@ -127,7 +130,11 @@ def run_demo(settings: DemoSettings, step: Step = lambda _msg: None) -> DemoSumm
 
     step(f"1/7 generating synthetic data ({n_train} train / {n_val} val scenes)")
     data = generate_synthetic_dataset(
-        out / "data", count_train=n_train, count_val=n_val, size=(160, 160), seed=settings.seed,
+        out / "data",
+        count_train=n_train,
+        count_val=n_val,
+        size=(160, 160),
+        seed=settings.seed,
         overwrite=True,
     )
 
@@ -135,9 +142,20 @@ def run_demo(settings: DemoSettings, step: Step = lambda _msg: None) -> DemoSumm
     step(f"2/7 training a U-Net at {h}x{w} for up to {settings.epochs} epochs")
     run_dir = out / "run"
     trained = train(
-        TrainConfig(data=data, out=run_dir, size=settings.size, epochs=settings.epochs, batch=8,
-                    lr=2e-3, depth=settings.depth, filters=16, seed=settings.seed, verbose=2,
-                    patience=settings.epochs, overwrite=True)
+        TrainConfig(
+            data=data,
+            out=run_dir,
+            size=settings.size,
+            epochs=settings.epochs,
+            batch=8,
+            lr=2e-3,
+            depth=settings.depth,
+            filters=16,
+            seed=settings.seed,
+            verbose=2,
+            patience=settings.epochs,
+            overwrite=True,
+        )
     )
 
     step("3/7 converting to int8 (calibrated) and float32 (reference)")
@@ -146,13 +164,16 @@ def run_demo(settings: DemoSettings, step: Step = lambda _msg: None) -> DemoSumm
         trained.model_path, run_dir / "model_int8.tflite", ConvertOptions(io=IOType.UINT8), calib
     )
     f32 = convert_model(
-        trained.model_path, run_dir / "model_float32.tflite", ConvertOptions(quant=Quant.FLOAT32),
+        trained.model_path,
+        run_dir / "model_float32.tflite",
+        ConvertOptions(quant=Quant.FLOAT32),
         measure_float32=False,
     )
 
     step("4/7 checking the int8 accuracy drop against the float model")
-    check = compare(trained.model_path, int8.export.path, data / "val", max_drop=2.0,
-                    out_dir=out / "check")
+    check = compare(
+        trained.model_path, int8.export.path, data / "val", max_drop=2.0, out_dir=out / "check"
+    )
 
     step(f"5/7 writing a {settings.video_frames}-frame video of held-out scenes")
     video = write_demo_video(out / "demo_input.mp4", settings.video_frames, settings.seed)
@@ -161,8 +182,9 @@ def run_demo(settings: DemoSettings, step: Step = lambda _msg: None) -> DemoSumm
     stream = run_stream(
         Segmenter(int8.export.path),
         open_source(source=str(video)),
-        StreamConfig(save=out / "demo_overlay.mp4", save_masks=None,
-                     stats_path=out / "stream_stats.json"),
+        StreamConfig(
+            save=out / "demo_overlay.mp4", save_masks=None, stats_path=out / "stream_stats.json"
+        ),
     )
     if stream.error is not None:
         raise stream.error

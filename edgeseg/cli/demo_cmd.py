@@ -16,9 +16,9 @@ def _mb(n: int) -> str:
 
 
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="Folder for everything the demo writes.")] = Path(
-        "demo_out"
-    ),
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for everything the demo writes.")
+    ] = Path("demo_out"),
     quick: Annotated[
         bool,
         typer.Option("--quick", help="Smaller data, images and epochs: about a minute or two."),
@@ -60,7 +60,10 @@ def demo(
         "invoke p50 float32 / int8",
         f"{summary.invoke_ms_float32:.2f} ms / {summary.invoke_ms_int8:.2f} ms",
     )
-    table.add_row("stream FPS (int8, headless)", f"{summary.stream_fps:.1f} ({summary.frames_processed} frames)")
+    table.add_row(
+        "stream FPS (int8, headless)",
+        f"{summary.stream_fps:.1f} ({summary.frames_processed} frames)",
+    )
     table.add_row("total time", f"{summary.seconds:.0f} s")
     console.print(table)
     files = Table(title="files written", show_header=False)

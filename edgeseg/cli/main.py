@@ -27,15 +27,34 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
 ) -> None:
     """Semantic segmentation from laptop to embedded hardware."""
 
 
 def _register() -> None:
     # Each command module is light at import time: heavy stages load inside the command body.
-    from edgeseg.cli import train_cmd
+    # (one import + one app.command line per command module; keep alphabetical by command)
+    from edgeseg.cli import (
+        bench_cmd,
+        check_cmd,
+        convert_cmd,
+        demo_cmd,
+        eval_cmd,
+        info_cmd,
+        run_cmd,
+        train_cmd,
+    )
 
+    app.command("bench")(bench_cmd.bench_command)
+    app.command("check")(check_cmd.check_command)
+    app.command("convert")(convert_cmd.convert)
+    app.command("demo")(demo_cmd.demo)
+    app.command("eval")(eval_cmd.eval_command)
+    app.command("info")(info_cmd.info)
+    app.command("run")(run_cmd.run_command)
     app.command("train")(train_cmd.train)
 
 

@@ -1,1 +1,4 @@
-"""numpy + OpenCV core shared by every stage: spec, processing, metrics, metadata. Never TensorFlow."""
+"""numpy + OpenCV core shared by every stage: spec, processing, metrics, metadata.
+
+Never imports TensorFlow, so the on-device runtime can use all of it.
+"""

@@ -1,4 +1,7 @@
-"""Typed errors: every expected failure is one of these, so the CLI prints one line and exits non-zero."""
+"""Typed errors: every expected failure is one of these.
+
+The CLI turns them into one line on stderr and a non-zero exit.
+"""
 
 from __future__ import annotations
 

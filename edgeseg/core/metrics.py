@@ -1,4 +1,4 @@
-"""Confusion-matrix segmentation metrics: mIoU, per-class IoU, pixel accuracy, frequency-weighted IoU.
+"""Confusion-matrix segmentation metrics: mIoU, per-class IoU, pixel accuracy, fw-IoU.
 
 Accumulated image by image so evaluation streams with flat memory; pixels equal to the ignore index
 count nowhere.
@@ -26,7 +26,7 @@ def confusion_matrix(
 
 @dataclass(frozen=True)
 class SegmentationScores:
-    """Scores derived from one confusion matrix; classes absent from both truth and prediction are NaN."""
+    """Scores from one confusion matrix; classes absent from truth and prediction are NaN."""
 
     per_class_iou: np.ndarray
     miou: float
@@ -35,14 +35,17 @@ class SegmentationScores:
     pixels: int
 
     def as_dict(self, class_names: tuple[str, ...] | list[str] | None = None) -> dict[str, object]:
-        names = list(class_names) if class_names else [str(i) for i in range(len(self.per_class_iou))]
+        names = (
+            list(class_names) if class_names else [str(i) for i in range(len(self.per_class_iou))]
+        )
         return {
             "miou": self.miou,
             "pixel_accuracy": self.pixel_accuracy,
             "fw_iou": self.fw_iou,
             "pixels": self.pixels,
             "per_class_iou": {
-                n: (None if np.isnan(v) else float(v)) for n, v in zip(names, self.per_class_iou, strict=False)
+                n: (None if np.isnan(v) else float(v))
+                for n, v in zip(names, self.per_class_iou, strict=False)
             },
         }
 

@@ -17,7 +17,9 @@ from edgeseg.core.spec import ModelSpec
 METADATA_NAME = "edgeseg.json"
 
 
-def embed_metadata(tflite_bytes: bytes, spec: ModelSpec, extra: dict[str, Any] | None = None) -> bytes:
+def embed_metadata(
+    tflite_bytes: bytes, spec: ModelSpec, extra: dict[str, Any] | None = None
+) -> bytes:
     """Return flatbuffer bytes with the spec (plus optional extra fields) appended as a zip."""
     payload = {"spec": spec.to_dict(), **(extra or {})}
     buf = io.BytesIO()

@@ -1,5 +1,5 @@
-"""THE pre- and post-processing module: every stage (training, evaluation, conversion, runtime) calls
-these functions, so what the model sees in training is exactly what it sees on the device.
+"""THE pre- and post-processing module: every stage (training, evaluation, conversion, runtime)
+calls these functions, so what the model sees in training is exactly what it sees on the device.
 
 Holds: image/mask reading and decoding, colour order and channels, resize policy (stretch or
 letterbox), normalisation constants, int8/uint8 quantise/dequantise, argmax/threshold on the raw
@@ -57,10 +57,14 @@ def png_palette(path: str | Path) -> np.ndarray | None:
     return None
 
 
-def _colors_to_index(rgb: np.ndarray, colors: np.ndarray, path: str | Path, ignore: int) -> np.ndarray:
+def _colors_to_index(
+    rgb: np.ndarray, colors: np.ndarray, path: str | Path, ignore: int
+) -> np.ndarray:
     """Map each RGB pixel to the index of its colour in `colors`; unknown colours are an error."""
     keys = (rgb[..., 0].astype(np.int32) << 16) | (rgb[..., 1].astype(np.int32) << 8) | rgb[..., 2]
-    ckeys = (colors[:, 0].astype(np.int32) << 16) | (colors[:, 1].astype(np.int32) << 8) | colors[:, 2]
+    ckeys = (
+        (colors[:, 0].astype(np.int32) << 16) | (colors[:, 1].astype(np.int32) << 8) | colors[:, 2]
+    )
     # One sorted lookup instead of a full-image pass per colour (VOC palettes carry 256 entries).
     uniq, first = np.unique(ckeys, return_index=True)  # first occurrence of a repeated colour wins
     pos = np.minimum(np.searchsorted(uniq, keys), len(uniq) - 1)
@@ -102,7 +106,10 @@ def read_mask(
             raw = cv2.cvtColor(raw, cv2.COLOR_GRAY2BGR)
         return _colors_to_index(raw[:, :, ::-1], colors, path, ignore_index)
     if raw.ndim == 3:
-        if not (np.array_equal(raw[:, :, 0], raw[:, :, 1]) and np.array_equal(raw[:, :, 1], raw[:, :, 2])):
+        if not (
+            np.array_equal(raw[:, :, 0], raw[:, :, 1])
+            and np.array_equal(raw[:, :, 1], raw[:, :, 2])
+        ):
             raise DatasetError(
                 f"{path}: mask is colour but the dataset uses {encoding} masks; add classes.csv "
                 "(name,r,g,b) for colour-coded masks"
@@ -204,10 +211,11 @@ def normalize(pixels: np.ndarray, spec: ModelSpec) -> np.ndarray:
 
 
 def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: np.dtype | type) -> np.ndarray:
-    """Float -> integer tensor values with TFLite's affine rule q = round(x / scale) + zero_point."""
+    """Float -> integer tensor values by TFLite's affine rule q = round(x / scale) + zero_point."""
     info = np.iinfo(dtype)
     q = np.round(np.asarray(x, np.float32) / np.float32(scale)) + zero_point
-    return np.clip(q, info.min, info.max).astype(dtype)
+    out: np.ndarray = np.clip(q, info.min, info.max).astype(dtype)
+    return out
 
 
 def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
@@ -215,7 +223,9 @@ def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     return (q.astype(np.int32) - np.int32(zero_point)).astype(np.float32) * np.float32(scale)
 
 
-def to_input_tensor(pixels: np.ndarray, dtype: np.dtype | type, scale: float, zero_point: int) -> np.ndarray:
+def to_input_tensor(
+    pixels: np.ndarray, dtype: np.dtype | type, scale: float, zero_point: int
+) -> np.ndarray:
     """Model-input pixels (HxWxC uint8) -> a batch-1 tensor of the interpreter's input type."""
     dtype = np.dtype(dtype)
     if dtype == np.float32:
@@ -249,7 +259,8 @@ def class_map_from_output(
         return (output[:, :, 0] > threshold).astype(np.uint8)
     if output.shape[2] == 2:  # binary softmax: one comparison, ~15x faster than argmax, same ties
         return (output[:, :, 1] > output[:, :, 0]).astype(np.uint8)
-    return np.argmax(output, axis=2).astype(np.uint8)
+    labels: np.ndarray = np.argmax(output, axis=2).astype(np.uint8)
+    return labels
 
 
 def class_map_to_frame(class_map: np.ndarray, placement: Placement) -> np.ndarray:
@@ -270,9 +281,12 @@ def palette_bgr(spec_palette: tuple[tuple[int, int, int], ...] | np.ndarray) -> 
     return lut
 
 
-def colorize(class_map: np.ndarray, palette: tuple[tuple[int, int, int], ...] | np.ndarray) -> np.ndarray:
+def colorize(
+    class_map: np.ndarray, palette: tuple[tuple[int, int, int], ...] | np.ndarray
+) -> np.ndarray:
     """Class map -> BGR colour image using the palette."""
-    return palette_bgr(palette)[class_map]
+    colored: np.ndarray = palette_bgr(palette)[class_map]
+    return colored
 
 
 def overlay(
@@ -289,7 +303,9 @@ def overlay(
 
 
 def draw_legend(
-    image: np.ndarray, class_names: tuple[str, ...] | list[str], palette: tuple[tuple[int, int, int], ...]
+    image: np.ndarray,
+    class_names: tuple[str, ...] | list[str],
+    palette: tuple[tuple[int, int, int], ...],
 ) -> np.ndarray:
     """Draw a colour key (swatch + name per class) in the top-right corner, in place."""
     lut = palette_bgr(palette)
@@ -297,11 +313,21 @@ def draw_legend(
     line_h = int(22 * scale / 0.5)
     width = max(cv2.getTextSize(n, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] for n in class_names)
     x0 = max(0, image.shape[1] - width - line_h - 12)
-    cv2.rectangle(image, (x0 - 4, 0), (image.shape[1], line_h * len(class_names) + 6), (0, 0, 0), -1)
+    cv2.rectangle(
+        image, (x0 - 4, 0), (image.shape[1], line_h * len(class_names) + 6), (0, 0, 0), -1
+    )
     for i, name in enumerate(class_names):
         y = 4 + i * line_h
         color = tuple(int(c) for c in lut[i])
         cv2.rectangle(image, (x0, y), (x0 + line_h - 6, y + line_h - 6), color, -1)
-        cv2.putText(image, name, (x0 + line_h, y + line_h - 8), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                    (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.putText(
+            image,
+            name,
+            (x0 + line_h, y + line_h - 8),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            scale,
+            (255, 255, 255),
+            1,
+            cv2.LINE_AA,
+        )
     return image

@@ -87,7 +87,9 @@ class ModelSpec:
         if self.color_order not in ("rgb", "bgr"):
             raise ModelError(f"colour order must be 'rgb' or 'bgr', got {self.color_order!r}")
         if self.output_kind not in ("softmax", "sigmoid"):
-            raise ModelError(f"output kind must be 'softmax' or 'sigmoid', got {self.output_kind!r}")
+            raise ModelError(
+                f"output kind must be 'softmax' or 'sigmoid', got {self.output_kind!r}"
+            )
         if not self.palette:
             object.__setattr__(self, "palette", default_palette(self.num_classes))
         elif len(self.palette) < self.num_classes:

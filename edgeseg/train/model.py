@@ -17,7 +17,9 @@ Upsample = Literal["transpose", "resize"]
 # === Layers ===
 
 
-def _conv_block(x: keras.KerasTensor, filters: int, name: str, bn_momentum: float) -> keras.KerasTensor:
+def _conv_block(
+    x: keras.KerasTensor, filters: int, name: str, bn_momentum: float
+) -> keras.KerasTensor:
     for i in (1, 2):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i}")(x)
         # momentum 0.9 (not Keras' 0.99): short CPU runs otherwise leave moving stats unconverged
@@ -49,7 +51,9 @@ def build_unet(
     """Uncompiled U-Net taking raw pixels (H, W, C) in 0..255 and returning per-pixel softmax."""
     h, w, c = input_shape
     if num_classes < 2:
-        raise ValueError(f"`num_classes` must be >= 2 (binary uses a 2-class softmax). Received: {num_classes}")
+        raise ValueError(
+            f"`num_classes` must be >= 2 (binary uses a 2-class softmax). Received: {num_classes}"
+        )
     if upsample not in ("transpose", "resize"):
         raise ValueError(f"`upsample` must be 'transpose' or 'resize'. Received: {upsample!r}")
     if depth < 1:

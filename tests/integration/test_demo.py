@@ -20,8 +20,17 @@ def test_demo_quick_runs_the_whole_chain(tmp_path: Path) -> None:
 
     summary = json.loads((out / "summary.json").read_text())
     files = summary["files"]
-    for key in ("model_keras", "model_int8", "model_float32", "curves", "convert_report",
-                "check_markdown", "check_disagreement", "overlay_video", "stream_stats"):
+    for key in (
+        "model_keras",
+        "model_int8",
+        "model_float32",
+        "curves",
+        "convert_report",
+        "check_markdown",
+        "check_disagreement",
+        "overlay_video",
+        "stream_stats",
+    ):
         assert Path(files[key]).is_file(), key
     # the int8 model is the float model, quantised: within 2 mIoU points and about 4x smaller
     assert 0.2 < summary["float_miou"] <= 1.0

@@ -1,0 +1,196 @@
+"""`edgeseg train`: parse options, delegate to `edgeseg.train.fit.train`, print per-class IoU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from edgeseg.cli.common import (
+    console,
+    err_console,
+    parse_size,
+    quiet_tensorflow,
+    stdout_isatty,
+    user_errors,
+)
+
+SYNTHETIC_FOLDER = "synthetic_data"
+
+
+def train(
+    data: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Dataset folder: images/ + masks/ (or train/ and val/ holding them) and "
+            "labels.txt or classes.csv. Omit it to train on built-in synthetic scenes "
+            "(generated once into OUT/synthetic_data).",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Run folder to write (model.keras, config.json, ...)."),
+    ] = Path("runs/unet"),
+    size: Annotated[
+        str | None,
+        typer.Option(help="Network input size: N or HxW, e.g. 256 or 192x256. \\[default: 256]"),
+    ] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option(help="Epochs to train (total, including resumed ones). \\[default: 30]"),
+    ] = None,
+    batch: Annotated[
+        int | None, typer.Option(help="Global batch size (split across devices). \\[default: 8]")
+    ] = None,
+    lr: Annotated[
+        float | None, typer.Option(help="Adam learning rate (cosine-decayed). \\[default: 0.001]")
+    ] = None,
+    depth: Annotated[
+        int | None,
+        typer.Option(help="U-Net levels; the size must divide by 2**depth. \\[default: 4]"),
+    ] = None,
+    filters: Annotated[
+        int | None,
+        typer.Option(help="Filters in the first level, doubled per level. \\[default: 16]"),
+    ] = None,
+    upsample: Annotated[
+        str | None,
+        typer.Option(
+            help="Decoder up-sampling: transpose (Conv2DTranspose) or resize (bilinear + conv). "
+            "\\[default: transpose]"
+        ),
+    ] = None,
+    loss: Annotated[
+        str | None, typer.Option(help="ce (cross-entropy) or ce+dice. \\[default: ce]")
+    ] = None,
+    resize: Annotated[
+        str | None,
+        typer.Option(help="stretch, or letterbox (keeps the aspect ratio). \\[default: stretch]"),
+    ] = None,
+    channels: Annotated[
+        int | None, typer.Option(help="Model input channels: 3 (RGB) or 1 (gray). \\[default: 3]")
+    ] = None,
+    classes: Annotated[
+        str | None,
+        typer.Option(help="Class names a,b,c in mask-index order (instead of labels.txt)."),
+    ] = None,
+    patience: Annotated[
+        int | None,
+        typer.Option(help="Stop after this many epochs without a better val mIoU. \\[default: 10]"),
+    ] = None,
+    val_fraction: Annotated[
+        float | None,
+        typer.Option(
+            help="Share of pairs held out for validation when DATA has no val/. \\[default: 0.2]"
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(help="Seed for the split, shuffling and augmentation. \\[default: 0]"),
+    ] = None,
+    augment: Annotated[
+        bool | None,
+        typer.Option(
+            "--augment/--no-augment",
+            help="Flip, zoom-crop and brightness/contrast jitter. \\[default: augment]",
+        ),
+    ] = None,
+    strategy: Annotated[
+        str | None,
+        typer.Option(
+            help="default (one device), mirrored (all local GPUs, else CPUs) or multiworker "
+            "(TF_CONFIG). \\[default: default]"
+        ),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue the run in --out (weights, optimizer, epoch count, settings).",
+        ),
+    ] = False,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace a finished run in --out.")
+    ] = False,
+) -> None:
+    """Train a U-Net on image + mask pairs; writes OUT/model.keras (best val mIoU), config.json,
+    history.csv and curves.png. Ctrl-C keeps the best checkpoint; --resume continues."""
+    options: dict[str, Any] = {
+        "size": parse_size(size) if size else None,
+        "epochs": epochs,
+        "batch": batch,
+        "lr": lr,
+        "depth": depth,
+        "filters": filters,
+        "upsample": upsample,
+        "loss": loss,
+        "resize": resize,
+        "channels": channels,
+        "classes": tuple(c.strip() for c in classes.split(",") if c.strip()) if classes else None,
+        "patience": patience,
+        "val_fraction": val_fraction,
+        "seed": seed,
+        "augment": augment,
+        "strategy": strategy,
+    }
+    given = {k: v for k, v in options.items() if v is not None}
+    quiet_tensorflow()
+    from edgeseg.train.fit import TrainConfig, load_train_config
+    from edgeseg.train.fit import train as run_training
+
+    with user_errors():
+        if resume:
+            base = load_train_config(out).to_dict()
+            base.update(given, resume=True, out=out, data=data or base["data"], verbose=_verbose())
+            config = TrainConfig.from_dict(base)
+        else:
+            source = data if data is not None else _synthetic_data(out, given.get("seed", 0))
+            config = TrainConfig(
+                data=source, out=out, overwrite=overwrite, verbose=_verbose(), **given
+            )
+        result = run_training(config)
+    _print_result(result)
+    if result.interrupted:
+        err_console.print(
+            "interrupted: kept the best checkpoint so far (continue with --resume)", style="yellow"
+        )
+        raise typer.Exit(130)
+
+
+def _verbose() -> int:
+    return 1 if stdout_isatty() else 2
+
+
+def _synthetic_data(out: Path, seed: int) -> Path:
+    """Generate (once) the built-in synthetic scenes into OUT/synthetic_data."""
+    folder = out / SYNTHETIC_FOLDER
+    if (folder / "labels.txt").is_file():
+        return folder
+    from rich.progress import Progress
+
+    from edgeseg.data.synthetic import generate_synthetic_dataset
+
+    with Progress(console=err_console, transient=True) as bar:
+        task = bar.add_task("generating synthetic scenes", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        generate_synthetic_dataset(folder, seed=seed, progress=progress)
+    return folder
+
+
+def _print_result(result: Any) -> None:
+    from rich.table import Table
+
+    table = Table(title="best val IoU")
+    table.add_column("class")
+    table.add_column("IoU", justify="right")
+    for name, iou in result.per_class_iou.items():
+        table.add_row(name, "-" if iou is None else f"{iou:.3f}")
+    table.add_row("[bold]mean[/]", f"[bold]{result.best_miou:.3f}[/]")
+    console.print(table)
+    devices = f" on {result.replicas} devices" if result.replicas > 1 else ""
+    console.print(f"{result.epochs_run} epochs{devices}; best model {result.model_path}")

@@ -1,0 +1,196 @@
+"""The Keras fit loop behind `edgeseg.train.fit.train` (TensorFlow is imported here, not in fit.py,
+so a bad dataset fails before TensorFlow even loads)."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from edgeseg.core.errors import ModelError
+from edgeseg.core.metrics import SegmentationScores
+from edgeseg.core.spec import ModelSpec
+from edgeseg.data.dataset import Dataset
+from edgeseg.train.callbacks import (
+    BestCheckpoint,
+    EpochLog,
+    ValidationData,
+    ValidationMIoU,
+    atomic_write_text,
+    plot_curves,
+    read_history,
+)
+from edgeseg.train.fit import TrainConfig, TrainResult, _is_chief, make_strategy, scores_dict
+from edgeseg.train.losses import SegmentationLoss
+from edgeseg.train.model import build_unet
+from edgeseg.train.pipeline import steps_per_epoch, train_dataset
+
+RUN_FILES = ("model.keras", "config.json", "history.csv", "curves.png")
+
+
+def _optimizer(config: TrainConfig, steps: int) -> keras.optimizers.Optimizer:
+    lr: Any = config.lr
+    if config.lr_schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(
+            config.lr, decay_steps=config.epochs * steps, alpha=0.05
+        )
+    return keras.optimizers.Adam(learning_rate=lr)
+
+
+def _build(
+    config: TrainConfig, spec: ModelSpec, steps: int, resume_dir: Path, run_dir: Path
+) -> keras.Model:
+    """A fresh compiled U-Net, or the resumed one (weights + optimizer from resume/last.keras)."""
+    loss = SegmentationLoss(config.loss, spec.ignore_index)
+    if config.resume:
+        last = resume_dir / "last.keras"
+        try:
+            if last.is_file():
+                return keras.models.load_model(last, compile=True, safe_mode=True)
+            model = keras.models.load_model(run_dir / "model.keras", compile=False, safe_mode=True)
+        except Exception as exc:  # Keras raises many types for corrupt archives
+            raise ModelError(
+                f"{run_dir}: cannot load the run to resume ({type(exc).__name__}: {exc})"
+            ) from exc
+    else:
+        model = build_unet(
+            (*spec.input_size, spec.channels),
+            spec.num_classes,
+            depth=config.depth,
+            base_filters=config.filters,
+            upsample=config.upsample,  # type: ignore[arg-type]
+        )
+    model.compile(optimizer=_optimizer(config, steps), loss=loss)
+    return model
+
+
+def _prebuild_for_multiworker(model: keras.Model, spec: ModelSpec, batch: int) -> None:
+    """Build optimizer/loss state from shapes, skipping Keras 3's eager all-reduce of the first
+    batch, which fails under MultiWorkerMirroredStrategy (keras-team/keras#20585)."""
+    import tensorflow as tf
+
+    x = tf.zeros((batch, *spec.input_size, spec.channels), tf.float32)
+    y = tf.zeros((batch, *spec.input_size), tf.uint8)
+    model._symbolic_build(data_batch=(x, y))
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+    # and its per-step logs reduce scalars along axis 0 across workers, which fails for the loss:
+    # report each worker's own mean instead (gradients are still all-reduced by the optimizer)
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    tf_trainer._collective_all_reduce_multi_worker = lambda strategy: False
+
+
+def _cross_worker_mean(strategy: Any) -> Any:
+    """A function averaging one float over all replicas of a multi-worker strategy."""
+    import tensorflow as tf
+
+    def mean(value: float) -> float:
+        per_replica = strategy.run(lambda: tf.constant(value, tf.float32))
+        return float(strategy.reduce("MEAN", per_replica, axis=None))
+
+    return mean
+
+
+def _resume_state(config: TrainConfig, resume_dir: Path) -> tuple[int, float]:
+    if not config.resume:
+        return 0, -math.inf
+    state_path = resume_dir / "state.json"
+    if not state_path.is_file():
+        return 0, -math.inf
+    state = json.loads(state_path.read_text())
+    return int(state["epoch"]), float(state["best_miou"])
+
+
+def run_fit(
+    config: TrainConfig, ds: Dataset, spec: ModelSpec, user_callbacks: list[Any]
+) -> TrainResult:
+    """Fit, checkpoint and report; see `edgeseg.train.fit.train`."""
+    keras.utils.set_random_seed(config.seed)
+    strategy = make_strategy(config.strategy)
+    chief = _is_chief(strategy)
+    # multi-worker: every worker runs the same loop, only the chief writes into --out
+    run_dir = config.out if chief else Path(tempfile.mkdtemp(prefix="edgeseg-worker-"))
+    model_path, config_path = run_dir / "model.keras", run_dir / "config.json"
+    history_path, resume_dir = run_dir / "history.csv", run_dir / "resume"
+    if not config.resume:
+        for name in RUN_FILES:
+            (run_dir / name).unlink(missing_ok=True)
+        shutil.rmtree(resume_dir, ignore_errors=True)
+    # a resumed run is read from --out (shared storage in multi-worker runs), written to run_dir
+    initial_epoch, best = _resume_state(config, config.out / "resume")
+    rows = read_history(config.out / "history.csv")[:initial_epoch] if config.resume else []
+    steps = config.steps_per_epoch or steps_per_epoch(len(ds.train), config.batch)
+
+    with strategy.scope():
+        model = _build(config, spec, steps, config.out / "resume", config.out)
+        if config.strategy == "multiworker":
+            _prebuild_for_multiworker(model, spec, config.batch)
+    if tuple(model.input_shape[1:]) != (*spec.input_size, spec.channels):
+        raise ModelError(
+            f"{run_dir}: the saved model takes {model.input_shape[1:]}, not {spec.input_size}"
+        )
+
+    def write_config(scores: SegmentationScores, epoch: int) -> None:
+        val = {**scores_dict(scores, spec.class_names), "best_epoch": epoch + 1}
+        payload = {
+            "spec": spec.with_updates(float_miou=val["miou"]).to_dict(),
+            "train": config.to_dict(),
+            "val": val,
+        }
+        atomic_write_text(config_path, json.dumps(payload, indent=2) + "\n")
+
+    agree = _cross_worker_mean(strategy) if config.strategy == "multiworker" else None
+    validation = ValidationMIoU(ValidationData(ds, spec, model.loss), agree)
+    checkpoint = BestCheckpoint(model_path, validation, write_config, best=best)
+    callbacks = [
+        validation,
+        checkpoint,
+        EpochLog(history_path, resume_dir, rows, checkpoint),
+        keras.callbacks.EarlyStopping(monitor="val_miou", mode="max", patience=config.patience),
+        keras.callbacks.TerminateOnNaN(),
+        *user_callbacks,
+    ]
+    data = train_dataset(
+        ds, spec, batch=config.batch, seed=config.seed, augment=config.augment, cache=config.cache
+    )
+    interrupted = False
+    try:
+        model.fit(
+            data,
+            epochs=config.epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps,
+            callbacks=callbacks,
+            shuffle=False,  # the tf.data pipeline shuffles
+            verbose=config.verbose if chief else 0,
+        )
+    except KeyboardInterrupt:
+        interrupted = True
+        if not model_path.is_file():
+            raise  # nothing worth keeping yet
+    if not model_path.is_file():
+        raise ModelError(
+            f"{run_dir}: training finished without a usable checkpoint (loss became NaN?)"
+        )
+    curves = plot_curves(rows, run_dir / "curves.png") if rows else None
+    saved = json.loads(config_path.read_text())["val"]
+    result = TrainResult(
+        run_dir=run_dir,
+        model_path=model_path,
+        config_path=config_path,
+        history_path=history_path,
+        curves_path=curves,
+        best_miou=float(saved["miou"] if saved["miou"] is not None else math.nan),
+        per_class_iou=dict(saved["per_class_iou"]),
+        epochs_run=len(rows),
+        interrupted=interrupted,
+        replicas=int(strategy.num_replicas_in_sync),
+    )
+    if not chief:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return result

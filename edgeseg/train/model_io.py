@@ -1,0 +1,81 @@
+"""Load a trained `.keras` model (Keras safe mode) together with the ModelSpec saved beside it."""
+
+from __future__ import annotations
+
+import logging
+import zipfile
+from pathlib import Path
+
+import keras
+
+from edgeseg.core.errors import ModelError
+from edgeseg.core.spec import ModelSpec
+
+log = logging.getLogger(__name__)
+CONFIG_NAME = "config.json"
+
+
+def spec_from_model(model: keras.Model, class_names: tuple[str, ...] | None = None) -> ModelSpec:
+    """A default spec read off the model's shapes, for models that came without config.json."""
+    check_segmentation_model(model)
+    _, h, w, c = model.input_shape
+    n = model.output_shape[-1]
+    names = class_names or tuple(f"class_{i}" for i in range(max(n, 2)))
+    return ModelSpec(
+        input_height=h,
+        input_width=w,
+        channels=c,
+        class_names=names,
+        output_kind="sigmoid" if n == 1 else "softmax",
+    )
+
+
+def check_segmentation_model(model: object, path: str | Path = "model") -> None:
+    """Raise ModelError unless the model maps (H, W, C) images to an (H, W, K) class map."""
+    if not isinstance(model, keras.Model):
+        raise ModelError(
+            f"{path}: must be a `keras.Model` instance. Received instead {type(model).__name__}"
+        )
+    in_shape, out_shape = model.input_shape, model.output_shape
+    if isinstance(in_shape, list) or isinstance(out_shape, list):
+        raise ModelError(f"{path}: model must have exactly one input and one output")
+    if len(in_shape) != 4 or len(out_shape) != 4 or in_shape[1] is None or in_shape[2] is None:
+        raise ModelError(
+            f"{path}: not a per-pixel class map model: input {in_shape}, output {out_shape} "
+            "(expected (batch, H, W, C) -> (batch, H, W, classes) with fixed H and W)"
+        )
+    if tuple(in_shape[1:3]) != tuple(out_shape[1:3]):
+        raise ModelError(
+            f"{path}: output {out_shape[1:3]} is not the input size {in_shape[1:3]}; "
+            "edgeseg needs a full-resolution per-pixel class map"
+        )
+
+
+def load_keras_model(path: str | Path) -> tuple[keras.Model, ModelSpec]:
+    """(model, spec): the spec from config.json beside the model, else inferred with a warning."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: model file not found")
+    if path.suffix != ".keras" or not zipfile.is_zipfile(path):
+        raise ModelError(
+            f"{path}: not a Keras model file (expected a .keras file written by `edgeseg train`)"
+        )
+    try:
+        model = keras.models.load_model(path, safe_mode=True, compile=False)
+    except Exception as exc:  # Keras raises many types for corrupt archives
+        raise ModelError(f"{path}: cannot load Keras model ({type(exc).__name__}: {exc})") from exc
+    check_segmentation_model(model, path)
+    config = path.with_name(CONFIG_NAME)
+    if config.is_file():
+        spec = ModelSpec.load(config)
+    else:
+        log.warning(
+            "%s: no %s beside the model; using defaults read off the model", path, CONFIG_NAME
+        )
+        spec = spec_from_model(model)
+    if spec.num_classes != max(2, model.output_shape[-1]):
+        raise ModelError(
+            f"{config}: lists {spec.num_classes} classes but the model outputs "
+            f"{model.output_shape[-1]}"
+        )
+    return model, spec

@@ -1,0 +1,272 @@
+"""The training stage end to end: real data, run-folder contents, Ctrl-C, --resume, the CLI's exit
+codes and bad-input messages, and mirrored training on two logical CPU devices."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import keras
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from edgeseg.cli.main import app
+from edgeseg.core.errors import DatasetError
+from edgeseg.core.spec import ModelSpec
+from edgeseg.train.fit import TrainConfig, train
+from edgeseg.train.model_io import load_keras_model
+
+runner = CliRunner()
+TINY = ["--size", "32", "--depth", "2", "--filters", "4", "--batch", "4"]
+
+
+def _history(run_dir: Path) -> list[dict[str, str]]:
+    with (run_dir / "history.csv").open() as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A few generated scenes (5 classes, index masks): the built-in synthetic data, small."""
+    from edgeseg.data.synthetic import generate_synthetic_dataset
+
+    out = tmp_path_factory.mktemp("tiny") / "scenes"
+    return generate_synthetic_dataset(out, count_train=8, count_val=3, size=(64, 64), seed=1)
+
+
+@pytest.mark.slow
+def test_membrane_run_beats_the_majority_class_baseline(membrane_run) -> None:
+    # predicting cell_interior everywhere scores about 0.40 mIoU on this val split
+    config = json.loads((membrane_run.run_dir / "config.json").read_text())
+    assert config["val"]["miou"] > 0.6
+    assert min(config["val"]["per_class_iou"].values()) > 0.35  # membrane is found, not just cells
+    assert membrane_run.spec.float_miou == pytest.approx(config["val"]["miou"])
+    assert membrane_run.spec.class_names == ("membrane", "cell_interior")
+    assert config["train"]["size"] == [128, 128]
+    rows = _history(membrane_run.run_dir)
+    assert [int(r["epoch"]) for r in rows] == list(range(1, len(rows) + 1))
+    assert max(float(r["val_miou"]) for r in rows) == pytest.approx(config["val"]["miou"])
+    assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
+    assert (membrane_run.run_dir / "curves.png").stat().st_size > 1000
+    model, spec = load_keras_model(membrane_run.model_path)
+    assert model.input_shape == (None, 128, 128, 3) and spec == membrane_run.spec
+
+
+@pytest.mark.slow
+def test_multiclass_aerial_run_reports_every_class(aerial_data: Path, tmp_path: Path) -> None:
+    result = train(
+        TrainConfig(
+            data=aerial_data,
+            out=tmp_path / "run",
+            size=(64, 64),
+            epochs=2,
+            batch=8,
+            depth=3,
+            filters=8,
+            loss="ce+dice",
+            resize="letterbox",
+            verbose=0,
+        )
+    )
+    names = tuple((aerial_data / "labels.txt").read_text().split())
+    spec = ModelSpec.load(result.config_path)
+    assert len(names) == 5 and spec.class_names == names and spec.resize == "letterbox"
+    assert list(result.per_class_iou) == list(spec.class_names)
+    assert all(v is None or 0.0 <= v <= 1.0 for v in result.per_class_iou.values())
+    assert 0.0 < result.best_miou < 1.0 and result.epochs_run == 2 and not result.interrupted
+
+
+class _InterruptAt(keras.callbacks.Callback):
+    """Simulates Ctrl-C at the end of a given epoch (0-based)."""
+
+    def __init__(self, epoch: int) -> None:
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_the_checkpoint_then_resume_continues(tiny_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    config = TrainConfig(
+        data=tiny_data,
+        out=out,
+        size=(32, 32),
+        epochs=5,
+        batch=4,
+        depth=2,
+        filters=4,
+        steps_per_epoch=2,
+        verbose=0,
+    )
+    result = train(config, callbacks=[_InterruptAt(1)])
+    assert result.interrupted and result.epochs_run == 2
+    assert result.model_path.is_file() and result.curves_path is not None
+    assert [r["epoch"] for r in _history(out)] == ["1", "2"]
+    load_keras_model(result.model_path)
+
+    # a finished or interrupted run is never silently overwritten
+    result_cli = runner.invoke(app, ["train", str(tiny_data), "--out", str(out), *TINY])
+    assert result_cli.exit_code == 2 and "--resume" in result_cli.output
+
+    # --resume takes the saved settings, the optimizer state and the epoch count
+    resumed = runner.invoke(app, ["train", "--out", str(out), "--resume", "--epochs", "3"])
+    assert resumed.exit_code == 0, resumed.output
+    assert "bg" not in resumed.output and "vehicle" in resumed.output  # per-class IoU table
+    assert [r["epoch"] for r in _history(out)] == ["1", "2", "3"]
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["train"]["size"] == [32, 32] and saved["train"]["steps_per_epoch"] == 2
+
+    again = runner.invoke(app, ["train", "--out", str(out), "--resume", "--epochs", "3"])
+    assert again.exit_code == 2 and "already trained 3 epochs" in again.output
+
+
+def test_help_lists_the_options() -> None:
+    result = runner.invoke(app, ["train", "--help"])
+    assert result.exit_code == 0
+    for option in (
+        "--out",
+        "--size",
+        "--epochs",
+        "--batch",
+        "--lr",
+        "--depth",
+        "--filters",
+        "--upsample",
+        "--loss",
+        "--resize",
+        "--classes",
+        "--resume",
+        "--strategy",
+    ):
+        assert option in result.output
+
+
+def _write_pair(root: Path, stem: str, image: np.ndarray, mask: np.ndarray) -> None:
+    for sub in ("images", "masks"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(root / "images" / f"{stem}.png"), image)
+    cv2.imwrite(str(root / "masks" / f"{stem}.png"), mask)
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("missing", "dataset folder not found"),
+        ("lonely_image", "has no mask"),
+        ("size_mismatch", "mask is 32x16 but image p1.png is 32x32"),
+        ("bad_value", "are >= the number of classes"),
+        ("unreadable", "cannot read image"),
+        ("one_class", "at least 2 classes"),
+        ("no_pairs", "no image/mask pairs"),
+        ("unknown_colour", "#00FF00 not listed in classes.csv"),
+        ("bad_size", "divisible by 2**depth"),
+    ],
+)
+def test_bad_input_exits_2_with_the_path_and_writes_nothing(
+    tmp_path: Path, case: str, expected: str
+) -> None:
+    data = tmp_path / "data"
+    img, mask = np.zeros((32, 32), np.uint8), np.zeros((32, 32), np.uint8)
+    for i in range(3):
+        _write_pair(data, f"p{i}", img, mask)
+    (data / "labels.txt").write_text("a\nb\n")
+    culprit = data
+    if case == "missing":
+        culprit = data = tmp_path / "nowhere"
+    elif case == "lonely_image":
+        culprit = data / "images" / "extra.png"
+        cv2.imwrite(str(culprit), img)
+    elif case == "size_mismatch":
+        culprit = data / "masks" / "p1.png"
+        cv2.imwrite(str(culprit), np.zeros((16, 32), np.uint8))
+    elif case == "bad_value":
+        culprit = data / "masks" / "p2.png"
+        cv2.imwrite(str(culprit), np.full((32, 32), 3, np.uint8))
+    elif case == "unreadable":
+        culprit = data / "images" / "p0.png"
+        culprit.write_bytes(b"not a png")
+    elif case == "one_class":
+        (data / "labels.txt").write_text("only\n")
+    elif case == "no_pairs":
+        for f in [*data.glob("images/*"), *data.glob("masks/*")]:
+            f.unlink()
+    elif case == "unknown_colour":
+        (data / "classes.csv").write_text("a,0,0,0\nb,255,0,0\n")
+        culprit = data / "masks" / "p1.png"
+        colour = np.zeros((32, 32, 3), np.uint8)
+        colour[5:9, 5:9] = (0, 255, 0)  # BGR green: not a listed class colour
+        cv2.imwrite(str(culprit), colour)
+    out = tmp_path / "run"
+    size = "42" if case == "bad_size" else "32"
+    result = runner.invoke(app, ["train", str(data), "--out", str(out), *TINY, "--size", size])
+    assert result.exit_code == 2, result.output
+    assert expected in result.output
+    assert case == "bad_size" or str(culprit) in result.output
+    assert result.output.count("error:") == 1 and len(result.output.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_missing_validation_split_is_made_or_refused(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from edgeseg.data.dataset import open_dataset
+    from edgeseg.train.fit import ensure_val_split
+
+    for i in range(10):
+        eye = np.eye(8, dtype=np.uint8)
+        _write_pair(tmp_path / "train", f"p{i}", np.zeros((8, 8), np.uint8), eye)
+    (tmp_path / "labels.txt").write_text("a\nb\n")
+    opened = open_dataset(tmp_path)
+    ds = replace(opened, train=opened.train + opened.val, val=())
+    split = ensure_val_split(ds, 0.2, seed=3)
+    assert len(split.val) == 2 and len(split.train) == 8
+    assert {s.stem for s in split.val + split.train} == {f"p{i}" for i in range(10)}
+    assert ensure_val_split(ds, 0.2, seed=3) == split
+    with pytest.raises(DatasetError, match="no validation pairs"):
+        ensure_val_split(ds, 0.0)
+    result = runner.invoke(
+        app, ["train", str(tmp_path), "--out", str(tmp_path / "run"), "--val-fraction", "0"]
+    )
+    assert result.exit_code == 2 and "no validation pairs" in result.output
+
+
+def test_classes_option_overrides_labels(tmp_path: Path) -> None:
+    _write_pair(tmp_path, "p0", np.zeros((8, 8), np.uint8), np.zeros((8, 8), np.uint8))
+    result = runner.invoke(
+        app, ["train", str(tmp_path), "--out", str(tmp_path / "run"), "--classes", "only"]
+    )
+    assert result.exit_code == 2 and "at least 2 classes" in result.output
+    assert "only" in result.output and not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_on_two_logical_cpus(tiny_data: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "EDGESEG_LOGICAL_CPUS": "2", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    cmd = [
+        sys.executable,
+        "-c",
+        "from edgeseg.cli.main import app; app()",
+        "train",
+        str(tiny_data),
+        "--out",
+        str(tmp_path / "run"),
+        *TINY,
+        "--epochs",
+        "1",
+        "--strategy",
+        "mirrored",
+    ]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "on 2 devices" in proc.stdout
+    assert (tmp_path / "run" / "model.keras").is_file()

@@ -1,0 +1,138 @@
+"""U-Net builder, masked losses and the tf.data pipeline (augmentation never invents labels)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+tf = pytest.importorskip("tensorflow")
+
+from edgeseg.core.spec import ModelSpec  # noqa: E402
+from edgeseg.data.dataset import open_dataset  # noqa: E402
+from edgeseg.train.losses import SegmentationLoss, masked_cross_entropy, masked_dice  # noqa: E402
+from edgeseg.train.model import build_unet  # noqa: E402
+from edgeseg.train.pipeline import eval_dataset, load_prepared, train_dataset  # noqa: E402
+
+LABEL_GRAY = (40, 130, 220)  # image intensity of each class in the toy dataset
+
+
+def _toy_dataset(root: Path, count: int = 6, hw: tuple[int, int] = (48, 64)) -> Path:
+    """Index masks with 3 classes; each class has its own gray level in the image."""
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        (root / split / "images").mkdir(parents=True)
+        (root / split / "masks").mkdir(parents=True)
+        for i in range(count if split == "train" else 2):
+            mask = np.zeros(hw, np.uint8)
+            y, x = rng.integers(0, hw[0] // 2), rng.integers(0, hw[1] // 2)
+            mask[y : y + hw[0] // 2, x : x + hw[1] // 2] = 1
+            mask[: hw[0] // 6, :] = 2
+            image = np.array(LABEL_GRAY, np.uint8)[mask]
+            cv2.imwrite(str(root / split / "images" / f"{i}.png"), image)
+            cv2.imwrite(str(root / split / "masks" / f"{i}.png"), mask)
+    (root / "labels.txt").write_text("bg\nbox\ntop\n")
+    return root
+
+
+@pytest.mark.parametrize("upsample", ["transpose", "resize"])
+def test_both_decoders_build_and_train_one_step(upsample: str) -> None:
+    model = build_unet((32, 32, 3), 3, depth=2, base_filters=4, upsample=upsample)
+    assert model.output_shape == (None, 32, 32, 3)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=SegmentationLoss("ce"))
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
+    y = (x[..., 0] > 127).astype(np.uint8)
+    before = [w.copy() for w in model.get_weights()]
+    loss = float(model.train_on_batch(x, y))
+    assert np.isfinite(loss) and loss > 0
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+    probs = model.predict(x, verbose=0)
+    np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-4)
+
+
+def test_size_not_divisible_by_depth_is_rejected() -> None:
+    with pytest.raises(ValueError, match="divisible"):
+        build_unet((40, 40, 3), 2, depth=4)
+
+
+def _probs(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    p = rng.uniform(0.05, 1, shape).astype(np.float32)
+    return p / p.sum(-1, keepdims=True)
+
+
+def test_cross_entropy_ignores_255_and_matches_keras_elsewhere() -> None:
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, (2, 8, 8)).astype(np.uint8)
+    p = _probs(rng, (2, 8, 8, 3))
+    y_ignored = y.copy()
+    y_ignored[:, :4] = 255
+    valid = y_ignored != 255
+    expected = keras.losses.sparse_categorical_crossentropy(y[valid], p[valid]).numpy().mean()
+    assert float(masked_cross_entropy(y_ignored, p)) == pytest.approx(expected, rel=1e-5)
+    # predictions under ignored pixels do not matter at all
+    p2 = p.copy()
+    p2[:, :4] = _probs(rng, p2[:, :4].shape)
+    assert float(masked_cross_entropy(y_ignored, p2)) == pytest.approx(expected, rel=1e-5)
+    # an all-ignored batch gives 0, not NaN
+    assert float(masked_cross_entropy(np.full_like(y, 255), p)) == 0.0
+
+
+def test_dice_ignores_255_and_is_zero_for_a_perfect_prediction() -> None:
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 3, (2, 8, 8)).astype(np.uint8)
+    perfect = np.eye(3, dtype=np.float32)[y]
+    assert float(masked_dice(y, perfect)) == pytest.approx(0.0, abs=1e-3)
+    y_ignored = y.copy()
+    y_ignored[:, :4] = 255
+    wrong_where_ignored = perfect.copy()
+    wrong_where_ignored[:, :4] = np.roll(perfect[:, :4], 1, axis=-1)
+    assert float(masked_dice(y_ignored, wrong_where_ignored)) == pytest.approx(0.0, abs=1e-3)
+    assert float(masked_dice(y, wrong_where_ignored)) > 0.2
+    both = SegmentationLoss("ce+dice")(y_ignored, wrong_where_ignored)
+    assert float(both) == pytest.approx(float(masked_cross_entropy(y_ignored, perfect)), abs=1e-3)
+
+
+def test_unknown_loss_kind_is_rejected() -> None:
+    with pytest.raises(ValueError, match="ce\\+dice"):
+        SegmentationLoss("focal")
+
+
+def test_pipeline_without_augmentation_feeds_exactly_the_shared_preprocessing(
+    tmp_path: Path,
+) -> None:
+    ds = open_dataset(_toy_dataset(tmp_path))
+    spec = ModelSpec(
+        input_height=32, input_width=32, class_names=ds.class_names, resize="letterbox"
+    )
+    batches = list(eval_dataset(ds, spec, batch=2))
+    pixels = np.concatenate([p.numpy() for p, _ in batches])
+    masks = np.concatenate([m.numpy() for _, m in batches])
+    for i, sample in enumerate(ds.val):
+        want_px, want_mask = load_prepared(ds, sample, spec)
+        np.testing.assert_array_equal(pixels[i], want_px.astype(np.float32))
+        np.testing.assert_array_equal(masks[i], want_mask)
+    assert 255 in masks  # letterbox padding is ignored, not background
+
+
+def test_augmentation_keeps_masks_integer_and_aligned_with_images(tmp_path: Path) -> None:
+    ds = open_dataset(_toy_dataset(tmp_path))
+    spec = ModelSpec(input_height=32, input_width=48, class_names=ds.class_names)
+    originals = [load_prepared(ds, s, spec) for s in ds.train]
+    d = train_dataset(ds, spec, batch=3, seed=3, augment=True)
+    changed = False
+    for pixels, masks in d.take(8):
+        pixels, masks = pixels.numpy(), masks.numpy()
+        assert masks.dtype == np.uint8 and pixels.dtype == np.float32
+        assert set(np.unique(masks).tolist()) <= {0, 1, 2}
+        assert pixels.min() >= 0 and pixels.max() <= 255
+        for px, m in zip(pixels, masks, strict=True):
+            changed |= not any(np.array_equal(m, o[1]) for o in originals)
+            # the mask moved with the image: away from class borders (where the image, not the
+            # mask, is interpolated) each class keeps its own gray level, in the original order
+            eroded = [cv2.erode((m == k).astype(np.uint8), np.ones((5, 5))) for k in range(3)]
+            levels = [np.median(px[..., 0][e > 0]) for e in eroded if e.sum() > 10]
+            assert np.all(np.diff(levels) > 30)  # interiors of the classes are clearly apart
+    assert changed  # augmentation did something
