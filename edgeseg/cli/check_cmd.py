@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 from rich.markdown import Markdown
 
-from edgeseg.cli.common import console, err_console, fail, quiet_tensorflow, user_errors
+from edgeseg.cli.common import (
+    console,
+    err_console,
+    fail,
+    progress_bar,
+    quiet_tensorflow,
+    user_errors,
+)
 
 
 def check_command(
@@ -57,7 +64,6 @@ def check_command(
         raise fail(f"expected [FLOAT_MODEL] INT8_MODEL, got {len(models)} model paths")
     float_model, int8_model = (None, models[0]) if len(models) == 1 else (models[0], models[1])
     quiet_tensorflow()
-    from edgeseg.cli.eval_cmd import progress_bar
     from edgeseg.eval.compare import compare
     from edgeseg.eval.report import append_step_summary
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from edgeseg.cli.common import console, err_console, fail, quiet_tensorflow, user_errors, warn
+from edgeseg.cli.common import (
+    console,
+    fail,
+    progress_bar,
+    quiet_tensorflow,
+    user_errors,
+    warn,
+)
 from edgeseg.convert.options import IOType, Quant
 
 if TYPE_CHECKING:
@@ -27,25 +31,6 @@ def default_calib() -> Path | None:
         if candidate.is_dir():
             return candidate
     return None
-
-
-@contextmanager
-def calib_progress() -> Iterator[Callable[[int, int], None]]:
-    """A rich bar fed by `progress(done, total)` as the converter consumes calibration frames."""
-    with Progress(
-        TextColumn("calibrating"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("calibrating", total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
 
 
 def convert(
@@ -151,7 +136,7 @@ def convert(
                 edgetpu=edgetpu,
             )
             return
-        with calib_progress() as progress:
+        with progress_bar("calibrating") as progress:
             outcome = convert_model(model, out, options, calib, progress=progress)
     for message in outcome.warnings:
         warn(message)
