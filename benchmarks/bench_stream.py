@@ -5,8 +5,10 @@
 1. The whole `edgeseg run --headless --save overlay.avi --stats s.json` path (capture, preprocess,
    invoke, postprocess, overlay drawing, video writer; --with-masks adds a PNG per frame) on a
    256x256 video: frames/s divided by 1/(invoke latency). Target >= 0.95, i.e. everything except
-   inference hides behind it (stages run in threads; invoke releases the GIL). Needs a spare core
-   for the non-inference stages: on a 2-core machine compare --threads 1 with the default.
+   inference hides behind it (stages run in threads; invoke releases the GIL). The target is
+   judged with the interpreter on all cores but one (the pipeline's stages need a core of their
+   own to hide behind inference); the all-cores run is printed too, for peak throughput, since
+   there the other stages take CPU from invoke itself. --threads N judges one setting instead.
 2. int8 vs float32 invoke latency for BOTH decoder variants (transpose conv, resize + conv).
 """
 
@@ -76,7 +78,9 @@ def stream_efficiency(
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--frames", type=int, default=300)
-    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument(
+        "--threads", type=int, default=None, help="judge only this thread count (default: both)"
+    )
     ap.add_argument("--workdir", type=Path, default=None, help="keep models/video here")
     ap.add_argument("--rounds", type=int, default=3, help="best of N (shared machines)")
     ap.add_argument("--with-masks", action="store_true", help="also write a mask PNG per frame")
@@ -92,18 +96,28 @@ def main() -> int:
     video = write_video(work / f"membrane_{SIZE}.avi", args.frames, SIZE)
     ok = True
 
-    print(f"\n== stream efficiency ({args.frames} frames {SIZE}x{SIZE}, {args.threads} threads) ==")
-    for key in (("transpose", "int8"), ("resize", "int8")):
-        run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=work))
-        eff, fps, bound, busy = stream_efficiency(
-            models[key], video, run_dir, args.threads, args.with_masks, args.rounds
-        )
-        verdict = "PASS" if eff >= 0.95 else "FAIL"
-        ok &= eff >= 0.95
+    cores = os.cpu_count() or 1
+    settings = [(args.threads, True)] if args.threads else [(max(1, cores - 1), True)]
+    if not args.threads and cores > 1:
+        settings.append((cores, False))  # peak throughput: informational, no target
+    for threads, judged in settings:
+        what = "target applies" if judged else "all cores: peak FPS, informational"
         print(
-            f"{key[0]:9s} {key[1]}: run {fps:6.1f} FPS / invoke-bound {bound:6.1f} FPS "
-            f"= {eff:.3f}  (target >= 0.95) {verdict}; invoke stage busy {busy:.0%} of the run"
+            f"\n== stream efficiency ({args.frames} frames {SIZE}x{SIZE}, "
+            f"{threads} threads, {what}) =="
         )
+        for key in (("transpose", "int8"), ("resize", "int8")):
+            run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=work))
+            eff, fps, bound, busy = stream_efficiency(
+                models[key], video, run_dir, threads, args.with_masks, args.rounds
+            )
+            verdict = ("PASS" if eff >= 0.95 else "FAIL") if judged else "(info)"
+            ok &= eff >= 0.95 or not judged
+            print(
+                f"{key[0]:9s} {key[1]}: run {fps:6.1f} FPS / invoke-bound {bound:6.1f} FPS "
+                f"= {eff:.3f}  (target >= 0.95) {verdict}; invoke busy {busy:.0%} of the run"
+            )
+    args.threads = args.threads or cores
 
     print(f"\n== int8 vs float32 invoke ({args.threads} threads) ==")
     for up in ("transpose", "resize"):
