@@ -39,7 +39,7 @@ class DemoSettings:
 
     @property
     def epochs(self) -> int:
-        return 6 if self.quick else 15
+        return 6 if self.quick else 25
 
     @property
     def depth(self) -> int:
