@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import pytest
 from typer.testing import CliRunner
+from videos import write_video
 
 from edgeseg.cli.main import app
 from edgeseg.core.errors import DelegateError, ModelError, SourceError
@@ -36,16 +37,6 @@ EDGESEG = [str(Path(sys.executable).with_name("edgeseg"))]  # the installed cons
 def cli(*args: str | Path) -> tuple[int, str]:
     result = runner.invoke(app, [str(a) for a in args])
     return result.exit_code, result.output
-
-
-def write_video(path: Path, images: list[Path], size: int, fps: float = 10.0) -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (size, size))
-    assert writer.isOpened()
-    for image in images:
-        frame = cv2.cvtColor(read_image(image), cv2.COLOR_GRAY2BGR)
-        writer.write(cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA))
-    writer.release()
-    return path
 
 
 def decoded_frames(video: Path) -> list[np.ndarray]:

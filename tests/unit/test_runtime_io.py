@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from videos import write_video
 
 from edgeseg.core.errors import SourceError
 from edgeseg.core.processing import read_image
@@ -27,16 +28,6 @@ from edgeseg.runtime.sources import (
     VideoFileSource,
     open_source,
 )
-
-
-def write_video(path: Path, images: list[Path], size: int = 128, fps: float = 10.0) -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (size, size))
-    assert writer.isOpened()
-    for image in images:
-        frame = cv2.cvtColor(read_image(image), cv2.COLOR_GRAY2BGR)
-        writer.write(cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA))
-    writer.release()
-    return path
 
 
 @pytest.fixture
