@@ -60,13 +60,7 @@ def _default_spec(inp: dict[str, Any], out: dict[str, Any], path: Path) -> Model
         path,
         max(n, 2),
     )
-    return ModelSpec(
-        h,
-        w,
-        tuple(f"class_{i}" for i in range(max(n, 2))),
-        channels=c,
-        output_kind="sigmoid" if n == 1 else "softmax",
-    )
+    return ModelSpec.from_shapes(h, w, c, n)
 
 
 class Segmenter:

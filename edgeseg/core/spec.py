@@ -106,6 +106,28 @@ class ModelSpec:
         """(height, width) of the network input."""
         return (self.input_height, self.input_width)
 
+    @classmethod
+    def from_shapes(
+        cls,
+        height: int,
+        width: int,
+        channels: int,
+        outputs: int,
+        class_names: tuple[str, ...] | None = None,
+    ) -> ModelSpec:
+        """Defaults read off a model's tensor shapes, for models that came without a spec.
+
+        One output channel means a sigmoid (binary); otherwise a softmax over `outputs` classes.
+        """
+        names = class_names or tuple(f"class_{i}" for i in range(max(outputs, 2)))
+        return cls(
+            input_height=height,
+            input_width=width,
+            channels=channels,
+            class_names=names,
+            output_kind="sigmoid" if outputs == 1 else "softmax",
+        )
+
     def with_updates(self, **changes: Any) -> ModelSpec:
         """A copy with some fields changed (the spec itself is frozen)."""
         return replace(self, **changes)

@@ -19,15 +19,7 @@ def spec_from_model(model: keras.Model, class_names: tuple[str, ...] | None = No
     """A default spec read off the model's shapes, for models that came without config.json."""
     check_segmentation_model(model)
     _, h, w, c = model.input_shape
-    n = model.output_shape[-1]
-    names = class_names or tuple(f"class_{i}" for i in range(max(n, 2)))
-    return ModelSpec(
-        input_height=h,
-        input_width=w,
-        channels=c,
-        class_names=names,
-        output_kind="sigmoid" if n == 1 else "softmax",
-    )
+    return ModelSpec.from_shapes(h, w, c, model.output_shape[-1], class_names)
 
 
 def check_segmentation_model(model: object, path: str | Path = "model") -> None:

@@ -128,3 +128,11 @@ def test_a_foreign_zip_is_not_edgeseg_metadata() -> None:
     data = BLOB + buf.getvalue()
     assert read_metadata(data) is None
     assert strip_metadata(data) == data
+
+
+def test_from_shapes_defaults_for_models_without_a_spec() -> None:
+    binary = ModelSpec.from_shapes(96, 128, 1, 1)
+    assert binary.input_size == (96, 128) and binary.channels == 1
+    assert binary.output_kind == "sigmoid" and binary.class_names == ("class_0", "class_1")
+    multi = ModelSpec.from_shapes(64, 64, 3, 4, ("a", "b", "c", "d"))
+    assert multi.output_kind == "softmax" and multi.class_names == ("a", "b", "c", "d")
