@@ -12,6 +12,14 @@ class EdgesegError(ValueError):
     exit_code = 2
 
 
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message (its type name if it has none)."""
+    for line in str(exc).splitlines():
+        if line.strip():
+            return line.strip()
+    return type(exc).__name__
+
+
 class DatasetError(EdgesegError):
     """A dataset folder, image or mask cannot be used as given."""
 
@@ -30,3 +38,9 @@ class DelegateError(EdgesegError):
 
 class SourceError(EdgesegError):
     """A camera, video file or stream cannot be opened or was lost for good."""
+
+
+class WriteError(EdgesegError):
+    """An output file cannot be written (no space, read-only folder, permission): exit code 4."""
+
+    exit_code = 4

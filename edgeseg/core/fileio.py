@@ -1,0 +1,149 @@
+"""The one atomic writer: every file edgeseg writes goes through here.
+
+A file is written under a unique temporary name in its target folder, flushed and fsynced, then
+renamed over the target, so a reader (or a crash, Ctrl-C, a full disk) never leaves half a file
+under the real name. On any failure the temporary file is removed. An OSError while writing becomes
+one `WriteError` naming the path and the cause (no space, read-only, permission), exit code 4.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import cv2
+import numpy as np
+
+from edgeseg.core.errors import WriteError
+
+_CAUSES = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.ENOENT: "folder does not exist",
+    errno.ENOTDIR: "a parent is not a folder",
+    errno.EISDIR: "is a folder",
+    errno.EFBIG: "file too large",
+}
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_error(path: str | Path, exc: OSError, label: str = "") -> WriteError:
+    """An OSError on output -> one WriteError naming the path (and option) and the cause."""
+    cause = _CAUSES.get(exc.errno or 0) or (exc.strerror or str(exc) or type(exc).__name__)
+    where = f"{label} {path}" if label else str(path)
+    return WriteError(f"{where}: cannot write ({cause})")
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Persist the rename itself (best effort: not every file system lets a folder be opened)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, *, label: str = "", mkdir: bool = False) -> Iterator[Path]:
+    """Yield a unique temporary path beside `path` (same suffix, so OpenCV and Keras pick the
+    format); when the block ends normally it is fsynced and renamed over `path`, else removed.
+
+    For writers that need a file name (cv2.VideoWriter, keras.Model.save); `label` names the
+    option in error messages (e.g. "--save").
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise WriteError(f"{(label + ' ') if label else ''}{target}: is a folder; give a file name")
+    try:
+        if mkdir:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(
+            dir=target.parent, prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}"
+        )
+        os.close(fd)
+    except OSError as exc:
+        raise write_error(target, exc, label) from None
+    tmp = Path(name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file normal permissions
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise write_error(target, exc, label) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(target.parent)
+
+
+@contextlib.contextmanager
+def atomic_open(
+    path: str | Path, mode: str = "w", *, label: str = "", mkdir: bool = False
+) -> Iterator[IO[Any]]:
+    """Open a temp file for writing (`w` text, `wb` bytes); renamed over `path` on success."""
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open: mode must be 'w' or 'wb', got {mode!r}")
+    with atomic_path(path, label=label, mkdir=mkdir) as tmp:
+        try:
+            with open(tmp, mode, encoding=None if "b" in mode else "utf-8") as fh:
+                yield fh
+                fh.flush()
+        except OSError as exc:
+            raise write_error(path, exc, label) from None
+
+
+def write_bytes(path: str | Path, data: bytes, *, label: str = "", mkdir: bool = False) -> Path:
+    """Write bytes atomically; returns the path."""
+    with atomic_open(path, "wb", label=label, mkdir=mkdir) as fh:
+        fh.write(data)
+    return Path(path)
+
+
+def write_text(path: str | Path, text: str, *, label: str = "", mkdir: bool = False) -> Path:
+    """Write UTF-8 text atomically; returns the path."""
+    with atomic_open(path, "w", label=label, mkdir=mkdir) as fh:
+        fh.write(text)
+    return Path(path)
+
+
+def write_json(path: str | Path, payload: Any, *, label: str = "", mkdir: bool = False) -> Path:
+    """Write pretty JSON (with a final newline) atomically; returns the path."""
+    return write_text(path, json.dumps(payload, indent=2) + "\n", label=label, mkdir=mkdir)
+
+
+def encode_image(path: str | Path, image: np.ndarray, *, label: str = "") -> bytes:
+    """Encode an image in the format its suffix names (.png, .jpg); WriteError if OpenCV can't."""
+    suffix = Path(path).suffix.lower() or ".png"
+    try:
+        ok, buf = cv2.imencode(suffix, image)
+    except cv2.error:
+        ok = False
+    if not ok:
+        where = f"{label} {path}" if label else str(path)
+        raise WriteError(f"{where}: OpenCV cannot encode a {suffix} image of shape {image.shape}")
+    return bytes(buf)
+
+
+def write_image(
+    path: str | Path, image: np.ndarray, *, label: str = "", mkdir: bool = False
+) -> Path:
+    """Encode in memory, then write atomically: what lands on disk is checked, never 0 bytes."""
+    return write_bytes(path, encode_image(path, image, label=label), label=label, mkdir=mkdir)
