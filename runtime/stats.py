@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -11,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from edgeseg.core.fileio import write_json
 
 # Log-spaced bins from 1 microsecond to 100 s: ~0.9% wide, so percentiles are good to ~1%.
 _EDGES = np.geomspace(1e-6, 100.0, 2001)
@@ -124,8 +124,4 @@ class StreamStats:
 
 def write_json_atomic(path: str | Path, payload: dict[str, Any]) -> None:
     """Write JSON through a temp file in the same folder, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_json(path, payload, label="--stats", mkdir=True)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from edgeseg import __version__
 from edgeseg.core.errors import ModelError
+from edgeseg.core.fileio import write_text
 
 ResizePolicy = Literal["stretch", "letterbox"]
 ColorOrder = Literal["rgb", "bgr"]
@@ -156,10 +157,7 @@ class ModelSpec:
 
     def save(self, path: str | Path) -> None:
         """Write atomically: a crash never leaves a half-written config."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.to_json() + "\n")
-        tmp.replace(path)
+        write_text(path, self.to_json() + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> ModelSpec:

@@ -3,14 +3,13 @@ chunks, check a model against the dataset's classes, write files atomically."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from edgeseg.core.errors import DatasetError, EdgesegError, ModelError
+from edgeseg.core.errors import DatasetError, ModelError
+from edgeseg.core.fileio import write_image, write_text
 from edgeseg.core.spec import ModelSpec
 from edgeseg.data.dataset import Dataset, Sample, open_dataset
 
@@ -101,16 +100,9 @@ def iter_chunks(ds: Dataset, split: str, limit: int | None, size: int) -> Iterat
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Write via a temp file in the same folder, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_text(path, text, mkdir=True)
 
 
 def write_image_atomic(path: Path, image: np.ndarray) -> None:
     """cv2.imwrite via a temp file (same suffix, so OpenCV picks the format) then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    if not cv2.imwrite(str(tmp), image):
-        raise EdgesegError(f"{path}: cannot write image (check the folder is writable)")
-    os.replace(tmp, path)
+    write_image(path, image, mkdir=True)
