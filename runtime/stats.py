@@ -122,6 +122,6 @@ class StreamStats:
         }
 
 
-def write_json_atomic(path: str | Path, payload: dict[str, Any]) -> None:
+def write_json_atomic(path: str | Path, payload: dict[str, Any], label: str = "--stats") -> None:
     """Write JSON through a temp file in the same folder, so readers never see half a file."""
-    write_json(path, payload, label="--stats", mkdir=True)
+    write_json(path, payload, label=label, mkdir=True)

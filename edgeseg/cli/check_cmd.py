@@ -9,6 +9,7 @@ import typer
 from rich.markdown import Markdown
 
 from edgeseg.cli.common import (
+    call,
     console,
     err_console,
     fail,
@@ -16,6 +17,7 @@ from edgeseg.cli.common import (
     quiet_tensorflow,
     user_errors,
 )
+from edgeseg.core.errors import require_training_stack
 
 
 def check_command(
@@ -64,6 +66,8 @@ def check_command(
         raise fail(f"expected [FLOAT_MODEL] INT8_MODEL, got {len(models)} model paths")
     float_model, int8_model = (None, models[0]) if len(models) == 1 else (models[0], models[1])
     quiet_tensorflow()
+    if any(m.suffix.lower() == ".keras" for m in models):
+        call(require_training_stack, "edgeseg check of a .keras model")
     from edgeseg.eval.compare import compare
     from edgeseg.eval.report import append_step_summary
 

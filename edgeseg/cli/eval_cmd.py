@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from edgeseg.cli.common import console, progress_bar, quiet_tensorflow, user_errors, warn
+from edgeseg.cli.common import call, console, progress_bar, quiet_tensorflow, user_errors, warn
+from edgeseg.core.errors import require_training_stack
 
 
 def _fmt(v: float | None) -> str:
@@ -43,6 +44,8 @@ def eval_command(
 ) -> None:
     """Score a model on labelled images: mIoU, per-class IoU, pixel accuracy, fw-IoU, latency."""
     quiet_tensorflow()
+    if model.suffix.lower() == ".keras":
+        call(require_training_stack, "edgeseg eval of a .keras model")
     from edgeseg.eval.evaluate import evaluate
 
     with user_errors(), progress_bar(f"eval {model.name}") as progress:

@@ -125,6 +125,18 @@ def write_text(path: str | Path, text: str, *, label: str = "", mkdir: bool = Fa
     return Path(path)
 
 
+def append_text(path: str | Path, text: str, *, label: str = "") -> Path:
+    """Append UTF-8 text to a file others own (e.g. $GITHUB_STEP_SUMMARY); fsynced, one error."""
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        raise write_error(path, exc, label) from None
+    return Path(path)
+
+
 def write_json(path: str | Path, payload: Any, *, label: str = "", mkdir: bool = False) -> Path:
     """Write pretty JSON (with a final newline) atomically; returns the path."""
     return write_text(path, json.dumps(payload, indent=2) + "\n", label=label, mkdir=mkdir)

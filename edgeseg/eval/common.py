@@ -104,5 +104,5 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def write_image_atomic(path: Path, image: np.ndarray) -> None:
-    """cv2.imwrite via a temp file (same suffix, so OpenCV picks the format) then rename."""
+    """Encode in memory, then write through the one atomic writer (core.fileio)."""
     write_image(path, image, mkdir=True)
