@@ -142,9 +142,12 @@ def read_metadata(
 def read_spec(source: str | Path | bytes, *, name: str | Path | None = None) -> ModelSpec | None:
     """The embedded ModelSpec (validated field by field), or None when the model carries none."""
     payload = read_metadata(source, name=name)
-    if payload is None:
-        return None
     where = str(name or (source if not isinstance(source, bytes) else "model"))
+    return None if payload is None else spec_from_payload(payload, where)
+
+
+def spec_from_payload(payload: dict[str, Any], where: str | Path) -> ModelSpec | None:
+    """The ModelSpec in a metadata payload (None without one); ModelError naming file and field."""
     spec = payload.get("spec")
     if spec is None:
         return None

@@ -37,7 +37,8 @@ def open_eval_data(data_dir: str | Path) -> tuple[Dataset, str]:
 
 
 def check_model_classes(ds: Dataset, spec: ModelSpec, model: Path) -> list[str]:
-    """Raise when dataset and model disagree on the class count; a warning for renamed classes."""
+    """Raise when dataset and model disagree on the classes (count or names): scoring by index
+    against differently named classes would report per-class IoU under the wrong names."""
     if ds.num_classes != spec.num_classes:
         raise DatasetError(
             f"{ds.root}: dataset has {ds.num_classes} classes {list(ds.class_names)} but model "
@@ -45,10 +46,11 @@ def check_model_classes(ds: Dataset, spec: ModelSpec, model: Path) -> list[str]:
             "the model was trained for"
         )
     if tuple(ds.class_names) != tuple(spec.class_names):
-        return [
-            f"class names differ: dataset {list(ds.class_names)} vs model {list(spec.class_names)} "
-            "(scored by index)"
-        ]
+        raise DatasetError(
+            f"{ds.names_source or ds.root}: class names differ from model {model.name}'s: dataset "
+            f"{list(ds.class_names)} vs model {list(spec.class_names)}; fix the names (or their "
+            "order) to match the model's"
+        )
     return []
 
 
