@@ -64,6 +64,7 @@ class StreamStats:
     processed: int = 0
     dropped: int = 0
     reconnects: int = 0
+    skipped: int = 0  # unreadable files a folder source passed over
     started: float = field(default_factory=time.perf_counter)
     finished: float | None = None
     stages: dict[str, LatencyHistogram] = field(
@@ -116,6 +117,7 @@ class StreamStats:
             "processed": self.processed,
             "dropped": self.dropped,
             "reconnects": self.reconnects,
+            "skipped": self.skipped,
             "elapsed_s": round(self.elapsed, 3),
             "fps": round(self.fps, 3),
             "stages": {s: h.summary() for s, h in self.stages.items()},

@@ -167,6 +167,7 @@ class StreamRunner:
         except BaseException as exc:
             self._fail(exc)
         finally:
+            self.stats.skipped = int(getattr(self.source, "skipped", 0))
             out.close()
 
     def _read_with_reconnect(self) -> np.ndarray | None:
