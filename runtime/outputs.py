@@ -124,6 +124,8 @@ class VideoSink:
         writer = cv2.VideoWriter(str(self.tmp), self.fourcc, self.fps or 15.0, size)
         if not writer.isOpened():
             self._discard()
+            if self._disk_full():
+                raise WriteError(f"--save {self.path}: cannot write (no space left on the device)")
             raise OutputError(f"--save {self.path}: OpenCV cannot write this video format")
         return writer
 
@@ -146,12 +148,15 @@ class VideoSink:
             cap.release()
         if ok:
             return
-        try:
-            full = shutil.disk_usage(self.tmp.parent).free < _LOW_SPACE
-        except OSError:
-            full = False
+        full = self._disk_full()
         cause = "no space left on the device" if full else "OpenCV wrote a video it cannot read"
         raise WriteError(f"--save {self.path}: cannot write ({cause})")
+
+    def _disk_full(self) -> bool:
+        try:
+            return shutil.disk_usage(self.path.parent).free < _LOW_SPACE
+        except OSError:
+            return False
 
     def close(self) -> Path | None:
         """Finalise: the video appears under its real name only once it holds frames that play."""
