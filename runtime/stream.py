@@ -341,7 +341,12 @@ class StreamRunner:
             self.error,
         )
         if self.config.stats_path is not None:
-            write_json_atomic(self.config.stats_path, self.summary(result))
+            try:
+                write_json_atomic(self.config.stats_path, self.summary(result))
+            except EdgesegError as exc:  # report the first failure; this one only as a warning
+                if first is None:
+                    raise
+                log.warning("%s", exc)
         if first is not None:
             raise first
         return result

@@ -440,3 +440,179 @@ def test_calib_file_says_it_must_be_a_folder(tmp_path: Path) -> None:
     (tmp_path / "x.png").write_bytes(b"")
     with pytest.raises(EdgesegError, match=r"--calib .*is a file; --calib must be a folder"):
         find_calibration_images(tmp_path / "x.png")
+
+
+# === Whole commands on a small real model (converted here: slow) ===
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """An untrained 32x32 U-Net converted to float32 .tflite (float mIoU 0.9 recorded), and data."""
+    from edgeseg.convert.converter import export
+    from edgeseg.convert.options import ConvertOptions
+    from edgeseg.train.model import build_unet
+
+    root = tmp_path_factory.mktemp("tiny")
+    spec = SPEC.with_updates(float_miou=0.9)
+    model = build_unet((32, 32, 3), 2, depth=2, base_filters=4)
+    model.save(root / "model.keras")
+    spec.save(root / "config.json")
+    out = export(model, spec, ConvertOptions(quant="float32"), root / "model.tflite").path
+    frames = root / "frames"
+    frames.mkdir()
+    for i in range(20):
+        cv2.imwrite(str(frames / f"f{i:02d}.png"), render_sample(0, i, (32, 32), "val")[0])
+    (frames / "f99.png").write_bytes(b"")  # 0 bytes, last
+    return {"model": out, "data": _dataset(root / "data", "background\nroad\n"), "frames": frames}
+
+
+def _with_spec(tiny: dict[str, Path], dest: Path, **changes: object) -> Path:
+    from edgeseg.core.model_metadata import strip_metadata
+
+    spec = SPEC.to_dict() | changes
+    data = strip_metadata(tiny["model"].read_bytes())
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr(METADATA_NAME, json.dumps({"spec": spec}))
+    dest.write_bytes(data + buf.getvalue())
+    return dest
+
+
+@pytest.mark.slow
+def test_run_folder_with_a_bad_image_processes_every_good_frame(
+    tiny: dict[str, Path], tmp_path: Path
+) -> None:
+    masks, stats = tmp_path / "masks", tmp_path / "stats.json"
+    code, output = cli(
+        "run", tiny["model"], "--source", tiny["frames"], "--headless",
+        "--save-masks", masks, "--stats", stats,
+    )  # fmt: skip
+    assert code == 0, output
+    assert "skipped f99.png" in output and "1 unreadable skipped" in output
+    assert len(list(masks.glob("*.png"))) == 20 and leftovers(tmp_path) == []
+    data = json.loads(stats.read_text())
+    assert data["processed"] == 20 and data["skipped"] == 1
+
+
+@pytest.mark.slow
+def test_run_save_masks_on_a_full_disk_is_exit_4(tiny: dict[str, Path], full_dir: Path) -> None:
+    code, output = cli(
+        "run", tiny["model"], "--source", tiny["frames"], "--headless",
+        "--save-masks", full_dir / "masks", "--stats", full_dir / "s.json",
+    )  # fmt: skip
+    assert code == 4, output
+    line = one_line_error(output)
+    assert "--save-masks" in line and "no space left on the device" in line
+    assert leftovers(full_dir) == []
+
+
+@pytest.mark.slow
+def test_run_save_video_read_only_is_exit_4(tiny: dict[str, Path], ro_dir: Path) -> None:
+    code, output = cli(
+        "run", tiny["model"], "--source", tiny["frames"], "--headless", "--save", ro_dir / "o.avi"
+    )
+    assert code == 4, output
+    line = one_line_error(output)
+    assert "--save" in line and "read-only file system" in line and "format" not in line
+
+
+@pytest.mark.slow
+def test_sigmoid_on_a_multi_channel_output_is_refused(
+    tiny: dict[str, Path], tmp_path: Path
+) -> None:
+    model = _with_spec(tiny, tmp_path / "m.tflite", output_kind="sigmoid")
+    code, output = cli("run", model, "--source", tiny["frames"], "--headless")
+    assert code == 2
+    assert "'output_kind' is 'sigmoid' but the model has 2 output channels" in one_line_error(
+        output
+    )
+
+
+@pytest.mark.slow
+def test_info_exit_codes(tiny: dict[str, Path], tmp_path: Path) -> None:
+    assert cli("info", tiny["model"])[0] == 0
+    bomb = tmp_path / "bomb.tflite"
+    bomb.write_bytes(
+        strip_model(tiny["model"])
+        + _bomb(tmp_path / "z", 8 << 20, False).read_bytes()[len(FAKE_FLATBUFFER) :]
+    )
+    code, output = cli("info", bomb)
+    assert code == 2 and "refusing its metadata" in one_line_error(output)
+    code, output = cli(
+        "info", _with_spec(tiny, tmp_path / "p.tflite", palette=[[300, 0, 0], [1, 2, 3]])
+    )
+    assert code == 2 and "p.tflite: metadata field palette[0]" in one_line_error(output)
+
+
+def strip_model(path: Path) -> bytes:
+    from edgeseg.core.model_metadata import strip_metadata
+
+    return strip_metadata(path.read_bytes())
+
+
+@pytest.mark.slow
+def test_eval_exit_codes(tiny: dict[str, Path], tmp_path: Path, ro_dir: Path) -> None:
+    assert cli("eval", tiny["model"], "--data", tiny["data"], "--out", tmp_path / "e.json")[0] == 0
+    code, output = cli("eval", tiny["model"], "--data", tmp_path / "missing")
+    assert code == 2, output
+    code, output = cli("eval", tiny["model"], "--data", tiny["data"], "--out", ro_dir / "e.json")
+    assert code == 4 and "read-only file system" in one_line_error(output)
+    code, output = cli(
+        "eval", tiny["model"], "--data", tiny["data"], "--save-overlays", ro_dir / "ov"
+    )
+    assert code == 4 and "read-only file system" in one_line_error(output)
+    renamed = _dataset(tmp_path / "renamed", "sky\nroad\n")
+    code, output = cli("eval", tiny["model"], "--data", renamed)
+    assert code == 2 and "class names differ" in one_line_error(output)
+
+
+@pytest.mark.slow
+def test_check_exits_1_only_for_a_regression(
+    tiny: dict[str, Path], tmp_path: Path, ro_dir: Path
+) -> None:
+    model, data = tiny["model"], tiny["data"]
+    out = tmp_path / "report"
+    code, output = cli("check", model, "--data", data, "--out-dir", out, "--max-drop", "100")
+    assert code == 0, output
+    code, output = cli("check", model, "--data", data, "--out-dir", out, "--max-drop", "0")
+    assert code in (0, 1) and ("FAIL" in output) == (code == 1)
+    perfect = _with_spec(tiny, tmp_path / "perfect.tflite", float_miou=1.0)
+    code, output = cli("check", perfect, "--data", data, "--out-dir", out, "--max-drop", "0.01")
+    assert code == 1, output  # an untrained model is far below a recorded mIoU of 1.0
+    for bad in (-1, 0, "high"):
+        m = _with_spec(tiny, tmp_path / f"bad{bad}.tflite", float_miou=bad)
+        code, output = cli("check", m, "--data", data, "--out-dir", out)
+        assert code == 2 and "float_miou" in one_line_error(output), output
+    code, output = cli("check", model, "--data", data, "--out-dir", ro_dir / "r")
+    assert code == 4 and "read-only file system" in one_line_error(output)
+    renamed = _dataset(tmp_path / "renamed", "sky\nroad\n")
+    code, output = cli("check", model, "--data", renamed, "--out-dir", out)
+    assert code == 2 and "class names differ" in one_line_error(output)
+
+
+@pytest.mark.slow
+def test_bench_json_exit_codes(tiny: dict[str, Path], tmp_path: Path, ro_dir: Path) -> None:
+    code, output = cli("bench", tiny["model"], "--json", tmp_path / "b.json")
+    assert code == 0, output
+    assert json.loads((tmp_path / "b.json").read_text())["model"]
+    code, output = cli("bench", tmp_path / "missing.tflite")
+    assert code == 2
+    code, output = cli("bench", tiny["model"], "--json", ro_dir / "b.json")
+    assert code == 4 and "--json" in one_line_error(output) and list(ro_dir.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_convert_and_train_and_demo_exit_4_on_a_read_only_folder(
+    tiny: dict[str, Path], ro_dir: Path
+) -> None:
+    keras_model = tiny["model"].with_name("model.keras")
+    code, output = cli("convert", keras_model, "--quant", "float32", "--out", ro_dir / "m.tflite")
+    assert code == 4, output
+    assert "read-only file system" in one_line_error(output)
+    code, output = cli("train", tiny["data"], "--out", ro_dir / "run", "--epochs", "1")
+    assert code == 4, output
+    assert "read-only file system" in one_line_error(output)
+    code, output = cli("demo", "--out", ro_dir / "demo", "--quick")
+    assert code == 4, output
+    assert "read-only file system" in one_line_error(output)
+    assert list(ro_dir.iterdir()) == []
