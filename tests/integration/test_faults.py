@@ -616,3 +616,22 @@ def test_convert_and_train_and_demo_exit_4_on_a_read_only_folder(
     assert code == 4, output
     assert "read-only file system" in one_line_error(output)
     assert list(ro_dir.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_convert_finishes_leaves_no_tflite_without_report(
+    tiny: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import edgeseg.convert.pipeline as pipeline
+    from edgeseg.convert.options import ConvertOptions
+
+    def interrupted(*_args: object, **_kwargs: object) -> Path:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "write_report", interrupted)
+    out = tmp_path / "m.tflite"
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.convert_model(
+            tiny["model"].with_name("model.keras"), out, ConvertOptions(quant="float32")
+        )
+    assert list(tmp_path.iterdir()) == []  # neither the model nor a temp file
