@@ -60,7 +60,7 @@ def info(
         table.add_row("edgeseg version", spec.edgeseg_version)
         conv = {k: v for k, v in payload.items() if k in ("quant", "io", "calib_count", "edgetpu")}
         if conv:
-            table.add_row("conversion", ", ".join(f"{k} {v}" for k, v in conv.items()))
+            table.add_row("conversion", escape(", ".join(f"{k} {v}" for k, v in conv.items())))
     table.add_row("size", f"{details.size_bytes / 1024:.0f} KiB")
     table.add_row("interpreter", interpreter_in_use())
     for t in details.inputs:

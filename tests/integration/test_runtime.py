@@ -343,6 +343,7 @@ def test_sigterm_finalises_video_and_stats(
         text=True,
     )
     deadline = time.monotonic() + 60
+
     def partial() -> list[Path]:  # the atomic writer's hidden temp file beside out.avi
         return list(tmp_path.glob(".out.*.tmp.avi"))
 
