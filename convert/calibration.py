@@ -26,6 +26,8 @@ Frame = np.ndarray | str | Path
 def find_calibration_images(folder: str | Path) -> list[Path]:
     """Image files for calibration: FOLDER/images, FOLDER/{train,val}/images, or FOLDER itself."""
     folder = Path(folder)
+    if folder.is_file():
+        raise ConversionError(f"--calib {folder}: is a file; --calib must be a folder of images")
     if not folder.is_dir():
         raise ConversionError(f"{folder}: calibration folder not found (pass --calib DIR)")
     if (folder / "images").is_dir():

@@ -6,7 +6,6 @@ atomic write so an interrupted conversion never leaves a partial `.tflite`.
 from __future__ import annotations
 
 import contextlib
-import os
 import tempfile
 import time
 import weakref
@@ -19,6 +18,7 @@ from edgeseg import __version__
 from edgeseg.convert.calibration import CalibrationSet
 from edgeseg.convert.options import ConvertOptions, Quant
 from edgeseg.core.errors import ConversionError
+from edgeseg.core.fileio import write_bytes
 from edgeseg.core.model_metadata import embed_metadata
 from edgeseg.core.spec import ModelSpec
 
@@ -163,26 +163,10 @@ def quantize_calibrated(calibrated: bytes, options: ConvertOptions) -> bytes:
         )
 
 
-@contextlib.contextmanager
-def _temp_beside(path: Path) -> Iterator[Path]:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        yield tmp
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write via a temp file in the same folder and os.replace: readers never see half a file."""
-    path = Path(path)
+    """Check the output path, then write through the one atomic writer (core.fileio)."""
     check_output_path(path)
-    with _temp_beside(path) as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    return path
+    return write_bytes(path, data)
 
 
 def check_output_path(path: str | Path) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from edgeseg.convert.options import ConvertOptions, Quant
 from edgeseg.convert.tflite_inspect import ModelInfo
 from edgeseg.convert.validate import ConversionReport, report_path_for, validate, write_report
 from edgeseg.core.errors import ConversionError
+from edgeseg.core.fileio import atomic_path
 from edgeseg.core.spec import ModelSpec
 
 
@@ -86,21 +87,25 @@ def convert_model(
         assert calib is not None
         rep = representative_dataset(calib, spec, options.calib_count, options.seed, progress)
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="edgeseg-convert-") as tmp:
+    # The .tflite is built under a temp name and published LAST, after its report: an interrupted
+    # convert (Ctrl-C, full disk) never leaves a complete .tflite at `out` without its report.
+    with atomic_path(out) as staged, tempfile.TemporaryDirectory(prefix="edgeseg-convert-") as tmp:
         saved = write_saved_model(model, spec, Path(tmp) / "saved")
         result = export(
-            saved, spec, options, out, rep, extra={"source_model": Path(model_path).name}
+            saved, spec, options, staged, rep, extra={"source_model": Path(model_path).name}
         )
+        result = replace(result, path=out)
         seconds = time.perf_counter() - start
         f32 = float32_size(saved, spec) if measure_float32 else None
-    report, info = validate(
-        out,
-        options,
-        calibration=rep.stats if rep else None,
-        float32_size_bytes=f32,
-        convert_seconds=seconds,
-    )
-    report_path = write_report(report, report_path_for(out))
+        report, info = validate(
+            staged,
+            options,
+            calibration=rep.stats if rep else None,
+            float32_size_bytes=f32,
+            convert_seconds=seconds,
+        )
+        report.model, info = str(out), replace(info, path=str(out))
+        report_path = write_report(report, report_path_for(out))
     warnings = (rep.stats.warnings if rep else []) + report.warnings
     return ConvertOutcome(result, report, info, report_path, spec, warnings)
 

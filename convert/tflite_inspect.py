@@ -127,6 +127,8 @@ def inspect_tflite(source: str | Path | bytes) -> ModelInfo:
         data = source
     else:
         path = Path(source)
+        if path.is_dir():
+            raise ModelError(f"{path}: is a folder, expected a .tflite file")
         if not path.is_file():
             raise ModelError(f"{path}: model file not found")
         data = path.read_bytes()
@@ -162,7 +164,7 @@ def inspect_tflite(source: str | Path | bytes) -> ModelInfo:
         outputs=[_tensor(d) for d in interp.get_output_details()],
         tensors=tensors,
         ops=ops,
-        metadata=read_metadata(data),
+        metadata=read_metadata(data, name=label),
         interpreter=pkg,
         notes=notes,
     )

@@ -7,7 +7,6 @@ the same function its own command calls, so the demo proves the real commands wo
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 import cv2
 
 from edgeseg.core.errors import EdgesegError
+from edgeseg.core.fileio import write_json
 
 Step = Callable[[str], None]
 
@@ -223,8 +223,6 @@ def run_demo(settings: DemoSettings, step: Step = lambda _msg: None) -> DemoSumm
         files={k: str(v) for k, v in files.items() if v is not None},
     )
     path = out / "summary.json"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
-    tmp.replace(path)
+    write_json(path, summary.to_dict())
     summary.files["summary"] = str(path)
     return summary

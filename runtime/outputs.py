@@ -3,7 +3,9 @@ window, an overlay video written atomically, and one index PNG mask per frame.""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -12,13 +14,15 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from edgeseg.core.errors import EdgesegError
+from edgeseg.core.errors import EdgesegError, WriteError
+from edgeseg.core.fileio import atomic_path, write_error, write_image
 from edgeseg.core.processing import colorize, draw_legend, overlay
 from edgeseg.core.spec import ModelSpec
 
 View = Literal["overlay", "side", "mask"]
 VIEWS: tuple[str, ...] = ("overlay", "side", "mask")
 _FPS_PROBE = 16  # frames buffered to measure a live source's processing rate
+_LOW_SPACE = 1 << 20  # below this much free space, a failed video write is blamed on it
 _FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 
 
@@ -74,9 +78,10 @@ def draw_hud(image: np.ndarray, lines: list[str]) -> np.ndarray:
 
 
 class VideoSink:
-    """Overlay video: written to `name.partial.ext` beside the target, renamed on close.
+    """Overlay video: written to a hidden temp file beside the target (core.fileio.atomic_path),
+    checked to play back, then renamed on close.
 
-    With fps=None (live sources) the first frames are buffered to measure the real frame rate,
+    With fps=None (live sources) the first frames are buffered to measure the processing rate,
     so the saved video plays at the speed it was processed, not at the camera's nominal rate.
     """
 
@@ -89,7 +94,8 @@ class VideoSink:
             raise OutputError(f"--save {self.path}: folder {self.path.parent} does not exist")
         self.fourcc = cv2.VideoWriter.fourcc(*fourcc)
         self.fps = fps if fps and fps > 0 else None
-        self.tmp = self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}")
+        self._target: contextlib.AbstractContextManager[Path] | None = None
+        self.tmp: Path | None = None
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] = (0, 0)
         self._pending: list[tuple[float, np.ndarray]] = []
@@ -111,35 +117,81 @@ class VideoSink:
         for _, image in pending:
             self._write(image)
 
+    def _open(self, size: tuple[int, int]) -> cv2.VideoWriter:
+        """Create the temp file first: an unwritable folder is named as such (WriteError)."""
+        self._target = atomic_path(self.path, label="--save")
+        self.tmp = self._target.__enter__()
+        writer = cv2.VideoWriter(str(self.tmp), self.fourcc, self.fps or 15.0, size)
+        if not writer.isOpened():
+            self._discard()
+            if self._disk_full():
+                raise WriteError(f"--save {self.path}: cannot write (no space left on the device)")
+            raise OutputError(f"--save {self.path}: OpenCV cannot write this video format")
+        return writer
+
     def _write(self, image: np.ndarray) -> None:
         size = (image.shape[1], image.shape[0])
         if self._writer is None:
-            writer = cv2.VideoWriter(str(self.tmp), self.fourcc, self.fps or 15.0, size)
-            if not writer.isOpened():
-                raise OutputError(f"--save {self.path}: OpenCV cannot write this video format")
-            self._writer, self._size = writer, size
+            self._writer, self._size = self._open(size), size
         if size != self._size:  # a camera may change resolution after a reconnect
             image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
         self._writer.write(image)
         self.frames += 1
 
+    def _check_written(self) -> None:
+        """OpenCV writes fail silently (a full disk leaves a video with no index): read it back."""
+        assert self.tmp is not None
+        cap = cv2.VideoCapture(str(self.tmp))
+        try:
+            ok = cap.isOpened() and cap.read()[0]
+        finally:
+            cap.release()
+        if ok:
+            return
+        full = self._disk_full()
+        cause = "no space left on the device" if full else "OpenCV wrote a video it cannot read"
+        raise WriteError(f"--save {self.path}: cannot write ({cause})")
+
+    def _disk_full(self) -> bool:
+        try:
+            return shutil.disk_usage(self.path.parent).free < _LOW_SPACE
+        except OSError:
+            return False
+
     def close(self) -> Path | None:
-        """Finalise: the video appears under its real name only once at least one frame exists."""
+        """Finalise: the video appears under its real name only once it holds frames that play."""
         if self._pending:
             self._flush_pending()
         if self._writer is None:
             return None
         self._writer.release()
         self._writer = None
-        os.replace(self.tmp, self.path)
+        try:
+            self._check_written()
+        except BaseException:
+            self._discard()
+            raise
+        assert self._target is not None
+        target, self._target = self._target, None
+        target.__exit__(None, None, None)
         return self.path
+
+    def _discard(self) -> None:
+        """Remove the temp file (atomic_path's failure branch)."""
+        if self._target is not None:
+            target, self._target = self._target, None
+            target.__exit__(_Discard, _Discard(), None)
 
     def abort(self) -> None:
         self._pending = []
         if self._writer is not None:
             self._writer.release()
             self._writer = None
-        self.tmp.unlink(missing_ok=True)
+        self._discard()
+
+
+class _Discard(Exception):
+    """Thrown into atomic_path to make it delete its temp file."""
 
 
 class MaskSink:
@@ -150,20 +202,15 @@ class MaskSink:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise OutputError(
-                f"--save-masks {self.folder}: cannot create ({exc.strerror})"
-            ) from None
+            raise write_error(self.folder, exc, "--save-masks") from None
         self.frames = 0
 
     def path_for(self, frame_no: int) -> Path:
         return self.folder / f"{frame_no:06d}.png"
 
     def write(self, frame_no: int, class_map: np.ndarray) -> None:
-        final = self.path_for(frame_no)
-        tmp = final.with_name(f".{final.stem}.tmp.png")
-        if not cv2.imwrite(str(tmp), class_map):
-            raise OutputError(f"--save-masks {self.folder}: cannot write {final.name}")
-        os.replace(tmp, final)
+        """Encoded in memory, written atomically: a full disk is a WriteError, not a 0-byte PNG."""
+        write_image(self.path_for(frame_no), class_map, label="--save-masks")
         self.frames += 1
 
 

@@ -100,7 +100,7 @@ class Segmenter:
         self.interpreter = self._build(Interpreter, delegates)
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
-        spec = read_spec(self.model_bytes)
+        spec = read_spec(self.model_bytes, name=self.model_path)
         self.spec: ModelSpec = spec or _default_spec(self.input, self.output, self.model_path)
         self._check_shapes()
         in_scale, in_zero = self.input["quantization"]
@@ -152,6 +152,11 @@ class Segmenter:
             )
         if int(outs[3]) not in (s.num_classes, 1):
             raise ModelError(f"{name}: {int(outs[3])} output channels for {s.num_classes} classes")
+        if s.output_kind == "sigmoid" and int(outs[3]) != 1:
+            raise ModelError(
+                f"{name}: metadata field 'output_kind' is 'sigmoid' but the model has "
+                f"{int(outs[3])} output channels (sigmoid needs 1; use 'softmax')"
+            )
 
     # === The frame path ===
 

@@ -5,6 +5,7 @@ video file, a folder of images, a network stream, or the Raspberry Pi camera thr
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -13,9 +14,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edgeseg.core.errors import SourceError
+from edgeseg.core.errors import SourceError, first_line
 from edgeseg.core.processing import read_image
 
+log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 
@@ -164,13 +166,16 @@ class NetworkSource(_CaptureSource):
 
 
 class ImageFolderSource(Source):
-    """Every image in a folder, in name order."""
+    """Every image in a folder, in name order; an unreadable file is skipped with a warning and
+    counted in `skipped` (one bad file never costs the frames around it)."""
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
         self.name = str(self.folder)
         self._files: list[Path] = []
         self._pos = 0
+        self.skipped = 0
+        self._read = 0
 
     def open(self) -> None:
         files = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -179,14 +184,20 @@ class ImageFolderSource(Source):
         self._files, self._pos = files, 0
 
     def read(self) -> np.ndarray | None:
-        if self._pos >= len(self._files):
-            return None
-        path = self._files[self._pos]
-        self._pos += 1
-        try:
-            return read_image(path)
-        except ValueError as exc:
-            raise SourceError(str(exc)) from None
+        while self._pos < len(self._files):
+            path = self._files[self._pos]
+            self._pos += 1
+            try:
+                image = read_image(path)
+            except (ValueError, OSError) as exc:
+                self.skipped += 1
+                log.warning("skipped %s: %s", path.name, first_line(exc))
+                continue
+            self._read += 1
+            return image
+        if self.skipped and not self._read:
+            raise SourceError(f"{self.folder}: none of its {self.skipped} image(s) can be read")
+        return None
 
     def release(self) -> None:
         self._files = []

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -11,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from edgeseg.core.fileio import write_json
 
 # Log-spaced bins from 1 microsecond to 100 s: ~0.9% wide, so percentiles are good to ~1%.
 _EDGES = np.geomspace(1e-6, 100.0, 2001)
@@ -64,6 +64,7 @@ class StreamStats:
     processed: int = 0
     dropped: int = 0
     reconnects: int = 0
+    skipped: int = 0  # unreadable files a folder source passed over
     started: float = field(default_factory=time.perf_counter)
     finished: float | None = None
     stages: dict[str, LatencyHistogram] = field(
@@ -116,16 +117,13 @@ class StreamStats:
             "processed": self.processed,
             "dropped": self.dropped,
             "reconnects": self.reconnects,
+            "skipped": self.skipped,
             "elapsed_s": round(self.elapsed, 3),
             "fps": round(self.fps, 3),
             "stages": {s: h.summary() for s, h in self.stages.items()},
         }
 
 
-def write_json_atomic(path: str | Path, payload: dict[str, Any]) -> None:
+def write_json_atomic(path: str | Path, payload: dict[str, Any], label: str = "--stats") -> None:
     """Write JSON through a temp file in the same folder, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_json(path, payload, label=label, mkdir=True)

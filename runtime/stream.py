@@ -167,6 +167,7 @@ class StreamRunner:
         except BaseException as exc:
             self._fail(exc)
         finally:
+            self.stats.skipped = int(getattr(self.source, "skipped", 0))
             out.close()
 
     def _read_with_reconnect(self) -> np.ndarray | None:
@@ -311,12 +312,14 @@ class StreamRunner:
 
     def _close_outputs(self, finalise: bool = True) -> Path | None:
         video = None
-        if self.video is not None:
-            video = self.video.close() if finalise else self.video.abort()
-        if self.server is not None:
-            self.server.close()
-        if self.window is not None:
-            self.window.close()
+        try:
+            if self.video is not None:
+                video = self.video.close() if finalise else self.video.abort()
+        finally:
+            if self.server is not None:
+                self.server.close()
+            if self.window is not None:
+                self.window.close()
         return video
 
     def _finalise(self) -> StreamResult:
@@ -324,7 +327,11 @@ class StreamRunner:
         first = self._errors[0] if self._errors else None
         if isinstance(first, EdgesegError):
             self.error = first
-        video = self._close_outputs(finalise=True)
+        try:
+            video = self._close_outputs(finalise=True)
+        except EdgesegError as exc:  # e.g. the video could not be written: still write the stats
+            video, first = None, first or exc
+            self.error = self.error or exc
         result = StreamResult(
             self.stats,
             self.stopped_by,
@@ -334,7 +341,12 @@ class StreamRunner:
             self.error,
         )
         if self.config.stats_path is not None:
-            write_json_atomic(self.config.stats_path, self.summary(result))
+            try:
+                write_json_atomic(self.config.stats_path, self.summary(result))
+            except EdgesegError as exc:  # report the first failure; this one only as a warning
+                if first is None:
+                    raise
+                log.warning("%s", exc)
         if first is not None:
             raise first
         return result

@@ -133,5 +133,5 @@ def bench_command(
         payload.update(compare=b.to_dict(), ratios=compare_results(a, b))
     if json_out is not None:
         with user_errors():
-            write_json_atomic(json_out, payload)
+            write_json_atomic(json_out, payload, label="--json")
         console.print(f"json: {json_out}", highlight=False)

@@ -1,4 +1,4 @@
-"""`edgeseg check`: the CI accuracy gate (exit 0 pass, 1 over a limit, 2 bad input)."""
+"""`edgeseg check`: the CI accuracy gate (exit 0 pass, 1 over a limit, 2 bad input, 4 write)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import typer
 from rich.markdown import Markdown
 
 from edgeseg.cli.common import (
+    call,
     console,
     err_console,
     fail,
@@ -16,6 +17,7 @@ from edgeseg.cli.common import (
     quiet_tensorflow,
     user_errors,
 )
+from edgeseg.core.errors import require_training_stack
 
 
 def check_command(
@@ -57,13 +59,16 @@ def check_command(
 ) -> None:
     """Check the accuracy an int8 model lost against its float model; exit 1 when over a limit.
 
-    Exit codes: 0 within limits, 1 a limit was exceeded, 2 bad input (CI tells a regression from a
-    broken setup). Appends check.md to $GITHUB_STEP_SUMMARY when set.
+    Exit codes: 0 within limits, 1 a limit was exceeded (only that), 2 bad input, 4 cannot write
+    the report (CI tells a regression from a broken setup). Appends check.md to
+    $GITHUB_STEP_SUMMARY when set.
     """
     if len(models) not in (1, 2):
         raise fail(f"expected [FLOAT_MODEL] INT8_MODEL, got {len(models)} model paths")
     float_model, int8_model = (None, models[0]) if len(models) == 1 else (models[0], models[1])
     quiet_tensorflow()
+    if any(m.suffix.lower() == ".keras" for m in models):
+        call(require_training_stack, "edgeseg check of a .keras model")
     from edgeseg.eval.compare import compare
     from edgeseg.eval.report import append_step_summary
 
@@ -80,7 +85,8 @@ def check_command(
             threads=threads,
         )
     markdown = result.to_markdown()
-    summary = append_step_summary(markdown)
+    with user_errors():
+        summary = append_step_summary(markdown)
     console.print(Markdown(markdown))
     written = ", ".join(str(p) for p in result.outputs.values())
     console.print(f"wrote {written}" + (f"; appended to {summary}" if summary else ""))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -13,11 +14,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from edgeseg.core.errors import EdgesegError
+from edgeseg.core.errors import EdgesegError, first_line
+from edgeseg.core.fileio import write_error
 
 console = Console()
 err_console = Console(stderr=True)
 T = TypeVar("T")
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
 
 
 def quiet_tensorflow() -> None:
@@ -45,6 +48,12 @@ def user_errors() -> Iterator[None]:
         raise fail(str(exc), exc.exit_code) from None
     except FileNotFoundError as exc:
         raise fail(f"{exc.filename}: not found", 2) from None
+    except OSError as exc:  # a stray OSError: one line; on output (no space, read-only) exit 4
+        if exc.errno in _WRITE_ERRNOS:
+            err = write_error(exc.filename or "output", exc)
+            raise fail(str(err), err.exit_code) from None
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise fail(f"{where}{exc.strerror or first_line(exc)}", 2) from None
     except KeyboardInterrupt:
         err_console.print("interrupted", style="yellow")
         raise typer.Exit(130) from None

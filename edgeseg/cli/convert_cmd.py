@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from edgeseg.cli.common import (
+    call,
     console,
     fail,
     progress_bar,
@@ -17,6 +18,7 @@ from edgeseg.cli.common import (
     warn,
 )
 from edgeseg.convert.options import IOType, Quant
+from edgeseg.core.errors import require_training_stack
 
 if TYPE_CHECKING:
     from edgeseg.convert.edgetpu import EdgeTpuResult
@@ -105,6 +107,7 @@ def convert(
     it: size vs float32, op histogram, calibration facts and an Edge TPU pre-check.
     """
     quiet_tensorflow()
+    call(require_training_stack, "edgeseg convert")
     from edgeseg.convert.options import ConvertOptions
     from edgeseg.convert.pipeline import compile_outcome, convert_model
 

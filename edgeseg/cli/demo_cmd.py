@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from edgeseg.cli.common import console, quiet_tensorflow, user_errors
+from edgeseg.cli.common import call, console, quiet_tensorflow, user_errors
+from edgeseg.core.errors import require_training_stack
 
 
 def _mb(n: int) -> str:
@@ -33,6 +34,7 @@ def demo(
     and the paths of every file written. Example: edgeseg demo --quick --out demo_out
     """
     quiet_tensorflow()
+    call(require_training_stack, "edgeseg demo")
     from edgeseg.demo import DemoSettings, run_demo
 
     settings = DemoSettings(out=out, quick=quick, seed=seed)

@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from edgeseg.cli.common import console, progress_bar, quiet_tensorflow, user_errors, warn
+from edgeseg.cli.common import call, console, progress_bar, quiet_tensorflow, user_errors, warn
+from edgeseg.core.errors import require_training_stack
 
 
 def _fmt(v: float | None) -> str:
@@ -43,6 +45,8 @@ def eval_command(
 ) -> None:
     """Score a model on labelled images: mIoU, per-class IoU, pixel accuracy, fw-IoU, latency."""
     quiet_tensorflow()
+    if model.suffix.lower() == ".keras":
+        call(require_training_stack, "edgeseg eval of a .keras model")
     from edgeseg.eval.evaluate import evaluate
 
     with user_errors(), progress_bar(f"eval {model.name}") as progress:
@@ -67,7 +71,7 @@ def eval_command(
     table.add_row("pixel accuracy", _fmt(d["pixel_accuracy"]))
     table.add_row("fw-IoU", _fmt(d["fw_iou"]))
     for name, v in d["per_class_iou"].items():
-        table.add_row(f"IoU {name}", _fmt(v))
+        table.add_row(f"IoU {escape(name)}", _fmt(v))
     console.print(table)
     console.print(f"mean latency {result.mean_latency_ms:.1f} ms/image")
     if out is not None:

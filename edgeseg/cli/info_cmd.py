@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from edgeseg.cli.common import console, user_errors, warn
@@ -29,19 +30,19 @@ def info(
     """Show a .tflite model's metadata, tensors, quantisation and op histogram (no TensorFlow)."""
     from edgeseg.convert.tflite_inspect import inspect_tflite
     from edgeseg.convert.validate import describe_tensor
-    from edgeseg.core.spec import ModelSpec
+    from edgeseg.core.model_metadata import spec_from_payload
 
     with user_errors():
         details = inspect_tflite(model)
         payload: dict[str, Any] = details.metadata or {}
-        spec = ModelSpec.from_dict(payload["spec"]) if "spec" in payload else None
+        spec = spec_from_payload(payload, model)
     table = Table(title=str(model), show_header=False)
     table.add_column(style="bold")
     table.add_column()
     if spec is None:
         warn(f"{model}: no edgeseg metadata; showing tensors only (runtime will use defaults)")
     else:
-        table.add_row("classes", ", ".join(spec.class_names))
+        table.add_row("classes", escape(", ".join(spec.class_names)))
         table.add_row(
             "palette", " ".join("#" + "".join(f"{v:02X}" for v in c) for c in spec.palette)
         )
@@ -59,7 +60,7 @@ def info(
         table.add_row("edgeseg version", spec.edgeseg_version)
         conv = {k: v for k, v in payload.items() if k in ("quant", "io", "calib_count", "edgetpu")}
         if conv:
-            table.add_row("conversion", ", ".join(f"{k} {v}" for k, v in conv.items()))
+            table.add_row("conversion", escape(", ".join(f"{k} {v}" for k, v in conv.items())))
     table.add_row("size", f"{details.size_bytes / 1024:.0f} KiB")
     table.add_row("interpreter", interpreter_in_use())
     for t in details.inputs:

@@ -144,7 +144,8 @@ def run_command(
     s = result.stats
     invoke = s.stages["invoke"].summary()
     console.print(
-        f"{s.processed} frame(s) processed of {s.frames_in} read ({s.dropped} dropped) at "
+        f"{s.processed} frame(s) processed of {s.frames_in} read ({s.dropped} dropped"
+        f"{f', {s.skipped} unreadable skipped' if s.skipped else ''}) at "
         f"{s.fps:.1f} FPS; invoke p50 {invoke['p50_ms']} ms; stopped by {result.stopped_by}",
         highlight=False,
     )

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from edgeseg.cli.common import (
+    call,
     console,
     err_console,
     parse_size,
@@ -15,6 +16,7 @@ from edgeseg.cli.common import (
     stdout_isatty,
     user_errors,
 )
+from edgeseg.core.errors import require_training_stack
 
 SYNTHETIC_FOLDER = "synthetic_data"
 
@@ -137,6 +139,7 @@ def train(
     }
     given = {k: v for k, v in options.items() if v is not None}
     quiet_tensorflow()
+    call(require_training_stack, "edgeseg train")
     from edgeseg.train.fit import TrainConfig, load_train_config
     from edgeseg.train.fit import train as run_training
 

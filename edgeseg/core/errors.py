@@ -40,7 +40,31 @@ class SourceError(EdgesegError):
     """A camera, video file or stream cannot be opened or was lost for good."""
 
 
+class MissingStackError(EdgesegError):
+    """A command needs TensorFlow/Keras (`pip install 'edgeseg[train]'`) and they are absent."""
+
+
 class WriteError(EdgesegError):
     """An output file cannot be written (no space, read-only folder, permission): exit code 4."""
 
     exit_code = 4
+
+
+def require_training_stack(what: str) -> None:
+    """Raise MissingStackError (exit 2) before `what` writes anything when TensorFlow or Keras
+    cannot be imported; the runtime alone (`pip install edgeseg`) does not ship them."""
+    import importlib.util
+
+    missing = []
+    for name in ("tensorflow", "keras"):
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            missing.append(name)
+    if missing:
+        raise MissingStackError(
+            f"{what} needs the training stack ({' and '.join(missing)} not installed): "
+            "pip install 'edgeseg[train]'"
+        )

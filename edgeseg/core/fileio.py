@@ -12,6 +12,7 @@ import contextlib
 import errno
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -124,16 +125,30 @@ def write_text(path: str | Path, text: str, *, label: str = "", mkdir: bool = Fa
     return Path(path)
 
 
+def append_text(path: str | Path, text: str, *, label: str = "") -> Path:
+    """Append UTF-8 text to a file others own (e.g. $GITHUB_STEP_SUMMARY); fsynced, one error."""
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        raise write_error(path, exc, label) from None
+    return Path(path)
+
+
 def write_json(path: str | Path, payload: Any, *, label: str = "", mkdir: bool = False) -> Path:
     """Write pretty JSON (with a final newline) atomically; returns the path."""
     return write_text(path, json.dumps(payload, indent=2) + "\n", label=label, mkdir=mkdir)
 
 
-def encode_image(path: str | Path, image: np.ndarray, *, label: str = "") -> bytes:
+def encode_image(
+    path: str | Path, image: np.ndarray, *, label: str = "", params: list[int] | None = None
+) -> bytes:
     """Encode an image in the format its suffix names (.png, .jpg); WriteError if OpenCV can't."""
     suffix = Path(path).suffix.lower() or ".png"
     try:
-        ok, buf = cv2.imencode(suffix, image)
+        ok, buf = cv2.imencode(suffix, image, params or [])
     except cv2.error:
         ok = False
     if not ok:
@@ -143,7 +158,51 @@ def encode_image(path: str | Path, image: np.ndarray, *, label: str = "") -> byt
 
 
 def write_image(
-    path: str | Path, image: np.ndarray, *, label: str = "", mkdir: bool = False
+    path: str | Path,
+    image: np.ndarray,
+    *,
+    label: str = "",
+    mkdir: bool = False,
+    params: list[int] | None = None,
 ) -> Path:
-    """Encode in memory, then write atomically: what lands on disk is checked, never 0 bytes."""
-    return write_bytes(path, encode_image(path, image, label=label), label=label, mkdir=mkdir)
+    """Encode in memory, then write atomically: what lands on disk is checked, never 0 bytes.
+
+    `params` are OpenCV imencode flags, e.g. [cv2.IMWRITE_JPEG_QUALITY, 92].
+    """
+    data = encode_image(path, image, label=label, params=params)
+    return write_bytes(path, data, label=label, mkdir=mkdir)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path, *, label: str = "") -> Iterator[Path]:
+    """Yield a hidden sibling folder to fill; when the block ends normally it replaces `path`
+    (an old folder is removed only after the new one is in place), else it is deleted.
+
+    So an interrupted run never leaves a folder that looks complete (e.g. a generated dataset).
+    """
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    except OSError as exc:
+        raise write_error(target, exc, label) from None
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
+        old = None
+        if target.exists():
+            old = target.parent / f".{target.name}.{tmp.name}.old"
+            os.replace(target, old)
+        os.replace(tmp, target)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise write_error(target, exc, label) from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if old is not None:
+        if old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink(missing_ok=True)
+    _fsync_dir(target.parent)

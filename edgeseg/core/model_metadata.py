@@ -9,12 +9,17 @@ import io
 import json
 import struct
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
+from edgeseg.core.errors import ModelError, first_line
 from edgeseg.core.spec import ModelSpec
 
 METADATA_NAME = "edgeseg.json"
+MAX_METADATA_BYTES = 1 << 20  # edgeseg.json is a few KiB; refuse anything past 1 MiB inflated
+MAX_ENTRIES = 16
+_CHUNK = 64 * 1024
 
 
 def embed_metadata(
@@ -40,7 +45,7 @@ def _zip_start(data: bytes) -> int | None:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             if METADATA_NAME not in zf.namelist():
                 return None
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, ValueError, OSError):
         return None
     # zipfile already shifts header offsets by the prepended bytes, so compute the start directly:
     # start = EOCD position - central directory size - central directory offset (zip-relative).
@@ -52,22 +57,103 @@ def _zip_start(data: bytes) -> int | None:
     return start if 0 <= start <= len(data) else None
 
 
-def read_metadata(source: str | Path | bytes) -> dict[str, Any] | None:
-    """The embedded payload ({"spec": {...}, ...}) or None when the model carries none."""
+def _read_capped(zf: zipfile.ZipFile, where: str) -> bytes:
+    """edgeseg.json's bytes, refusing more than MAX_METADATA_BYTES whatever the header claims
+    (a deflate bomb is stopped after 1 MiB of output, in bounded chunks)."""
+    entries = zf.infolist()
+    if len(entries) > MAX_ENTRIES:
+        raise ModelError(
+            f"{where}: refusing its metadata: the appended zip has {len(entries)} entries "
+            f"(at most {MAX_ENTRIES})"
+        )
+    info = zf.getinfo(METADATA_NAME)
+    limit = f"at most {MAX_METADATA_BYTES // 1024} KiB"
+    if info.file_size > MAX_METADATA_BYTES:
+        raise ModelError(
+            f"{where}: refusing its metadata: {METADATA_NAME} is {info.file_size} bytes "
+            f"uncompressed ({limit})"
+        )
+    chunks, total = [], 0
+    with zf.open(info) as fh:
+        while chunk := fh.read(_CHUNK):
+            total += len(chunk)
+            if total > MAX_METADATA_BYTES:
+                raise ModelError(
+                    f"{where}: refusing its metadata: {METADATA_NAME} inflates past {limit}"
+                )
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _looks_like_edgeseg_zip(data: bytes) -> bool:
+    """Whether the file's tail names edgeseg.json (so an unreadable zip is corrupt, not absent)."""
+    return METADATA_NAME.encode() in data[-(1 << 16) :]
+
+
+def read_metadata(
+    source: str | Path | bytes, *, name: str | Path | None = None
+) -> dict[str, Any] | None:
+    """The embedded payload ({"spec": {...}, ...}) or None when the model carries none.
+
+    Read with size limits; metadata that is present but damaged (bad zip, bad CRC, not UTF-8,
+    not a JSON object) is a ModelError naming the file, never mistaken for "no metadata".
+    """
+    where = str(name or (source if not isinstance(source, bytes) else "model"))
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             if METADATA_NAME not in zf.namelist():
                 return None
-            payload: dict[str, Any] = json.loads(zf.read(METADATA_NAME))
-            return payload
-    except (zipfile.BadZipFile, json.JSONDecodeError, KeyError):
-        return None
+            raw = _read_capped(zf, where)
+    except (
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        ValueError,
+        OSError,
+        NotImplementedError,
+    ) as exc:
+        if isinstance(exc, ModelError):
+            raise
+        if not _looks_like_edgeseg_zip(data):
+            return None
+        raise ModelError(f"{where}: its edgeseg metadata is corrupt ({first_line(exc)})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ModelError(
+            f"{where}: its edgeseg metadata is corrupt (not UTF-8 at byte {exc.start})"
+        ) from None
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ModelError(
+            f"{where}: its edgeseg metadata is corrupt (not valid JSON: {exc.msg} at line "
+            f"{exc.lineno})"
+        ) from None
+    if not isinstance(payload, dict):
+        raise ModelError(
+            f"{where}: its edgeseg metadata is corrupt (expected a JSON object, got "
+            f"{type(payload).__name__})"
+        )
+    return payload
 
 
-def read_spec(source: str | Path | bytes) -> ModelSpec | None:
-    """The embedded ModelSpec, or None when the model carries no edgeseg metadata."""
-    payload = read_metadata(source)
-    if payload is None or "spec" not in payload:
+def read_spec(source: str | Path | bytes, *, name: str | Path | None = None) -> ModelSpec | None:
+    """The embedded ModelSpec (validated field by field), or None when the model carries none."""
+    payload = read_metadata(source, name=name)
+    where = str(name or (source if not isinstance(source, bytes) else "model"))
+    return None if payload is None else spec_from_payload(payload, where)
+
+
+def spec_from_payload(payload: dict[str, Any], where: str | Path) -> ModelSpec | None:
+    """The ModelSpec in a metadata payload (None without one); ModelError naming file and field."""
+    spec = payload.get("spec")
+    if spec is None:
         return None
-    return ModelSpec.from_dict(payload["spec"])
+    if not isinstance(spec, dict):
+        raise ModelError(f"{where}: metadata field 'spec' must be a JSON object")
+    try:
+        return ModelSpec.from_dict(spec)
+    except ModelError as exc:
+        raise ModelError(f"{where}: metadata {exc}") from None

@@ -7,13 +7,16 @@ stage has to guess the input size, colour order, resize policy or class names.
 from __future__ import annotations
 
 import json
+import math
 import operator
+import unicodedata
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from edgeseg import __version__
 from edgeseg.core.errors import ModelError
+from edgeseg.core.fileio import write_text
 
 ResizePolicy = Literal["stretch", "letterbox"]
 ColorOrder = Literal["rgb", "bgr"]
@@ -43,6 +46,55 @@ def default_palette(num_classes: int) -> tuple[tuple[int, int, int], ...]:
     return tuple(colors)
 
 
+def _has_control(text: str) -> bool:
+    """Control characters (ESC starts terminal escape sequences) never belong in a class name."""
+    return any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text)
+
+
+def check_class_names(names: Any, field_name: str = "class_names") -> tuple[str, ...]:
+    """A tuple of unique, non-empty strings without control characters, or ModelError."""
+    if isinstance(names, str) or not isinstance(names, list | tuple):
+        raise ModelError(f"field {field_name!r} must be a list of strings")
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if not isinstance(name, str) or not name.strip():
+            raise ModelError(f"field {field_name}[{i}] must be a non-empty string, got {name!r}")
+        if _has_control(name):
+            raise ModelError(f"field {field_name}[{i}] {name!r} holds control characters")
+        if name in seen:
+            raise ModelError(f"field {field_name!r} repeats the name {name!r}")
+        seen.add(name)
+    return tuple(names)
+
+
+def _check_palette(palette: Any) -> tuple[tuple[int, int, int], ...]:
+    """A list of [r, g, b] integers in 0..255, or ModelError naming the entry."""
+    if not isinstance(palette, list | tuple):
+        raise ModelError("field 'palette' must be a list of [r, g, b] colours")
+    out = []
+    for i, color in enumerate(palette):
+        ok = isinstance(color, list | tuple) and len(color) == 3
+        ok = ok and all(isinstance(v, int) and not isinstance(v, bool) for v in color)
+        if not ok or not all(0 <= v <= 255 for v in color):
+            raise ModelError(f"field palette[{i}] must be 3 integers in 0..255, got {color!r}")
+        out.append((int(color[0]), int(color[1]), int(color[2])))
+    return tuple(out)
+
+
+def _check_numbers(kwargs: dict[str, Any]) -> None:
+    """Numeric fields hold numbers (JSON true/false or strings are refused, naming the field)."""
+    for key in ("input_height", "input_width", "channels", "ignore_index"):
+        v = kwargs.get(key, 0)
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise ModelError(f"field {key!r} must be an integer, got {v!r}")
+    for key in ("norm_scale", "norm_offset", "float_miou"):
+        v = kwargs.get(key, 0.0)
+        if v is None and key == "float_miou":
+            continue
+        if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v):
+            raise ModelError(f"field {key!r} must be a number, got {v!r}")
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """Everything outside the network weights that a stage needs to feed it and read it."""
@@ -63,6 +115,7 @@ class ModelSpec:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "class_names", check_class_names(self.class_names))
         if len(self.class_names) < 2:
             raise ModelError(
                 f"a model needs at least 2 classes, got {len(self.class_names)}: "
@@ -143,8 +196,9 @@ class ModelSpec:
         known = {f for f in cls.__dataclass_fields__}
         kwargs = {k: v for k, v in data.items() if k in known}
         try:
-            kwargs["class_names"] = tuple(str(n) for n in kwargs["class_names"])
-            kwargs["palette"] = tuple(tuple(int(v) for v in c) for c in kwargs.get("palette", ()))
+            kwargs["class_names"] = check_class_names(kwargs["class_names"])
+            kwargs["palette"] = _check_palette(kwargs.get("palette", ()))
+            _check_numbers(kwargs)
             return cls(**kwargs)
         except ModelError:
             raise
@@ -156,10 +210,7 @@ class ModelSpec:
 
     def save(self, path: str | Path) -> None:
         """Write atomically: a crash never leaves a half-written config."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.to_json() + "\n")
-        tmp.replace(path)
+        write_text(path, self.to_json() + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> ModelSpec:

@@ -16,8 +16,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgeseg.core.errors import DatasetError
+from edgeseg.core.errors import DatasetError, ModelError
 from edgeseg.core.processing import MaskEncoding, png_palette, read_image, read_mask
+from edgeseg.core.spec import check_class_names
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp")
 MASK_EXTS = (".png",)
@@ -145,6 +146,14 @@ def read_class_names(root: Path) -> tuple[tuple[str, ...], np.ndarray | None, Pa
     return None
 
 
+def _check_names(names: tuple[str, ...], source: str) -> None:
+    """Class names must be unique and free of control characters (they reach the terminal)."""
+    try:
+        check_class_names(names, "class names")
+    except ModelError as exc:
+        raise DatasetError(f"{source}: {str(exc).replace('field ', '', 1)}") from None
+
+
 def _read_classes_csv(csv_path: Path) -> tuple[tuple[str, ...], np.ndarray]:
     names: list[str] = []
     colors: list[list[int]] = []
@@ -245,6 +254,7 @@ def open_dataset(
         )
     if len(names) < 2:
         raise DatasetError(f"{source}: need at least 2 classes, got {len(names)}: {list(names)}")
+    _check_names(names, source)
     everything = train + val
     encoding = _detect_encoding(everything, len(names), colors is not None)
     ds = Dataset(root, names, encoding, ignore_index, tuple(train), tuple(val), colors, source)

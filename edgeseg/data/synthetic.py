@@ -7,10 +7,7 @@ asphalt, trees vs grass, shadows, lighting, colour casts), easy enough to learn 
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +16,7 @@ import cv2
 import numpy as np
 
 from edgeseg.core.errors import DatasetError
+from edgeseg.core.fileio import atomic_dir, write_image, write_json, write_text
 from edgeseg.data.scene import CLASS_NAMES, PALETTE, draw_vehicles, render_scene
 
 __all__ = [
@@ -110,11 +108,6 @@ def generate_frames(
         yield apply_look(img, look, rng), lab
 
 
-def _write(path: Path, image: np.ndarray, params: list[int] | None = None) -> None:
-    if not cv2.imwrite(str(path), image, params or []):
-        raise DatasetError(f"{path}: could not write image (disk full or unsupported extension?)")
-
-
 def generate_synthetic_dataset(
     out: str | Path,
     *,
@@ -142,22 +135,19 @@ def generate_synthetic_dataset(
         raise DatasetError(f"synthetic images must be at least 32x32, got {size[1]}x{size[0]}")
     if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
         raise DatasetError(f"{out}: already exists; choose a new folder or pass overwrite")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
     params = [cv2.IMWRITE_JPEG_QUALITY, 92] if image_format == "jpg" else []
     total, done = count_train + count_val, 0
-    try:
-        (tmp / "labels.txt").parent.mkdir(parents=True)
-        (tmp / "labels.txt").write_text("\n".join(CLASS_NAMES) + "\n")
+    with atomic_dir(out) as tmp:
+        write_text(tmp / "labels.txt", "\n".join(CLASS_NAMES) + "\n")
         for split, n in (("train", count_train), ("val", count_val)):
-            (tmp / split / "images").mkdir(parents=True)
-            (tmp / split / "masks").mkdir(parents=True)
+            images, masks = tmp / split / "images", tmp / split / "masks"
+            images.mkdir(parents=True)
+            masks.mkdir(parents=True)
             for i in range(n):
                 image, mask = render_sample(seed, i, size, split)
                 name = f"{split}_{i:04d}"
-                _write(tmp / split / "images" / f"{name}.{image_format}", image, params)
-                _write(tmp / split / "masks" / f"{name}.png", mask)
+                write_image(images / f"{name}.{image_format}", image, params=params)
+                write_image(masks / f"{name}.png", mask)
                 done += 1
                 if progress:
                     progress(done, total)
@@ -169,26 +159,8 @@ def generate_synthetic_dataset(
             "count_val": count_val,
             "palette": PALETTE,
         }
-        (tmp / "synthetic.json").write_text(json.dumps(meta, indent=2) + "\n")
-        _swap_into_place(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        write_json(tmp / "synthetic.json", meta)
     return out
-
-
-def _swap_into_place(tmp: Path, out: Path) -> None:
-    """Rename the finished folder to OUT, replacing an old one only after the new one is whole."""
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        out.rename(old)
-        tmp.rename(out)
-        if old.is_dir():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            old.unlink()
-    else:
-        tmp.rename(out)
 
 
 def write_calibration_frames(
@@ -204,17 +176,11 @@ def write_calibration_frames(
     Each file is written to a temp name and renamed; stale calib_*.jpg beyond `count` are removed.
     """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     paths = []
     for i in range(count):
         image, _ = render_sample(seed, i, size, "calib")
         path = out / f"calib_{i:03d}.jpg"
-        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
-        if not ok:
-            raise DatasetError(f"{path}: JPEG encoding failed")
-        tmp = path.with_name(path.name + ".tmp")  # not an image suffix: never used by mistake
-        tmp.write_bytes(data.tobytes())
-        os.replace(tmp, path)
+        write_image(path, image, params=[cv2.IMWRITE_JPEG_QUALITY, quality], mkdir=True)
         paths.append(path)
     for stale in sorted(out.glob("calib_*.jpg")):
         if stale not in paths:

@@ -3,14 +3,13 @@ chunks, check a model against the dataset's classes, write files atomically."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from edgeseg.core.errors import DatasetError, EdgesegError, ModelError
+from edgeseg.core.errors import DatasetError, ModelError
+from edgeseg.core.fileio import write_image, write_text
 from edgeseg.core.spec import ModelSpec
 from edgeseg.data.dataset import Dataset, Sample, open_dataset
 
@@ -38,7 +37,8 @@ def open_eval_data(data_dir: str | Path) -> tuple[Dataset, str]:
 
 
 def check_model_classes(ds: Dataset, spec: ModelSpec, model: Path) -> list[str]:
-    """Raise when dataset and model disagree on the class count; a warning for renamed classes."""
+    """Raise when dataset and model disagree on the classes (count or names): scoring by index
+    against differently named classes would report per-class IoU under the wrong names."""
     if ds.num_classes != spec.num_classes:
         raise DatasetError(
             f"{ds.root}: dataset has {ds.num_classes} classes {list(ds.class_names)} but model "
@@ -46,10 +46,11 @@ def check_model_classes(ds: Dataset, spec: ModelSpec, model: Path) -> list[str]:
             "the model was trained for"
         )
     if tuple(ds.class_names) != tuple(spec.class_names):
-        return [
-            f"class names differ: dataset {list(ds.class_names)} vs model {list(spec.class_names)} "
-            "(scored by index)"
-        ]
+        raise DatasetError(
+            f"{ds.names_source or ds.root}: class names differ from model {model.name}'s: dataset "
+            f"{list(ds.class_names)} vs model {list(spec.class_names)}; fix the names (or their "
+            "order) to match the model's"
+        )
     return []
 
 
@@ -101,16 +102,9 @@ def iter_chunks(ds: Dataset, split: str, limit: int | None, size: int) -> Iterat
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Write via a temp file in the same folder, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_text(path, text, mkdir=True)
 
 
 def write_image_atomic(path: Path, image: np.ndarray) -> None:
-    """cv2.imwrite via a temp file (same suffix, so OpenCV picks the format) then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    if not cv2.imwrite(str(tmp), image):
-        raise EdgesegError(f"{path}: cannot write image (check the folder is writable)")
-    os.replace(tmp, path)
+    """Encode in memory, then write through the one atomic writer (core.fileio)."""
+    write_image(path, image, mkdir=True)

@@ -131,6 +131,12 @@ def metadata_baseline(
             f"{int8_path}: carries no float mIoU in its metadata (converted without evaluation "
             "data); pass the float model too: edgeseg check FLOAT.keras INT8.tflite --data ..."
         )
+    value = spec.float_miou
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 < value <= 1.0:
+        raise ModelError(
+            f"{int8_path}: metadata field 'float_miou' must be a number in (0, 1], got {value!r}; "
+            "pass the float model too: edgeseg check FLOAT.keras INT8.tflite --data ..."
+        )
     payload = read_metadata(int8_path) or {}
     per_class = payload.get("float_per_class_iou")
     if not isinstance(per_class, dict) or set(per_class) != set(spec.class_names):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from edgeseg.core.fileio import append_text
 from edgeseg.core.processing import colorize, draw_legend
 from edgeseg.core.spec import ModelSpec
 
@@ -190,6 +191,4 @@ def append_step_summary(markdown: str, path: str | None = None) -> Path | None:
     target = path or os.environ.get("GITHUB_STEP_SUMMARY")
     if not target:
         return None
-    with open(target, "a", encoding="utf-8") as fh:
-        fh.write(markdown + "\n")
-    return Path(target)
+    return append_text(target, markdown + "\n", label="$GITHUB_STEP_SUMMARY")

@@ -6,10 +6,9 @@ state, and the loss / mIoU curves plot. Every file is written to a temp name, th
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from edgeseg.core.fileio import atomic_path, write_bytes, write_error, write_text
 from edgeseg.core.metrics import MetricAccumulator, SegmentationScores
 from edgeseg.core.processing import (
     Placement,
@@ -34,29 +34,17 @@ HISTORY_FIELDS = ("epoch", "loss", "val_loss", "val_miou", "val_pixel_accuracy",
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to path via a temp file in the same folder (never a half-written file)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    _publish(tmp, path)
-
-
-def _publish(tmp: str, path: Path) -> None:
-    """Give a finished temp file normal permissions (mkstemp makes 0600) and rename it over path."""
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    """Write `text` through the one atomic writer (kept as a name the training loop imports)."""
+    write_text(path, text)
 
 
 def atomic_save_model(model: keras.Model, path: Path) -> None:
-    """model.save to a temp `.keras` beside `path`, then rename over it."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".keras")
-    os.close(fd)
-    try:
-        model.save(tmp)
-        _publish(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    """model.save to a temp `.keras` beside `path`, then rename over it (fileio.atomic_path)."""
+    with atomic_path(path) as tmp:
+        try:
+            model.save(tmp)
+        except OSError as exc:
+            raise write_error(path, exc) from None
 
 
 class ValidationData:
@@ -184,8 +172,6 @@ class EpochLog(keras.callbacks.Callback):
 
 
 def write_history(path: Path, rows: list[dict[str, Any]]) -> None:
-    import io
-
     buf = io.StringIO()
     writer = csv.DictWriter(
         buf, fieldnames=HISTORY_FIELDS, extrasaction="ignore", lineterminator="\n"
@@ -224,9 +210,8 @@ def plot_curves(rows: list[dict[str, Any]], path: Path) -> Path | None:
     ax_iou.plot(epochs, col("val_miou"), "o-", color="tab:green")
     ax_iou.set(title="validation mIoU (inference mode)", xlabel="epoch", ylim=(0, 1))
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=90)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
-    _publish(tmp, path)
+    write_bytes(path, buf.getvalue())
     return path

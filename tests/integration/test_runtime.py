@@ -106,7 +106,7 @@ def test_headless_run_saves_video_masks_and_stats(model: Path, clip: Path, tmp_p
         saved = cv2.imread(str(masks / names[i]), cv2.IMREAD_UNCHANGED)
         np.testing.assert_array_equal(saved, seg.predict(frame))
     assert len(decoded_frames(out)) == 12
-    assert not list(tmp_path.glob("*.partial.*"))
+    assert not list(tmp_path.glob(".*.tmp*"))
     data = json.loads(stats.read_text())
     assert (data["frames_in"], data["processed"], data["dropped"]) == (12, 12, 0)
     assert data["stopped_by"] == "end" and data["fps"] > 0
@@ -343,8 +343,11 @@ def test_sigterm_finalises_video_and_stats(
         text=True,
     )
     deadline = time.monotonic() + 60
-    partial = tmp_path / "out.partial.avi"
-    while not partial.exists() and time.monotonic() < deadline and proc.poll() is None:
+
+    def partial() -> list[Path]:  # the atomic writer's hidden temp file beside out.avi
+        return list(tmp_path.glob(".out.*.tmp.avi"))
+
+    while not partial() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
     time.sleep(0.5)  # let it write a few frames
     proc.send_signal(signal.SIGTERM)
@@ -353,7 +356,7 @@ def test_sigterm_finalises_video_and_stats(
     data = json.loads(stats.read_text())
     assert data["stopped_by"] == "SIGTERM" and 0 < data["processed"] < 96
     assert len(decoded_frames(out)) == data["processed"]
-    assert not partial.exists()
+    assert not partial()
 
 
 NO_TF_HOOK = textwrap.dedent("""
