@@ -42,14 +42,20 @@ function end(why) {
   $("state").textContent = "stream ended";
   $("banner").textContent = "Stream ended: " + why;
 }
+function uptime(sec) {
+  const t = Math.round(sec), h = Math.floor(t / 3600), m = Math.floor(t / 60) % 60;
+  const pad = (n) => String(n).padStart(2, "0");
+  return h ? h + ":" + pad(m) + ":" + pad(t % 60) : m + ":" + pad(t % 60);
+}
 function show(s) {
   const st = s.stages || {};
-  const ms = (k) => (st[k] === undefined ? "-" : st[k].toFixed(1));
-  $("stats").textContent =
-    s.fps.toFixed(1) + " FPS \\u00b7 " + s.frames + " frames \\u00b7 " + s.dropped +
-    " dropped \\u00b7 invoke " + ms("invoke") + " ms \\u00b7 pre " + ms("preprocess") +
-    " \\u00b7 post " + ms("postprocess") + " \\u00b7 draw " + ms("draw") + " ms \\u00b7 up " +
-    Math.round(s.uptime_s) + " s";
+  const parts = [s.fps.toFixed(1) + " FPS", s.frames + " frames", s.dropped + " dropped"];
+  for (const [key, label] of [["preprocess", "pre"], ["invoke", "invoke"],
+                              ["postprocess", "post"], ["draw", "draw"]]) {
+    if (typeof st[key] === "number") parts.push(label + " " + st[key].toFixed(1) + " ms");
+  }
+  parts.push("up " + uptime(s.uptime_s));
+  $("stats").textContent = parts.join(" \u00b7 ");
   $("stats").dataset.frames = String(s.frames);
 }
 async function poll() {
