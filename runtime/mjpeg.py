@@ -58,26 +58,41 @@ class _BoundedServer(ThreadingHTTPServer):
     request_queue_size = 64
 
     def __init__(self, address: tuple[str, int], handler: Any, max_clients: int) -> None:
-        self.slots = threading.BoundedSemaphore(max_clients)
-        self.refused = 0
+        self.max_clients = max_clients
+        self.active = self.peak = self.refused = 0
+        self._lock = threading.Lock()
         super().__init__(address, handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        if not self.slots.acquire(blocking=False):
-            self.refused += 1
+        with self._lock:
+            full = self.active >= self.max_clients
+            if full:
+                self.refused += 1
+            else:
+                self.active += 1
+                self.peak = max(self.peak, self.active)
+        if full:
             self._refuse(request)
             return
         try:
             super().process_request(request, client_address)
         except BaseException:
-            self.slots.release()
+            self._release()
             raise
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self.slots.release()
+            self._release()
+
+    def _release(self) -> None:
+        with self._lock:
+            self.active -= 1
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that vanished or was cut off is routine: a debug line, not a traceback."""
+        log.debug("mjpeg %s: connection dropped", client_address[0], exc_info=True)
 
     def _refuse(self, request: socket.socket) -> None:
         """Answer 503 without reading the request (never blocks the accept loop for long)."""
@@ -146,6 +161,11 @@ class MjpegServer:
     def refused(self) -> int:
         """Connections turned away with 503 because `max_clients` were already connected."""
         return self._httpd.refused
+
+    @property
+    def peak_clients(self) -> int:
+        """The most connections served at once so far (never above `max_clients`)."""
+        return self._httpd.peak
 
     def publish(self, image: np.ndarray) -> None:
         """Hand over a frame (BGR, not modified afterwards); O(1), whatever the viewers do."""
