@@ -35,6 +35,12 @@ from edgeseg.runtime.sources import Source, SourceLost
 from edgeseg.runtime.stats import StreamStats, write_json_atomic
 
 log = logging.getLogger("edgeseg.runtime")
+_ENDED = {  # why the run stopped, as the live page words it
+    "end": "the source has no more frames",
+    "max-frames": "--max-frames reached",
+    "error": "an error stopped the run (see its log)",
+    "window": "the window was closed",
+}
 GIL_SWITCH_INTERVAL = 0.0005  # seconds, during a run (Python's default is 0.005)
 
 
@@ -333,7 +339,7 @@ class StreamRunner:
         if self.video is not None:
             video = self.video.close() if finalise else self.video.abort()
         if self.server is not None:
-            self.server.end(f"stopped by {self.stopped_by}")
+            self.server.end(_ENDED.get(self.stopped_by, f"stopped by {self.stopped_by}"))
             self.server.close()
         if self.window is not None:
             self.window.close()
