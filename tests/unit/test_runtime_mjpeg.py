@@ -15,7 +15,10 @@ import numpy as np
 import pytest
 
 from edgeseg.core.errors import EdgesegError
+from edgeseg.core.processing import overlay
+from edgeseg.core.spec import ModelSpec
 from edgeseg.runtime.mjpeg import BOUNDARY, MjpegServer, parse_address
+from edgeseg.runtime.outputs import annotate, render
 
 
 def test_address_defaults_to_loopback() -> None:
@@ -237,3 +240,16 @@ def test_a_reader_that_stops_reading_is_dropped_and_publish_never_blocks() -> No
     finally:
         slow.close()
         server.close()
+
+
+def test_served_view_has_no_burned_in_legend_or_hud() -> None:
+    """With --serve the page shows legend and stats in HTML; the pixels stay the plain overlay."""
+    spec = ModelSpec(32, 32, ("background", "cell"))
+    frame = np.full((96, 128, 3), 90, np.uint8)
+    class_map = np.zeros((96, 128), np.uint8)
+    class_map[:, 64:] = 1
+    clean = render(frame, class_map, spec, "overlay", None, 0.5, legend=False)
+    assert np.array_equal(clean, overlay(frame, class_map, spec.palette, 0.5))
+    burned = annotate(clean.copy(), spec, ["10.0 FPS"])
+    assert np.array_equal(burned, render(frame, class_map, spec, "overlay", ["10.0 FPS"], 0.5))
+    assert not np.array_equal(clean, burned)
