@@ -54,7 +54,7 @@ def test_page_shows_legend_model_and_live_stats(
     dom = dump_dom(server.url, tmp_path / "profile")
     assert "membrane&lt;b&gt;_int8&lt;/b&gt;.tflite" in dom  # the name as text, not markup
     assert "&lt;img src=x onerror=alert(1)&gt;" in dom and "<img src=x" not in dom
-    assert "background" in dom and "rgb(0, 200, 0)" in dom.replace(",", ", ").replace("  ", " ")
+    assert "<span>background</span>" in dom and "background:rgb(0,200,0)" in dom
     match = re.search(r'<span id="stats" data-frames="(\d+)">([^<]*)</span>', dom)
     assert match, "the page never showed /stats"
     assert int(match.group(1)) > 0 and "20.0 FPS" in match.group(2)
@@ -74,7 +74,7 @@ def test_stream_is_scaled_to_the_window(
     assert h > 500 and abs(w - h * 2 / 3) < 0.05 * h, (x, y, w, h)
     assert y + h >= 695  # reaches the bottom of the window
     # the header (model name, legend, stats) is above the picture, not over it
-    assert y > 30 and cv2.mean(shot[: y - 2])[:3] < (60, 60, 60, 0)[:3]
+    assert y > 30 and max(cv2.mean(shot[: y - 2])[:3]) < 60
 
 
 def test_page_says_when_the_stream_has_ended(
