@@ -37,8 +37,12 @@ def render(
     view: str = "overlay",
     hud: list[str] | None = None,
     alpha: float = 0.5,
+    legend: bool = True,
 ) -> np.ndarray:
-    """Frame + class map -> BGR picture: palette overlay, side by side, or the mask alone."""
+    """Frame + class map -> BGR picture: palette overlay, side by side, or the mask alone.
+
+    legend=False (and hud=None) leaves the pixels clean, for the live page that shows both in HTML.
+    """
     if view not in VIEWS:
         raise OutputError(f"--view {view!r}: choose one of {', '.join(VIEWS)}")
     if view == "overlay":
@@ -51,6 +55,11 @@ def render(
         else:
             image = color
     image = np.ascontiguousarray(image)
+    return annotate(image, spec, hud) if legend else image
+
+
+def annotate(image: np.ndarray, spec: ModelSpec, hud: list[str] | None = None) -> np.ndarray:
+    """Burn the legend (and the HUD lines, if any) into a drawn view, in place."""
     draw_legend(image, spec.class_names, spec.palette)
     if hud:
         draw_hud(image, hud)

@@ -110,6 +110,17 @@ class StreamStats:
             f"inv {ms['invoke']:.1f} post {ms['postprocess']:.1f} draw {ms['draw']:.1f} ms",
         ]
 
+    def live(self) -> dict[str, Any]:
+        """The live page's numbers: recent FPS, counters, recent milliseconds per stage."""
+        with self.lock:
+            return {
+                "fps": round(self.recent_fps, 2),
+                "frames": self.processed,
+                "frames_in": self.frames_in,
+                "dropped": self.dropped,
+                "stages": {s: round(h.recent * 1000, 3) for s, h in self.stages.items()},
+            }
+
     def to_dict(self, **extra: Any) -> dict[str, Any]:
         return {
             **extra,

@@ -21,12 +21,26 @@ import numpy as np
 
 from edgeseg.core.errors import EdgesegError, SourceError
 from edgeseg.runtime.mjpeg import MjpegServer
-from edgeseg.runtime.outputs import VIEWS, MaskSink, OutputError, VideoSink, WindowSink, render
+from edgeseg.runtime.outputs import (
+    VIEWS,
+    MaskSink,
+    OutputError,
+    VideoSink,
+    WindowSink,
+    annotate,
+    render,
+)
 from edgeseg.runtime.segmenter import Segmenter
 from edgeseg.runtime.sources import Source, SourceLost
 from edgeseg.runtime.stats import StreamStats, write_json_atomic
 
 log = logging.getLogger("edgeseg.runtime")
+_ENDED = {  # why the run stopped, as the live page words it
+    "end": "the source has no more frames",
+    "max-frames": "--max-frames reached",
+    "error": "an error stopped the run (see its log)",
+    "window": "the window was closed",
+}
 GIL_SWITCH_INTERVAL = 0.0005  # seconds, during a run (Python's default is 0.005)
 
 
@@ -130,7 +144,14 @@ class StreamRunner:
             if config.window:
                 self.window = WindowSink()
             if config.serve is not None:
-                self.server = MjpegServer(config.serve)
+                spec = segmenter.spec
+                self.server = MjpegServer(
+                    config.serve,
+                    model=segmenter.model_path.name,
+                    class_names=spec.class_names,
+                    palette=spec.palette,
+                    stats=self.stats.live,
+                )
         except BaseException:
             self._close_outputs(finalise=False)
             raise
@@ -231,12 +252,16 @@ class StreamRunner:
         class_map = self.seg.postprocess(raw, placement)
         t1 = time.perf_counter()
         self.stats.record("postprocess", t1 - t)
-        image = None
+        image = served = None
         if self.video or self.window or self.server:
             hud = self.stats.hud_lines() if self.config.hud else None
-            image = render(
-                frame, class_map, self.seg.spec, self.config.view, hud, self.config.alpha
-            )
+            spec, view, alpha = self.seg.spec, self.config.view, self.config.alpha
+            if self.server is None:
+                image = render(frame, class_map, spec, view, hud, alpha)
+            else:  # the live page shows legend and stats in HTML: serve clean pixels
+                image = served = render(frame, class_map, spec, view, None, alpha, legend=False)
+                if self.video or self.window:
+                    image = annotate(served.copy(), spec, hud)
         t2 = time.perf_counter()
         self.stats.record("draw", t2 - t1)
         if self.masks is not None:
@@ -244,8 +269,8 @@ class StreamRunner:
         if image is not None:
             if self.video is not None:
                 self.video.write(image)
-            if self.server is not None:
-                self.server.publish(image)
+            if served is not None and self.server is not None:
+                self.server.publish(served)
             if self.window is not None and not self.window.show(image):
                 self.stop("window")
         self.stats.record("output", time.perf_counter() - t2)
@@ -317,6 +342,7 @@ class StreamRunner:
                 video = self.video.close() if finalise else self.video.abort()
         finally:
             if self.server is not None:
+                self.server.end(_ENDED.get(self.stopped_by, f"stopped by {self.stopped_by}"))
                 self.server.close()
             if self.window is not None:
                 self.window.close()

@@ -24,13 +24,24 @@ if TYPE_CHECKING:
     from edgeseg.convert.edgetpu import EdgeTpuResult
     from edgeseg.convert.pipeline import ConvertOutcome
 
-REPO_CALIB = Path(__file__).resolve().parents[2] / "calib_data"
+CHECKOUT = Path(__file__).resolve().parents[2]  # the source checkout, when run from one
+NO_CALIB = (
+    "no calibration images: pass --calib DIR (100-300 frames from your camera, or a dataset "
+    "folder). The default calib_data/ is looked for in the working folder and in a source "
+    "checkout; it is not installed with the package, because its synthetic frames suit only "
+    "models trained on the synthetic data"
+)
 
 
 def default_calib() -> Path | None:
-    """`calib_data/` in the working folder, else the repository's, if either exists."""
-    for candidate in (Path.cwd() / "calib_data", REPO_CALIB):
-        if candidate.is_dir():
+    """`calib_data/` in the working folder, else the source checkout's, if either exists.
+
+    An installed package has none on purpose: synthetic frames would silently give a real model
+    the wrong int8 ranges, so there `--calib` is required.
+    """
+    checkout = CHECKOUT / "calib_data" if (CHECKOUT / "pyproject.toml").is_file() else None
+    for candidate in (Path.cwd() / "calib_data", checkout):
+        if candidate is not None and candidate.is_dir():
             return candidate
     return None
 
@@ -45,7 +56,8 @@ def convert(
         typer.Option(
             "--calib",
             help="Calibration images: a folder of images or a dataset folder (images/ or "
-            "train/images + val/images). Default: calib_data/ if it exists.",
+            "train/images + val/images). Default: ./calib_data/, or the source checkout's; "
+            "required when edgeseg is installed from a wheel.",
         ),
     ] = None,
     out: Annotated[
@@ -116,10 +128,7 @@ def convert(
         if options.needs_calibration and calib is None:
             calib = default_calib()
             if calib is None:
-                raise fail(
-                    "no calibration images: pass --calib DIR (a folder of representative frames or "
-                    "a dataset folder); calib_data/ does not exist here"
-                )
+                raise fail(NO_CALIB)
         if edgetpu and options.quant != Quant.INT8:
             raise fail(f"--edgetpu needs --quant int8 (got --quant {options.quant})")
         from edgeseg.cli import convert_quality

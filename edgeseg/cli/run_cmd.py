@@ -82,7 +82,8 @@ def run_command(
         str | None,
         typer.Option(
             "--serve",
-            help="MJPEG over HTTP at HOST:PORT (e.g. 127.0.0.1:8080; 0.0.0.0:8080 for the LAN).",
+            help="Live page at http://HOST:PORT/ (MJPEG, legend, stats; /stats is JSON), e.g. "
+            "127.0.0.1:8080; 0.0.0.0:8080 for the LAN.",
         ),
     ] = None,
     max_frames: Annotated[

@@ -1,0 +1,114 @@
+"""Pipeline FPS of `edgeseg run --serve` with one normal viewer, then with hostile clients added.
+
+    python benchmarks/bench_serve.py [--frames 600] [--workdir DIR]
+
+Both runs process the same looping real video through the same int8 model while one viewer
+reads /stream.mjpg. The second run adds 8 viewers that open the stream and never read, and 300
+connections that send half a request line and wait. Target: FPS with hostile clients / FPS
+without >= 0.9 (the server answers 503 past its cap, times the rest out, drops non-readers; the
+pipeline only hands frames over). Also printed: refused connections, the most served at once,
+and open fds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _runtime_models import build_tflite, write_video
+from bench_soak import LoopingVideo
+
+from edgeseg.runtime.segmenter import Segmenter
+from edgeseg.runtime.stream import StreamConfig, StreamRunner
+
+
+def viewer(host: str, port: int, stop: threading.Event) -> None:
+    """A well-behaved browser: reads the feed as fast as it comes."""
+    try:
+        with socket.create_connection((host, port), timeout=10) as sock:
+            sock.sendall(b"GET /stream.mjpg HTTP/1.0\r\n\r\n")
+            while not stop.is_set() and sock.recv(65536):
+                pass
+    except OSError:
+        pass
+
+
+def hostile(host: str, port: int, stop: threading.Event, held: list[socket.socket]) -> None:
+    """8 stream viewers that never read (small receive buffers), then 300 half requests."""
+    for _ in range(8):
+        try:
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect((host, port))
+            sock.sendall(b"GET /stream.mjpg HTTP/1.0\r\n\r\n")
+            held.append(sock)
+        except OSError:
+            pass
+    for _ in range(300):
+        if stop.is_set():
+            return
+        try:
+            sock = socket.create_connection((host, port), timeout=5)
+            sock.sendall(b"GET /stream.mj")
+            held.append(sock)
+        except OSError:
+            pass
+
+
+def run(model: Path, video: Path, frames: int, attack: bool) -> tuple[float, str]:
+    runner = StreamRunner(
+        Segmenter(model), LoopingVideo(video), StreamConfig(max_frames=frames, serve="127.0.0.1:0")
+    )
+    assert runner.server is not None
+    server = runner.server
+    host, port = server.address
+    stop = threading.Event()
+    held: list[socket.socket] = []
+    threads = [threading.Thread(target=viewer, args=(host, port, stop), daemon=True)]
+    if attack:
+        threads.append(threading.Thread(target=hostile, args=(host, port, stop, held), daemon=True))
+    for th in threads:
+        th.start()
+    time.sleep(0.3)  # the viewer is connected before the first frame
+    result = runner.run()
+    stop.set()
+    for sock in held:
+        sock.close()
+    for th in threads:
+        th.join(timeout=10)
+    note = f"refused {server.refused}, most served at once {server.peak_clients}"
+    return result.stats.fps, note
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--frames", type=int, default=600)
+    ap.add_argument("--workdir", type=Path, default=None)
+    args = ap.parse_args()
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="edgeseg-serve-"))
+    work.mkdir(parents=True, exist_ok=True)
+    model = build_tflite(work / "unet128_int8.tflite", 128, "transpose", "int8", depth=3, filters=8)
+    video = write_video(work / "loop.avi", 48, 128)
+
+    calm, calm_note = run(model, video, args.frames, attack=False)
+    fds = len(os.listdir("/proc/self/fd")) if Path("/proc/self/fd").is_dir() else -1
+    busy, busy_note = run(model, video, args.frames, attack=True)
+    ratio = busy / calm if calm else 0.0
+    fds_after = len(os.listdir("/proc/self/fd")) if fds >= 0 else -1
+    print(f"one viewer:                         {calm:7.1f} FPS  ({calm_note})")
+    print(f"+ 8 non-readers, 300 half requests: {busy:7.1f} FPS  ({busy_note})")
+    ok = ratio >= 0.9
+    print(f"FPS ratio {ratio:.2f} (target >= 0.9) {'PASS' if ok else 'FAIL'}")
+    print(f"open fds: {fds} after the calm run, {fds_after} after the hostile one")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
