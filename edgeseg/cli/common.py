@@ -15,8 +15,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from edgeseg.core.errors import EdgesegError
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped into a CI log: long lines stay whole (no wrapping at 80 columns mid-sentence) and tables
+# get room; in a terminal rich measures the window as usual.
+_PIPE_WIDTH = None if sys.stdout.isatty() else 120
+console = Console(soft_wrap=True, width=_PIPE_WIDTH)
+err_console = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 120)
 T = TypeVar("T")
 
 
@@ -56,17 +59,17 @@ def call(fn: Callable[..., T], *args: object, **kwargs: object) -> T:
         return fn(*args, **kwargs)
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """'256' -> (256, 256); '192x256' -> (height 192, width 256)."""
+def parse_size(text: str, option: str = "--size") -> tuple[int, int]:
+    """Network input size: '256' -> (256, 256); '192x256' -> (height 192, width 256)."""
     try:
         if "x" in text.lower():
             h, w = (int(v) for v in text.lower().split("x"))
         else:
             h = w = int(text)
     except ValueError:
-        raise fail(f"--size {text!r}: expected N or HxW, e.g. 256 or 192x256") from None
+        raise fail(f"{option} {text!r}: expected N or HxW, e.g. 256 or 192x256") from None
     if h <= 0 or w <= 0:
-        raise fail(f"--size {text!r}: must be positive")
+        raise fail(f"{option} {text!r}: must be positive")
     return h, w
 
 
