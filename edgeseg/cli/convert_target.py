@@ -1,0 +1,46 @@
+"""The Coral path decided at training time: a model trained with `--target edgetpu` converts with
+uint8 I/O by default and is compiled for the Edge TPU when `edgetpu_compiler` is installed."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from edgeseg.cli.common import console
+from edgeseg.convert.options import IOType, Quant
+
+
+def model_target(model: Path) -> str:
+    """The target recorded in config.json beside a .keras model ('cpu' when absent)."""
+    from edgeseg.cli.convert_quality import spec_beside
+    from edgeseg.core.errors import ModelError
+
+    try:
+        spec = spec_beside(model)
+    except ModelError:
+        return "cpu"  # the conversion itself reports a broken config
+    return spec.target if spec is not None else "cpu"
+
+
+def resolve_target(
+    model: Path, io: IOType | None, edgetpu: bool, quant: Quant
+) -> tuple[IOType, bool]:
+    """(--io, --edgetpu) with the defaults an Edge TPU model implies; explicit choices win."""
+    if model_target(model) != "edgetpu" or quant != Quant.INT8:
+        return io or IOType.INT8, edgetpu
+    if io is None:
+        io = IOType.UINT8
+        console.print("model trained for the Edge TPU: --io uint8", highlight=False)
+    if not edgetpu:
+        from edgeseg.convert.edgetpu import COMPILER
+
+        if shutil.which(COMPILER):
+            console.print(f"{COMPILER} found: compiling for the Edge TPU too", highlight=False)
+            edgetpu = True
+        else:
+            console.print(
+                f"model trained for the Edge TPU; {COMPILER} is not installed here, so only the "
+                "int8 model is written (compile it on x86-64 Linux with --edgetpu)",
+                highlight=False,
+            )
+    return io, edgetpu
