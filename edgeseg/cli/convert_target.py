@@ -8,18 +8,7 @@ from pathlib import Path
 
 from edgeseg.cli.common import console
 from edgeseg.convert.options import IOType, Quant
-
-
-def model_target(model: Path) -> str:
-    """The target recorded in config.json beside a .keras model ('cpu' when absent)."""
-    from edgeseg.cli.convert_quality import spec_beside
-    from edgeseg.core.errors import ModelError
-
-    try:
-        spec = spec_beside(model)
-    except ModelError:
-        return "cpu"  # the conversion itself reports a broken config
-    return spec.target if spec is not None else "cpu"
+from edgeseg.convert.target import default_io, model_target
 
 
 def resolve_target(
@@ -29,7 +18,7 @@ def resolve_target(
     if model_target(model) != "edgetpu" or quant != Quant.INT8:
         return io or IOType.INT8, edgetpu
     if io is None:
-        io = IOType.UINT8
+        io = default_io(model)
         console.print("model trained for the Edge TPU: --io uint8", highlight=False)
     if not edgetpu:
         from edgeseg.convert.edgetpu import COMPILER
