@@ -31,7 +31,9 @@ def eval_command(
     save_overlays: Annotated[
         Path | None,
         typer.Option(
-            "--save-overlays", help="Write each prediction over its input (with legend) here."
+            "--save-overlays",
+            help="Write one picture per image here: input | ground truth | prediction, the "
+            "legend beside them and the image's own mIoU in the caption.",
         ),
     ] = None,
     limit: Annotated[
@@ -41,7 +43,10 @@ def eval_command(
         int | None, typer.Option("--threads", min=1, help="TFLite threads (default: all cores).")
     ] = None,
 ) -> None:
-    """Score a model on labelled images: mIoU, per-class IoU, pixel accuracy, fw-IoU, latency."""
+    """Score a model on labelled images: mIoU, per-class IoU, pixel accuracy, fw-IoU, latency.
+
+    Example: edgeseg eval runs/m/model_int8.tflite --data data/membrane --save-overlays overlays/
+    """
     quiet_tensorflow()
     from edgeseg.eval.evaluate import evaluate
 

@@ -26,7 +26,10 @@ def interpreter_in_use() -> str:
 def info(
     model: Annotated[Path, typer.Argument(help="A .tflite model.", show_default=False)],
 ) -> None:
-    """Show a .tflite model's metadata, tensors, quantisation and op histogram (no TensorFlow)."""
+    """Show a .tflite model's metadata, tensors, quantisation and op histogram (no TensorFlow).
+
+    Example: edgeseg info runs/m/model_int8.tflite
+    """
     from edgeseg.convert.tflite_inspect import inspect_tflite
     from edgeseg.convert.validate import describe_tensor
     from edgeseg.core.spec import ModelSpec
