@@ -108,7 +108,8 @@ def bench_command(
     Reports p50/p90/p99 per thread count, the model's multiply-accumulates and achieved GMAC/s;
     --compare times a second model the same way and prints the ratio.
 
-    Example: edgeseg bench model_int8.tflite --threads 1,2,4 --compare model_float32.tflite
+    Example:
+      edgeseg bench m_int8.tflite --threads 1,2,4 --compare m_float32.tflite
     """
     from edgeseg.runtime.bench import benchmark
     from edgeseg.runtime.bench import compare as compare_results

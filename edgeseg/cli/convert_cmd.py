@@ -106,7 +106,8 @@ def convert(
     Writes the .tflite atomically with the model spec embedded, and <out stem>.report.json beside
     it: size vs float32, op histogram, calibration facts and an Edge TPU pre-check.
 
-    Example: edgeseg convert runs/street/model.keras --calib data/street --io uint8
+    Example:
+      edgeseg convert runs/street/model.keras --calib data/street --io uint8
     """
     from edgeseg.cli.convert_target import resolve_target
 

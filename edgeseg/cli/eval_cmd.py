@@ -45,7 +45,8 @@ def eval_command(
 ) -> None:
     """Score a model on labelled images: mIoU, per-class IoU, pixel accuracy, fw-IoU, latency.
 
-    Example: edgeseg eval runs/m/model_int8.tflite --data data/membrane --save-overlays overlays/
+    Example:
+      edgeseg eval runs/m/model_int8.tflite --data data/m --save-overlays overlays/
     """
     quiet_tensorflow()
     from edgeseg.eval.evaluate import evaluate

@@ -28,7 +28,8 @@ def info(
 ) -> None:
     """Show a .tflite model's metadata, tensors, quantisation and op histogram (no TensorFlow).
 
-    Example: edgeseg info runs/m/model_int8.tflite
+    Example:
+      edgeseg info runs/m/model_int8.tflite
     """
     from edgeseg.convert.tflite_inspect import inspect_tflite
     from edgeseg.convert.validate import describe_tensor

@@ -134,9 +134,10 @@ def run_command(
     Shows a window by default; --headless (or --serve) runs without one. Ctrl-C or SIGTERM stops
     cleanly: the video is finalised and the stats written.
 
-    Examples: edgeseg run model_int8.tflite --source 0 --capture-size 640x480 ;
-    edgeseg run model_int8.tflite --source street.jpg --save street_seg.png ;
-    edgeseg run model_int8.tflite --source clip.mp4 --headless --save out.mp4
+    Examples:
+      edgeseg run model_int8.tflite --source 0 --capture-size 640x480
+      edgeseg run model_int8.tflite --source street.jpg --save street_seg.png
+      edgeseg run model_int8.tflite --source clip.mp4 --headless --save out.mp4
     """
     from edgeseg.runtime.segmenter import Segmenter
     from edgeseg.runtime.sources import open_source

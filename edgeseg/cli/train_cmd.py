@@ -128,7 +128,9 @@ def train(
     """Train a U-Net on image + mask pairs; writes OUT/model.keras (best val mIoU), config.json,
     history.csv and curves.png. Ctrl-C keeps the best checkpoint; --resume continues.
 
-    Example: edgeseg train data/street --out runs/street --size 256 --epochs 30 --target edgetpu
+    Examples:
+      edgeseg train data/street --out runs/street --size 256 --epochs 30
+      edgeseg train data/street --out runs/coral --target edgetpu
     """
     if target == "edgetpu" and upsample == "transpose":
         raise fail(
