@@ -133,8 +133,8 @@ def convert(
     from edgeseg.convert.target import default_io
 
     options = ConvertOptions(  # validates quant / io strings (one-line ConversionError)
-        quant=quant,  # type: ignore[arg-type]
-        io=io or default_io(model),  # type: ignore[arg-type]
+        quant=quant,
+        io=io or default_io(model),
         calib_count=calib_count,
         seed=seed,
     )
@@ -145,7 +145,7 @@ def convert(
     outcome = convert_model(model, out, options, calib)
     if edgetpu:
         compile_outcome(outcome)
-    return outcome.export.path
+    return Path(outcome.export.path)
 
 
 def evaluate(
