@@ -61,7 +61,8 @@ def test_evaluate_predictor_matches_direct_metrics(membrane_data: Path, tmp_path
     overlays = sorted((tmp_path / "ov").glob("*.png"))
     assert len(overlays) == 5
     img = cv2.imread(str(overlays[0]))
-    assert img.shape == (512, 512, 3) and img.std() > 10
+    # input | ground truth | prediction side by side, legend beside, caption above
+    assert img.shape[0] > 512 and img.shape[1] > 3 * 512 and img.std() > 10
     d = json.loads(result.write_json(tmp_path / "e.json").read_text())
     assert d["images"] == 5 and set(d["per_class_iou"]) == {"membrane", "cell_interior"}
     assert d["mean_latency_ms"] >= 0
