@@ -26,7 +26,7 @@ from edgeseg.core.errors import EdgesegError
 # Piped into a CI log: long lines stay whole (no wrapping at 80 columns mid-sentence) and tables
 # get room; in a terminal rich measures the window as usual.
 _PIPE_WIDTH = None if sys.stdout.isatty() else 120
-console = Console(soft_wrap=True, width=_PIPE_WIDTH)
+console = Console(soft_wrap=True, width=_PIPE_WIDTH, log_path=False)  # no `demo_cmd.py:42`
 err_console = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 120)
 T = TypeVar("T")
 
