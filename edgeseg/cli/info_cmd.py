@@ -58,6 +58,7 @@ def info(
             "normalisation", f"x * {spec.norm_scale:.6g} + {spec.norm_offset:g} (inside the model)"
         )
         table.add_row("output kind", spec.output_kind)
+        table.add_row("target", spec.target)
         miou = "unknown" if spec.float_miou is None else f"{spec.float_miou:.4f}"
         table.add_row("float mIoU", miou)
         table.add_row("edgeseg version", spec.edgeseg_version)
