@@ -67,6 +67,20 @@ def native_logs(verbose: bool) -> Iterator[None]:
             err_console.out(shown, highlight=False)
 
 
+def reflow_help(doc: str | None) -> str:
+    """A docstring as --help should show it: paragraphs joined into one line each (the terminal
+    wraps them), indented example lines kept one per line."""
+    paragraphs = inspect.cleandoc(doc or "").split("\n\n")
+    out = []
+    for para in paragraphs:
+        lines = para.splitlines()
+        if any(line[:1].isspace() for line in lines[1:]):
+            out.append(para)
+        else:
+            out.append(" ".join(line.strip() for line in lines))
+    return "\n\n".join(out)
+
+
 def quiet_command(fn: F) -> F:
     """Wrap a command function in `native_logs`, adding `--verbose/-v` when it has none."""
     sig = inspect.signature(fn, eval_str=True)
@@ -78,6 +92,7 @@ def quiet_command(fn: F) -> F:
         with native_logs(verbose):
             return fn(*args, **kwargs)
 
+    wrapper.__doc__ = reflow_help(fn.__doc__)
     if not has_verbose:
         option = typer.Option("--verbose", "-v", help=VERBOSE_HELP)
         extra = inspect.Parameter(

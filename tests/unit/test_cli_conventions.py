@@ -82,3 +82,11 @@ def test_train_target_edgetpu_refuses_transpose_before_loading_anything() -> Non
     code, out = cli("train", "--target", "edgetpu", "--upsample", "transpose")
     assert code == 2
     assert "--upsample resize" in out
+
+
+def test_help_paragraphs_are_not_broken_mid_sentence() -> None:
+    _, out = cli("run", "--help")
+    assert "Ctrl-C or SIGTERM stops cleanly" in out  # one docstring paragraph, one line
+    lines = out.splitlines()
+    examples = [ln.strip() for ln in lines if ln.strip().startswith("edgeseg run ")]
+    assert len(examples) == 3  # the examples stay one per line
