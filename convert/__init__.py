@@ -6,6 +6,9 @@ Light to import: TensorFlow loads inside the functions that need it. Entry point
 `validate.validate`, `edgetpu.compile_edgetpu`. `tflite_inspect` reads a .tflite without TensorFlow.
 """
 
+from edgeseg._callable import make_callable
 from edgeseg.convert.options import ConvertOptions, IOType, Quant
+
+make_callable(__name__, "convert")  # edgeseg.convert(...) is the API call (edgeseg.api.convert)
 
 __all__ = ["ConvertOptions", "IOType", "Quant"]

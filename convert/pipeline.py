@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -69,9 +70,17 @@ def convert_model(
     calib: str | Path | None = None,
     progress: Progress | None = None,
     measure_float32: bool = True,
+    phase: Callable[[str], None] | None = None,
 ) -> ConvertOutcome:
-    """Convert a trained `.keras` model to `out` and write `<out stem>.report.json` beside it."""
+    """Convert a trained `.keras` model to `out` and write `<out stem>.report.json` beside it.
+
+    `phase(name)` announces each step: "load", "export", "calibrate" (then `progress(done,
+    total)`), "convert" and "validate", so a caller can show where the time goes.
+    """
     from edgeseg.train.model_io import load_keras_model
+
+    step = phase or (lambda name: None)
+    step("load")
 
     options = options or ConvertOptions()
     out = Path(out) if out is not None else default_out(model_path, options.quant)
@@ -90,12 +99,15 @@ def convert_model(
     # The .tflite is built under a temp name and published LAST, after its report: an interrupted
     # convert (Ctrl-C, full disk) never leaves a complete .tflite at `out` without its report.
     with atomic_path(out) as staged, tempfile.TemporaryDirectory(prefix="edgeseg-convert-") as tmp:
+        step("export")
         saved = write_saved_model(model, spec, Path(tmp) / "saved")
+        step("calibrate" if rep is not None else "convert")
         result = export(
             saved, spec, options, staged, rep, extra={"source_model": Path(model_path).name}
         )
         result = replace(result, path=out)
         seconds = time.perf_counter() - start
+        step("validate")
         f32 = float32_size(saved, spec) if measure_float32 else None
         report, info = validate(
             staged,

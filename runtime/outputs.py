@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -98,7 +99,8 @@ class VideoSink:
         self.path = Path(path)
         fourcc = _FOURCC.get(self.path.suffix.lower())
         if fourcc is None:
-            raise OutputError(f"--save {self.path}: use one of {', '.join(sorted(_FOURCC))}")
+            kinds = ", ".join([*sorted(_FOURCC), *IMAGE_SAVE_SUFFIXES])
+            raise OutputError(f"--save {self.path}: use one of {kinds}")
         if not self.path.parent.is_dir():
             raise OutputError(f"--save {self.path}: folder {self.path.parent} does not exist")
         self.fourcc = cv2.VideoWriter.fourcc(*fourcc)
@@ -204,10 +206,14 @@ class _Discard(Exception):
 
 
 class MaskSink:
-    """One single-channel PNG of class indices per frame, named by source frame number."""
+    """One single-channel PNG of class indices per frame, named after the source image when the
+    source has names (`names(frame_no)`), else by frame number."""
 
-    def __init__(self, folder: str | Path) -> None:
+    def __init__(
+        self, folder: str | Path, names: Callable[[int], str | None] | None = None
+    ) -> None:
         self.folder = Path(folder)
+        self.names = names
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -215,12 +221,56 @@ class MaskSink:
         self.frames = 0
 
     def path_for(self, frame_no: int) -> Path:
-        return self.folder / f"{frame_no:06d}.png"
+        name = self.names(frame_no) if self.names is not None else None
+        return self.folder / f"{name or f'{frame_no:06d}'}.png"
 
     def write(self, frame_no: int, class_map: np.ndarray) -> None:
         """Encoded in memory, written atomically: a full disk is a WriteError, not a 0-byte PNG."""
         write_image(self.path_for(frame_no), class_map, label="--save-masks")
         self.frames += 1
+
+
+IMAGE_SAVE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+
+
+class ImageSink:
+    """`--save out.png|jpg` for a single image: the drawn view, written atomically on close."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.parent.is_dir():
+            raise OutputError(f"--save {self.path}: folder {self.path.parent} does not exist")
+        self.fps: float | None = None  # interface of VideoSink; unused
+        self.frames = 0
+        self._image: np.ndarray | None = None
+
+    def write(self, image: np.ndarray) -> None:
+        if self._image is not None:
+            self._image = None  # never write a half-true result
+            raise OutputError(
+                f"--save {self.path}: an image file holds one frame but the source gave more; "
+                "save a video (.mp4, .avi) or use --save-masks DIR"
+            )
+        self._image = image
+        self.frames = 1
+
+    def close(self) -> Path | None:
+        if self._image is None:
+            return None
+        from edgeseg.core.fileio import write_image
+
+        write_image(self.path, self._image, label="--save")
+        return self.path
+
+    def abort(self) -> None:
+        self._image = None
+
+
+def open_save_sink(path: str | Path, fps: float | None) -> VideoSink | ImageSink:
+    """`--save`: an image file (.png, .jpg) for one frame, else a video."""
+    if Path(path).suffix.lower() in IMAGE_SAVE_SUFFIXES:
+        return ImageSink(path)
+    return VideoSink(path, fps)
 
 
 def opencv_has_gui() -> bool:

@@ -15,9 +15,11 @@ from edgeseg.core.errors import DelegateError, ModelError
 from edgeseg.core.model_metadata import read_spec, strip_metadata
 from edgeseg.core.processing import (
     Placement,
+    check_frame,
     class_map_from_output,
     class_map_to_frame,
     prepare_image,
+    read_image,
     to_input_tensor,
 )
 from edgeseg.core.spec import ModelSpec
@@ -178,9 +180,14 @@ class Segmenter:
         return class_map_to_frame(class_map, placement)
 
     def predict(self, frame: np.ndarray) -> np.ndarray:
-        """Frame -> class map (uint8) at the frame's size."""
-        tensor, placement = self.preprocess(frame)
+        """OpenCV frame (HxWx3 **BGR** or HxW gray, uint8, any size) -> class map (HxW uint8 class
+        ids) at the frame's size. For an RGB array (PIL, imageio) pass `rgb[..., ::-1]`."""
+        tensor, placement = self.preprocess(check_frame(frame))
         return self.postprocess(self.invoke(tensor), placement)
+
+    def predict_file(self, path: str | Path) -> np.ndarray:
+        """Read an image file (as OpenCV does) and predict its class map at its own size."""
+        return self.predict(read_image(path))
 
     def describe(self) -> str:
         """One line for --verbose: package, threads, delegate and how much of the graph it took."""

@@ -50,6 +50,10 @@ class Source(ABC):
         """Nominal frame rate, when the source knows it."""
         return None
 
+    def frame_name(self, frame_no: int) -> str | None:
+        """The file stem frame `frame_no` came from (image sources), so outputs keep names."""
+        return None
+
     def __enter__(self) -> Source:
         self.open()
         return self
@@ -166,19 +170,24 @@ class NetworkSource(_CaptureSource):
 
 
 class ImageFolderSource(Source):
-    """Every image in a folder, in name order; an unreadable file is skipped with a warning and
-    counted in `skipped` (one bad file never costs the frames around it)."""
+    """Every image in a folder, in name order, or one image file; an unreadable file is skipped
+    with a warning and counted in `skipped` (one bad file never costs the frames around it)."""
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
         self.name = str(self.folder)
         self._files: list[Path] = []
+        self._stems: list[str] = []
         self._pos = 0
         self.skipped = 0
         self._read = 0
 
     def open(self) -> None:
-        files = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if self.folder.is_file():
+            files = [self.folder]
+        else:
+            files = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        self._stems = [p.stem for p in files]
         if not files:
             raise SourceError(f"{self.folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
         self._files, self._pos = files, 0
@@ -201,6 +210,9 @@ class ImageFolderSource(Source):
 
     def release(self) -> None:
         self._files = []
+
+    def frame_name(self, frame_no: int) -> str | None:
+        return self._stems[frame_no] if 0 <= frame_no < len(self._stems) else None
 
 
 class PicameraSource(Source):
@@ -272,8 +284,10 @@ def open_source(
             raise SourceError(f"--source {source}: only rtsp:// and http(s):// streams")
         return NetworkSource(source)
     path = Path(source)
-    if path.is_dir():
+    if path.is_dir() or (path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES):
         return ImageFolderSource(path)
     if not path.exists():
+        if source.strip().isdigit():  # `--source 0` means camera 0, as in Ultralytics / OpenCV
+            return CameraSource(int(source), size)
         raise SourceError(f"--source {source}: no such file or folder")
     return VideoFileSource(path)

@@ -23,11 +23,13 @@ from edgeseg.core.errors import EdgesegError, SourceError
 from edgeseg.runtime.mjpeg import MjpegServer
 from edgeseg.runtime.outputs import (
     VIEWS,
+    ImageSink,
     MaskSink,
     OutputError,
     VideoSink,
     WindowSink,
     annotate,
+    open_save_sink,
     render,
 )
 from edgeseg.runtime.segmenter import Segmenter
@@ -131,16 +133,16 @@ class StreamRunner:
         self.stopped_by = "end"
         self.error: EdgesegError | None = None
         self._errors: list[BaseException] = []
-        self.video: VideoSink | None = None
+        self.video: VideoSink | ImageSink | None = None
         self.masks: MaskSink | None = None
         self.server: MjpegServer | None = None
         self.window: WindowSink | None = None
         self.paced = source.live or config.realtime
         try:
             if config.save is not None:
-                self.video = VideoSink(config.save, None if self.paced else source.fps)
+                self.video = open_save_sink(config.save, None if self.paced else source.fps)
             if config.save_masks is not None:
-                self.masks = MaskSink(config.save_masks)
+                self.masks = MaskSink(config.save_masks, source.frame_name)
             if config.window:
                 self.window = WindowSink()
             if config.serve is not None:

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from edgeseg.cli.common import console, fail, parse_size, user_errors
+from edgeseg.cli.common import console, fail, user_errors
+from edgeseg.cli.options import Fallback, parse_capture_size
 
 if TYPE_CHECKING:
     from edgeseg.runtime.bench import BenchResult
@@ -85,7 +86,8 @@ def bench_command(
         typer.Option("--delegate", help="As for `edgeseg run` (edgetpu, gpu, lib.so...)."),
     ] = None,
     fallback: Annotated[
-        str | None, typer.Option("--fallback", help="'cpu': run on the CPU if the delegate fails.")
+        Fallback | None,
+        typer.Option("--fallback", help="cpu: run on the CPU if the delegate fails."),
     ] = None,
     compare: Annotated[
         Path | None,
@@ -94,8 +96,9 @@ def bench_command(
         ),
     ] = None,
     frame_size: Annotated[
-        str, typer.Option("--frame-size", help="Camera frame HxW for the whole-frame path.")
-    ] = "480x640",
+        str,
+        typer.Option("--frame-size", help="Camera frame WIDTHxHEIGHT for the whole-frame path."),
+    ] = "640x480",
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write the results as JSON here.")
     ] = None,
@@ -104,13 +107,16 @@ def bench_command(
 
     Reports p50/p90/p99 per thread count, the model's multiply-accumulates and achieved GMAC/s;
     --compare times a second model the same way and prints the ratio.
+
+    Example:
+      edgeseg bench m_int8.tflite --threads 1,2,4 --compare m_float32.tflite
     """
     from edgeseg.runtime.bench import benchmark
     from edgeseg.runtime.bench import compare as compare_results
     from edgeseg.runtime.stats import write_json_atomic
 
     counts = _threads(threads)
-    shape = parse_size(frame_size)
+    shape = parse_capture_size(frame_size, "--frame-size")
     run = partial(
         benchmark,
         runs=runs,

@@ -62,6 +62,9 @@ def check_command(
     Exit codes: 0 within limits, 1 a limit was exceeded (only that), 2 bad input, 4 cannot write
     the report (CI tells a regression from a broken setup). Appends check.md to
     $GITHUB_STEP_SUMMARY when set.
+
+    Example:
+      edgeseg check runs/m/model.keras runs/m/model_int8.tflite --data data/m/val
     """
     if len(models) not in (1, 2):
         raise fail(f"expected [FLOAT_MODEL] INT8_MODEL, got {len(models)} model paths")

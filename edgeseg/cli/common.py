@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -12,13 +13,23 @@ from typing import TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 
 from edgeseg.core.errors import EdgesegError, first_line
 from edgeseg.core.fileio import write_error
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped into a CI log: long lines stay whole (no wrapping at 80 columns mid-sentence) and tables
+# get room; in a terminal rich measures the window as usual.
+_PIPE_WIDTH = None if sys.stdout.isatty() else 120
+console = Console(soft_wrap=True, width=_PIPE_WIDTH, log_path=False)  # no `demo_cmd.py:42`
+err_console = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 120)
 T = TypeVar("T")
 _WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
 
@@ -65,22 +76,71 @@ def call(fn: Callable[..., T], *args: object, **kwargs: object) -> T:
         return fn(*args, **kwargs)
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """'256' -> (256, 256); '192x256' -> (height 192, width 256)."""
+def parse_size(text: str, option: str = "--size") -> tuple[int, int]:
+    """Network input size: '256' -> (256, 256); '192x256' -> (height 192, width 256)."""
     try:
         if "x" in text.lower():
             h, w = (int(v) for v in text.lower().split("x"))
         else:
             h = w = int(text)
     except ValueError:
-        raise fail(f"--size {text!r}: expected N or HxW, e.g. 256 or 192x256") from None
+        raise fail(f"{option} {text!r}: expected N or HxW, e.g. 256 or 192x256") from None
     if h <= 0 or w <= 0:
-        raise fail(f"--size {text!r}: must be positive")
+        raise fail(f"{option} {text!r}: must be positive")
     return h, w
 
 
 def stdout_isatty() -> bool:
     return sys.stdout.isatty()
+
+
+class Phases:
+    """Named steps on one transient status line; each finished step is printed with its time,
+    so a CI log reads `export 2.1 s`, `calibrate 200/200 3.4 s`, ... instead of a stuck bar."""
+
+    def __init__(self, bar: Progress, task: TaskID) -> None:
+        self.bar, self.task = bar, task
+        self.name: str | None = None
+        self.started = time.perf_counter()
+        self.counts = ""
+
+    def phase(self, name: str) -> None:
+        if name == self.name:
+            return
+        self.finish()
+        self.name, self.started, self.counts = name, time.perf_counter(), ""
+        self.bar.update(self.task, description=name, completed=0, total=None)
+
+    def progress(self, done: int, total: int) -> None:
+        """The library's progress(done, total) callback for the current step; when calibration
+        has consumed every frame the converter quantises, so that becomes the `convert` step."""
+        self.counts = f" {done}/{total}"
+        self.bar.update(self.task, completed=done, total=total)
+        if done >= total and self.name == "calibrate":
+            self.phase("convert")
+
+    def finish(self) -> None:
+        if self.name is not None:
+            seconds = time.perf_counter() - self.started
+            self.bar.console.print(f"  {self.name}{self.counts} {seconds:.1f} s", highlight=False)
+        self.name = None
+
+
+@contextmanager
+def phases(first: str) -> Iterator[Phases]:
+    """A `Phases` line on stderr for multi-step library calls (convert)."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        steps = Phases(bar, bar.add_task(first, total=None))
+        steps.phase(first)
+        yield steps
+        steps.finish()
 
 
 @contextmanager

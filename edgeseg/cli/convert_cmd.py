@@ -12,7 +12,7 @@ from edgeseg.cli.common import (
     call,
     console,
     fail,
-    progress_bar,
+    phases,
     quiet_tensorflow,
     user_errors,
     warn,
@@ -68,13 +68,15 @@ def convert(
     ] = None,
     quant: Annotated[Quant, typer.Option("--quant", help="Quantisation mode.")] = Quant.INT8,
     io: Annotated[
-        IOType,
+        IOType | None,
         typer.Option(
             "--io",
             help="Input tensor type of an int8 model (output int8; float32 makes both ends "
-            "float). uint8 takes camera bytes straight in, with no float math on the device.",
+            "float). uint8 takes camera bytes straight in, with no float math on the device. "
+            "\\[default: int8; uint8 for a model trained with --target edgetpu]",
+            show_default=False,
         ),
-    ] = IOType.INT8,
+    ] = None,
     calib_count: Annotated[
         int, typer.Option("--calib-count", min=1, help="Calibration frames to use (at most).")
     ] = 200,
@@ -117,7 +119,13 @@ def convert(
 
     Writes the .tflite atomically with the model spec embedded, and <out stem>.report.json beside
     it: size vs float32, op histogram, calibration facts and an Edge TPU pre-check.
+
+    Example:
+      edgeseg convert runs/street/model.keras --calib data/street --io uint8
     """
+    from edgeseg.cli.convert_target import resolve_target
+
+    io, edgetpu = resolve_target(model, io, edgetpu, quant)
     quiet_tensorflow()
     call(require_training_stack, "edgeseg convert")
     from edgeseg.convert.options import ConvertOptions
@@ -148,8 +156,10 @@ def convert(
                 edgetpu=edgetpu,
             )
             return
-        with progress_bar("calibrating") as progress:
-            outcome = convert_model(model, out, options, calib, progress=progress)
+        with phases("load") as steps:
+            outcome = convert_model(
+                model, out, options, calib, progress=steps.progress, phase=steps.phase
+            )
     for message in outcome.warnings:
         warn(message)
     print_report(outcome)

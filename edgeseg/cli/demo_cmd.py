@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -41,7 +42,8 @@ def demo(
     with user_errors(), console.status("starting") as status:
 
         def step(message: str) -> None:
-            console.log(message)
+            # a timestamped line, no source location, no padding to the terminal width
+            console.print(f"[dim]{time.strftime('%H:%M:%S')}[/] {message}", highlight=False)
             status.update(message)
 
         summary = run_demo(settings, step)

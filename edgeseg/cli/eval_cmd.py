@@ -33,7 +33,9 @@ def eval_command(
     save_overlays: Annotated[
         Path | None,
         typer.Option(
-            "--save-overlays", help="Write each prediction over its input (with legend) here."
+            "--save-overlays",
+            help="Write one picture per image here: input | ground truth | prediction, the "
+            "legend beside them and the image's own mIoU in the caption.",
         ),
     ] = None,
     limit: Annotated[
@@ -43,7 +45,11 @@ def eval_command(
         int | None, typer.Option("--threads", min=1, help="TFLite threads (default: all cores).")
     ] = None,
 ) -> None:
-    """Score a model on labelled images: mIoU, per-class IoU, pixel accuracy, fw-IoU, latency."""
+    """Score a model on labelled images: mIoU, per-class IoU, pixel accuracy, fw-IoU, latency.
+
+    Example:
+      edgeseg eval runs/m/model_int8.tflite --data data/m --save-overlays overlays/
+    """
     quiet_tensorflow()
     if model.suffix.lower() == ".keras":
         call(require_training_stack, "edgeseg eval of a .keras model")

@@ -27,7 +27,11 @@ def interpreter_in_use() -> str:
 def info(
     model: Annotated[Path, typer.Argument(help="A .tflite model.", show_default=False)],
 ) -> None:
-    """Show a .tflite model's metadata, tensors, quantisation and op histogram (no TensorFlow)."""
+    """Show a .tflite model's metadata, tensors, quantisation and op histogram (no TensorFlow).
+
+    Example:
+      edgeseg info runs/m/model_int8.tflite
+    """
     from edgeseg.convert.tflite_inspect import inspect_tflite
     from edgeseg.convert.validate import describe_tensor
     from edgeseg.core.model_metadata import spec_from_payload
@@ -55,6 +59,7 @@ def info(
             "normalisation", f"x * {spec.norm_scale:.6g} + {spec.norm_offset:g} (inside the model)"
         )
         table.add_row("output kind", spec.output_kind)
+        table.add_row("target", spec.target)
         miou = "unknown" if spec.float_miou is None else f"{spec.float_miou:.4f}"
         table.add_row("float mIoU", miou)
         table.add_row("edgeseg version", spec.edgeseg_version)

@@ -47,15 +47,16 @@ def _register() -> None:
         run_cmd,
         train_cmd,
     )
+    from edgeseg.cli.quiet import quiet_command as q
 
-    app.command("bench")(bench_cmd.bench_command)
-    app.command("check")(check_cmd.check_command)
-    app.command("convert")(convert_cmd.convert)
-    app.command("demo")(demo_cmd.demo)
-    app.command("eval")(eval_cmd.eval_command)
-    app.command("info")(info_cmd.info)
-    app.command("run")(run_cmd.run_command)
-    app.command("train")(train_cmd.train)
+    app.command("bench")(q(bench_cmd.bench_command))
+    app.command("check")(q(check_cmd.check_command))
+    app.command("convert")(q(convert_cmd.convert))
+    app.command("demo")(q(demo_cmd.demo))
+    app.command("eval")(q(eval_cmd.eval_command))
+    app.command("info")(q(info_cmd.info))
+    app.command("run")(q(run_cmd.run_command))
+    app.command("train")(q(train_cmd.train))
 
 
 _register()

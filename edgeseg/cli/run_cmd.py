@@ -8,7 +8,14 @@ from typing import Annotated
 
 import typer
 
-from edgeseg.cli.common import console, err_console, fail, parse_size, user_errors, warn
+from edgeseg.cli.common import console, err_console, fail, user_errors, warn
+from edgeseg.cli.options import (
+    Fallback,
+    View,
+    is_image_file,
+    parse_capture_size,
+    saves_image,
+)
 
 
 class _WarnHandler(logging.Handler):
@@ -37,14 +44,22 @@ def run_command(
     ] = None,
     source: Annotated[
         str | None,
-        typer.Option("--source", help="Video file, folder of images, or rtsp:// / http:// URL."),
+        typer.Option(
+            "--source",
+            help="Image, folder of images, video file, rtsp:// / http:// URL, or a camera "
+            "index (0 = camera 0).",
+        ),
     ] = None,
     picamera: Annotated[
         bool, typer.Option("--picamera", help="Raspberry Pi camera module via picamera2.")
     ] = False,
     capture_size: Annotated[
         str | None,
-        typer.Option("--capture-size", help="Camera resolution HxW, e.g. 480x640."),
+        typer.Option(
+            "--capture-size",
+            help="Camera resolution WIDTHxHEIGHT as V4L2 and picamera2 write it, e.g. 640x480 "
+            "(640,480 works too).",
+        ),
     ] = None,
     threads: Annotated[
         int | None,
@@ -58,11 +73,11 @@ def run_command(
         ),
     ] = None,
     fallback: Annotated[
-        str | None,
-        typer.Option("--fallback", help="'cpu': if the delegate fails, warn and run on the CPU."),
+        Fallback | None,
+        typer.Option("--fallback", help="cpu: if the delegate fails, warn and run on the CPU."),
     ] = None,
     view: Annotated[
-        str, typer.Option("--view", help="overlay | side (frame beside mask) | mask.")
+        View, typer.Option("--view", help="overlay, side (frame beside mask) or mask.")
     ] = "overlay",
     alpha: Annotated[
         float, typer.Option("--alpha", min=0.0, max=1.0, help="Overlay opacity.")
@@ -72,11 +87,19 @@ def run_command(
         bool, typer.Option("--headless", help="No window (servers, SSH, opencv-python-headless).")
     ] = False,
     save: Annotated[
-        Path | None, typer.Option("--save", help="Write the drawn view to a video (.mp4 or .avi).")
+        Path | None,
+        typer.Option(
+            "--save",
+            help="Write the drawn view: a video (.mp4, .avi) or, for one image, .png / .jpg.",
+        ),
     ] = None,
     save_masks: Annotated[
         Path | None,
-        typer.Option("--save-masks", help="Write one index PNG per frame (000123.png) here."),
+        typer.Option(
+            "--save-masks",
+            help="Write one class-index PNG per frame here: named after the source image "
+            "(street_01.png), or by frame number for video and cameras (000123.png).",
+        ),
     ] = None,
     serve: Annotated[
         str | None,
@@ -111,13 +134,23 @@ def run_command(
 
     Shows a window by default; --headless (or --serve) runs without one. Ctrl-C or SIGTERM stops
     cleanly: the video is finalised and the stats written.
+
+    Examples:
+      edgeseg run model_int8.tflite --source 0 --capture-size 640x480
+      edgeseg run model_int8.tflite --source street.jpg --save street_seg.png
+      edgeseg run model_int8.tflite --source clip.mp4 --headless --save out.mp4
     """
     from edgeseg.runtime.segmenter import Segmenter
     from edgeseg.runtime.sources import open_source
     from edgeseg.runtime.stream import StreamConfig, StreamRunner
 
     setup_runtime_logging(verbose)
-    size = parse_size(capture_size) if capture_size else None
+    if saves_image(save) and not is_image_file(source):
+        raise fail(
+            f"--save {save}: an image file holds one frame; give --source IMAGE, or save a "
+            "video (.mp4, .avi) or --save-masks DIR"
+        )
+    size = parse_capture_size(capture_size) if capture_size else None
     with user_errors():
         src = open_source(camera=camera, source=source, picamera=picamera, size=size)
         seg = Segmenter(model, threads=threads, delegate=delegate, fallback=fallback)
@@ -130,7 +163,7 @@ def run_command(
             view=view,
             hud=hud,
             alpha=alpha,
-            window=not headless and serve is None,
+            window=not headless and serve is None and not saves_image(save),
             save=save,
             save_masks=save_masks,
             serve=serve,
@@ -150,7 +183,8 @@ def run_command(
         f"{s.fps:.1f} FPS; invoke p50 {invoke['p50_ms']} ms; stopped by {result.stopped_by}",
         highlight=False,
     )
-    for label, path in (("video", result.video), ("masks", result.masks), ("stats", stats)):
+    saved = "image" if saves_image(save) else "video"
+    for label, path in ((saved, result.video), ("masks", result.masks), ("stats", stats)):
         if path is not None:
             console.print(f"{label}: {path}", highlight=False)
     if result.stopped_by == "SIGINT":

@@ -11,11 +11,13 @@ from edgeseg.cli.common import (
     call,
     console,
     err_console,
+    fail,
     parse_size,
     quiet_tensorflow,
     stdout_isatty,
     user_errors,
 )
+from edgeseg.cli.options import Loss, Resize, Strategy, Target, Upsample
 from edgeseg.core.errors import require_training_stack
 
 SYNTHETIC_FOLDER = "synthetic_data"
@@ -58,18 +60,26 @@ def train(
         typer.Option(help="Filters in the first level, doubled per level. \\[default: 16]"),
     ] = None,
     upsample: Annotated[
-        str | None,
+        Upsample | None,
         typer.Option(
             help="Decoder up-sampling: transpose (Conv2DTranspose) or resize (bilinear + conv). "
-            "\\[default: transpose]"
+            "\\[default: transpose; resize with --target edgetpu]"
         ),
     ] = None,
     loss: Annotated[
-        str | None, typer.Option(help="ce (cross-entropy) or ce+dice. \\[default: ce]")
+        Loss | None, typer.Option(help="ce (cross-entropy) or ce+dice. \\[default: ce]")
     ] = None,
     resize: Annotated[
-        str | None,
+        Resize | None,
         typer.Option(help="stretch, or letterbox (keeps the aspect ratio). \\[default: stretch]"),
+    ] = None,
+    target: Annotated[
+        Target | None,
+        typer.Option(
+            help="Hardware the model is for. edgetpu: a decoder the Coral compiler maps whole "
+            "(resize), recorded in the model so `convert` defaults to uint8 I/O. "
+            "\\[default: cpu]"
+        ),
     ] = None,
     channels: Annotated[
         int | None, typer.Option(help="Model input channels: 3 (RGB) or 1 (gray). \\[default: 3]")
@@ -100,7 +110,7 @@ def train(
         ),
     ] = None,
     strategy: Annotated[
-        str | None,
+        Strategy | None,
         typer.Option(
             help="default (one device), mirrored (all local GPUs, else CPUs) or multiworker "
             "(TF_CONFIG). \\[default: default]"
@@ -118,7 +128,17 @@ def train(
     ] = False,
 ) -> None:
     """Train a U-Net on image + mask pairs; writes OUT/model.keras (best val mIoU), config.json,
-    history.csv and curves.png. Ctrl-C keeps the best checkpoint; --resume continues."""
+    history.csv and curves.png. Ctrl-C keeps the best checkpoint; --resume continues.
+
+    Examples:
+      edgeseg train data/street --out runs/street --size 256 --epochs 30
+      edgeseg train data/street --out runs/coral --target edgetpu
+    """
+    if target == "edgetpu" and upsample == "transpose":
+        raise fail(
+            "--target edgetpu needs --upsample resize: the Edge TPU compiler runs strided "
+            "TRANSPOSE_CONV on the CPU"
+        )
     options: dict[str, Any] = {
         "size": parse_size(size) if size else None,
         "epochs": epochs,
@@ -136,6 +156,7 @@ def train(
         "seed": seed,
         "augment": augment,
         "strategy": strategy,
+        "target": target,
     }
     given = {k: v for k, v in options.items() if v is not None}
     quiet_tensorflow()

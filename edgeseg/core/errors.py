@@ -28,6 +28,10 @@ class ModelError(EdgesegError):
     """A model file is missing, corrupt, or not a per-pixel class map."""
 
 
+class FrameError(EdgesegError):
+    """An image handed to the library is not an OpenCV frame (None, wrong dtype or shape)."""
+
+
 class ConversionError(EdgesegError):
     """TFLite conversion or calibration failed."""
 

@@ -17,7 +17,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from edgeseg.core.errors import DatasetError
+from edgeseg.core.errors import DatasetError, FrameError
 from edgeseg.core.spec import ModelSpec
 
 MaskEncoding = Literal["index", "binary", "rgb", "palette"]
@@ -120,6 +120,30 @@ def read_mask(
     if encoding == "binary":
         return np.where(raw > 127, 1, 0).astype(np.uint8)
     return np.ascontiguousarray(raw)
+
+
+def check_frame(frame: object) -> np.ndarray:
+    """The frame itself if it is an OpenCV image (HxWx3 BGR or HxW gray, uint8), else a
+    FrameError saying what was received and how to get a proper one."""
+    if frame is None:
+        raise FrameError(
+            "expected an OpenCV image (numpy uint8, BGR), got None; cv2.imread returns None when "
+            "it cannot read the file, VideoCapture.read() when the stream ended"
+        )
+    if not isinstance(frame, np.ndarray):
+        raise FrameError(f"expected a numpy uint8 BGR image, got {type(frame).__name__}")
+    if frame.dtype != np.uint8:
+        raise FrameError(
+            f"expected uint8 pixels 0..255, got {frame.dtype}; e.g. "
+            "np.clip(img * 255, 0, 255).astype(np.uint8) for 0..1 floats"
+        )
+    channels_ok = frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] in (1, 3))
+    if not channels_ok or frame.size == 0:
+        hint = (
+            "; drop alpha with frame[:, :, :3]" if frame.ndim == 3 and frame.shape[2] == 4 else ""
+        )
+        raise FrameError(f"expected an HxWx3 BGR or HxW gray image, got shape {frame.shape}{hint}")
+    return frame
 
 
 # === Colour order, channels and resize ===

@@ -21,6 +21,8 @@ from edgeseg.core.fileio import write_text
 ResizePolicy = Literal["stretch", "letterbox"]
 ColorOrder = Literal["rgb", "bgr"]
 OutputKind = Literal["softmax", "sigmoid"]
+Target = Literal["cpu", "edgetpu"]  # the hardware the model was trained for (decides the decoder)
+TARGETS: tuple[str, ...] = ("cpu", "edgetpu")
 
 # Normalisation lives INSIDE the model (a Rescaling layer built from these two numbers), so every
 # caller feeds raw 0..255 pixels and nobody can normalise twice or forget to.
@@ -111,6 +113,7 @@ class ModelSpec:
     norm_offset: float = NORM_OFFSET
     ignore_index: int = IGNORE_INDEX
     float_miou: float | None = None
+    target: Target = "cpu"
     edgeseg_version: str = __version__
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -143,6 +146,8 @@ class ModelSpec:
             raise ModelError(
                 f"output kind must be 'softmax' or 'sigmoid', got {self.output_kind!r}"
             )
+        if self.target not in TARGETS:
+            raise ModelError(f"target must be one of {', '.join(TARGETS)}, got {self.target!r}")
         if not self.palette:
             object.__setattr__(self, "palette", default_palette(self.num_classes))
         elif len(self.palette) < self.num_classes:

@@ -12,7 +12,6 @@ import numpy as np
 
 from edgeseg.core.errors import DatasetError
 from edgeseg.core.metrics import MetricAccumulator, SegmentationScores
-from edgeseg.core.processing import draw_legend, overlay
 from edgeseg.core.spec import ModelSpec
 from edgeseg.eval.common import (
     Progress,
@@ -23,6 +22,7 @@ from edgeseg.eval.common import (
     write_image_atomic,
     write_text_atomic,
 )
+from edgeseg.eval.overlays import eval_overlay
 from edgeseg.eval.predictor import Predictor, open_predictor
 
 
@@ -105,11 +105,6 @@ def warm_up(predictor: Predictor) -> None:
     predictor.predict(np.zeros((spec.input_height, spec.input_width, 3), np.uint8))
 
 
-def overlay_image(frame: np.ndarray, class_map: np.ndarray, spec: ModelSpec) -> np.ndarray:
-    """Prediction blended over the input, with the class legend (what --save-overlays writes)."""
-    return draw_legend(overlay(frame, class_map, spec.palette), spec.class_names, spec.palette)
-
-
 def evaluate(
     model_path: str | Path,
     data_dir: str | Path,
@@ -152,7 +147,8 @@ def evaluate_predictor(
         for (sample, image, mask), pred in zip(chunk, maps, strict=True):
             acc.update(mask, pred)
             if out_dir is not None:
-                write_image_atomic(out_dir / f"{sample.stem}.png", overlay_image(image, pred, spec))
+                picture = eval_overlay(sample.stem, image, mask, pred, spec)
+                write_image_atomic(out_dir / f"{sample.stem}.png", picture)
         done += len(chunk)
         if progress:
             progress(done, total)

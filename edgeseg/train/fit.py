@@ -59,6 +59,9 @@ class TrainConfig:
     steps_per_epoch: int | None = None  # None: one pass, but at least 64 samples
     cache: bool = True  # keep decoded, resized training pairs in memory
     overwrite: bool = False  # replace an existing run in `out` instead of refusing
+    # "edgetpu": a model the Edge TPU compiler maps whole (resize decoder; convert then defaults
+    # to uint8 I/O). Recorded in the ModelSpec.
+    target: str = "cpu"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data", Path(self.data))
@@ -66,6 +69,9 @@ class TrainConfig:
         object.__setattr__(self, "size", tuple(int(v) for v in self.size))
         if self.classes is not None:
             object.__setattr__(self, "classes", tuple(self.classes))
+        if self.target == "edgetpu" and self.upsample == "transpose":
+            # The compiler maps strided TRANSPOSE_CONV to the CPU (google-coral/edgetpu #509).
+            object.__setattr__(self, "upsample", "resize")
         checks = [
             (
                 len(self.size) == 2 and min(self.size) > 0,
@@ -86,6 +92,10 @@ class TrainConfig:
                 f"--resize must be stretch or letterbox, got {self.resize!r}",
             ),
             (self.channels in (1, 3), f"--channels must be 1 or 3, got {self.channels}"),
+            (
+                self.target in ("cpu", "edgetpu"),
+                f"--target must be cpu or edgetpu, got {self.target!r}",
+            ),
             (self.patience >= 1, f"--patience must be >= 1, got {self.patience}"),
             (
                 self.strategy in STRATEGIES,
@@ -266,6 +276,7 @@ def train(
         class_names=ds.class_names,
         channels=config.channels,
         resize=config.resize,  # type: ignore[arg-type]
+        target=config.target,  # type: ignore[arg-type]
     )
 
     from edgeseg.train.loop import run_fit  # TensorFlow loads here, after validation

@@ -1,0 +1,28 @@
+"""The hardware a model was trained for (`edgeseg train --target`), read back at convert time:
+an Edge TPU model converts with uint8 input by default (camera bytes straight in, as Coral wants).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgeseg.convert.options import IOType
+from edgeseg.core.errors import ModelError
+from edgeseg.core.spec import ModelSpec
+
+
+def model_target(model: str | Path) -> str:
+    """The target recorded in config.json beside a .keras model ('cpu' when absent or unreadable:
+    the conversion itself reports a broken config)."""
+    config = Path(model).with_name("config.json")
+    if not config.is_file():
+        return "cpu"
+    try:
+        return ModelSpec.load(config).target
+    except ModelError:
+        return "cpu"
+
+
+def default_io(model: str | Path) -> IOType:
+    """uint8 input for a model trained with --target edgetpu, else int8."""
+    return IOType.UINT8 if model_target(model) == "edgetpu" else IOType.INT8

@@ -1,0 +1,227 @@
+"""The public Python API: the same library calls the `edgeseg` commands make, as typed functions.
+
+Everything here is re-exported from `edgeseg` lazily, so `import edgeseg` stays light and
+`edgeseg.Segmenter` never imports TensorFlow; only `train`, `convert` and `evaluate`/`check` of a
+`.keras` model load it, inside the call. Expected failures raise `edgeseg.EdgesegError` subclasses
+(ValueError) with a one-line message. Example::
+
+    import cv2
+    import edgeseg
+
+    run = edgeseg.train("data/street", out="runs/street", size=256, epochs=30)
+    model = edgeseg.convert(run.model_path, calib="data/street", io="uint8")
+    report = edgeseg.check(model, data="data/street/val", float_model=run.model_path)
+    seg = edgeseg.Segmenter(model)
+    frame = cv2.imread("street.jpg")        # BGR, as OpenCV reads it
+    classes = seg.predict(frame)            # HxW uint8 class ids at the frame's size
+    cv2.imwrite("street_seg.png", edgeseg.overlay(frame, classes, seg.spec))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from edgeseg.core.errors import EdgesegError
+from edgeseg.core.spec import ModelSpec
+from edgeseg.runtime.segmenter import Segmenter
+
+if TYPE_CHECKING:
+    from edgeseg.eval.compare import CheckResult
+    from edgeseg.eval.evaluate import EvalResult
+    from edgeseg.train.fit import TrainResult
+
+__all__ = [
+    "EdgesegError",
+    "ModelSpec",
+    "Segmenter",
+    "check",
+    "convert",
+    "evaluate",
+    "overlay",
+    "train",
+]
+
+PathLike = str | Path
+
+
+def _size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
+    if size is None:
+        return None
+    if isinstance(size, int):
+        return (size, size)
+    if len(size) != 2:
+        raise EdgesegError(f"size must be N or (height, width), got {size!r}")
+    return (int(size[0]), int(size[1]))
+
+
+def train(
+    data: PathLike | None = None,
+    out: PathLike = "runs/unet",
+    *,
+    size: int | tuple[int, int] | None = None,
+    epochs: int | None = None,
+    target: Literal["cpu", "edgetpu"] = "cpu",
+    resume: bool = False,
+    overwrite: bool = False,
+    classes: Sequence[str] | None = None,
+    verbose: int = 0,
+    **options: Any,
+) -> TrainResult:
+    """Train a U-Net on DATA (images/ + masks/, or train/ and val/) into OUT, like `edgeseg train`.
+
+    `size` is N or (height, width); `target="edgetpu"` picks the decoder the Coral compiler maps
+    whole. Other keyword options are TrainConfig fields (batch, lr, depth, filters, upsample,
+    loss, resize, channels, patience, val_fraction, seed, augment, strategy). DATA=None trains on
+    built-in synthetic scenes generated into OUT/synthetic_data. Needs the [train] extra.
+
+    >>> run = edgeseg.train("data/membrane", out="runs/m", size=128, epochs=15)  # doctest: +SKIP
+    >>> run.best_miou, run.model_path                                            # doctest: +SKIP
+    """
+    from edgeseg.train.fit import TrainConfig, load_train_config
+    from edgeseg.train.fit import train as run_training
+
+    given: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
+    if (hw := _size(size)) is not None:
+        given["size"] = hw
+    if epochs is not None:
+        given["epochs"] = epochs
+    if classes is not None:
+        given["classes"] = tuple(classes)
+    out = Path(out)
+    if resume:
+        base = load_train_config(out).to_dict()
+        base.update(given, resume=True, out=out, data=data or base["data"], verbose=verbose)
+        return run_training(TrainConfig.from_dict(base))
+    if data is None:
+        from edgeseg.data.synthetic import generate_synthetic_dataset
+
+        data = out / "synthetic_data"
+        if not (Path(data) / "labels.txt").is_file():
+            generate_synthetic_dataset(data, seed=given.get("seed", 0))
+    config = TrainConfig(
+        data=Path(data), out=out, target=target, overwrite=overwrite, verbose=verbose, **given
+    )
+    return run_training(config)
+
+
+def convert(
+    model: PathLike,
+    out: PathLike | None = None,
+    *,
+    calib: PathLike | None = None,
+    quant: Literal["int8", "int16x8", "float16", "dynamic", "float32"] = "int8",
+    io: Literal["uint8", "int8", "float32"] | None = None,
+    calib_count: int = 200,
+    seed: int = 0,
+    edgetpu: bool = False,
+) -> Path:
+    """Convert a trained `.keras` model to TFLite (full-integer int8 by default), like
+    `edgeseg convert`; returns the `.tflite` path (report JSON beside it).
+
+    `calib` (a folder of representative frames or a dataset) is required for int8 / int16x8.
+    `io=None` means uint8 for a model trained with target="edgetpu", else int8. `edgetpu=True`
+    also runs edgetpu_compiler (must be on PATH). Needs the [train] extra.
+
+    >>> tflite = edgeseg.convert("runs/m/model.keras", calib="data/membrane")  # doctest: +SKIP
+    """
+    from edgeseg.convert.options import ConvertOptions
+    from edgeseg.convert.pipeline import compile_outcome, convert_model
+    from edgeseg.convert.target import default_io
+
+    options = ConvertOptions(  # validates quant / io strings (one-line ConversionError)
+        quant=quant,
+        io=io or default_io(model),
+        calib_count=calib_count,
+        seed=seed,
+    )
+    if options.needs_calibration and calib is None:
+        raise EdgesegError(
+            f"{quant} conversion needs calib=: a folder of representative frames or a dataset"
+        )
+    outcome = convert_model(model, out, options, calib)
+    if edgetpu:
+        compile_outcome(outcome)
+    return Path(outcome.export.path)
+
+
+def evaluate(
+    model: PathLike,
+    data: PathLike,
+    *,
+    limit: int | None = None,
+    threads: int | None = None,
+    save_overlays: PathLike | None = None,
+) -> EvalResult:
+    """Score a `.keras` or `.tflite` model on DATA (its val split) or DATA/val, like `edgeseg eval`:
+    `.miou`, `.per_class_iou`, `.scores`, `.mean_latency_ms`, `.to_dict()`.
+
+    >>> edgeseg.evaluate("model_int8.tflite", "data/membrane").miou  # doctest: +SKIP
+    """
+    from edgeseg.eval.evaluate import evaluate as run_eval
+
+    return run_eval(model, data, save_overlays=save_overlays, limit=limit, threads=threads)
+
+
+def check(
+    int8_model: PathLike,
+    data: PathLike,
+    *,
+    float_model: PathLike | None = None,
+    max_drop: float = 1.0,
+    max_class_drop: float | None = None,
+    out_dir: PathLike | None = None,
+    limit: int | None = None,
+    threads: int | None = None,
+) -> CheckResult:
+    """The int8 accuracy gate, like `edgeseg check`: `.passed`, `.miou_drop` (points),
+    `.failures`, `.to_markdown()`. Without `float_model` the baseline is the float mIoU recorded
+    in the int8 model; `out_dir` also writes check.json, check.md and disagreement.png.
+
+    >>> r = edgeseg.check("m_int8.tflite", "data/val", float_model="m.keras")  # doctest: +SKIP
+    >>> assert r.passed, r.failures                                            # doctest: +SKIP
+    """
+    from edgeseg.eval.compare import compare
+
+    return compare(
+        float_model,
+        int8_model,
+        data,
+        max_drop,
+        max_class_drop,
+        out_dir=out_dir,
+        limit=limit,
+        threads=threads,
+    )
+
+
+def overlay(
+    frame: np.ndarray,
+    class_map: np.ndarray,
+    spec: ModelSpec | Segmenter,
+    *,
+    alpha: float = 0.5,
+    legend: bool = True,
+) -> np.ndarray:
+    """Draw a class map over its BGR frame in the model's palette (with the class legend); returns
+    a new BGR image of the frame's size, ready for cv2.imwrite.
+
+    >>> cv2.imwrite("out.png", edgeseg.overlay(frame, seg.predict(frame), seg))  # doctest: +SKIP
+    """
+    from edgeseg.core.processing import check_frame, draw_legend
+    from edgeseg.core.processing import overlay as blend
+
+    model_spec = spec.spec if isinstance(spec, Segmenter) else spec
+    check_frame(frame)
+    if not isinstance(class_map, np.ndarray) or class_map.shape[:2] != frame.shape[:2]:
+        got = getattr(class_map, "shape", type(class_map).__name__)
+        raise EdgesegError(f"class map {got} does not match the frame size {frame.shape[:2]}")
+    if not 0.0 <= alpha <= 1.0:
+        raise EdgesegError(f"alpha must be in [0, 1], got {alpha}")
+    image = np.ascontiguousarray(blend(frame, class_map, model_spec.palette, alpha))
+    if legend:
+        draw_legend(image, model_spec.class_names, model_spec.palette)
+    return image

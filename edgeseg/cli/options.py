@@ -1,0 +1,59 @@
+"""Option types and parsers shared by the commands: the real choices of every enumerated option
+(so `--help` lists them) and size parsers whose errors name the option the user typed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from edgeseg.cli.common import fail
+
+# Choices shown in --help as [a|b]; the library validates the same values again.
+Upsample = Literal["transpose", "resize"]
+Loss = Literal["ce", "ce+dice"]
+Resize = Literal["stretch", "letterbox"]
+Strategy = Literal["default", "mirrored", "multiworker"]
+Target = Literal["cpu", "edgetpu"]
+View = Literal["overlay", "side", "mask"]
+Fallback = Literal["cpu"]
+
+
+def _two_ints(text: str) -> tuple[int, int] | None:
+    for sep in ("x", "X", ",", "*"):
+        if sep in text:
+            a, _, b = text.partition(sep)
+            try:
+                return int(a), int(b)
+            except ValueError:
+                return None
+    return None
+
+
+def parse_capture_size(text: str, option: str = "--capture-size") -> tuple[int, int]:
+    """Camera size written WIDTHxHEIGHT like V4L2 and picamera2 ('640x480' or '640,480')
+    -> (height, width), the order edgeseg uses inside."""
+    pair = _two_ints(text.strip())
+    if pair is None:
+        raise fail(f"{option} {text!r}: expected WIDTHxHEIGHT, e.g. 640x480 (or 640,480)")
+    w, h = pair
+    if w <= 0 or h <= 0:
+        raise fail(f"{option} {text!r}: width and height must be positive")
+    return h, w
+
+
+def saves_image(save: Path | None) -> bool:
+    """`--save out.png|jpg`: one drawn image (no window needed), not a video."""
+    from edgeseg.runtime.outputs import IMAGE_SAVE_SUFFIXES
+
+    return save is not None and save.suffix.lower() in IMAGE_SAVE_SUFFIXES
+
+
+def is_image_file(source: str | None) -> bool:
+    """Whether `--source` names one image file (a single frame)."""
+    from edgeseg.runtime.sources import IMAGE_SUFFIXES
+
+    return (
+        source is not None
+        and Path(source).is_file()
+        and Path(source).suffix.lower() in (IMAGE_SUFFIXES)
+    )

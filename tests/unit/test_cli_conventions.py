@@ -1,0 +1,92 @@
+"""What users type: choices in --help, an example in every command's help, WIDTHxHEIGHT camera
+sizes, `--source 0`, errors naming the option typed, and --verbose on every command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from edgeseg.cli.main import app
+from edgeseg.runtime.sources import CameraSource, ImageFolderSource, open_source
+
+runner = CliRunner()
+COMMANDS = ("bench", "check", "convert", "demo", "eval", "info", "run", "train")
+
+
+def cli(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args), env={"COLUMNS": "200"})
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_an_example_and_verbose(command: str) -> None:
+    code, out = cli(command, "--help")
+    assert code == 0
+    assert "Example" in out and f"edgeseg {command}" in out.split("Example", 1)[1]
+    assert "--verbose" in out
+
+
+def test_enumerated_options_show_their_choices() -> None:
+    _, train = cli("train", "--help")
+    for choices in (
+        "transpose|resize",
+        "ce|ce+dice",
+        "stretch|letterbox",
+        "default|mirrored|multiworker",
+        "cpu|edgetpu",
+    ):
+        assert choices in train, choices
+    _, run = cli("run", "--help")
+    assert "overlay|side|mask" in run
+    assert "WIDTHxHEIGHT" in run and "640x480" in run
+
+
+def test_bad_choice_is_a_usage_error() -> None:
+    code, out = cli("train", "--upsample", "bilinear")
+    assert code == 2
+    assert "bilinear" in out and "transpose" in out
+
+
+def test_capture_size_error_names_the_option_typed(tmp_path: Path) -> None:
+    code, out = cli("run", str(tmp_path / "m.tflite"), "--camera", "0", "--capture-size", "640:480")
+    assert code == 2
+    assert "--capture-size '640:480'" in out and "WIDTHxHEIGHT" in out
+    assert "--size" not in out.replace("--capture-size", "")
+
+
+def test_capture_size_is_width_first() -> None:
+    from edgeseg.cli.options import parse_capture_size
+
+    assert parse_capture_size("640x480") == (480, 640)  # (height, width) inside
+    assert parse_capture_size("640,480") == (480, 640)
+    assert parse_capture_size(" 1280X720 ") == (720, 1280)
+
+
+def test_source_digit_is_a_camera(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = open_source(source="0", size=(480, 640))
+    assert isinstance(source, CameraSource) and source.target == 0 and source.size == (480, 640)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "0").mkdir()  # a folder literally named 0 wins over the camera
+    assert isinstance(open_source(source="0"), ImageFolderSource)
+
+
+def test_single_image_save_refuses_a_folder_source(tmp_path: Path) -> None:
+    code, out = cli("run", str(tmp_path / "m.tflite"), "--source", str(tmp_path), "--save", "x.png")
+    assert code == 2
+    assert "--save x.png" in out and "one frame" in out
+
+
+def test_train_target_edgetpu_refuses_transpose_before_loading_anything() -> None:
+    code, out = cli("train", "--target", "edgetpu", "--upsample", "transpose")
+    assert code == 2
+    assert "--upsample resize" in out
+
+
+def test_help_paragraphs_are_not_broken_mid_sentence() -> None:
+    _, out = cli("run", "--help")
+    assert "Ctrl-C or SIGTERM stops cleanly" in out  # one docstring paragraph, one line
+    lines = out.splitlines()
+    examples = [ln.strip() for ln in lines if ln.strip().startswith("edgeseg run ")]
+    assert len(examples) == 3  # the examples stay one per line

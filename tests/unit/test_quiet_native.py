@@ -1,0 +1,63 @@
+"""Quiet by default: native writes to fd 2 are captured while Python's stderr still shows, and
+replayed when the block fails (run in subprocesses: pytest owns this process's stderr)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+from edgeseg.cli.quiet import worth_showing
+
+
+def _run(body: str) -> subprocess.CompletedProcess[str]:
+    code = textwrap.dedent(
+        """
+        import os, sys
+        from edgeseg.runtime.quiet import quiet_native
+        """
+    ) + textwrap.dedent(body)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+
+
+def test_native_stderr_is_captured_python_stderr_is_not() -> None:
+    proc = _run(
+        """
+        with quiet_native() as log:
+            os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\\n")
+            print("python warning", file=sys.stderr)
+        print("captured:", log.text.strip())
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "python warning" in proc.stderr
+    assert "XNNPACK" not in proc.stderr
+    assert "captured: INFO: Created TensorFlow Lite XNNPACK" in proc.stdout
+
+
+def test_native_log_is_replayed_when_the_block_fails() -> None:
+    proc = _run(
+        """
+        try:
+            with quiet_native():
+                os.write(2, b"E0000 converter: op FOO is not supported\\n")
+                raise RuntimeError("boom")
+        except RuntimeError:
+            pass
+        os.write(2, b"fd 2 restored\\n")
+        """
+    )
+    assert "op FOO is not supported" in proc.stderr
+    assert "fd 2 restored" in proc.stderr
+
+
+def test_only_lines_that_may_explain_a_failure_are_replayed() -> None:
+    log = (
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+        "I0000 00:00:1795581861.421016   10581 port.cc:153] oneDNN custom operations are on.\n"
+        "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n"
+        "E0000 00:00:1 convert.cc:1] 'tfl.custom' op is neither a custom op nor a flex op\n"
+    )
+    assert worth_showing(log) == (
+        "E0000 00:00:1 convert.cc:1] 'tfl.custom' op is neither a custom op nor a flex op"
+    )
