@@ -20,10 +20,10 @@ from edgeseg.convert.converter import (
 )
 from edgeseg.convert.edgetpu import EdgeTpuResult, compile_edgetpu
 from edgeseg.convert.options import ConvertOptions, Quant
-from edgeseg.convert.tflite_inspect import ModelInfo
 from edgeseg.convert.validate import ConversionReport, report_path_for, validate, write_report
 from edgeseg.core.errors import ConversionError
 from edgeseg.core.spec import ModelSpec
+from edgeseg.runtime.inspect import ModelInfo
 
 
 @dataclass

@@ -21,12 +21,12 @@ from edgeseg.convert.calibration import CalibrationSet, representative_dataset
 from edgeseg.convert.converter import atomic_write_bytes, calibrate, check_output_path, export
 from edgeseg.convert.diagnose import DiagnoseResult, LayerError, diagnose
 from edgeseg.convert.options import ConvertOptions, Quant
-from edgeseg.convert.tflite_inspect import FLOAT_TYPES, inspect_tflite
-from edgeseg.convert.timing import invoke_latency_ms
 from edgeseg.convert.validate import report_path_for, validate, write_report
 from edgeseg.core.errors import ConversionError
 from edgeseg.core.model_metadata import embed_metadata, read_metadata
 from edgeseg.core.spec import ModelSpec
+from edgeseg.runtime.bench import invoke_latency_ms
+from edgeseg.runtime.inspect import FLOAT_TYPES, inspect_tflite
 
 DEFAULT_MAX_FLOAT_LAYERS = 8
 # Ops that only move or pick values: keeping them in float cannot recover accuracy.

@@ -163,7 +163,7 @@ def print_report(outcome: ConvertOutcome) -> None:
     ratio = f" ({r.size_ratio:.2f}x float32)" if r.size_ratio is not None else ""
     table.add_row("size", f"{r.size_bytes / 1024:.0f} KiB{ratio}")
     for label, tensors in (("input", outcome.info.inputs), ("output", outcome.info.outputs)):
-        from edgeseg.convert.validate import describe_tensor
+        from edgeseg.runtime.inspect import describe_tensor
 
         table.add_row(label, ", ".join(describe_tensor(t) for t in tensors))
     table.add_row("ops", ", ".join(f"{k} {v}" for k, v in r.op_histogram.items()))

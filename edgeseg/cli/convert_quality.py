@@ -61,7 +61,7 @@ def print_coverage(calib: Path | None, spec: ModelSpec | None, options: ConvertO
 
 def after_convert(outcome: ConvertOutcome, calib: Path | None, options: ConvertOptions) -> None:
     """Extra lines after a plain conversion: coverage, and for int16x8 that it runs and how fast."""
-    from edgeseg.convert.timing import invoke_latency_ms
+    from edgeseg.runtime.bench import invoke_latency_ms
 
     print_coverage(calib, outcome.spec, options)
     if options.quant == Quant.INT16X8:
