@@ -20,7 +20,13 @@ from edgeseg.convert.converter import (
 )
 from edgeseg.convert.edgetpu import EdgeTpuResult, compile_edgetpu
 from edgeseg.convert.options import ConvertOptions, Quant
-from edgeseg.convert.validate import ConversionReport, report_path_for, validate, write_report
+from edgeseg.convert.validate import (
+    ConversionReport,
+    record_edgetpu,
+    report_path_for,
+    validate,
+    write_report,
+)
 from edgeseg.core.errors import ConversionError
 from edgeseg.core.spec import ModelSpec
 from edgeseg.runtime.inspect import ModelInfo
@@ -105,9 +111,11 @@ def convert_model(
     return ConvertOutcome(result, report, info, report_path, spec, warnings)
 
 
-def compile_outcome(outcome: ConvertOutcome) -> EdgeTpuResult:
-    """Run edgetpu_compiler on the converted model and record the result in its report."""
-    result = compile_edgetpu(outcome.export.path)
-    outcome.report.edgetpu = result.to_dict()
-    write_report(outcome.report, outcome.report_path)
+def compile_and_record(model_path: str | Path, report_path: str | Path) -> EdgeTpuResult:
+    """Run edgetpu_compiler on a converted int8 model and record the result in its report.
+
+    The one Edge TPU step: a plain conversion and an accuracy-aware one (--max-drop) both end here.
+    """
+    result = compile_edgetpu(model_path)
+    record_edgetpu(report_path, result)
     return result

@@ -102,9 +102,17 @@ def validate(
     return report, info
 
 
-def add_edgetpu_result(report: ConversionReport, result: EdgeTpuResult) -> None:
-    """Record a compiler run in the report."""
-    report.edgetpu = result.to_dict()
+def record_edgetpu(report_path: str | Path, result: EdgeTpuResult) -> Path:
+    """Add a compiler run to an existing `.report.json` (rewritten atomically)."""
+    from edgeseg.core.fileio import write_json
+
+    path = Path(report_path)
+    try:
+        payload = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        payload = {}
+    payload["edgetpu"] = result.to_dict()
+    return write_json(path, payload)
 
 
 def report_path_for(model_path: str | Path) -> Path:
@@ -124,7 +132,7 @@ __all__ = [
     "EXPECTED_INT8_OPS",
     "ConversionReport",
     "PrecheckIssue",
-    "add_edgetpu_result",
+    "record_edgetpu",
     "report_path_for",
     "validate",
     "write_report",

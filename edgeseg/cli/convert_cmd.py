@@ -19,7 +19,6 @@ from edgeseg.cli.common import (
 from edgeseg.convert.options import IOType, Quant
 
 if TYPE_CHECKING:
-    from edgeseg.convert.edgetpu import EdgeTpuResult
     from edgeseg.convert.pipeline import ConvertOutcome
 
 REPO_CALIB = Path(__file__).resolve().parents[2] / "calib_data"
@@ -105,8 +104,10 @@ def convert(
     it: size vs float32, op histogram, calibration facts and an Edge TPU pre-check.
     """
     quiet_tensorflow()
+    from edgeseg.cli import convert_quality
+    from edgeseg.cli.convert_edgetpu import edgetpu_step
     from edgeseg.convert.options import ConvertOptions
-    from edgeseg.convert.pipeline import compile_outcome, convert_model
+    from edgeseg.convert.pipeline import convert_model
 
     with user_errors():
         options = ConvertOptions(quant=quant, io=io, calib_count=calib_count, seed=seed)
@@ -117,10 +118,10 @@ def convert(
                     "no calibration images: pass --calib DIR (a folder of representative frames or "
                     "a dataset folder); calib_data/ does not exist here"
                 )
+        edgetpu = edgetpu or edgetpu_strict  # strict implies compiling, with the same checks
         if edgetpu and options.quant != Quant.INT8:
-            raise fail(f"--edgetpu needs --quant int8 (got --quant {options.quant})")
-        from edgeseg.cli import convert_quality
-
+            flag = "--edgetpu-strict" if edgetpu_strict else "--edgetpu"
+            raise fail(f"{flag} needs --quant int8 (got --quant {options.quant})")
         convert_quality.check_flags(options, diagnose=diagnose, max_drop=max_drop, data=data)
         if diagnose or max_drop is not None:
             assert calib is not None
@@ -134,6 +135,7 @@ def convert(
                 data=data,
                 max_float_layers=max_float_layers,
                 edgetpu=edgetpu,
+                edgetpu_strict=edgetpu_strict,
             )
             return
         with progress_bar("calibrating") as progress:
@@ -144,14 +146,8 @@ def convert(
     with user_errors():
         convert_quality.after_convert(outcome, calib, options)
     console.print(f"wrote {outcome.export.path} and {outcome.report_path}")
-    if edgetpu or edgetpu_strict:
-        with user_errors():
-            result = compile_outcome(outcome)
-        print_edgetpu(result)
-        if edgetpu_strict and result.fallbacks:
-            raise fail(
-                f"{len(result.fallbacks)} op kind(s) fall back to the CPU (--edgetpu-strict)", 1
-            )
+    if edgetpu:
+        edgetpu_step(outcome.export.path, outcome.report_path, strict=edgetpu_strict)
 
 
 def print_report(outcome: ConvertOutcome) -> None:
@@ -184,14 +180,3 @@ def print_report(outcome: ConvertOutcome) -> None:
     else:
         table.add_row("Edge TPU pre-check", "no known blockers")
     console.print(table)
-
-
-def print_edgetpu(result: EdgeTpuResult) -> None:
-    """How many ops the compiler mapped, and which fell back to the CPU and why."""
-    total = result.total_ops or (result.ops_on_tpu + result.ops_on_cpu)
-    console.print(
-        f"Edge TPU compiler {result.compiler_version or '?'}: {result.ops_on_tpu}/{total} ops on "
-        f"the Edge TPU, {result.ops_on_cpu} on the CPU -> {result.compiled_path}"
-    )
-    for op, count, status in result.fallbacks:
-        console.print(f"  [yellow]CPU[/] {op} x{count}: {status}", highlight=False)
