@@ -3,12 +3,10 @@ measure against float32, validate, write the report; optionally compile for the 
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from edgeseg.convert.calibration import CalibrationSet, Progress, representative_dataset
 from edgeseg.convert.converter import (
@@ -50,23 +48,6 @@ def default_out(model_path: str | Path, quant: Quant | str = Quant.INT8) -> Path
     return p.with_name(f"{p.stem}_{Quant(quant).value}.tflite")
 
 
-def float_miou_from_config(model_path: str | Path) -> float | None:
-    """The float model's validation mIoU from config.json beside it ("val": {...}), if recorded."""
-    config = Path(model_path).with_name("config.json")
-    try:
-        data = json.loads(config.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    val: Any = data.get("val") if isinstance(data, dict) else None
-    if isinstance(val, (int, float)):
-        return float(val)
-    if isinstance(val, dict):
-        for key in ("miou", "mean_iou", "mIoU", "val_miou"):
-            if isinstance(val.get(key), (int, float)):
-                return float(val[key])
-    return None
-
-
 def convert_model(
     model_path: str | Path,
     out: str | Path | None = None,
@@ -83,10 +64,7 @@ def convert_model(
     check_output_path(out)
     if options.needs_calibration and calib is None:
         raise ConversionError("int8 conversion needs calibration images: pass --calib DIR")
-    model, spec = load_keras_model(model_path)
-    float_miou = float_miou_from_config(model_path)
-    if float_miou is not None:
-        spec = spec.with_updates(float_miou=float_miou)
+    model, spec = load_keras_model(model_path)  # float_miou: training's best validation score
     rep: CalibrationSet | None = None
     if options.needs_calibration:
         assert calib is not None

@@ -179,7 +179,7 @@ def repair(
     layers and the measured drop in its metadata, plus the usual `.report.json`; with `report_dir`,
     also the debugger's diagnose.csv / diagnose.png there.
     """
-    from edgeseg.eval.evaluate import evaluate
+    from edgeseg.eval.evaluate import evaluate, iou_by_name
     from edgeseg.train.model_io import load_keras_model
 
     say = log or (lambda _msg: None)
@@ -196,8 +196,10 @@ def repair(
         if isinstance(calib, CalibrationSet)
         else representative_dataset(calib, spec, options.calib_count, options.seed)
     )
-    float_miou = evaluate(model_path, data_dir, threads=threads).miou
-    spec = spec.with_updates(float_miou=float_miou)
+    float_eval = evaluate(model_path, data_dir, threads=threads)
+    float_miou = float_eval.miou
+    per_class = iou_by_name(float_eval.scores, spec.class_names)
+    spec = spec.with_updates(float_miou=float_miou, float_per_class_iou=per_class)
     say(f"float model: mIoU {float_miou:.4f} on {data_dir}")
     attempts: list[Attempt] = []
     diag: DiagnoseResult | None = None

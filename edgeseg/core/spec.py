@@ -59,6 +59,9 @@ class ModelSpec:
     norm_offset: float = NORM_OFFSET
     ignore_index: int = IGNORE_INDEX
     float_miou: float | None = None
+    # per-class float IoU (None for a class absent from the data) next to float_miou, so `check
+    # --max-class-drop` works from an int8 model's metadata alone
+    float_per_class_iou: dict[str, float | None] | None = field(default=None, compare=False)
     edgeseg_version: str = __version__
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -145,6 +148,11 @@ class ModelSpec:
         try:
             kwargs["class_names"] = tuple(str(n) for n in kwargs["class_names"])
             kwargs["palette"] = tuple(tuple(int(v) for v in c) for c in kwargs.get("palette", ()))
+            per_class = kwargs.get("float_per_class_iou")
+            if per_class is not None:
+                kwargs["float_per_class_iou"] = {
+                    str(k): None if v is None else float(v) for k, v in dict(per_class).items()
+                }
             return cls(**kwargs)
         except ModelError:
             raise

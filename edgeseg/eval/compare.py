@@ -14,7 +14,6 @@ import numpy as np
 
 from edgeseg.core.errors import DatasetError, ModelError
 from edgeseg.core.metrics import MetricAccumulator
-from edgeseg.core.model_metadata import read_metadata
 from edgeseg.core.spec import ModelSpec
 from edgeseg.eval.common import (
     Item,
@@ -131,9 +130,8 @@ def metadata_baseline(
             f"{int8_path}: carries no float mIoU in its metadata (converted without evaluation "
             "data); pass the float model too: edgeseg check FLOAT.keras INT8.tflite --data ..."
         )
-    payload = read_metadata(int8_path) or {}
-    per_class = payload.get("float_per_class_iou")
-    if not isinstance(per_class, dict) or set(per_class) != set(spec.class_names):
+    per_class = spec.float_per_class_iou
+    if per_class is None or set(per_class) != set(spec.class_names):
         per_class = None
     return float(spec.float_miou), per_class
 

@@ -183,6 +183,22 @@ def test_max_drop_path_takes_the_same_edgetpu_step(
     assert (tmp_path / "m_int8_edgetpu.tflite").is_file()
 
 
+def test_float_miou_comes_from_the_spec_not_a_second_reading_of_config(tmp_path: Path) -> None:
+    """config.json's spec is the one source of the float mIoU the converter embeds."""
+    import json
+
+    from edgeseg.convert.options import ConvertOptions, Quant
+    from edgeseg.convert.pipeline import convert_model
+
+    model = _save_unet(tmp_path / "run")
+    config = tmp_path / "run" / "config.json"
+    spec = ModelSpec.load(config).with_updates(float_miou=0.8)
+    config.write_text(json.dumps({"spec": spec.to_dict(), "val": {"mean_iou": 0.5}}))
+    out = tmp_path / "m.tflite"
+    convert_model(model, out, ConvertOptions(quant=Quant.FLOAT32), measure_float32=False)
+    assert read_spec(out).float_miou == 0.8
+
+
 def test_missing_compiler_is_a_clear_error_but_the_int8_model_is_written(
     workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
