@@ -12,7 +12,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from edgeseg.core.errors import EdgesegError
+from edgeseg.core.errors import OutputError as OutputError  # re-exported: stream imports it here
 from edgeseg.core.processing import colorize, draw_legend, overlay
 from edgeseg.core.spec import ModelSpec
 
@@ -20,10 +20,6 @@ View = Literal["overlay", "side", "mask"]
 VIEWS: tuple[str, ...] = ("overlay", "side", "mask")
 _FPS_PROBE = 16  # frames buffered to measure a live source's processing rate
 _FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
-
-
-class OutputError(EdgesegError):
-    """An output (window, video, mask folder, server) cannot be created."""
 
 
 def render(

@@ -14,15 +14,10 @@ import cv2
 import numpy as np
 
 from edgeseg.core.errors import SourceError
+from edgeseg.core.errors import SourceLost as SourceLost  # re-exported: stream imports it here
 from edgeseg.core.processing import read_image
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
-
-
-class SourceLost(SourceError):
-    """A live source stopped delivering frames (unplugged camera, dropped stream); may come back."""
-
-    exit_code = 3
 
 
 class Source(ABC):

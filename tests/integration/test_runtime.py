@@ -22,11 +22,11 @@ from typer.testing import CliRunner
 from videos import write_video
 
 from edgeseg.cli.main import app
-from edgeseg.core.errors import DelegateError, ModelError, SourceError
+from edgeseg.core.errors import DelegateError, ModelError, SourceError, SourceLost
 from edgeseg.core.processing import read_image
 from edgeseg.runtime.bench import benchmark
 from edgeseg.runtime.segmenter import Segmenter
-from edgeseg.runtime.sources import SourceLost, VideoFileSource
+from edgeseg.runtime.sources import VideoFileSource
 from edgeseg.runtime.stream import StreamConfig, StreamRunner, run_stream
 
 pytestmark = pytest.mark.slow
