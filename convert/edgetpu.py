@@ -127,8 +127,8 @@ def edgetpu_precheck(info: ModelInfo) -> list[PrecheckIssue]:
                 "leave on the CPU",
                 "retrain with --upsample resize",
             )
-    for (op, reason, hint), count in by_reason.items():
-        issues.append(PrecheckIssue(op, count, reason, hint))
+    for (name, reason, hint), count in by_reason.items():
+        issues.append(PrecheckIssue(name, count, reason, hint))
     return issues
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeseg.core.errors import DelegateError, ModelError, first_line
+from edgeseg.core.errors import DelegateError, ModelError, UnknownDelegateError, first_line
 from edgeseg.core.model_metadata import read_spec, strip_metadata
 from edgeseg.core.processing import (
     Placement,
@@ -24,7 +24,6 @@ from edgeseg.core.spec import ModelSpec
 from edgeseg.runtime.delegates import (
     EDGETPU_CUSTOM_OP,
     DelegateReport,
-    UnknownDelegateError,
     delegate_report,
     load_delegate,
     parse_delegate,

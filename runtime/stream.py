@@ -312,7 +312,10 @@ class StreamRunner:
     def _close_outputs(self, finalise: bool = True) -> Path | None:
         video = None
         if self.video is not None:
-            video = self.video.close() if finalise else self.video.abort()
+            if finalise:
+                video = self.video.close()
+            else:
+                self.video.abort()
         if self.server is not None:
             self.server.close()
         if self.window is not None:
