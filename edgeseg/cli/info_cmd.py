@@ -48,7 +48,7 @@ def info(
         if conv:
             table.add_row("conversion", ", ".join(f"{k} {v}" for k, v in conv.items()))
     table.add_row("size", f"{details.size_bytes / 1024:.0f} KiB")
-    table.add_row("interpreter", details.interpreter)
+    table.add_row("interpreter", details.interpreter.split()[0])  # the package, as `run -v`
     for t in details.inputs:
         table.add_row("input tensor", f"{t.name}: {describe_tensor(t)}")
     for t in details.outputs:
