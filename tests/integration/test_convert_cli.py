@@ -158,6 +158,7 @@ def test_max_drop_path_takes_the_same_edgetpu_step(
 ) -> None:
     """--edgetpu-strict after --max-drop: compiled, recorded in the report, exit 1 on fallbacks."""
     import json
+    from dataclasses import replace
 
     import edgeseg.convert.repair as repair_mod
     from edgeseg.convert.options import ConvertOptions
@@ -181,6 +182,23 @@ def test_max_drop_path_takes_the_same_edgetpu_step(
     report = json.loads((tmp_path / "m_int8.report.json").read_text())
     assert report["edgetpu"]["ops_on_cpu"] == 4
     assert (tmp_path / "m_int8_edgetpu.tflite").is_file()
+
+    # a model that kept float layers is not compiled; strict says so with exit 1
+    from edgeseg.convert.diagnose import LayerError
+
+    head = LayerError(0, "CONV_2D", "head", "head", 50.0, 1.0, 1.0, 1.0, 0.1, 0)
+
+    def mixed(model: Path, calib: Path, data: Path, out: Path, **kw: object):  # type: ignore[no-untyped-def]
+        res = full_int8_within_limit(model, calib, data, out, **kw)
+        return replace(res, chosen=replace(res.chosen, float_layers=(head,)))
+
+    monkeypatch.setattr(repair_mod, "repair", mixed)
+    out2 = tmp_path / "mixed.tflite"
+    args[args.index(str(out))] = str(out2)
+    result = runner.invoke(app, [*args, "--data", calib, "--edgetpu-strict"])
+    assert result.exit_code == 1, result.output
+    assert "not the Edge TPU (--edgetpu-strict)" in _errors(result)[0]
+    assert not (tmp_path / "mixed_edgetpu.tflite").exists()
 
 
 def test_float_miou_comes_from_the_spec_not_a_second_reading_of_config(tmp_path: Path) -> None:
