@@ -33,8 +33,8 @@ def main() -> None:
     from edgeseg.convert.diagnose import diagnose
     from edgeseg.convert.options import ConvertOptions, Quant
     from edgeseg.convert.repair import NO_ARITHMETIC, NOT_DENYLISTABLE
-    from edgeseg.convert.timing import invoke_latency_ms
     from edgeseg.core.spec import ModelSpec
+    from edgeseg.runtime.bench import invoke_latency_ms
     from edgeseg.train.model import build_unet
 
     spec = ModelSpec(args.size, args.size, ("membrane", "cell"), channels=1)

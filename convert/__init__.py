@@ -3,7 +3,8 @@
 Light to import: TensorFlow loads inside the functions that need it. Entry points:
 `edgeseg.convert.pipeline.convert_model` (the whole `edgeseg convert`), and the split steps
 `calibration.representative_dataset`, `converter.prepare_converter` / `run_converter` / `export`,
-`validate.validate`, `edgetpu.compile_edgetpu`. `tflite_inspect` reads a .tflite without TensorFlow.
+`validate.validate`, `edgetpu.compile_edgetpu`. Reading a .tflite needs no TensorFlow: that is
+`edgeseg.runtime.inspect`.
 """
 
 from edgeseg._callable import make_callable

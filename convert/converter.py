@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from edgeseg import __version__
 from edgeseg.convert.calibration import CalibrationSet
 from edgeseg.convert.options import ConvertOptions, Quant
-from edgeseg.core.errors import ConversionError
+from edgeseg.core.errors import ConversionError, first_line
 from edgeseg.core.fileio import write_bytes
 from edgeseg.core.model_metadata import embed_metadata
 from edgeseg.core.spec import ModelSpec
@@ -125,8 +125,9 @@ def _conversion_errors(options: ConvertOptions) -> Iterator[None]:
     except ConversionError:
         raise
     except Exception as exc:  # the converter raises ConverterError, RuntimeError, ValueError...
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConversionError(f"TFLite conversion ({options.quant}) failed: {first}") from exc
+        raise ConversionError(
+            f"TFLite conversion ({options.quant}) failed: {first_line(exc)}"
+        ) from exc
 
 
 def calibrate(

@@ -27,7 +27,7 @@ import numpy as np
 from edgeseg.convert.calibration import CalibrationSet, Frame, representative_dataset
 from edgeseg.convert.converter import atomic_write_bytes, calibrate
 from edgeseg.convert.options import ConvertOptions, Quant
-from edgeseg.core.errors import ConversionError
+from edgeseg.core.errors import ConversionError, first_line
 from edgeseg.core.processing import dequantize
 from edgeseg.core.spec import ModelSpec
 
@@ -254,8 +254,7 @@ def diagnose(
     except ConversionError:
         raise
     except Exception as exc:  # the debugger raises ConverterError, RuntimeError, ValueError...
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConversionError(f"quantisation debugger failed: {first}") from exc
+        raise ConversionError(f"quantisation debugger failed: {first_line(exc)}") from exc
     layers = _layers_from(dbg, known)
     if not layers:
         raise ConversionError("quantisation debugger found no quantised layers to report")

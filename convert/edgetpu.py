@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgeseg.convert.tflite_inspect import FLOAT_TYPES, ModelInfo
 from edgeseg.core.errors import ConversionError
 from edgeseg.core.model_metadata import embed_metadata, read_metadata, read_spec
+from edgeseg.runtime.inspect import FLOAT_TYPES, ModelInfo
 
 COMPILER = "edgetpu_compiler"
 MAPPED = "Mapped to Edge TPU"
@@ -127,8 +127,8 @@ def edgetpu_precheck(info: ModelInfo) -> list[PrecheckIssue]:
                 "leave on the CPU",
                 "retrain with --upsample resize",
             )
-    for (op, reason, hint), count in by_reason.items():
-        issues.append(PrecheckIssue(op, count, reason, hint))
+    for (name, reason, hint), count in by_reason.items():
+        issues.append(PrecheckIssue(name, count, reason, hint))
     return issues
 
 

@@ -27,6 +27,24 @@ class IOType(StrEnum):
     FLOAT32 = "float32"  # quantise / dequantise inside the model: drop-in for float callers
 
 
+def as_quant(value: str) -> Quant:
+    """A --quant string -> Quant, or a one-line ConversionError listing the choices."""
+    try:
+        return Quant(value)
+    except ValueError:
+        valid = ", ".join(q.value for q in Quant)
+        raise ConversionError(f"--quant {value!r}: expected one of {valid}") from None
+
+
+def as_io(value: str) -> IOType:
+    """An --io string -> IOType, or a one-line ConversionError listing the choices."""
+    try:
+        return IOType(value)
+    except ValueError:
+        valid = ", ".join(t.value for t in IOType)
+        raise ConversionError(f"--io {value!r}: expected one of {valid}") from None
+
+
 @dataclass(frozen=True)
 class ConvertOptions:
     """Everything that decides what `export` produces, apart from the model and the images."""
@@ -39,16 +57,8 @@ class ConvertOptions:
     float_layers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        try:
-            object.__setattr__(self, "quant", Quant(self.quant))
-        except ValueError:
-            valid = ", ".join(q.value for q in Quant)
-            raise ConversionError(f"--quant {self.quant!r}: expected one of {valid}") from None
-        try:
-            object.__setattr__(self, "io", IOType(self.io))
-        except ValueError:
-            valid = ", ".join(t.value for t in IOType)
-            raise ConversionError(f"--io {self.io!r}: expected one of {valid}") from None
+        object.__setattr__(self, "quant", as_quant(self.quant))
+        object.__setattr__(self, "io", as_io(self.io))
         if self.calib_count < 1:
             raise ConversionError(f"--calib-count must be >= 1, got {self.calib_count}")
         object.__setattr__(self, "float_layers", tuple(self.float_layers))

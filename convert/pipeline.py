@@ -3,13 +3,11 @@ measure against float32, validate, write the report; optionally compile for the 
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from edgeseg.convert.calibration import CalibrationSet, Progress, representative_dataset
 from edgeseg.convert.converter import (
@@ -21,11 +19,17 @@ from edgeseg.convert.converter import (
 )
 from edgeseg.convert.edgetpu import EdgeTpuResult, compile_edgetpu
 from edgeseg.convert.options import ConvertOptions, Quant
-from edgeseg.convert.tflite_inspect import ModelInfo
-from edgeseg.convert.validate import ConversionReport, report_path_for, validate, write_report
+from edgeseg.convert.validate import (
+    ConversionReport,
+    record_edgetpu,
+    report_path_for,
+    validate,
+    write_report,
+)
 from edgeseg.core.errors import ConversionError
 from edgeseg.core.fileio import atomic_path
 from edgeseg.core.spec import ModelSpec
+from edgeseg.runtime.inspect import ModelInfo
 
 
 @dataclass
@@ -44,23 +48,6 @@ def default_out(model_path: str | Path, quant: Quant | str = Quant.INT8) -> Path
     """`runs/x/model.keras` -> `runs/x/model_int8.tflite`."""
     p = Path(model_path)
     return p.with_name(f"{p.stem}_{Quant(quant).value}.tflite")
-
-
-def float_miou_from_config(model_path: str | Path) -> float | None:
-    """The float model's validation mIoU from config.json beside it ("val": {...}), if recorded."""
-    config = Path(model_path).with_name("config.json")
-    try:
-        data = json.loads(config.read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    val: Any = data.get("val") if isinstance(data, dict) else None
-    if isinstance(val, (int, float)):
-        return float(val)
-    if isinstance(val, dict):
-        for key in ("miou", "mean_iou", "mIoU", "val_miou"):
-            if isinstance(val.get(key), (int, float)):
-                return float(val[key])
-    return None
 
 
 def convert_model(
@@ -87,10 +74,7 @@ def convert_model(
     check_output_path(out)
     if options.needs_calibration and calib is None:
         raise ConversionError("int8 conversion needs calibration images: pass --calib DIR")
-    model, spec = load_keras_model(model_path)
-    float_miou = float_miou_from_config(model_path)
-    if float_miou is not None:
-        spec = spec.with_updates(float_miou=float_miou)
+    model, spec = load_keras_model(model_path)  # float_miou: training's best validation score
     rep: CalibrationSet | None = None
     if options.needs_calibration:
         assert calib is not None
@@ -122,9 +106,11 @@ def convert_model(
     return ConvertOutcome(result, report, info, report_path, spec, warnings)
 
 
-def compile_outcome(outcome: ConvertOutcome) -> EdgeTpuResult:
-    """Run edgetpu_compiler on the converted model and record the result in its report."""
-    result = compile_edgetpu(outcome.export.path)
-    outcome.report.edgetpu = result.to_dict()
-    write_report(outcome.report, outcome.report_path)
+def compile_and_record(model_path: str | Path, report_path: str | Path) -> EdgeTpuResult:
+    """Run edgetpu_compiler on a converted int8 model and record the result in its report.
+
+    The one Edge TPU step: a plain conversion and an accuracy-aware one (--max-drop) both end here.
+    """
+    result = compile_edgetpu(model_path)
+    record_edgetpu(report_path, result)
     return result

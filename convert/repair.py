@@ -21,12 +21,12 @@ from edgeseg.convert.calibration import CalibrationSet, representative_dataset
 from edgeseg.convert.converter import atomic_write_bytes, calibrate, check_output_path, export
 from edgeseg.convert.diagnose import DiagnoseResult, LayerError, diagnose
 from edgeseg.convert.options import ConvertOptions, Quant
-from edgeseg.convert.tflite_inspect import FLOAT_TYPES, inspect_tflite
-from edgeseg.convert.timing import invoke_latency_ms
 from edgeseg.convert.validate import report_path_for, validate, write_report
 from edgeseg.core.errors import ConversionError
 from edgeseg.core.model_metadata import embed_metadata, read_metadata
 from edgeseg.core.spec import ModelSpec
+from edgeseg.runtime.bench import invoke_latency_ms
+from edgeseg.runtime.inspect import FLOAT_TYPES, inspect_tflite
 
 DEFAULT_MAX_FLOAT_LAYERS = 8
 # Ops that only move or pick values: keeping them in float cannot recover accuracy.
@@ -159,6 +159,95 @@ def _round_sizes(k: int) -> list[int]:
     return [*sizes, k] if k > 0 else []
 
 
+@dataclass
+class _Search:
+    """One repair's fixed inputs and what it has tried so far (candidates are scored in order)."""
+
+    model: Any  # keras.Model
+    spec: ModelSpec
+    options: ConvertOptions
+    rep: CalibrationSet
+    calibrated: bytes
+    data_dir: Path
+    float_miou: float
+    max_drop: float
+    workdir: Path
+    threads: int | None
+    say: Log
+    attempts: list[Attempt] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def attempt(self, layers: list[LayerError]) -> Attempt:
+        """Quantise with `layers` kept in float, score the model on the data and record it."""
+        from edgeseg.eval.evaluate import evaluate
+
+        path = self.workdir / f"candidate{len(self.attempts)}.tflite"
+        opts = replace(self.options, float_layers=tuple(e.node for e in layers))
+        export(self.model, self.spec, opts, path, self.rep, calibrated=self.calibrated)
+        data = path.read_bytes()
+        kept, ignored = _split_effective(layers, data) if layers else ([], [])
+        miou = evaluate(path, self.data_dir, threads=self.threads).miou
+        drop = 100.0 * (self.float_miou - miou)
+        a = Attempt(
+            tuple(kept), miou, drop, len(data), invoke_latency_ms(data), tuple(ignored), data
+        )
+        self.attempts.append(a)
+        what = f"{len(kept)} float layer(s)" if layers else "full int8"
+        self.say(f"{what}: mIoU {miou:.4f}, drop {a.drop:.2f} points (limit {self.max_drop:g})")
+        if a.ignored:
+            self.notes.append(
+                "the quantiser ignored the float request for "
+                + ", ".join(f"{e.layer} ({e.op})" for e in a.ignored)
+                + "; they stay int8"
+            )
+        return a
+
+
+def _check_arguments(options: ConvertOptions, max_float_layers: int) -> None:
+    if options.quant != Quant.INT8:
+        raise ConversionError(f"--max-drop works on int8 models, not --quant {options.quant}")
+    if max_float_layers < 0:
+        raise ConversionError(f"--max-float-layers must be >= 0, got {max_float_layers}")
+
+
+def _float_baseline(
+    model_path: str | Path, data_dir: str | Path, spec: ModelSpec, threads: int | None
+) -> ModelSpec:
+    """The float model scored on the data: the spec with its float mIoU and per-class IoU."""
+    from edgeseg.eval.evaluate import evaluate, iou_by_name
+
+    result = evaluate(model_path, data_dir, threads=threads)
+    per_class = iou_by_name(result.scores, spec.class_names)
+    return spec.with_updates(float_miou=result.miou, float_per_class_iou=per_class)
+
+
+def _ranked_candidates(diag: DiagnoseResult, notes: list[str]) -> list[LayerError]:
+    """The debugger's worst layers first, without those keeping in float cannot help."""
+    if any(e.op in NOT_DENYLISTABLE for e in diag.worst(3)):
+        notes.append(
+            "TRANSPOSE_CONV layers rank among the worst but cannot be kept in float one by "
+            "one; try --upsample resize when training"
+        )
+    skip = NO_ARITHMETIC | NOT_DENYLISTABLE
+    return [e for e in diag.ranked() if e.op not in skip]
+
+
+def _grow_float_set(search: _Search, ranked: list[LayerError], most: int, best: Attempt) -> Attempt:
+    """Keep 1, 2, 4, ... of the ranked layers in float; the first candidate within the limit wins,
+    else the one with the smallest drop (fewer float layers on a tie)."""
+    chosen: list[LayerError] = []
+    for size in _round_sizes(min(most, len(ranked))):
+        while len(chosen) < size and ranked:
+            chosen.append(ranked.pop(0))
+        a = search.attempt(chosen)
+        chosen = list(a.float_layers)  # ignored nodes leave the set for good
+        if a.drop <= search.max_drop:
+            return a
+        if (a.drop, len(a.float_layers)) < (best.drop, len(best.float_layers)):
+            best = a
+    return best
+
+
 def repair(
     model_path: str | Path,
     calib: CalibrationSet | str | Path,
@@ -179,15 +268,11 @@ def repair(
     layers and the measured drop in its metadata, plus the usual `.report.json`; with `report_dir`,
     also the debugger's diagnose.csv / diagnose.png there.
     """
-    from edgeseg.eval.evaluate import evaluate
     from edgeseg.train.model_io import load_keras_model
 
     say = log or (lambda _msg: None)
     options = options or ConvertOptions()
-    if options.quant != Quant.INT8:
-        raise ConversionError(f"--max-drop works on int8 models, not --quant {options.quant}")
-    if max_float_layers < 0:
-        raise ConversionError(f"--max-float-layers must be >= 0, got {max_float_layers}")
+    _check_arguments(options, max_float_layers)
     out = Path(out)
     check_output_path(out)
     model, spec = load_keras_model(model_path)
@@ -196,87 +281,67 @@ def repair(
         if isinstance(calib, CalibrationSet)
         else representative_dataset(calib, spec, options.calib_count, options.seed)
     )
-    float_miou = evaluate(model_path, data_dir, threads=threads).miou
-    spec = spec.with_updates(float_miou=float_miou)
+    spec = _float_baseline(model_path, data_dir, spec, threads)
+    float_miou = float(spec.float_miou or 0.0)
     say(f"float model: mIoU {float_miou:.4f} on {data_dir}")
-    attempts: list[Attempt] = []
     diag: DiagnoseResult | None = None
-    notes: list[str] = []
     calibrated = calibrate(model, spec, options, rep)  # once: each candidate only re-quantises
     with tempfile.TemporaryDirectory(prefix="edgeseg-repair-") as tmp:
-
-        def attempt(layers: list[LayerError]) -> Attempt:
-            path = Path(tmp) / f"candidate{len(attempts)}.tflite"
-            opts = replace(options, float_layers=tuple(e.node for e in layers))
-            export(model, spec, opts, path, rep, calibrated=calibrated)
-            data = path.read_bytes()
-            kept, ignored = _split_effective(layers, data) if layers else ([], [])
-            miou = evaluate(path, data_dir, threads=threads).miou
-            a = Attempt(
-                tuple(kept),
-                miou,
-                100.0 * (float_miou - miou),
-                len(data),
-                invoke_latency_ms(data),
-                tuple(ignored),
-                data,
-            )
-            attempts.append(a)
-            what = f"{len(kept)} float layer(s)" if layers else "full int8"
-            say(f"{what}: mIoU {miou:.4f}, drop {a.drop:.2f} points (limit {max_drop:g})")
-            return a
-
-        best = attempt([])
+        search = _Search(
+            model=model,
+            spec=spec,
+            options=options,
+            rep=rep,
+            calibrated=calibrated,
+            data_dir=Path(data_dir),
+            float_miou=float_miou,
+            max_drop=max_drop,
+            workdir=Path(tmp),
+            threads=threads,
+            say=say,
+        )
+        best = search.attempt([])
         if best.drop > max_drop and max_float_layers > 0:
             diag = diagnose(model, spec, rep, report_dir, options=options, calibrated=calibrated)
-            skip = NO_ARITHMETIC | NOT_DENYLISTABLE
-            ranked = [e for e in diag.ranked() if e.op not in skip]
-            if any(e.op in NOT_DENYLISTABLE for e in diag.worst(3)):
-                notes.append(
-                    "TRANSPOSE_CONV layers rank among the worst but cannot be kept in float one by "
-                    "one; try --upsample resize when training"
-                )
-            chosen: list[LayerError] = []
-            for size in _round_sizes(min(max_float_layers, len(ranked))):
-                while len(chosen) < size and ranked:
-                    chosen.append(ranked.pop(0))
-                a = attempt(chosen)
-                chosen = list(a.float_layers)  # ignored nodes leave the set for good
-                if a.ignored:
-                    notes.append(
-                        "the quantiser ignored the float request for "
-                        + ", ".join(f"{e.layer} ({e.op})" for e in a.ignored)
-                        + "; they stay int8"
-                    )
-                if (a.drop, len(a.float_layers)) < (best.drop, len(best.float_layers)):
-                    best = a
-                if a.drop <= max_drop:
-                    best = a
-                    break
+            ranked = _ranked_candidates(diag, search.notes)
+            best = _grow_float_set(search, ranked, max_float_layers, best)
     passed = best.drop <= max_drop
     if edgetpu and best.float_layers:
-        notes.append(EDGETPU_MIXED)
+        search.notes.append(EDGETPU_MIXED)
     target = out if passed else best_effort_path(out)
-    data = _with_accuracy_metadata(best, spec, max_drop, passed, data_dir)
-    atomic_write_bytes(target, data)
-    report, _ = validate(
-        target,
-        replace(options, float_layers=tuple(e.node for e in best.float_layers)),
-        calibration=rep.stats,
-    )
-    report_path = write_report(report, report_path_for(target))
+    report_path = _write_model(best, spec, options, rep, target, max_drop, passed, data_dir)
     return RepairResult(
         target,
         passed,
         float_miou,
         max_drop,
-        attempts[0],
+        search.attempts[0],
         best,
-        tuple(attempts),
+        tuple(search.attempts),
         diag,
-        tuple(dict.fromkeys(notes)),
+        tuple(dict.fromkeys(search.notes)),
         report_path,
     )
+
+
+def _write_model(
+    best: Attempt,
+    spec: ModelSpec,
+    options: ConvertOptions,
+    rep: CalibrationSet,
+    target: Path,
+    max_drop: float,
+    passed: bool,
+    data_dir: str | Path,
+) -> Path:
+    """Write the chosen model with its accuracy facts, validate it and write its report."""
+    atomic_write_bytes(target, _with_accuracy_metadata(best, spec, max_drop, passed, data_dir))
+    report, _ = validate(
+        target,
+        replace(options, float_layers=tuple(e.node for e in best.float_layers)),
+        calibration=rep.stats,
+    )
+    return write_report(report, report_path_for(target))
 
 
 def _with_accuracy_metadata(

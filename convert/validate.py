@@ -13,7 +13,7 @@ from typing import Any
 from edgeseg.convert.calibration import CalibrationStats
 from edgeseg.convert.edgetpu import EdgeTpuResult, PrecheckIssue, edgetpu_precheck
 from edgeseg.convert.options import ConvertOptions, Quant
-from edgeseg.convert.tflite_inspect import ModelInfo, TensorInfo, inspect_tflite
+from edgeseg.runtime.inspect import ModelInfo, inspect_tflite
 
 # Ops a full-integer U-Net may contain (normalise layer, encoder/decoder, head), anything else is
 # a sign the graph was not static (SHAPE, PACK, STRIDED_SLICE...) or a float fallback.
@@ -102,9 +102,17 @@ def validate(
     return report, info
 
 
-def add_edgetpu_result(report: ConversionReport, result: EdgeTpuResult) -> None:
-    """Record a compiler run in the report."""
-    report.edgetpu = result.to_dict()
+def record_edgetpu(report_path: str | Path, result: EdgeTpuResult) -> Path:
+    """Add a compiler run to an existing `.report.json` (rewritten atomically)."""
+    from edgeseg.core.fileio import write_json
+
+    path = Path(report_path)
+    try:
+        payload = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        payload = {}
+    payload["edgetpu"] = result.to_dict()
+    return write_json(path, payload)
 
 
 def report_path_for(model_path: str | Path) -> Path:
@@ -120,18 +128,11 @@ def write_report(report: ConversionReport, path: str | Path) -> Path:
     return Path(atomic_write_bytes(path, (json.dumps(report.to_dict(), indent=2) + "\n").encode()))
 
 
-def describe_tensor(t: TensorInfo) -> str:
-    """'uint8 [1, 128, 128, 1] scale 1.0 zp 0' for tables and logs."""
-    q = f" scale {t.scale:.6g} zp {t.zero_point}" if t.scale else ""
-    return f"{t.dtype} {list(t.shape)}{q}{' per-channel' if t.per_channel else ''}"
-
-
 __all__ = [
     "EXPECTED_INT8_OPS",
     "ConversionReport",
     "PrecheckIssue",
-    "add_edgetpu_result",
-    "describe_tensor",
+    "record_edgetpu",
     "report_path_for",
     "validate",
     "write_report",

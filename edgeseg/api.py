@@ -30,7 +30,7 @@ from edgeseg.core.spec import ModelSpec
 from edgeseg.runtime.segmenter import Segmenter
 
 if TYPE_CHECKING:
-    from edgeseg.eval.compare import CheckResult
+    from edgeseg.eval.check_result import CheckResult
     from edgeseg.eval.evaluate import EvalResult
     from edgeseg.train.fit import TrainResult
 
@@ -128,13 +128,13 @@ def convert(
 
     >>> tflite = edgeseg.convert("runs/m/model.keras", calib="data/membrane")  # doctest: +SKIP
     """
-    from edgeseg.convert.options import ConvertOptions
-    from edgeseg.convert.pipeline import compile_outcome, convert_model
+    from edgeseg.convert.options import ConvertOptions, as_io, as_quant
+    from edgeseg.convert.pipeline import compile_and_record, convert_model
     from edgeseg.convert.target import default_io
 
-    options = ConvertOptions(  # validates quant / io strings (one-line ConversionError)
-        quant=quant,
-        io=io or default_io(model),
+    options = ConvertOptions(
+        quant=as_quant(quant),
+        io=as_io(io) if io else default_io(model),
         calib_count=calib_count,
         seed=seed,
     )
@@ -144,7 +144,7 @@ def convert(
         )
     outcome = convert_model(model, out, options, calib)
     if edgetpu:
-        compile_outcome(outcome)
+        compile_and_record(outcome.export.path, outcome.report_path)
     return Path(outcome.export.path)
 
 

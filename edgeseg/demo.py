@@ -11,12 +11,17 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 
 from edgeseg.core.errors import EdgesegError
 from edgeseg.core.fileio import write_json
+
+if TYPE_CHECKING:
+    from edgeseg.convert.pipeline import ConvertOutcome
+    from edgeseg.runtime.stream import StreamResult
+    from edgeseg.train.fit import TrainResult
 
 Step = Callable[[str], None]
 
@@ -111,26 +116,13 @@ def write_demo_video(path: Path, count: int, seed: int) -> Path:
     return path
 
 
-def run_demo(settings: DemoSettings, step: Step = lambda _msg: None) -> DemoSummary:
-    """Run every stage under settings.out and return the summary (also written as summary.json)."""
-    from edgeseg.convert.options import ConvertOptions, IOType, Quant
-    from edgeseg.convert.pipeline import convert_model
+def _make_data(settings: DemoSettings, step: Step) -> Path:
     from edgeseg.data.synthetic import generate_synthetic_dataset
-    from edgeseg.eval import compare
-    from edgeseg.runtime.bench import benchmark
-    from edgeseg.runtime.segmenter import Segmenter
-    from edgeseg.runtime.sources import open_source
-    from edgeseg.runtime.stream import StreamConfig, run_stream
-    from edgeseg.train.fit import TrainConfig, train
 
-    start = time.perf_counter()
-    out = settings.out
-    out.mkdir(parents=True, exist_ok=True)
     n_train, n_val = settings.data_counts
-
     step(f"1/7 generating synthetic data ({n_train} train / {n_val} val scenes)")
-    data = generate_synthetic_dataset(
-        out / "data",
+    return generate_synthetic_dataset(
+        settings.out / "data",
         count_train=n_train,
         count_val=n_val,
         size=(160, 160),
@@ -138,13 +130,16 @@ def run_demo(settings: DemoSettings, step: Step = lambda _msg: None) -> DemoSumm
         overwrite=True,
     )
 
+
+def _train(settings: DemoSettings, data: Path, step: Step) -> TrainResult:
+    from edgeseg.train.fit import TrainConfig, train
+
     h, w = settings.size
     step(f"2/7 training a U-Net at {h}x{w} for up to {settings.epochs} epochs")
-    run_dir = out / "run"
-    trained = train(
+    return train(
         TrainConfig(
             data=data,
-            out=run_dir,
+            out=settings.out / "run",
             size=settings.size,
             epochs=settings.epochs,
             batch=8,
@@ -158,8 +153,17 @@ def run_demo(settings: DemoSettings, step: Step = lambda _msg: None) -> DemoSumm
         )
     )
 
+
+def _convert(
+    settings: DemoSettings, trained: TrainResult, step: Step
+) -> tuple[ConvertOutcome, ConvertOutcome]:
+    """(int8 with uint8 input, float32 reference) beside the trained model."""
+    from edgeseg.convert.options import ConvertOptions, IOType, Quant
+    from edgeseg.convert.pipeline import convert_model
+
     step("3/7 converting to int8 (calibrated) and float32 (reference)")
-    calib = find_calib_data(out, settings.seed)
+    run_dir = trained.model_path.parent
+    calib = find_calib_data(settings.out, settings.seed)
     int8 = convert_model(
         trained.model_path, run_dir / "model_int8.tflite", ConvertOptions(io=IOType.UINT8), calib
     )
@@ -169,6 +173,38 @@ def run_demo(settings: DemoSettings, step: Step = lambda _msg: None) -> DemoSumm
         ConvertOptions(quant=Quant.FLOAT32),
         measure_float32=False,
     )
+    return int8, f32
+
+
+def _stream(model: Path, video: Path, out: Path, step: Step) -> StreamResult:
+    from edgeseg.runtime.segmenter import Segmenter
+    from edgeseg.runtime.sources import open_source
+    from edgeseg.runtime.stream import StreamConfig, run_stream
+
+    step("6/7 streaming the video through the int8 model (headless)")
+    stream = run_stream(
+        Segmenter(model),
+        open_source(source=str(video)),
+        StreamConfig(
+            save=out / "demo_overlay.mp4", save_masks=None, stats_path=out / "stream_stats.json"
+        ),
+    )
+    if stream.error is not None:
+        raise stream.error
+    return stream
+
+
+def run_demo(settings: DemoSettings, step: Step = lambda _msg: None) -> DemoSummary:
+    """Run every stage under settings.out and return the summary (also written as summary.json)."""
+    from edgeseg.eval import compare
+    from edgeseg.runtime.bench import benchmark
+
+    start = time.perf_counter()
+    out = settings.out
+    out.mkdir(parents=True, exist_ok=True)
+    data = _make_data(settings, step)
+    trained = _train(settings, data, step)
+    int8, f32 = _convert(settings, trained, step)
 
     step("4/7 checking the int8 accuracy drop against the float model")
     check = compare(
@@ -177,17 +213,7 @@ def run_demo(settings: DemoSettings, step: Step = lambda _msg: None) -> DemoSumm
 
     step(f"5/7 writing a {settings.video_frames}-frame video of held-out scenes")
     video = write_demo_video(out / "demo_input.mp4", settings.video_frames, settings.seed)
-
-    step("6/7 streaming the video through the int8 model (headless)")
-    stream = run_stream(
-        Segmenter(int8.export.path),
-        open_source(source=str(video)),
-        StreamConfig(
-            save=out / "demo_overlay.mp4", save_masks=None, stats_path=out / "stream_stats.json"
-        ),
-    )
-    if stream.error is not None:
-        raise stream.error
+    stream = _stream(int8.export.path, video, out, step)
 
     step("7/7 timing invoke: float32 vs int8")
     b_int8 = benchmark(int8.export.path, runs=settings.bench_runs, warmup=3)

@@ -1,10 +1,14 @@
 """`edgeseg bench`: invoke latency and whole frame-path latency of a .tflite, over a threads sweep,
-with the model's multiply-accumulate count (from its ops and tensor shapes) and achieved GMAC/s."""
+with the model's multiply-accumulate count (from its ops and tensor shapes) and achieved GMAC/s.
+
+Also the bare `invoke_latency_ms` that conversion uses to price its candidates: one timing loop.
+"""
 
 from __future__ import annotations
 
+import statistics
 import time
-from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -12,8 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from edgeseg.core.errors import EdgesegError
+from edgeseg.core.errors import EdgesegError, ModelError, first_line
+from edgeseg.core.model_metadata import strip_metadata
 from edgeseg.runtime.delegates import DelegateReport
+from edgeseg.runtime.inspect import count_macs, op_histogram
+from edgeseg.runtime.interpreter import interpreter_version, resolve_interpreter
 from edgeseg.runtime.segmenter import Segmenter
 
 
@@ -75,50 +82,12 @@ class BenchResult:
         return asdict(self)
 
 
-def _conv_macs(op: dict[str, Any], shapes: dict[int, list[int]]) -> int:
-    name = op["op_name"]
-    ins = [int(t) for t in op["inputs"]]
-    out = shapes.get(int(op["outputs"][0]), [])
-    if name == "CONV_2D":  # filter (Cout, kh, kw, Cin); output (N, Ho, Wo, Cout)
-        _, kh, kw, cin = shapes[ins[1]]
-        return int(np.prod(out, dtype=np.int64)) * kh * kw * cin
-    if name == "DEPTHWISE_CONV_2D":  # filter (1, kh, kw, Cout)
-        _, kh, kw, _ = shapes[ins[1]]
-        return int(np.prod(out, dtype=np.int64)) * kh * kw
-    if name == "TRANSPOSE_CONV":  # inputs: output_shape, filter (Cout, kh, kw, Cin), input
-        cout, kh, kw, _ = shapes[ins[1]]
-        return int(np.prod(shapes[ins[2]], dtype=np.int64)) * kh * kw * cout
-    if name == "FULLY_CONNECTED":  # weights (units, in)
-        units, depth = shapes[ins[1]][-2:]
-        return int(np.prod(out[:-1], dtype=np.int64)) * units * depth
-    return 0
-
-
-def op_histogram(interpreter: Any) -> dict[str, int]:
-    """Builtin op counts of the original graph (DELEGATE nodes left out)."""
-    ops = interpreter._get_ops_details()
-    return dict(Counter(o["op_name"] for o in ops if o["op_name"] != "DELEGATE"))
-
-
-def count_macs(interpreter: Any) -> int:
-    """Multiply-accumulates per inference (CONV_2D, DEPTHWISE, TRANSPOSE_CONV, FULLY_CONNECTED)."""
-    shapes = {
-        int(t["index"]): [int(v) for v in t["shape"]] for t in interpreter.get_tensor_details()
-    }
-    total = 0
-    for op in interpreter._get_ops_details():
-        try:
-            total += _conv_macs(op, shapes)
-        except (KeyError, ValueError):
-            continue  # a tensor without static shape: skip rather than guess
-    return total
-
-
 def _describe(report: DelegateReport) -> str:
     return f"{report.delegated_ops}/{report.total_ops} ops in {report.partitions} partition(s)"
 
 
-def _time(fn: Any, runs: int, warmup: int) -> list[float]:
+def time_calls(fn: Callable[[], object], runs: int, warmup: int) -> list[float]:
+    """Seconds per call of `fn` over `runs` calls, after `warmup` untimed ones."""
     for _ in range(warmup):
         fn()
     samples = []
@@ -127,6 +96,31 @@ def _time(fn: Any, runs: int, warmup: int) -> list[float]:
         fn()
         samples.append(time.perf_counter() - t)
     return samples
+
+
+def invoke_latency_ms(
+    model: str | Path | bytes, *, runs: int = 20, warmup: int = 3, threads: int = 1
+) -> float:
+    """Median milliseconds per `invoke()` on a zero input (default delegates, i.e. XNNPACK).
+
+    Raises ModelError naming the op when the interpreter has no kernel for it (for example a
+    16-bit op this LiteRT build lacks), so an unsupported model is reported, not shipped.
+    """
+    data = model if isinstance(model, bytes) else Path(model).read_bytes()
+    label = "<bytes>" if isinstance(model, bytes) else str(model)
+    interpreter_class, _, _ = resolve_interpreter()
+    try:
+        interp = interpreter_class(model_content=strip_metadata(data), num_threads=threads)
+        interp.allocate_tensors()
+        for d in interp.get_input_details():
+            interp.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
+        times = time_calls(interp.invoke, max(1, runs), max(0, warmup))
+    except (RuntimeError, ValueError) as exc:
+        raise ModelError(
+            f"{label}: does not run on {interpreter_version()}: {first_line(exc)} (an op without "
+            "a kernel for these types; use --quant int8)"
+        ) from exc
+    return 1000.0 * statistics.median(times)
 
 
 def benchmark(
@@ -162,8 +156,8 @@ def benchmark(
                 ops=op_histogram(seg.interpreter),
                 delegated=None if report is None else _describe(report),
             )
-        invoke = Latency.from_seconds(_time(partial(seg.invoke, tensor), runs, warmup))
-        full = Latency.from_seconds(_time(partial(seg.predict, frame), runs, warmup))
+        invoke = Latency.from_seconds(time_calls(partial(seg.invoke, tensor), runs, warmup))
+        full = Latency.from_seconds(time_calls(partial(seg.predict, frame), runs, warmup))
         gmacs = result.macs / (invoke.p50_ms / 1000.0) / 1e9 if invoke.p50_ms > 0 else 0.0
         result.results.append(ThreadsResult(seg.threads, invoke, full, round(gmacs, 3)))
     assert result is not None

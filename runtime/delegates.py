@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgeseg.core.errors import DelegateError
+from edgeseg.core.errors import DelegateError, UnknownDelegateError, first_line
 
 EDGETPU_CUSTOM_OP = b"edgetpu-custom-op"
 _EDGETPU_LIB = {
@@ -30,10 +30,6 @@ _GPU_LIB = {
 }
 _NNAPI_LIB = "libnnapi_delegate.so"
 _LIB_RE = re.compile(r"^(?P<lib>.+?\.(?:so(?:\.\d+)*|dylib|dll))(?::(?P<opts>.*))?$")
-
-
-class UnknownDelegateError(DelegateError):
-    """The --delegate value names no known delegate or has bad syntax (never falls back)."""
 
 
 @dataclass(frozen=True)
@@ -130,9 +126,8 @@ def load_delegate(request: DelegateRequest, load_fn: Callable[..., Any]) -> Any:
     try:
         return load_fn(request.library, request.options)
     except (ValueError, RuntimeError, OSError, AttributeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DelegateError(
-            f"cannot load the {request.name} delegate ({first}){_hint(request)}"
+            f"cannot load the {request.name} delegate ({first_line(exc)}){_hint(request)}"
         ) from None
 
 

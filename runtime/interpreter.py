@@ -4,6 +4,7 @@ as a last resort on a workstation) tensorflow.lite. The device never needs Tenso
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import os
 from collections.abc import Callable
 from functools import lru_cache
@@ -34,6 +35,16 @@ def resolve_interpreter() -> tuple[type[Any], Callable[..., Any], str]:
             "no TFLite interpreter installed: `pip install ai-edge-litert` (or tflite-runtime)"
         ) from None
     return tflite.Interpreter, tflite.experimental.load_delegate, "tensorflow"
+
+
+def interpreter_version() -> str:
+    """'package version' of the interpreter in use, for reports (`ai-edge-litert 1.4.0`)."""
+    _, _, package = resolve_interpreter()
+    try:
+        version = importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        version = "?"
+    return f"{package} {version}"
 
 
 def default_threads() -> int:

@@ -15,7 +15,8 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from edgeseg.core.errors import EdgesegError, WriteError
+from edgeseg.core.errors import OutputError as OutputError  # re-exported: stream imports it here
+from edgeseg.core.errors import WriteError
 from edgeseg.core.fileio import atomic_path, write_error, write_image
 from edgeseg.core.processing import colorize, draw_legend, overlay
 from edgeseg.core.spec import ModelSpec
@@ -25,10 +26,6 @@ VIEWS: tuple[str, ...] = ("overlay", "side", "mask")
 _FPS_PROBE = 16  # frames buffered to measure a live source's processing rate
 _LOW_SPACE = 1 << 20  # below this much free space, a failed video write is blamed on it
 _FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
-
-
-class OutputError(EdgesegError):
-    """An output (window, video, mask folder, server) cannot be created."""
 
 
 def render(

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeseg.core.errors import DelegateError, ModelError
+from edgeseg.core.errors import DelegateError, ModelError, UnknownDelegateError, first_line
 from edgeseg.core.model_metadata import read_spec, strip_metadata
 from edgeseg.core.processing import (
     Placement,
@@ -26,7 +26,6 @@ from edgeseg.core.spec import ModelSpec
 from edgeseg.runtime.delegates import (
     EDGETPU_CUSTOM_OP,
     DelegateReport,
-    UnknownDelegateError,
     delegate_report,
     load_delegate,
     parse_delegate,
@@ -122,7 +121,7 @@ class Segmenter:
             it.allocate_tensors()
             return it
         except (ValueError, RuntimeError) as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            first = first_line(exc)
             if delegates:
                 message = (
                     f"the {self.delegate_name} delegate cannot run {self.model_path} ({first})"

@@ -15,16 +15,11 @@ import cv2
 import numpy as np
 
 from edgeseg.core.errors import SourceError, first_line
+from edgeseg.core.errors import SourceLost as SourceLost  # re-exported: stream imports it here
 from edgeseg.core.processing import read_image
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
-
-
-class SourceLost(SourceError):
-    """A live source stopped delivering frames (unplugged camera, dropped stream); may come back."""
-
-    exit_code = 3
 
 
 class Source(ABC):

@@ -21,7 +21,6 @@ from edgeseg.convert.options import IOType, Quant
 from edgeseg.core.errors import require_training_stack
 
 if TYPE_CHECKING:
-    from edgeseg.convert.edgetpu import EdgeTpuResult
     from edgeseg.convert.pipeline import ConvertOutcome
 
 CHECKOUT = Path(__file__).resolve().parents[2]  # the source checkout, when run from one
@@ -128,8 +127,10 @@ def convert(
     io, edgetpu = resolve_target(model, io, edgetpu, quant)
     quiet_tensorflow()
     call(require_training_stack, "edgeseg convert")
+    from edgeseg.cli import convert_quality
+    from edgeseg.cli.convert_edgetpu import edgetpu_step
     from edgeseg.convert.options import ConvertOptions
-    from edgeseg.convert.pipeline import compile_outcome, convert_model
+    from edgeseg.convert.pipeline import convert_model
 
     with user_errors():
         options = ConvertOptions(quant=quant, io=io, calib_count=calib_count, seed=seed)
@@ -137,10 +138,10 @@ def convert(
             calib = default_calib()
             if calib is None:
                 raise fail(NO_CALIB)
+        edgetpu = edgetpu or edgetpu_strict  # strict implies compiling, with the same checks
         if edgetpu and options.quant != Quant.INT8:
-            raise fail(f"--edgetpu needs --quant int8 (got --quant {options.quant})")
-        from edgeseg.cli import convert_quality
-
+            flag = "--edgetpu-strict" if edgetpu_strict else "--edgetpu"
+            raise fail(f"{flag} needs --quant int8 (got --quant {options.quant})")
         convert_quality.check_flags(options, diagnose=diagnose, max_drop=max_drop, data=data)
         if diagnose or max_drop is not None:
             assert calib is not None
@@ -154,6 +155,7 @@ def convert(
                 data=data,
                 max_float_layers=max_float_layers,
                 edgetpu=edgetpu,
+                edgetpu_strict=edgetpu_strict,
             )
             return
         with phases("load") as steps:
@@ -166,14 +168,8 @@ def convert(
     with user_errors():
         convert_quality.after_convert(outcome, calib, options)
     console.print(f"wrote {outcome.export.path} and {outcome.report_path}")
-    if edgetpu or edgetpu_strict:
-        with user_errors():
-            result = compile_outcome(outcome)
-        print_edgetpu(result)
-        if edgetpu_strict and result.fallbacks:
-            raise fail(
-                f"{len(result.fallbacks)} op kind(s) fall back to the CPU (--edgetpu-strict)", 1
-            )
+    if edgetpu:
+        edgetpu_step(outcome.export.path, outcome.report_path, strict=edgetpu_strict)
 
 
 def print_report(outcome: ConvertOutcome) -> None:
@@ -185,7 +181,7 @@ def print_report(outcome: ConvertOutcome) -> None:
     ratio = f" ({r.size_ratio:.2f}x float32)" if r.size_ratio is not None else ""
     table.add_row("size", f"{r.size_bytes / 1024:.0f} KiB{ratio}")
     for label, tensors in (("input", outcome.info.inputs), ("output", outcome.info.outputs)):
-        from edgeseg.convert.validate import describe_tensor
+        from edgeseg.runtime.inspect import describe_tensor
 
         table.add_row(label, ", ".join(describe_tensor(t) for t in tensors))
     table.add_row("ops", ", ".join(f"{k} {v}" for k, v in r.op_histogram.items()))
@@ -206,14 +202,3 @@ def print_report(outcome: ConvertOutcome) -> None:
     else:
         table.add_row("Edge TPU pre-check", "no known blockers")
     console.print(table)
-
-
-def print_edgetpu(result: EdgeTpuResult) -> None:
-    """How many ops the compiler mapped, and which fell back to the CPU and why."""
-    total = result.total_ops or (result.ops_on_tpu + result.ops_on_cpu)
-    console.print(
-        f"Edge TPU compiler {result.compiler_version or '?'}: {result.ops_on_tpu}/{total} ops on "
-        f"the Edge TPU, {result.ops_on_cpu} on the CPU -> {result.compiled_path}"
-    )
-    for op, count, status in result.fallbacks:
-        console.print(f"  [yellow]CPU[/] {op} x{count}: {status}", highlight=False)

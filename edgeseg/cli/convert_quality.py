@@ -61,7 +61,7 @@ def print_coverage(calib: Path | None, spec: ModelSpec | None, options: ConvertO
 
 def after_convert(outcome: ConvertOutcome, calib: Path | None, options: ConvertOptions) -> None:
     """Extra lines after a plain conversion: coverage, and for int16x8 that it runs and how fast."""
-    from edgeseg.convert.timing import invoke_latency_ms
+    from edgeseg.runtime.bench import invoke_latency_ms
 
     print_coverage(calib, outcome.spec, options)
     if options.quant == Quant.INT16X8:
@@ -85,6 +85,7 @@ def run(
     data: Path | None,
     max_float_layers: int,
     edgetpu: bool,
+    edgetpu_strict: bool = False,
 ) -> None:
     """--diagnose alone: write the per-layer report, no model. With --max-drop: the repair loop."""
     from edgeseg.convert.pipeline import default_out
@@ -117,11 +118,18 @@ def run(
     print_repair(result)
     if not result.passed:
         raise fail(result.message(), 1)
-    if edgetpu and not result.chosen.float_layers:
-        from edgeseg.cli.convert_cmd import print_edgetpu
-        from edgeseg.convert.edgetpu import compile_edgetpu
+    if not edgetpu:
+        return
+    if result.chosen.float_layers:  # not compiled: the note above says why
+        if edgetpu_strict:
+            raise fail(
+                "float layers kept: they run on the CPU, not the Edge TPU (--edgetpu-strict)", 1
+            )
+        return
+    from edgeseg.cli.convert_edgetpu import edgetpu_step
 
-        print_edgetpu(compile_edgetpu(result.path))
+    assert result.report_path is not None
+    edgetpu_step(result.path, result.report_path, strict=edgetpu_strict)
 
 
 def _diagnose_only(model: Path, calib: Path, out_dir: Path, options: ConvertOptions) -> None:

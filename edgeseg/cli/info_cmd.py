@@ -12,18 +12,6 @@ from rich.table import Table
 from edgeseg.cli.common import console, user_errors, warn
 
 
-def interpreter_in_use() -> str:
-    """The interpreter package the runtime would use (runtime's resolver when present)."""
-    try:
-        from edgeseg.runtime.interpreter import resolve_interpreter
-
-        return str(resolve_interpreter()[2])
-    except ImportError:
-        from edgeseg.convert.tflite_inspect import interpreter_module
-
-        return str(interpreter_module()[1])
-
-
 def info(
     model: Annotated[Path, typer.Argument(help="A .tflite model.", show_default=False)],
 ) -> None:
@@ -32,9 +20,8 @@ def info(
     Example:
       edgeseg info runs/m/model_int8.tflite
     """
-    from edgeseg.convert.tflite_inspect import inspect_tflite
-    from edgeseg.convert.validate import describe_tensor
     from edgeseg.core.model_metadata import spec_from_payload
+    from edgeseg.runtime.inspect import describe_tensor, inspect_tflite
 
     with user_errors():
         details = inspect_tflite(model)
@@ -67,7 +54,7 @@ def info(
         if conv:
             table.add_row("conversion", escape(", ".join(f"{k} {v}" for k, v in conv.items())))
     table.add_row("size", f"{details.size_bytes / 1024:.0f} KiB")
-    table.add_row("interpreter", interpreter_in_use())
+    table.add_row("interpreter", details.interpreter.split()[0])  # the package, as `run -v`
     for t in details.inputs:
         table.add_row("input tensor", f"{t.name}: {describe_tensor(t)}")
     for t in details.outputs:

@@ -40,12 +40,26 @@ class DelegateError(EdgesegError):
     """A TFLite delegate could not be loaded."""
 
 
+class UnknownDelegateError(DelegateError):
+    """The --delegate value names no known delegate or has bad syntax (never falls back)."""
+
+
 class SourceError(EdgesegError):
     """A camera, video file or stream cannot be opened or was lost for good."""
 
 
 class MissingStackError(EdgesegError):
     """A command needs TensorFlow/Keras (`pip install 'edgeseg[train]'`) and they are absent."""
+
+
+class SourceLost(SourceError):
+    """A live source stopped delivering frames (unplugged camera, dropped stream); may come back."""
+
+    exit_code = 3
+
+
+class OutputError(EdgesegError):
+    """An output (window, video, mask folder, server) cannot be created."""
 
 
 class WriteError(EdgesegError):

@@ -114,6 +114,9 @@ class ModelSpec:
     ignore_index: int = IGNORE_INDEX
     float_miou: float | None = None
     target: Target = "cpu"
+    # per-class float IoU (None for a class absent from the data) next to float_miou, so `check
+    # --max-class-drop` works from an int8 model's metadata alone
+    float_per_class_iou: dict[str, float | None] | None = field(default=None, compare=False)
     edgeseg_version: str = __version__
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -204,6 +207,11 @@ class ModelSpec:
             kwargs["class_names"] = check_class_names(kwargs["class_names"])
             kwargs["palette"] = _check_palette(kwargs.get("palette", ()))
             _check_numbers(kwargs)
+            per_class = kwargs.get("float_per_class_iou")
+            if per_class is not None:
+                kwargs["float_per_class_iou"] = {
+                    str(k): None if v is None else float(v) for k, v in dict(per_class).items()
+                }
             return cls(**kwargs)
         except ModelError:
             raise

@@ -74,7 +74,8 @@ def _fbm(rng: np.random.Generator, h: int, w: int, cell: float, octaves: int = 3
         grid = rng.standard_normal((gh, gw)).astype(np.float32)
         up = cv2.resize(grid, (int(gw * c), int(gh * c)), interpolation=cv2.INTER_CUBIC)
         out += up[:h, :w] / 2**o
-    return (out - out.mean()) / (out.std() + 1e-6)
+    result: np.ndarray = (out - out.mean()) / (out.std() + 1e-6)
+    return result
 
 
 def _jitter(rng: np.random.Generator, rgb: tuple[int, int, int], amount: float) -> np.ndarray:
@@ -83,7 +84,10 @@ def _jitter(rng: np.random.Generator, rgb: tuple[int, int, int], amount: float) 
 
 def _shift(mask: np.ndarray, dx: float, dy: float) -> np.ndarray:
     m = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
-    return cv2.warpAffine(mask, m, (mask.shape[1], mask.shape[0]), flags=cv2.INTER_NEAREST)
+    shifted: np.ndarray = cv2.warpAffine(
+        mask, m, (mask.shape[1], mask.shape[0]), flags=cv2.INTER_NEAREST
+    )
+    return shifted
 
 
 # === Roads ===
@@ -106,7 +110,9 @@ def _make_road(
     return Road(pts, normals, float(rng.uniform(0.10, 0.17) * u))
 
 
-def _draw_road(img: np.ndarray, lab: np.ndarray, road: Road, rng: np.random.Generator, u: float):
+def _draw_road(
+    img: np.ndarray, lab: np.ndarray, road: Road, rng: np.random.Generator, u: float
+) -> None:
     mask = np.zeros(lab.shape, np.uint8)
     cv2.polylines(mask, [np.round(road.points).astype(np.int32)], False, 1, int(road.width))
     asphalt = _jitter(rng, (118, 118, 124), 0.15)
@@ -131,7 +137,9 @@ def _draw_road(img: np.ndarray, lab: np.ndarray, road: Road, rng: np.random.Gene
 # === Buildings and vegetation ===
 
 
-def _building_polys(rng: np.random.Generator, c: np.ndarray, u: float, angle: float):
+def _building_polys(
+    rng: np.random.Generator, c: np.ndarray, u: float, angle: float
+) -> list[tuple[np.ndarray, float]]:
     """Roof polygons with a brightness each: a gable (two halves) or an L-shaped flat roof."""
     w, h = rng.uniform(0.14, 0.30) * u, rng.uniform(0.10, 0.20) * u
     rot = np.array(
@@ -140,7 +148,8 @@ def _building_polys(rng: np.random.Generator, c: np.ndarray, u: float, angle: fl
 
     def place(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
         local = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
-        return np.round(local @ rot.T + c).astype(np.int32)
+        corners: np.ndarray = np.round(local @ rot.T + c).astype(np.int32)
+        return corners
 
     if rng.random() < 0.55:
         return [(place(-w / 2, -h / 2, w / 2, 0), 1.0), (place(-w / 2, 0, w / 2, h / 2), 0.78)]
@@ -151,7 +160,9 @@ def _building_polys(rng: np.random.Generator, c: np.ndarray, u: float, angle: fl
     ]
 
 
-def _tree_circles(rng: np.random.Generator, c: np.ndarray, u: float, bush: bool):
+def _tree_circles(
+    rng: np.random.Generator, c: np.ndarray, u: float, bush: bool
+) -> list[tuple[np.ndarray, int]]:
     r0 = rng.uniform(0.02, 0.035) * u if bush else rng.uniform(0.04, 0.08) * u
     k = int(rng.integers(2, 5)) if bush else int(rng.integers(3, 8))
     offs = rng.normal(0, 0.6 * r0, (k, 2))
@@ -191,7 +202,12 @@ def _add_buildings(
         polys = _building_polys(rng, np.zeros(2, np.float32), u, angle + rng.choice([0, np.pi / 2]))
         offset = np.zeros(2, np.int32)
 
-        def draw(m: np.ndarray, c: np.ndarray, polys=polys, offset=offset) -> None:
+        def draw(
+            m: np.ndarray,
+            c: np.ndarray,
+            polys: list[tuple[np.ndarray, float]] = polys,
+            offset: np.ndarray = offset,
+        ) -> None:
             offset[:] = np.round(c)
             for p, _ in polys:  # one call each: fillPoly fills overlaps even-odd
                 cv2.fillPoly(m, [p + offset], 1)
@@ -216,7 +232,9 @@ def _add_vegetation(
         bush = i > 0 and rng.random() < 0.4
         circles = _tree_circles(rng, np.zeros(2), scene.unit, bush)
 
-        def draw(m: np.ndarray, c: np.ndarray, circles=circles) -> None:
+        def draw(
+            m: np.ndarray, c: np.ndarray, circles: list[tuple[np.ndarray, int]] = circles
+        ) -> None:
             for o, r in circles:
                 cv2.circle(m, (int(c[0] + o[0]), int(c[1] + o[1])), r, 1, -1)
 
@@ -263,7 +281,9 @@ def _place_vehicles(rng: np.random.Generator, scene: Scene, count: int) -> list[
     return cars
 
 
-def draw_vehicles(img: np.ndarray, lab: np.ndarray, scene: Scene, offset_x: int = 0, t: int = 0):
+def draw_vehicles(
+    img: np.ndarray, lab: np.ndarray, scene: Scene, offset_x: int = 0, t: int = 0
+) -> None:
     """Draw the scene's cars at frame `t` into a crop starting `offset_x` px into the canvas."""
     shadow = np.zeros(lab.shape, np.uint8)
     bodies = []
@@ -275,11 +295,19 @@ def draw_vehicles(img: np.ndarray, lab: np.ndarray, scene: Scene, offset_x: int 
         c, s = math.cos(heading), math.sin(heading)
         center = road.points[i] + road.normals[i] * car.lane - np.array([offset_x, 0], np.float32)
 
-        def quad(x0: float, x1: float, y0: float, y1: float, center=center, c=c, s=s) -> np.ndarray:
+        def quad(
+            x0: float,
+            x1: float,
+            y0: float,
+            y1: float,
+            center: np.ndarray = center,
+            c: float = c,
+            s: float = s,
+        ) -> np.ndarray:
             local = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
-            return np.round(local @ np.array([[c, s], [-s, c]], np.float32) + center).astype(
-                np.int32
-            )
+            turn = np.array([[c, s], [-s, c]], np.float32)
+            corners: np.ndarray = np.round(local @ turn + center).astype(np.int32)
+            return corners
 
         half_l, half_w = car.length / 2, car.width / 2
         body = quad(-half_l, half_l, -half_w, half_w)

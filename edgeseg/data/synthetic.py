@@ -75,7 +75,9 @@ def apply_look(img: np.ndarray, look: Look, rng: np.random.Generator) -> np.ndar
 # === Writers ===
 
 
-def render_sample(seed: int, index: int, size: tuple[int, int], stream: str = "train"):
+def render_sample(
+    seed: int, index: int, size: tuple[int, int], stream: str = "train"
+) -> tuple[np.ndarray, np.ndarray]:
     """One independent scene: (BGR uint8 image, uint8 class-index mask) of size (H, W)."""
     rng = np.random.default_rng([seed, _STREAMS[stream], index])
     h, w = size

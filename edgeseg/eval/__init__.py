@@ -2,7 +2,8 @@
 accuracy an int8 model lost against its float model (`compare`). Imports TensorFlow only to run a
 .keras model, inside `keras_predictor`."""
 
-from edgeseg.eval.compare import CheckResult, compare
+from edgeseg.eval.check_result import CheckResult
+from edgeseg.eval.compare import compare
 from edgeseg.eval.evaluate import EvalResult, evaluate
 from edgeseg.eval.predictor import Predictor, open_predictor
 

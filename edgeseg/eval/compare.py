@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import heapq
 import json
-import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
 
 import numpy as np
 
 from edgeseg.core.errors import DatasetError, ModelError
 from edgeseg.core.metrics import MetricAccumulator
-from edgeseg.core.model_metadata import read_metadata
 from edgeseg.core.spec import ModelSpec
+from edgeseg.eval.check_result import CheckResult, Disagreement
 from edgeseg.eval.common import (
     Item,
     Progress,
@@ -29,97 +27,9 @@ from edgeseg.eval.common import (
 )
 from edgeseg.eval.evaluate import EvalResult, Timer, iou_by_name, timed_predict, warm_up
 from edgeseg.eval.predictor import Predictor, open_predictor
-from edgeseg.eval.report import Disagreement, check_markdown, disagreement_grid, make_disagreement
+from edgeseg.eval.report import disagreement_grid, make_disagreement
 
 TOP_K = 6
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """Float vs int8 on the same images, the drops (in mIoU points, x100) and the verdict."""
-
-    int8: EvalResult
-    float_eval: EvalResult | None  # None when the baseline came from the int8 model's metadata
-    baseline: Literal["model", "metadata"]
-    float_miou: float
-    float_per_class_iou: dict[str, float | None] | None
-    max_drop: float
-    max_class_drop: float | None
-    agreement: float | None  # fraction of pixels where float and int8 predict the same class
-    worst: tuple[Disagreement, ...] = ()
-    notes: tuple[str, ...] = ()
-    outputs: dict[str, Path] = field(default_factory=dict)
-
-    @property
-    def miou_drop(self) -> float:
-        """Float mIoU minus int8 mIoU, in points (positive = int8 is worse)."""
-        return 100.0 * (self.float_miou - self.int8.miou)
-
-    @property
-    def class_drops(self) -> dict[str, float | None]:
-        """Per-class IoU drop in points; None where either side has no value."""
-        if self.float_per_class_iou is None:
-            return {}
-        return {
-            name: None if f is None or q is None else 100.0 * (f - q)
-            for (name, q), f in zip(
-                self.int8.per_class_iou.items(), self.float_per_class_iou.values(), strict=False
-            )
-        }
-
-    @property
-    def failures(self) -> tuple[str, ...]:
-        """One line per limit exceeded; empty when the check passes."""
-        out = []
-        if not self.miou_drop <= self.max_drop:  # NaN fails too
-            out.append(
-                f"mIoU drop {self.miou_drop:.2f} points > --max-drop {self.max_drop:g} "
-                f"(float {self.float_miou:.4f} -> int8 {self.int8.miou:.4f})"
-            )
-        if self.max_class_drop is not None:
-            for name, drop in self.class_drops.items():
-                if drop is not None and drop > self.max_class_drop:
-                    out.append(
-                        f"class {name!r} IoU drop {drop:.2f} points > --max-class-drop "
-                        f"{self.max_class_drop:g}"
-                    )
-        return tuple(out)
-
-    @property
-    def passed(self) -> bool:
-        return not self.failures
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "passed": self.passed,
-            "failures": list(self.failures),
-            "baseline": self.baseline,
-            "float_model": None if self.float_eval is None else str(self.float_eval.model),
-            "int8_model": str(self.int8.model),
-            "data": str(self.int8.data),
-            "images": self.int8.images,
-            "max_drop": self.max_drop,
-            "max_class_drop": self.max_class_drop,
-            "float_miou": _num(self.float_miou),
-            "int8_miou": _num(self.int8.miou),
-            "miou_drop": _num(self.miou_drop),
-            "class_drops": self.class_drops,
-            "float_per_class_iou": self.float_per_class_iou,
-            "int8_per_class_iou": self.int8.per_class_iou,
-            "pixel_agreement": self.agreement,
-            "worst_images": [{"image": d.stem, "disagreement": d.fraction} for d in self.worst],
-            "float": None if self.float_eval is None else self.float_eval.to_dict(),
-            "int8": self.int8.to_dict(),
-            "notes": list(self.notes),
-            "outputs": {k: str(v) for k, v in self.outputs.items()},
-        }
-
-    def to_markdown(self) -> str:
-        return check_markdown(self)
-
-
-def _num(v: float) -> float | None:
-    return None if math.isnan(v) else float(v)
 
 
 def metadata_baseline(
@@ -137,9 +47,8 @@ def metadata_baseline(
             f"{int8_path}: metadata field 'float_miou' must be a number in (0, 1], got {value!r}; "
             "pass the float model too: edgeseg check FLOAT.keras INT8.tflite --data ..."
         )
-    payload = read_metadata(int8_path) or {}
-    per_class = payload.get("float_per_class_iou")
-    if not isinstance(per_class, dict) or set(per_class) != set(spec.class_names):
+    per_class = spec.float_per_class_iou
+    if per_class is None or set(per_class) != set(spec.class_names):
         per_class = None
     return float(spec.float_miou), per_class
 

@@ -14,8 +14,6 @@ import numpy as np
 from edgeseg.core.errors import EdgesegError, ModelError
 from edgeseg.core.spec import ModelSpec
 
-MODEL_SUFFIXES = (".keras", ".tflite")
-
 
 @runtime_checkable
 class Predictor(Protocol):

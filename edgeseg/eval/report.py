@@ -1,13 +1,11 @@
-"""What `edgeseg check` shows people: a Markdown table fit for a CI job summary and a picture grid
-of the images where float and int8 disagree most (input | float | int8 | differing pixels)."""
+"""What `edgeseg check` shows people besides its Markdown table (`check_result.check_markdown`): a
+picture grid of the images where float and int8 disagree most (input | float | int8 | differing
+pixels), and the GitHub Actions job summary."""
 
 from __future__ import annotations
 
-import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -15,25 +13,14 @@ import numpy as np
 from edgeseg.core.fileio import append_text
 from edgeseg.core.processing import colorize, draw_legend
 from edgeseg.core.spec import ModelSpec
-
-if TYPE_CHECKING:
-    from edgeseg.eval.compare import CheckResult
-    from edgeseg.eval.evaluate import EvalResult
+from edgeseg.eval.check_result import Disagreement
+from edgeseg.eval.evaluate import EvalResult
 
 CELL = 224  # each grid cell is CELL x CELL pixels; thumbnails keep their aspect ratio
 HEADER = 30
 BACKGROUND = (40, 40, 40)
 DIFF_COLOR = (255, 0, 255)  # BGR magenta: pixels where the two models pick different classes
 FONT = cv2.FONT_HERSHEY_SIMPLEX
-
-
-@dataclass(frozen=True)
-class Disagreement:
-    """One image where the models differ: the share of differing pixels and its rendered cells."""
-
-    stem: str
-    fraction: float
-    cells: tuple[np.ndarray, ...]  # input, float, int8, diff; each CELL x CELL BGR
 
 
 # === Grid ===
@@ -125,65 +112,6 @@ def disagreement_grid(
         )
     rows = [np.hstack(d.cells) for d in worst]
     return np.vstack([header, *rows, _legend_strip(width, spec)])
-
-
-# === Markdown ===
-
-
-def _pct(v: float | None) -> str:
-    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.2f}"
-
-
-def _pts(v: float | None) -> str:
-    return "n/a" if v is None or math.isnan(v) else f"{v:+.2f}"
-
-
-def check_markdown(res: CheckResult) -> str:
-    """A self-contained Markdown report: verdict, score table, limits, worst images, notes."""
-    q = res.int8
-    f = res.float_eval
-    verdict = "✅ PASS" if res.passed else "❌ FAIL"
-    source = f"float `{f.model.name}`" if f is not None else "the float mIoU in its metadata"
-    lines = [
-        f"## edgeseg accuracy check: {verdict}",
-        "",
-        f"int8 `{q.model.name}` vs {source}, on {q.images} images from `{q.data}`.",
-        "Scores in percent; drop = float - int8 in points (positive = int8 worse).",
-        "",
-        "| metric | float | int8 | drop |",
-        "|---|---:|---:|---:|",
-        f"| **mIoU** | {_pct(res.float_miou)} | {_pct(q.miou)} | **{_pts(res.miou_drop)}** |",
-    ]
-    for name, key in (("pixel accuracy", "pixel_accuracy"), ("fw-IoU", "fw_iou")):
-        fv = getattr(f.scores, key) if f is not None else None
-        qv = getattr(q.scores, key)
-        drop = None if fv is None else 100 * (fv - qv)
-        lines.append(f"| {name} | {_pct(fv)} | {_pct(qv)} | {_pts(drop)} |")
-    float_pc = res.float_per_class_iou or {}
-    drops = res.class_drops
-    for name, qv in q.per_class_iou.items():
-        lines.append(
-            f"| IoU `{name}` | {_pct(float_pc.get(name))} | {_pct(qv)} | {_pts(drops.get(name))} |"
-        )
-    limit = f"mIoU drop ≤ {res.max_drop:g} points"
-    if res.max_class_drop is not None:
-        limit += f", every class IoU drop ≤ {res.max_class_drop:g} points"
-    lines += ["", f"**Limits:** {limit}."]
-    if res.failures:
-        lines += ["", "**Failed:**", *[f"- {msg}" for msg in res.failures]]
-    lines.append("")
-    if res.agreement is not None:
-        lines.append(f"Pixel agreement float vs int8: **{100 * res.agreement:.2f}%**.")
-    lat = f"int8 {q.mean_latency_ms:.1f} ms"
-    if f is not None:
-        lat = f"float {f.mean_latency_ms:.1f} ms, " + lat
-    lines.append(f"Mean latency per image on the checking machine: {lat}.")
-    if res.worst:
-        worst = ", ".join(f"`{d.stem}` ({100 * d.fraction:.2f}%)" for d in res.worst)
-        lines += ["", f"Most-disagreeing images (see `disagreement.png`): {worst}."]
-    if res.notes:
-        lines += ["", *[f"> {n}" for n in res.notes]]
-    return "\n".join(lines) + "\n"
 
 
 def append_step_summary(markdown: str, path: str | None = None) -> Path | None:

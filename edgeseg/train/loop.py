@@ -138,7 +138,9 @@ def run_fit(
     def write_config(scores: SegmentationScores, epoch: int) -> None:
         val = {**scores_dict(scores, spec.class_names), "best_epoch": epoch + 1}
         payload = {
-            "spec": spec.with_updates(float_miou=val["miou"]).to_dict(),
+            "spec": spec.with_updates(
+                float_miou=val["miou"], float_per_class_iou=val["per_class_iou"]
+            ).to_dict(),
             "train": config.to_dict(),
             "val": val,
         }

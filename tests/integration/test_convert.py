@@ -244,7 +244,7 @@ def test_float_variants_convert_and_run(small_models, quant, tmp_path) -> None: 
 
 def test_float_layers_stay_float_inside_an_int8_model(small_models, small_int8, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from edgeseg.convert.converter import export
-    from edgeseg.convert.tflite_inspect import inspect_tflite
+    from edgeseg.runtime.inspect import inspect_tflite
 
     model, spec, _ = small_models["resize"]
     path, rep = small_int8["resize"]

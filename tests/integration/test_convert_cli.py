@@ -153,6 +153,70 @@ def test_convert_with_fallbacks_strict_exits_1_and_keeps_both_models(
         compile_edgetpu(out)
 
 
+def test_max_drop_path_takes_the_same_edgetpu_step(
+    workdir: Path, fake_compiler: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--edgetpu-strict after --max-drop: compiled, recorded in the report, exit 1 on fallbacks."""
+    import json
+    from dataclasses import replace
+
+    import edgeseg.convert.repair as repair_mod
+    from edgeseg.convert.options import ConvertOptions
+    from edgeseg.convert.pipeline import convert_model
+    from edgeseg.convert.repair import Attempt, RepairResult
+
+    def full_int8_within_limit(model: Path, calib: Path, data: Path, out: Path, **kw: object):  # type: ignore[no-untyped-def]
+        outcome = convert_model(model, out, ConvertOptions(calib_count=5), calib)
+        a = Attempt((), 0.9, 0.1, outcome.report.size_bytes, 1.0)
+        return RepairResult(out, True, 0.9, 1.0, a, a, (a,), report_path=outcome.report_path)
+
+    monkeypatch.setattr(repair_mod, "repair", full_int8_within_limit)
+    monkeypatch.setenv("FAKE_EDGETPU_MODE", "partial")
+    out = tmp_path / "m_int8.tflite"
+    model = str(workdir / "run" / "model.keras")
+    calib = str(workdir / "calib_gray")
+    args = ["convert", model, "--calib", calib, "--out", str(out), "--max-drop", "1"]
+    result = runner.invoke(app, [*args, "--data", calib, "--edgetpu-strict"])
+    assert result.exit_code == 1, result.output
+    assert _errors(result) == ["error: 2 op kind(s) fall back to the CPU (--edgetpu-strict)"]
+    report = json.loads((tmp_path / "m_int8.report.json").read_text())
+    assert report["edgetpu"]["ops_on_cpu"] == 4
+    assert (tmp_path / "m_int8_edgetpu.tflite").is_file()
+
+    # a model that kept float layers is not compiled; strict says so with exit 1
+    from edgeseg.convert.diagnose import LayerError
+
+    head = LayerError(0, "CONV_2D", "head", "head", 50.0, 1.0, 1.0, 1.0, 0.1, 0)
+
+    def mixed(model: Path, calib: Path, data: Path, out: Path, **kw: object):  # type: ignore[no-untyped-def]
+        res = full_int8_within_limit(model, calib, data, out, **kw)
+        return replace(res, chosen=replace(res.chosen, float_layers=(head,)))
+
+    monkeypatch.setattr(repair_mod, "repair", mixed)
+    out2 = tmp_path / "mixed.tflite"
+    args[args.index(str(out))] = str(out2)
+    result = runner.invoke(app, [*args, "--data", calib, "--edgetpu-strict"])
+    assert result.exit_code == 1, result.output
+    assert "not the Edge TPU (--edgetpu-strict)" in _errors(result)[0]
+    assert not (tmp_path / "mixed_edgetpu.tflite").exists()
+
+
+def test_float_miou_comes_from_the_spec_not_a_second_reading_of_config(tmp_path: Path) -> None:
+    """config.json's spec is the one source of the float mIoU the converter embeds."""
+    import json
+
+    from edgeseg.convert.options import ConvertOptions, Quant
+    from edgeseg.convert.pipeline import convert_model
+
+    model = _save_unet(tmp_path / "run")
+    config = tmp_path / "run" / "config.json"
+    spec = ModelSpec.load(config).with_updates(float_miou=0.8)
+    config.write_text(json.dumps({"spec": spec.to_dict(), "val": {"mean_iou": 0.5}}))
+    out = tmp_path / "m.tflite"
+    convert_model(model, out, ConvertOptions(quant=Quant.FLOAT32), measure_float32=False)
+    assert read_spec(out).float_miou == 0.8
+
+
 def test_missing_compiler_is_a_clear_error_but_the_int8_model_is_written(
     workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -231,6 +295,7 @@ def test_bad_calibration_and_output_paths(
             str(tmp_path / "x" / "m.tflite"),
         ],
         "--edgetpu needs --quant int8": ["--quant", "float16", "--edgetpu"],
+        "--edgetpu-strict needs --quant int8": ["--quant", "float16", "--edgetpu-strict"],
     }
     for message, extra in cases.items():
         result = runner.invoke(app, ["convert", model, *extra])

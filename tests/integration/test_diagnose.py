@@ -226,8 +226,8 @@ def test_int16x8_converts_and_runs(upsample: str, tmp_path: Path) -> None:
     from edgeseg.convert.calibration import representative_dataset
     from edgeseg.convert.converter import export
     from edgeseg.convert.options import ConvertOptions
-    from edgeseg.convert.tflite_inspect import inspect_tflite
-    from edgeseg.convert.timing import invoke_latency_ms
+    from edgeseg.runtime.bench import invoke_latency_ms
+    from edgeseg.runtime.inspect import inspect_tflite
     from edgeseg.runtime.segmenter import Segmenter
     from edgeseg.train.model import build_unet
 

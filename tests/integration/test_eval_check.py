@@ -171,6 +171,23 @@ def _with_metadata(src: Path, dst: Path, **changes: object) -> Path:
 
 def test_metadata_baseline_per_class(models: Models, membrane_data: Path, tmp_path: Path) -> None:
     spec = read_spec(models.int8)
+    # recorded by training, carried by the converter: --max-class-drop works without the float model
+    assert spec.float_per_class_iou is not None
+    assert set(spec.float_per_class_iou) == set(spec.class_names)
+    r = cli(
+        "check",
+        models.int8,
+        "--data",
+        membrane_data / "val",
+        "--max-drop",
+        "100",
+        "--max-class-drop",
+        "100",
+        "--out-dir",
+        tmp_path / "c",
+    )
+    assert r.exit_code == 0, r.output + r.stderr
+    assert _read_json(tmp_path / "c" / "check.json")["class_drops"]
     per_class = {n: 0.99 for n in spec.class_names}
     with_pc = _with_metadata(models.int8, tmp_path / "pc.tflite", float_per_class_iou=per_class)
     r = cli(

@@ -22,11 +22,11 @@ from typer.testing import CliRunner
 from videos import write_video
 
 from edgeseg.cli.main import app
-from edgeseg.core.errors import DelegateError, ModelError, SourceError
+from edgeseg.core.errors import DelegateError, ModelError, SourceError, SourceLost
 from edgeseg.core.processing import read_image
 from edgeseg.runtime.bench import benchmark
 from edgeseg.runtime.segmenter import Segmenter
-from edgeseg.runtime.sources import SourceLost, VideoFileSource
+from edgeseg.runtime.sources import VideoFileSource
 from edgeseg.runtime.stream import StreamConfig, StreamRunner, run_stream
 
 pytestmark = pytest.mark.slow
@@ -382,8 +382,13 @@ def test_runtime_runs_with_tensorflow_unimportable(model: Path, clip: Path, tmp_
         except ImportError:
             pass
         import edgeseg.runtime, edgeseg.runtime.stream, edgeseg.runtime.bench
+        from edgeseg.runtime.inspect import count_macs, inspect_tflite
+        info = inspect_tflite({str(model)!r})
+        assert info.ops and info.metadata is not None, info
+        from edgeseg.runtime.bench import invoke_latency_ms
+        assert invoke_latency_ms({str(model)!r}, runs=2, warmup=1) > 0
         from edgeseg.cli.main import app
-        for args in (["run", "--help"],
+        for args in (["run", "--help"], ["info", {str(model)!r}],
                      ["run", {str(model)!r}, "--source", {str(clip)!r}, "--headless",
                       "--max-frames", "3", "--save-masks", {str(tmp_path / "m")!r}]):
             try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgeseg.convert.edgetpu import edgetpu_precheck, parse_compiler_log
-from edgeseg.convert.tflite_inspect import ModelInfo, OpInfo, TensorInfo
+from edgeseg.runtime.inspect import ModelInfo, OpInfo, TensorInfo
 
 PARTIAL_LOG = """Edge TPU Compiler version 16.0.384591198
 Started a compilation timeout timer of 180 seconds.

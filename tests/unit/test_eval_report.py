@@ -10,7 +10,7 @@ import pytest
 
 from edgeseg.core.metrics import scores_from_confusion
 from edgeseg.core.spec import ModelSpec
-from edgeseg.eval.compare import CheckResult
+from edgeseg.eval.check_result import CheckResult
 from edgeseg.eval.evaluate import EvalResult, iou_by_name
 from edgeseg.eval.report import CELL, append_step_summary, disagreement_grid, make_disagreement
 

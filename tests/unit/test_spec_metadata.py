@@ -52,6 +52,16 @@ def test_numpy_sizes_are_stored_as_plain_ints() -> None:
     assert type(spec.input_height) is int and json.loads(spec.to_json())["input_width"] == 48
 
 
+def test_per_class_float_iou_travels_with_the_spec(tmp_path: Path) -> None:
+    per_class = {"sky": 0.9, "road": 0.75, "car": None}
+    spec = SPEC.with_updates(float_per_class_iou=per_class)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"spec": spec.to_dict(), "val": {"miou": 0.71}}))
+    assert ModelSpec.load(path).float_per_class_iou == per_class
+    read = read_spec(embed_metadata(BLOB, spec))
+    assert read is not None and read.float_per_class_iou == per_class
+
+
 def test_json_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "spec.json"
     SPEC.save(path)

@@ -1,14 +1,12 @@
-"""Look inside a `.tflite` WITHOUT TensorFlow: tensors, quantisation, op histogram and metadata.
+"""Look inside a `.tflite` WITHOUT TensorFlow: tensors, quantisation, ops, MACs and metadata.
 
-Uses the LiteRT interpreter (ai_edge_litert, or tflite_runtime) with the builtin op resolver and no
-default delegates, so XNNPACK does not hide ops behind DELEGATE nodes. Shared by `validate` and
-`edgeseg info`; imports only numpy, core and the interpreter package.
+Uses the interpreter `runtime.interpreter` finds, with the builtin op resolver and no default
+delegates, so XNNPACK does not hide ops behind DELEGATE nodes. The one place that reads a model's
+structure: `convert.validate`, `convert.repair`, `edgeseg info` and `edgeseg bench` all use it.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from edgeseg.core.errors import ModelError
+from edgeseg.core.errors import ModelError, first_line
 from edgeseg.core.model_metadata import read_metadata, strip_metadata
+from edgeseg.runtime.interpreter import (
+    builtin_op_resolver,
+    interpreter_version,
+    resolve_interpreter,
+)
 
-_PACKAGES = ("ai_edge_litert", "tflite_runtime")
 FLOAT_TYPES = ("float32", "float16", "float64")
 
 
@@ -87,19 +89,10 @@ class ModelInfo:
         return [f"{name} ({', '.join(sorted(t))})" for name, t in sorted(found.items())]
 
 
-def interpreter_module() -> tuple[Any, str]:
-    """(the interpreter module, 'package version') of the first LiteRT package installed."""
-    for pkg in _PACKAGES:
-        try:
-            mod = importlib.import_module(f"{pkg}.interpreter")
-        except ImportError:
-            continue
-        try:
-            version = importlib.metadata.version(pkg.replace("_", "-"))
-        except importlib.metadata.PackageNotFoundError:
-            version = "?"
-        return mod, f"{pkg} {version}"
-    raise ModelError("no TFLite interpreter installed: pip install ai-edge-litert")
+def describe_tensor(t: TensorInfo) -> str:
+    """'uint8 [1, 128, 128, 1] scale 1.0 zp 0' for tables and logs."""
+    q = f" scale {t.scale:.6g} zp {t.zero_point}" if t.scale else ""
+    return f"{t.dtype} {list(t.shape)}{q}{' per-channel' if t.per_channel else ''}"
 
 
 def _tensor(detail: dict[str, Any]) -> TensorInfo:
@@ -135,17 +128,18 @@ def inspect_tflite(source: str | Path | bytes) -> ModelInfo:
     flat = strip_metadata(data)
     if len(flat) < 8 or flat[4:8] != b"TFL3":
         raise ModelError(f"{label}: not a TFLite model (no TFL3 flatbuffer identifier)")
-    mod, pkg = interpreter_module()
-    resolver = mod.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    interpreter_class, _, _ = resolve_interpreter()
+    resolver = builtin_op_resolver()
+    kwargs: dict[str, Any] = {} if resolver is None else {"experimental_op_resolver_type": resolver}
     try:
-        interp = mod.Interpreter(model_content=flat, experimental_op_resolver_type=resolver)
+        interp = interpreter_class(model_content=flat, **kwargs)
     except (ValueError, RuntimeError) as exc:
-        raise ModelError(f"{label}: cannot load TFLite model ({str(exc).splitlines()[0]})") from exc
+        raise ModelError(f"{label}: cannot load TFLite model ({first_line(exc)})") from exc
     notes = []
     try:
         interp.allocate_tensors()
     except RuntimeError as exc:  # e.g. an Edge TPU custom op without its delegate
-        notes.append(f"tensors not allocated: {str(exc).splitlines()[0]}")
+        notes.append(f"tensors not allocated: {first_line(exc)}")
     tensors = {}
     for d in interp.get_tensor_details():
         tensors[int(d["index"])] = _tensor(d)
@@ -165,6 +159,45 @@ def inspect_tflite(source: str | Path | bytes) -> ModelInfo:
         tensors=tensors,
         ops=ops,
         metadata=read_metadata(data, name=label),
-        interpreter=pkg,
+        interpreter=interpreter_version(),
         notes=notes,
     )
+
+
+def op_histogram(interpreter: Any) -> dict[str, int]:
+    """Builtin op counts of a live interpreter's original graph (DELEGATE nodes left out)."""
+    ops = interpreter._get_ops_details()
+    return dict(Counter(o["op_name"] for o in ops if o["op_name"] != "DELEGATE"))
+
+
+def _conv_macs(op: dict[str, Any], shapes: dict[int, list[int]]) -> int:
+    name = op["op_name"]
+    ins = [int(t) for t in op["inputs"]]
+    out = shapes.get(int(op["outputs"][0]), [])
+    if name == "CONV_2D":  # filter (Cout, kh, kw, Cin); output (N, Ho, Wo, Cout)
+        _, kh, kw, cin = shapes[ins[1]]
+        return int(np.prod(out, dtype=np.int64)) * kh * kw * cin
+    if name == "DEPTHWISE_CONV_2D":  # filter (1, kh, kw, Cout)
+        _, kh, kw, _ = shapes[ins[1]]
+        return int(np.prod(out, dtype=np.int64)) * kh * kw
+    if name == "TRANSPOSE_CONV":  # inputs: output_shape, filter (Cout, kh, kw, Cin), input
+        cout, kh, kw, _ = shapes[ins[1]]
+        return int(np.prod(shapes[ins[2]], dtype=np.int64)) * kh * kw * cout
+    if name == "FULLY_CONNECTED":  # weights (units, in)
+        units, depth = shapes[ins[1]][-2:]
+        return int(np.prod(out[:-1], dtype=np.int64)) * units * depth
+    return 0
+
+
+def count_macs(interpreter: Any) -> int:
+    """Multiply-accumulates per inference (CONV_2D, DEPTHWISE, TRANSPOSE_CONV, FULLY_CONNECTED)."""
+    shapes = {
+        int(t["index"]): [int(v) for v in t["shape"]] for t in interpreter.get_tensor_details()
+    }
+    total = 0
+    for op in interpreter._get_ops_details():
+        try:
+            total += _conv_macs(op, shapes)
+        except (KeyError, ValueError):
+            continue  # a tensor without static shape: skip rather than guess
+    return total
