@@ -3,6 +3,7 @@ so a bad dataset fails before TensorFlow even loads)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
@@ -25,10 +26,11 @@ from edgeseg.train.callbacks import (
     plot_curves,
     read_history,
 )
-from edgeseg.train.fit import TrainConfig, TrainResult, _is_chief, make_strategy, scores_dict
+from edgeseg.train.config import TrainConfig, TrainResult, scores_dict
 from edgeseg.train.losses import SegmentationLoss
 from edgeseg.train.model import build_unet
 from edgeseg.train.pipeline import steps_per_epoch, train_dataset
+from edgeseg.train.strategy import is_chief, keras_multiworker_patch, make_strategy
 
 RUN_FILES = ("model.keras", "config.json", "history.csv", "curves.png")
 
@@ -64,25 +66,11 @@ def _build(
             depth=config.depth,
             base_filters=config.filters,
             upsample=config.upsample,  # type: ignore[arg-type]
+            # workers see different shards: without sync each keeps its own moving statistics
+            synchronized_bn=config.strategy == "multiworker",
         )
     model.compile(optimizer=_optimizer(config, steps), loss=loss)
     return model
-
-
-def _prebuild_for_multiworker(model: keras.Model, spec: ModelSpec, batch: int) -> None:
-    """Build optimizer/loss state from shapes, skipping Keras 3's eager all-reduce of the first
-    batch, which fails under MultiWorkerMirroredStrategy (keras-team/keras#20585)."""
-    import tensorflow as tf
-
-    x = tf.zeros((batch, *spec.input_size, spec.channels), tf.float32)
-    y = tf.zeros((batch, *spec.input_size), tf.uint8)
-    model._symbolic_build(data_batch=(x, y))
-    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
-    # and its per-step logs reduce scalars along axis 0 across workers, which fails for the loss:
-    # report each worker's own mean instead (gradients are still all-reduced by the optimizer)
-    from keras.src.backend.tensorflow import trainer as tf_trainer
-
-    tf_trainer._collective_all_reduce_multi_worker = lambda strategy: False
 
 
 def _cross_worker_mean(strategy: Any) -> Any:
@@ -112,7 +100,7 @@ def run_fit(
     """Fit, checkpoint and report; see `edgeseg.train.fit.train`."""
     keras.utils.set_random_seed(config.seed)
     strategy = make_strategy(config.strategy)
-    chief = _is_chief(strategy)
+    chief = is_chief(strategy)
     # multi-worker: every worker runs the same loop, only the chief writes into --out
     run_dir = config.out if chief else Path(tempfile.mkdtemp(prefix="edgeseg-worker-"))
     model_path, config_path = run_dir / "model.keras", run_dir / "config.json"
@@ -128,8 +116,6 @@ def run_fit(
 
     with strategy.scope():
         model = _build(config, spec, steps, config.out / "resume", config.out)
-        if config.strategy == "multiworker":
-            _prebuild_for_multiworker(model, spec, config.batch)
     if tuple(model.input_shape[1:]) != (*spec.input_size, spec.channels):
         raise ModelError(
             f"{run_dir}: the saved model takes {model.input_shape[1:]}, not {spec.input_size}"
@@ -159,16 +145,22 @@ def run_fit(
         ds, spec, batch=config.batch, seed=config.seed, augment=config.augment, cache=config.cache
     )
     interrupted = False
+    if config.strategy == "multiworker":
+        shapes = ((config.batch, *spec.input_size, spec.channels), (config.batch, *spec.input_size))
+        patch: Any = keras_multiworker_patch(model, strategy, shapes)
+    else:
+        patch = contextlib.nullcontext()
     try:
-        model.fit(
-            data,
-            epochs=config.epochs,
-            initial_epoch=initial_epoch,
-            steps_per_epoch=steps,
-            callbacks=callbacks,
-            shuffle=False,  # the tf.data pipeline shuffles
-            verbose=config.verbose if chief else 0,
-        )
+        with patch:
+            model.fit(
+                data,
+                epochs=config.epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=steps,
+                callbacks=callbacks,
+                shuffle=False,  # the tf.data pipeline shuffles
+                verbose=config.verbose if chief else 0,
+            )
     except KeyboardInterrupt:
         interrupted = True
         if not model_path.is_file():
