@@ -1,4 +1,4 @@
-"""The Keras multi-worker patch is scoped: applied inside the `with`, undone after (even on error)."""
+"""The Keras multi-worker patch is scoped: applied inside the `with`, undone after, on error too."""
 
 from __future__ import annotations
 
