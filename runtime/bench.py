@@ -114,6 +114,17 @@ def count_macs(interpreter: Any) -> int:
     return total
 
 
+def count_model_macs(tflite: bytes) -> int:
+    """Multiply-accumulates per inference of a .tflite given as bytes (edgeseg metadata or not)."""
+    from edgeseg.core.model_metadata import strip_metadata
+    from edgeseg.runtime.interpreter import builtin_op_resolver, resolve_interpreter
+
+    Interpreter, _, _ = resolve_interpreter()
+    resolver = builtin_op_resolver()
+    kwargs = {} if resolver is None else {"experimental_op_resolver_type": resolver}
+    return count_macs(Interpreter(model_content=strip_metadata(tflite), **kwargs))
+
+
 def _describe(report: DelegateReport) -> str:
     return f"{report.delegated_ops}/{report.total_ops} ops in {report.partitions} partition(s)"
 

@@ -23,6 +23,18 @@ def interpreter_in_use() -> str:
         return str(interpreter_module()[1])
 
 
+def _cost(model: Path, spec: Any) -> str:
+    """MACs per frame counted from the .tflite's ops; parameters as recorded at training."""
+    from edgeseg.runtime.bench import count_model_macs
+
+    with user_errors():
+        macs = count_model_macs(model.read_bytes())
+    recorded = (spec.extra.get("cost") or {}) if spec is not None else {}
+    params = recorded.get("params")
+    shown = f"{macs / 1e9:.3f} GMAC per frame ({macs:,} multiply-accumulates)"
+    return shown + (f", {int(params):,} parameters" if params is not None else "")
+
+
 def info(
     model: Annotated[Path, typer.Argument(help="A .tflite model.", show_default=False)],
 ) -> None:
@@ -61,6 +73,7 @@ def info(
         if conv:
             table.add_row("conversion", ", ".join(f"{k} {v}" for k, v in conv.items()))
     table.add_row("size", f"{details.size_bytes / 1024:.0f} KiB")
+    table.add_row("cost", _cost(model, spec))
     table.add_row("interpreter", interpreter_in_use())
     for t in details.inputs:
         table.add_row("input tensor", f"{t.name}: {describe_tensor(t)}")

@@ -194,3 +194,5 @@ def _print_result(result: Any) -> None:
     console.print(table)
     devices = f" on {result.replicas} devices" if result.replicas > 1 else ""
     console.print(f"{result.epochs_run} epochs{devices}; best model {result.model_path}")
+    if result.cost is not None:
+        console.print(f"cost: {result.cost.describe()}")

@@ -7,10 +7,13 @@ import json
 import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgeseg.core.errors import EdgesegError, ModelError
 from edgeseg.core.metrics import SegmentationScores
+
+if TYPE_CHECKING:
+    from edgeseg.train.cost import ModelCost
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 LR_SCHEDULES = ("cosine", "constant")
@@ -121,6 +124,7 @@ class TrainResult:
     epochs_run: int
     interrupted: bool
     replicas: int = 1  # devices the batch was split across (--strategy mirrored / multiworker)
+    cost: ModelCost | None = None  # parameters, MACs per frame, expected int8 size
 
 
 def load_train_config(run_dir: str | Path) -> TrainConfig:

@@ -27,6 +27,7 @@ from edgeseg.train.callbacks import (
     read_history,
 )
 from edgeseg.train.config import TrainConfig, TrainResult, scores_dict
+from edgeseg.train.cost import measure_cost
 from edgeseg.train.losses import SegmentationLoss
 from edgeseg.train.model import build_unet
 from edgeseg.train.pipeline import steps_per_epoch, train_dataset
@@ -120,6 +121,9 @@ def run_fit(
         raise ModelError(
             f"{run_dir}: the saved model takes {model.input_shape[1:]}, not {spec.input_size}"
         )
+    # measured on a plain copy: the converter cannot read a distributed model's variables
+    cost = measure_cost(keras.models.clone_model(model))
+    spec = spec.with_updates(extra={**spec.extra, "cost": cost.to_dict()})
 
     def write_config(scores: SegmentationScores, epoch: int) -> None:
         val = {**scores_dict(scores, spec.class_names), "best_epoch": epoch + 1}
@@ -127,6 +131,7 @@ def run_fit(
             "spec": spec.with_updates(float_miou=val["miou"]).to_dict(),
             "train": config.to_dict(),
             "val": val,
+            "cost": cost.to_dict(),
         }
         atomic_write_text(config_path, json.dumps(payload, indent=2) + "\n")
 
@@ -182,6 +187,7 @@ def run_fit(
         epochs_run=len(rows),
         interrupted=interrupted,
         replicas=int(strategy.num_replicas_in_sync),
+        cost=cost,
     )
     if not chief:
         shutil.rmtree(run_dir, ignore_errors=True)
