@@ -47,6 +47,26 @@ def train(
     lr: Annotated[
         float | None, typer.Option(help="Adam learning rate (cosine-decayed). \\[default: 0.001]")
     ] = None,
+    encoder: Annotated[
+        str | None,
+        typer.Option(
+            help="unet (plain U-Net, --depth/--filters) or mobilenetv2 (keras.applications "
+            "MobileNetV2 encoder, --alpha/--weights; size divisible by 32). \\[default: unet]"
+        ),
+    ] = None,
+    alpha: Annotated[
+        float | None,
+        typer.Option(
+            help="MobileNetV2 width multiplier: 0.35, 0.5, 0.75 or 1.0. \\[default: 0.35]"
+        ),
+    ] = None,
+    weights: Annotated[
+        str | None,
+        typer.Option(
+            help="MobileNetV2 encoder weights: imagenet (Keras downloads them once into "
+            "~/.keras/models; RGB only) or a local .h5 / .weights.h5 file. \\[default: random]"
+        ),
+    ] = None,
     depth: Annotated[
         int | None,
         typer.Option(help="U-Net levels; the size must divide by 2**depth. \\[default: 4]"),
@@ -116,12 +136,19 @@ def train(
     ] = False,
 ) -> None:
     """Train a U-Net on image + mask pairs; writes OUT/model.keras (best val mIoU), config.json,
-    history.csv and curves.png. Ctrl-C keeps the best checkpoint; --resume continues."""
+    history.csv and curves.png, and prints the model's cost (parameters, MACs per frame, int8
+    size). Ctrl-C keeps the best checkpoint; --resume continues.
+
+    Example: edgeseg train DATA --encoder mobilenetv2 --alpha 0.35 --size 224x320 --out runs/mnv2
+    """
     options: dict[str, Any] = {
         "size": parse_size(size) if size else None,
         "epochs": epochs,
         "batch": batch,
         "lr": lr,
+        "encoder": encoder,
+        "alpha": alpha,
+        "weights": weights,
         "depth": depth,
         "filters": filters,
         "upsample": upsample,

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 STRATEGIES = ("default", "mirrored", "multiworker")
 LR_SCHEDULES = ("cosine", "constant")
+ENCODERS = ("unet", "mobilenetv2")
+ALPHAS = (0.35, 0.5, 0.75, 1.0)  # MobileNetV2 width multipliers (all have ImageNet weights)
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,9 @@ class TrainConfig:
     steps_per_epoch: int | None = None  # None: one pass, but at least 64 samples
     cache: bool = True  # keep decoded, resized training pairs in memory
     overwrite: bool = False  # replace an existing run in `out` instead of refusing
+    encoder: str = "unet"  # or "mobilenetv2" (keras.applications encoder, skips at 2/4/8/16)
+    alpha: float = 0.35  # MobileNetV2 width multiplier
+    weights: str | None = None  # MobileNetV2 encoder weights: "imagenet" or a file path
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data", Path(self.data))
@@ -91,12 +96,60 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise EdgesegError(message)
-        factor = 2**self.depth
+        self._check_encoder()
+        if self.encoder == "mobilenetv2":
+            factor, why = 32, "the MobileNetV2 encoder"
+        else:
+            factor, why = 2**self.depth, f"2**depth = {2**self.depth} (--depth {self.depth})"
         if self.size[0] % factor or self.size[1] % factor:
             raise EdgesegError(
-                f"--size {self.size[0]}x{self.size[1]} must be divisible by 2**depth = {factor} "
-                f"(--depth {self.depth}); try --size {max(factor, self.size[0] // factor * factor)}"
+                f"--size {self.size[0]}x{self.size[1]} must be divisible by {factor} for {why}; "
+                f"try --size {max(factor, self.size[0] // factor * factor)}x"
+                f"{max(factor, self.size[1] // factor * factor)}"
             )
+
+    def _check_encoder(self) -> None:
+        """--encoder / --alpha / --weights: valid choices, and weights that can load."""
+        if self.encoder not in ENCODERS:
+            raise EdgesegError(
+                f"--encoder must be one of {', '.join(ENCODERS)}, got {self.encoder!r}"
+            )
+        if float(self.alpha) not in ALPHAS:
+            raise EdgesegError(
+                f"--alpha must be one of {', '.join(f'{a:g}' for a in ALPHAS)}, got {self.alpha}"
+            )
+        object.__setattr__(self, "alpha", float(self.alpha))
+        if self.weights is None:
+            return
+        if self.encoder != "mobilenetv2":
+            raise EdgesegError("--weights needs --encoder mobilenetv2 (the U-Net starts random)")
+        if self.weights == "imagenet":
+            if self.channels != 3:
+                raise EdgesegError(
+                    "--weights imagenet needs --channels 3: ImageNet weights are for RGB input "
+                    "(for gray data, omit --weights or pass a weights file)"
+                )
+        elif not self.resume and not Path(self.weights).is_file():  # resume: in the run
+            raise EdgesegError(
+                f"{self.weights}: weights file not found (--weights takes 'imagenet' or the path "
+                "of a MobileNetV2 .h5 / .weights.h5 file)"
+            )
+
+    def architecture(self) -> dict[str, Any]:
+        """The network this config builds (recorded in the model spec, embedded in .tflite)."""
+        if self.encoder == "mobilenetv2":
+            return {
+                "encoder": self.encoder,
+                "alpha": self.alpha,
+                "upsample": self.upsample,
+                "weights": self.weights,
+            }
+        return {
+            "encoder": self.encoder,
+            "depth": self.depth,
+            "filters": self.filters,
+            "upsample": self.upsample,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

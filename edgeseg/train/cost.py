@@ -4,6 +4,8 @@ graph by the runtime's counter (the same one `edgeseg bench` and `edgeseg info` 
 
 from __future__ import annotations
 
+import contextlib
+import io
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -79,7 +81,8 @@ def measure_cost(model: keras.Model) -> ModelCost:
 
     from edgeseg.runtime.bench import count_model_macs
 
-    flat = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    with contextlib.redirect_stdout(io.StringIO()):  # Keras' export prints its signature
+        flat = tf.lite.TFLiteConverter.from_keras_model(model).convert()
     kernels, channels = _kernels_and_channels(model)
     int8 = len(flat) - 3 * kernels + _QUANT_BYTES_PER_CHANNEL * channels
     return ModelCost(int(model.count_params()), count_model_macs(flat), int(int8))

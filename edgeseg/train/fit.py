@@ -110,6 +110,7 @@ def train(
         class_names=ds.class_names,
         channels=config.channels,
         resize=config.resize,  # type: ignore[arg-type]
+        extra={"architecture": config.architecture()},
     )
 
     from edgeseg.train.loop import run_fit  # TensorFlow loads here, after validation

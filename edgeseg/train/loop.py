@@ -13,7 +13,7 @@ from typing import Any
 
 import keras
 
-from edgeseg.core.errors import ModelError
+from edgeseg.core.errors import ModelError, first_line
 from edgeseg.core.metrics import SegmentationScores
 from edgeseg.core.spec import ModelSpec
 from edgeseg.data.dataset import Dataset
@@ -29,6 +29,7 @@ from edgeseg.train.callbacks import (
 from edgeseg.train.config import TrainConfig, TrainResult, scores_dict
 from edgeseg.train.cost import measure_cost
 from edgeseg.train.losses import SegmentationLoss
+from edgeseg.train.mobilenet_unet import build_mobilenetv2_unet
 from edgeseg.train.model import build_unet
 from edgeseg.train.pipeline import steps_per_epoch, train_dataset
 from edgeseg.train.strategy import is_chief, keras_multiworker_patch, make_strategy
@@ -45,10 +46,48 @@ def _optimizer(config: TrainConfig, steps: int) -> keras.optimizers.Optimizer:
     return keras.optimizers.Adam(learning_rate=lr)
 
 
+def _fresh_model(config: TrainConfig, spec: ModelSpec) -> keras.Model:
+    """The architecture `config.encoder` names, uncompiled, with its encoder weights loaded."""
+    shape = (*spec.input_size, spec.channels)
+    # workers see different shards: without sync each keeps its own moving statistics
+    sync = config.strategy == "multiworker"
+    if config.encoder == "unet":
+        return build_unet(
+            shape,
+            spec.num_classes,
+            depth=config.depth,
+            base_filters=config.filters,
+            upsample=config.upsample,  # type: ignore[arg-type]
+            synchronized_bn=sync,
+        )
+    try:
+        return build_mobilenetv2_unet(
+            shape,
+            spec.num_classes,
+            alpha=config.alpha,
+            upsample=config.upsample,  # type: ignore[arg-type]
+            weights=config.weights,
+            synchronized_bn=sync,
+        )
+    except Exception as exc:  # download (URLError, OSError) or a file of other shapes (ValueError)
+        if config.weights is None:
+            raise
+        hint = (
+            "Keras downloads them once into ~/.keras/models; offline, pass that file's path"
+            if config.weights == "imagenet"
+            else "it must hold keras.applications.MobileNetV2 weights (include_top=False) for "
+            f"--alpha {config.alpha:g}"
+        )
+        raise ModelError(
+            f"--weights {config.weights}: cannot load MobileNetV2 encoder weights "
+            f"({type(exc).__name__}: {first_line(exc)}); {hint}"
+        ) from exc
+
+
 def _build(
     config: TrainConfig, spec: ModelSpec, steps: int, resume_dir: Path, run_dir: Path
 ) -> keras.Model:
-    """A fresh compiled U-Net, or the resumed one (weights + optimizer from resume/last.keras)."""
+    """A fresh compiled model, or the resumed one (weights + optimizer from resume/last.keras)."""
     loss = SegmentationLoss(config.loss, spec.ignore_index)
     if config.resume:
         last = resume_dir / "last.keras"
@@ -61,15 +100,7 @@ def _build(
                 f"{run_dir}: cannot load the run to resume ({type(exc).__name__}: {exc})"
             ) from exc
     else:
-        model = build_unet(
-            (*spec.input_size, spec.channels),
-            spec.num_classes,
-            depth=config.depth,
-            base_filters=config.filters,
-            upsample=config.upsample,  # type: ignore[arg-type]
-            # workers see different shards: without sync each keeps its own moving statistics
-            synchronized_bn=config.strategy == "multiworker",
-        )
+        model = _fresh_model(config, spec)
     model.compile(optimizer=_optimizer(config, steps), loss=loss)
     return model
 
