@@ -98,12 +98,12 @@ class TrainConfig:
                 raise EdgesegError(message)
         self._check_encoder()
         if self.encoder == "mobilenetv2":
-            factor, why = 32, "the MobileNetV2 encoder"
+            factor, why = 32, "32 for the MobileNetV2 encoder"
         else:
             factor, why = 2**self.depth, f"2**depth = {2**self.depth} (--depth {self.depth})"
         if self.size[0] % factor or self.size[1] % factor:
             raise EdgesegError(
-                f"--size {self.size[0]}x{self.size[1]} must be divisible by {factor} for {why}; "
+                f"--size {self.size[0]}x{self.size[1]} must be divisible by {why}; "
                 f"try --size {max(factor, self.size[0] // factor * factor)}x"
                 f"{max(factor, self.size[1] // factor * factor)}"
             )
