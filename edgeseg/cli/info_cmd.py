@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from edgeseg.cli.common import console, user_errors, warn
+from edgeseg.core.errors import first_line
 
 
 def interpreter_in_use() -> str:
@@ -27,11 +28,13 @@ def _cost(model: Path, spec: Any) -> str:
     """MACs per frame counted from the .tflite's ops; parameters as recorded at training."""
     from edgeseg.runtime.bench import count_model_macs
 
-    with user_errors():
-        macs = count_model_macs(model.read_bytes())
     recorded = (spec.extra.get("cost") or {}) if spec is not None else {}
     params = recorded.get("params")
-    shown = f"{macs / 1e9:.3f} GMAC per frame ({macs:,} multiply-accumulates)"
+    try:
+        macs = count_model_macs(model.read_bytes())
+        shown = f"{macs / 1e9:.3f} GMAC per frame ({macs:,} multiply-accumulates)"
+    except (ValueError, RuntimeError) as exc:  # e.g. an Edge TPU custom op without its delegate
+        shown = f"MACs unknown ({first_line(exc)})"
     return shown + (f", {int(params):,} parameters" if params is not None else "")
 
 
@@ -66,6 +69,9 @@ def info(
             "normalisation", f"x * {spec.norm_scale:.6g} + {spec.norm_offset:g} (inside the model)"
         )
         table.add_row("output kind", spec.output_kind)
+        arch = spec.extra.get("architecture")
+        if isinstance(arch, dict):
+            table.add_row("architecture", ", ".join(f"{k} {v}" for k, v in arch.items()))
         miou = "unknown" if spec.float_miou is None else f"{spec.float_miou:.4f}"
         table.add_row("float mIoU", miou)
         table.add_row("edgeseg version", spec.edgeseg_version)
