@@ -67,3 +67,22 @@ def test_tiny_mobilenetv2_trains_converts_and_runs(tmp_path: Path) -> None:
     masks = tmp_path / "masks"
     cli("run", tflite, "--source", data / "val" / "images", "--headless", "--save-masks", masks)
     assert len(list(masks.iterdir())) == 3
+
+
+def test_a_weights_file_for_another_alpha_is_one_clear_error(tmp_path: Path) -> None:
+    import keras
+
+    from edgeseg.data.synthetic import generate_synthetic_dataset
+
+    data = generate_synthetic_dataset(
+        tmp_path / "scenes", count_train=4, count_val=2, size=(32, 32), seed=5
+    )
+    weights = tmp_path / "alpha1.weights.h5"
+    keras.applications.MobileNetV2(
+        input_shape=(32, 32, 3), alpha=1.0, include_top=False, weights=None
+    ).save_weights(weights)
+    args = ["train", str(data), "--out", str(tmp_path / "run"), "--encoder", "mobilenetv2"]
+    result = runner.invoke(app, [*args, "--size", "32", "--weights", str(weights)])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"error: --weights {weights}: cannot load MobileNetV2")
+    assert "for --alpha 0.35" in result.output and len(result.output.strip().splitlines()) == 1
