@@ -201,3 +201,11 @@ def count_macs(interpreter: Any) -> int:
         except (KeyError, ValueError):
             continue  # a tensor without static shape: skip rather than guess
     return total
+
+
+def count_model_macs(tflite: bytes) -> int:
+    """Multiply-accumulates per inference of a .tflite given as bytes (edgeseg metadata or not)."""
+    Interpreter, _, _ = resolve_interpreter()
+    resolver = builtin_op_resolver()
+    kwargs = {} if resolver is None else {"experimental_op_resolver_type": resolver}
+    return count_macs(Interpreter(model_content=strip_metadata(tflite), **kwargs))

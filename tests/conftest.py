@@ -33,6 +33,12 @@ def membrane_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def facade_data() -> Path:
+    """Real 9-class street scenes: 100/71 JPEG pairs, 16-bit RGBA colour masks as published."""
+    return _real_dataset("labelmefacade")
+
+
+@pytest.fixture(scope="session")
 def aerial_data() -> Path:
     """Real 5-class aerial set: 56/16 RGB JPEG pairs of varying sizes, 255 = ignore."""
     return _real_dataset("dubai_aerial")

@@ -10,6 +10,21 @@ from rich.markup import escape
 from rich.table import Table
 
 from edgeseg.cli.common import console, user_errors, warn
+from edgeseg.core.errors import first_line
+
+
+def _cost(model: Path, spec: Any) -> str:
+    """MACs per frame counted from the .tflite's ops; parameters as recorded at training."""
+    from edgeseg.runtime.inspect import count_model_macs
+
+    recorded = (spec.extra.get("cost") or {}) if spec is not None else {}
+    params = recorded.get("params")
+    try:
+        macs = count_model_macs(model.read_bytes())
+        shown = f"{macs / 1e9:.3f} GMAC per frame ({macs:,} multiply-accumulates)"
+    except (ValueError, RuntimeError) as exc:  # e.g. an Edge TPU custom op without its delegate
+        shown = f"MACs unknown ({first_line(exc)})"
+    return shown + (f", {int(params):,} parameters" if params is not None else "")
 
 
 def info(
@@ -47,6 +62,9 @@ def info(
         )
         table.add_row("output kind", spec.output_kind)
         table.add_row("target", spec.target)
+        arch = spec.extra.get("architecture")
+        if isinstance(arch, dict):
+            table.add_row("architecture", ", ".join(f"{k} {v}" for k, v in arch.items()))
         miou = "unknown" if spec.float_miou is None else f"{spec.float_miou:.4f}"
         table.add_row("float mIoU", miou)
         table.add_row("edgeseg version", spec.edgeseg_version)
@@ -54,6 +72,7 @@ def info(
         if conv:
             table.add_row("conversion", escape(", ".join(f"{k} {v}" for k, v in conv.items())))
     table.add_row("size", f"{details.size_bytes / 1024:.0f} KiB")
+    table.add_row("cost", _cost(model, spec))
     table.add_row("interpreter", details.interpreter.split()[0])  # the package, as `run -v`
     for t in details.inputs:
         table.add_row("input tensor", f"{t.name}: {describe_tensor(t)}")

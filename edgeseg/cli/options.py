@@ -14,6 +14,7 @@ Loss = Literal["ce", "ce+dice"]
 Resize = Literal["stretch", "letterbox"]
 Strategy = Literal["default", "mirrored", "multiworker"]
 Target = Literal["cpu", "edgetpu"]
+Encoder = Literal["unet", "mobilenetv2"]
 View = Literal["overlay", "side", "mask"]
 Fallback = Literal["cpu"]
 

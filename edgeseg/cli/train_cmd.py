@@ -17,7 +17,7 @@ from edgeseg.cli.common import (
     stdout_isatty,
     user_errors,
 )
-from edgeseg.cli.options import Loss, Resize, Strategy, Target, Upsample
+from edgeseg.cli.options import Encoder, Loss, Resize, Strategy, Target, Upsample
 from edgeseg.core.errors import require_training_stack
 
 SYNTHETIC_FOLDER = "synthetic_data"
@@ -50,6 +50,26 @@ def train(
     ] = None,
     lr: Annotated[
         float | None, typer.Option(help="Adam learning rate (cosine-decayed). \\[default: 0.001]")
+    ] = None,
+    encoder: Annotated[
+        Encoder | None,
+        typer.Option(
+            help="unet (plain U-Net, --depth/--filters) or mobilenetv2 (keras.applications "
+            "MobileNetV2 encoder, --alpha/--weights; size divisible by 32). \\[default: unet]"
+        ),
+    ] = None,
+    alpha: Annotated[
+        float | None,
+        typer.Option(
+            help="MobileNetV2 width multiplier: 0.35, 0.5, 0.75 or 1.0. \\[default: 0.35]"
+        ),
+    ] = None,
+    weights: Annotated[
+        str | None,
+        typer.Option(
+            help="MobileNetV2 encoder weights: imagenet (Keras downloads them once into "
+            "~/.keras/models; RGB only) or a local .h5 / .weights.h5 file. \\[default: random]"
+        ),
     ] = None,
     depth: Annotated[
         int | None,
@@ -128,11 +148,13 @@ def train(
     ] = False,
 ) -> None:
     """Train a U-Net on image + mask pairs; writes OUT/model.keras (best val mIoU), config.json,
-    history.csv and curves.png. Ctrl-C keeps the best checkpoint; --resume continues.
+    history.csv and curves.png, and prints the model's cost (parameters, MACs per frame, int8
+    size). Ctrl-C keeps the best checkpoint; --resume continues.
 
     Examples:
       edgeseg train data/street --out runs/street --size 256 --epochs 30
       edgeseg train data/street --out runs/coral --target edgetpu
+      edgeseg train data/street --out runs/mnv2 --encoder mobilenetv2 --alpha 0.35 --size 224x320
     """
     if target == "edgetpu" and upsample == "transpose":
         raise fail(
@@ -144,6 +166,9 @@ def train(
         "epochs": epochs,
         "batch": batch,
         "lr": lr,
+        "encoder": encoder,
+        "alpha": alpha,
+        "weights": weights,
         "depth": depth,
         "filters": filters,
         "upsample": upsample,
@@ -218,3 +243,5 @@ def _print_result(result: Any) -> None:
     console.print(table)
     devices = f" on {result.replicas} devices" if result.replicas > 1 else ""
     console.print(f"{result.epochs_run} epochs{devices}; best model {result.model_path}")
+    if result.cost is not None:
+        console.print(f"cost: {result.cost.describe()}")

@@ -61,6 +61,8 @@ def _colors_to_index(
     rgb: np.ndarray, colors: np.ndarray, path: str | Path, ignore: int
 ) -> np.ndarray:
     """Map each RGB pixel to the index of its colour in `colors`; unknown colours are an error."""
+    if rgb.dtype != np.uint8 or colors.dtype != np.uint8:
+        raise DatasetError(f"{path}: colour mask must be 8 bits per channel, got {rgb.dtype}")
     keys = (rgb[..., 0].astype(np.int32) << 16) | (rgb[..., 1].astype(np.int32) << 8) | rgb[..., 2]
     ckeys = (
         (colors[:, 0].astype(np.int32) << 16) | (colors[:, 1].astype(np.int32) << 8) | colors[:, 2]
@@ -76,6 +78,25 @@ def _colors_to_index(
         shown = ", ".join(f"#{int(k):06X}" for k in bad)
         raise DatasetError(f"{path}: mask colour(s) {shown} not listed in classes.csv")
     return out
+
+
+def _mask_to_8bit(raw: np.ndarray, path: str | Path) -> np.ndarray:
+    """8-bit mask values from an 8- or 16-bit PNG: 16-bit values are kept when they all fit in
+    0..255 (index masks) or divided by 257 when every value is a multiple of it (8-bit values
+    stored as 16-bit, e.g. colour masks exported at 16 bits per channel)."""
+    if raw.dtype == np.uint8:
+        return raw
+    if raw.dtype != np.uint16:
+        raise DatasetError(f"{path}: mask must be 8- or 16-bit, got {raw.dtype}")
+    top = int(raw.max()) if raw.size else 0
+    if top <= 255:
+        return raw.astype(np.uint8)
+    if not (raw % 257).any():
+        return (raw // 257).astype(np.uint8)
+    raise DatasetError(
+        f"{path}: 16-bit mask holds values up to {top}, which do not fit 8 bits "
+        "(class indices must be 0..255; colours 8 bits per channel)"
+    )
 
 
 def read_mask(
@@ -98,7 +119,8 @@ def read_mask(
     if raw is None:
         raise DatasetError(f"{path}: cannot read mask (missing, corrupt or unsupported format)")
     if raw.ndim == 3 and raw.shape[2] == 4:
-        raw = raw[:, :, :3]
+        raw = raw[:, :, :3]  # RGBA masks (LabelMeFacade, many annotation tools): alpha ignored
+    raw = _mask_to_8bit(raw, path)
     if encoding == "rgb":
         if colors is None:
             raise DatasetError(f"{path}: colour masks need classes.csv (name,r,g,b per class)")
@@ -115,8 +137,6 @@ def read_mask(
                 "(name,r,g,b) for colour-coded masks"
             )
         raw = raw[:, :, 0]
-    if raw.dtype != np.uint8:
-        raise DatasetError(f"{path}: mask must be 8-bit, got {raw.dtype}")
     if encoding == "binary":
         return np.where(raw > 127, 1, 0).astype(np.uint8)
     return np.ascontiguousarray(raw)

@@ -12,151 +12,21 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, fields, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 from edgeseg.core.errors import DatasetError, EdgesegError, ModelError
-from edgeseg.core.metrics import SegmentationScores
 from edgeseg.core.spec import ModelSpec
-from edgeseg.data.dataset import Dataset, open_dataset
+from edgeseg.data.dataset import Dataset, open_dataset, split_pairs
+from edgeseg.train.config import TrainConfig, TrainResult, load_train_config
+
+__all__ = ["TrainConfig", "TrainResult", "ensure_val_split", "load_train_config", "train"]
 
 log = logging.getLogger(__name__)
 
-STRATEGIES = ("default", "mirrored", "multiworker")
-LR_SCHEDULES = ("cosine", "constant")
 LOGICAL_CPUS_ENV = "EDGESEG_LOGICAL_CPUS"  # split the CPU into N logical devices (tests, demos)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that defines a training run; saved under "train" in config.json."""
-
-    data: Path
-    out: Path
-    size: tuple[int, int] = (256, 256)  # (height, width) of the network input
-    epochs: int = 30
-    batch: int = 8  # global batch: split across replicas with --strategy mirrored
-    lr: float = 1e-3
-    depth: int = 4
-    filters: int = 16
-    upsample: str = "transpose"
-    loss: str = "ce"  # or "ce+dice"
-    resize: str = "stretch"  # or "letterbox"
-    channels: int = 3
-    patience: int = 10  # epochs without a better val mIoU before stopping
-    resume: bool = False
-    strategy: str = "default"  # | "mirrored" | "multiworker"
-    seed: int = 0
-    classes: tuple[str, ...] | None = None
-    val_fraction: float = 0.2
-    augment: bool = True
-    verbose: int = 1  # Keras: 0 silent, 1 progress bar, 2 one line per epoch
-    lr_schedule: str = "cosine"  # or "constant"
-    steps_per_epoch: int | None = None  # None: one pass, but at least 64 samples
-    cache: bool = True  # keep decoded, resized training pairs in memory
-    overwrite: bool = False  # replace an existing run in `out` instead of refusing
-    # "edgetpu": a model the Edge TPU compiler maps whole (resize decoder; convert then defaults
-    # to uint8 I/O). Recorded in the ModelSpec.
-    target: str = "cpu"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "data", Path(self.data))
-        object.__setattr__(self, "out", Path(self.out))
-        object.__setattr__(self, "size", tuple(int(v) for v in self.size))
-        if self.classes is not None:
-            object.__setattr__(self, "classes", tuple(self.classes))
-        if self.target == "edgetpu" and self.upsample == "transpose":
-            # The compiler maps strided TRANSPOSE_CONV to the CPU (google-coral/edgetpu #509).
-            object.__setattr__(self, "upsample", "resize")
-        checks = [
-            (
-                len(self.size) == 2 and min(self.size) > 0,
-                f"--size must be two positive numbers, got {self.size}",
-            ),
-            (self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
-            (self.batch >= 1, f"--batch must be >= 1, got {self.batch}"),
-            (self.lr > 0, f"--lr must be > 0, got {self.lr}"),
-            (self.depth >= 1, f"--depth must be >= 1, got {self.depth}"),
-            (self.filters >= 1, f"--filters must be >= 1, got {self.filters}"),
-            (
-                self.upsample in ("transpose", "resize"),
-                f"--upsample must be transpose or resize, got {self.upsample!r}",
-            ),
-            (self.loss in ("ce", "ce+dice"), f"--loss must be ce or ce+dice, got {self.loss!r}"),
-            (
-                self.resize in ("stretch", "letterbox"),
-                f"--resize must be stretch or letterbox, got {self.resize!r}",
-            ),
-            (self.channels in (1, 3), f"--channels must be 1 or 3, got {self.channels}"),
-            (
-                self.target in ("cpu", "edgetpu"),
-                f"--target must be cpu or edgetpu, got {self.target!r}",
-            ),
-            (self.patience >= 1, f"--patience must be >= 1, got {self.patience}"),
-            (
-                self.strategy in STRATEGIES,
-                f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}",
-            ),
-            (
-                0.0 <= self.val_fraction < 1.0,
-                f"--val-fraction must be in [0, 1), got {self.val_fraction}",
-            ),
-            (
-                self.lr_schedule in LR_SCHEDULES,
-                f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}",
-            ),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise EdgesegError(message)
-        factor = 2**self.depth
-        if self.size[0] % factor or self.size[1] % factor:
-            raise EdgesegError(
-                f"--size {self.size[0]}x{self.size[1]} must be divisible by 2**depth = {factor} "
-                f"(--depth {self.depth}); try --size {max(factor, self.size[0] // factor * factor)}"
-            )
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.update(data=str(self.data), out=str(self.out), size=list(self.size))
-        d["classes"] = list(self.classes) if self.classes is not None else None
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    """What a run produced; best_miou / per_class_iou are the best epoch's validation scores."""
-
-    run_dir: Path
-    model_path: Path
-    config_path: Path
-    history_path: Path
-    curves_path: Path | None
-    best_miou: float
-    per_class_iou: dict[str, float | None]
-    epochs_run: int
-    interrupted: bool
-    replicas: int = 1  # devices the batch was split across (--strategy mirrored / multiworker)
-
-
-def load_train_config(run_dir: str | Path) -> TrainConfig:
-    """The TrainConfig saved in RUN_DIR/config.json (to resume a run with the same settings)."""
-    path = Path(run_dir) / "config.json"
-    try:
-        return TrainConfig.from_dict(json.loads(path.read_text())["train"])
-    except FileNotFoundError as exc:
-        raise ModelError(f"{path}: not found; nothing to resume in {run_dir}") from exc
-    except (KeyError, TypeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{path}: no usable training settings ({exc})") from exc
 
 
 def configure_logical_cpus() -> None:
@@ -175,55 +45,19 @@ def configure_logical_cpus() -> None:
         log.warning("%s=%d ignored: TensorFlow was already initialised", LOGICAL_CPUS_ENV, n)
 
 
-def make_strategy(name: str) -> Any:
-    """default: one device; mirrored: all local GPUs, else logical CPUs; multiworker: TF_CONFIG."""
-    import tensorflow as tf
-
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
-        if gpus:
-            return tf.distribute.MirroredStrategy(gpus)
-        cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(
-            cpus, cross_device_ops=tf.distribute.ReductionToOneDevice()
-        )
-    if name == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    raise EdgesegError(f"--strategy must be one of {', '.join(STRATEGIES)}, got {name!r}")
-
-
-def _is_chief(strategy: Any) -> bool:
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
-        return True
-    if resolver.task_type == "chief":
-        return True
-    has_chief = "chief" in resolver.cluster_spec().as_dict()
-    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
-
-
 def ensure_val_split(ds: Dataset, val_fraction: float, seed: int = 0) -> Dataset:
-    """Datasets with train/ but no val/: hold out val_fraction of train, deterministically."""
-    if ds.val:
-        train_samples = ds.train
-    else:
-        import random
-
-        shuffled = list(ds.train)
-        random.Random(seed).shuffle(shuffled)
-        n_val = round(len(shuffled) * val_fraction)
-        if n_val < 1 or n_val >= len(shuffled):
+    """A dataset without val pairs gets val_fraction of train held out, split exactly as
+    `open_dataset` splits (one mechanism: `split_pairs`); refused when nothing can be held out."""
+    if not ds.val:
+        by_stem = sorted(ds.train, key=lambda s: s.stem)  # the order open_dataset splits in
+        train, val = split_pairs(by_stem, val_fraction, seed)
+        if not val or not train:
             raise DatasetError(
                 f"{ds.root}: no validation pairs; add {ds.root}/val/images + masks, or use more "
-                f"pairs / a larger --val-fraction (have {len(shuffled)} pairs)"
+                f"pairs / a larger --val-fraction (have {len(ds.train)} pairs)"
             )
-        by_stem = lambda s: s.stem  # noqa: E731
-        val = tuple(sorted(shuffled[:n_val], key=by_stem))
-        train_samples = tuple(sorted(shuffled[n_val:], key=by_stem))
-        ds = replace(ds, train=train_samples, val=val)
-    if not train_samples:
+        ds = replace(ds, train=tuple(train), val=tuple(val))
+    if not ds.train:
         raise DatasetError(f"{ds.root}: no training pairs")
     return ds
 
@@ -277,19 +111,10 @@ def train(
         channels=config.channels,
         resize=config.resize,  # type: ignore[arg-type]
         target=config.target,  # type: ignore[arg-type]
+        extra={"architecture": config.architecture()},
     )
 
     from edgeseg.train.loop import run_fit  # TensorFlow loads here, after validation
 
     config.out.mkdir(parents=True, exist_ok=True)
     return run_fit(config, ds, spec, list(callbacks))
-
-
-def scores_dict(scores: SegmentationScores, class_names: tuple[str, ...]) -> dict[str, Any]:
-    d = scores.as_dict(class_names)
-    miou = d["miou"]
-    return {
-        "miou": None if isinstance(miou, float) and math.isnan(miou) else miou,
-        "per_class_iou": d["per_class_iou"],
-        "pixel_accuracy": d["pixel_accuracy"],
-    }

@@ -3,6 +3,7 @@ so a bad dataset fails before TensorFlow even loads)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
@@ -12,7 +13,7 @@ from typing import Any
 
 import keras
 
-from edgeseg.core.errors import ModelError
+from edgeseg.core.errors import ModelError, first_line
 from edgeseg.core.metrics import SegmentationScores
 from edgeseg.core.spec import ModelSpec
 from edgeseg.data.dataset import Dataset
@@ -25,10 +26,13 @@ from edgeseg.train.callbacks import (
     plot_curves,
     read_history,
 )
-from edgeseg.train.fit import TrainConfig, TrainResult, _is_chief, make_strategy, scores_dict
+from edgeseg.train.config import TrainConfig, TrainResult, scores_dict
+from edgeseg.train.cost import measure_cost
 from edgeseg.train.losses import SegmentationLoss
+from edgeseg.train.mobilenet_unet import build_mobilenetv2_unet
 from edgeseg.train.model import build_unet
 from edgeseg.train.pipeline import steps_per_epoch, train_dataset
+from edgeseg.train.strategy import is_chief, keras_multiworker_patch, make_strategy
 
 RUN_FILES = ("model.keras", "config.json", "history.csv", "curves.png")
 
@@ -42,10 +46,48 @@ def _optimizer(config: TrainConfig, steps: int) -> keras.optimizers.Optimizer:
     return keras.optimizers.Adam(learning_rate=lr)
 
 
+def _fresh_model(config: TrainConfig, spec: ModelSpec) -> keras.Model:
+    """The architecture `config.encoder` names, uncompiled, with its encoder weights loaded."""
+    shape = (*spec.input_size, spec.channels)
+    # workers see different shards: without sync each keeps its own moving statistics
+    sync = config.strategy == "multiworker"
+    if config.encoder == "unet":
+        return build_unet(
+            shape,
+            spec.num_classes,
+            depth=config.depth,
+            base_filters=config.filters,
+            upsample=config.upsample,  # type: ignore[arg-type]
+            synchronized_bn=sync,
+        )
+    try:
+        return build_mobilenetv2_unet(
+            shape,
+            spec.num_classes,
+            alpha=config.alpha,
+            upsample=config.upsample,  # type: ignore[arg-type]
+            weights=config.weights,
+            synchronized_bn=sync,
+        )
+    except Exception as exc:  # download (URLError, OSError) or a file of other shapes (ValueError)
+        if config.weights is None:
+            raise
+        hint = (
+            "Keras downloads them once into ~/.keras/models; offline, pass that file's path"
+            if config.weights == "imagenet"
+            else "it must hold keras.applications.MobileNetV2 weights (include_top=False) for "
+            f"--alpha {config.alpha:g}"
+        )
+        raise ModelError(
+            f"--weights {config.weights}: cannot load MobileNetV2 encoder weights "
+            f"({type(exc).__name__}: {first_line(exc)}); {hint}"
+        ) from exc
+
+
 def _build(
     config: TrainConfig, spec: ModelSpec, steps: int, resume_dir: Path, run_dir: Path
 ) -> keras.Model:
-    """A fresh compiled U-Net, or the resumed one (weights + optimizer from resume/last.keras)."""
+    """A fresh compiled model, or the resumed one (weights + optimizer from resume/last.keras)."""
     loss = SegmentationLoss(config.loss, spec.ignore_index)
     if config.resume:
         last = resume_dir / "last.keras"
@@ -58,31 +100,9 @@ def _build(
                 f"{run_dir}: cannot load the run to resume ({type(exc).__name__}: {exc})"
             ) from exc
     else:
-        model = build_unet(
-            (*spec.input_size, spec.channels),
-            spec.num_classes,
-            depth=config.depth,
-            base_filters=config.filters,
-            upsample=config.upsample,  # type: ignore[arg-type]
-        )
+        model = _fresh_model(config, spec)
     model.compile(optimizer=_optimizer(config, steps), loss=loss)
     return model
-
-
-def _prebuild_for_multiworker(model: keras.Model, spec: ModelSpec, batch: int) -> None:
-    """Build optimizer/loss state from shapes, skipping Keras 3's eager all-reduce of the first
-    batch, which fails under MultiWorkerMirroredStrategy (keras-team/keras#20585)."""
-    import tensorflow as tf
-
-    x = tf.zeros((batch, *spec.input_size, spec.channels), tf.float32)
-    y = tf.zeros((batch, *spec.input_size), tf.uint8)
-    model._symbolic_build(data_batch=(x, y))
-    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
-    # and its per-step logs reduce scalars along axis 0 across workers, which fails for the loss:
-    # report each worker's own mean instead (gradients are still all-reduced by the optimizer)
-    from keras.src.backend.tensorflow import trainer as tf_trainer
-
-    tf_trainer._collective_all_reduce_multi_worker = lambda strategy: False
 
 
 def _cross_worker_mean(strategy: Any) -> Any:
@@ -112,7 +132,7 @@ def run_fit(
     """Fit, checkpoint and report; see `edgeseg.train.fit.train`."""
     keras.utils.set_random_seed(config.seed)
     strategy = make_strategy(config.strategy)
-    chief = _is_chief(strategy)
+    chief = is_chief(strategy)
     # multi-worker: every worker runs the same loop, only the chief writes into --out
     run_dir = config.out if chief else Path(tempfile.mkdtemp(prefix="edgeseg-worker-"))
     model_path, config_path = run_dir / "model.keras", run_dir / "config.json"
@@ -128,12 +148,13 @@ def run_fit(
 
     with strategy.scope():
         model = _build(config, spec, steps, config.out / "resume", config.out)
-        if config.strategy == "multiworker":
-            _prebuild_for_multiworker(model, spec, config.batch)
     if tuple(model.input_shape[1:]) != (*spec.input_size, spec.channels):
         raise ModelError(
             f"{run_dir}: the saved model takes {model.input_shape[1:]}, not {spec.input_size}"
         )
+    # measured on a plain copy: the converter cannot read a distributed model's variables
+    cost = measure_cost(keras.models.clone_model(model))
+    spec = spec.with_updates(extra={**spec.extra, "cost": cost.to_dict()})
 
     def write_config(scores: SegmentationScores, epoch: int) -> None:
         val = {**scores_dict(scores, spec.class_names), "best_epoch": epoch + 1}
@@ -143,6 +164,7 @@ def run_fit(
             ).to_dict(),
             "train": config.to_dict(),
             "val": val,
+            "cost": cost.to_dict(),
         }
         atomic_write_text(config_path, json.dumps(payload, indent=2) + "\n")
 
@@ -161,16 +183,22 @@ def run_fit(
         ds, spec, batch=config.batch, seed=config.seed, augment=config.augment, cache=config.cache
     )
     interrupted = False
+    if config.strategy == "multiworker":
+        shapes = ((config.batch, *spec.input_size, spec.channels), (config.batch, *spec.input_size))
+        patch: Any = keras_multiworker_patch(model, strategy, shapes)
+    else:
+        patch = contextlib.nullcontext()
     try:
-        model.fit(
-            data,
-            epochs=config.epochs,
-            initial_epoch=initial_epoch,
-            steps_per_epoch=steps,
-            callbacks=callbacks,
-            shuffle=False,  # the tf.data pipeline shuffles
-            verbose=config.verbose if chief else 0,
-        )
+        with patch:
+            model.fit(
+                data,
+                epochs=config.epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=steps,
+                callbacks=callbacks,
+                shuffle=False,  # the tf.data pipeline shuffles
+                verbose=config.verbose if chief else 0,
+            )
     except KeyboardInterrupt:
         interrupted = True
         if not model_path.is_file():
@@ -192,6 +220,7 @@ def run_fit(
         epochs_run=len(rows),
         interrupted=interrupted,
         replicas=int(strategy.num_replicas_in_sync),
+        cost=cost,
     )
     if not chief:
         shutil.rmtree(run_dir, ignore_errors=True)

@@ -18,13 +18,15 @@ Upsample = Literal["transpose", "resize"]
 
 
 def _conv_block(
-    x: keras.KerasTensor, filters: int, name: str, bn_momentum: float
+    x: keras.KerasTensor, filters: int, name: str, bn_momentum: float, sync: bool = False
 ) -> keras.KerasTensor:
     for i in (1, 2):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i}")(x)
         # momentum 0.9 (not Keras' 0.99): short CPU runs otherwise leave moving stats unconverged
         # and the inference-mode model (what the converter sees) predicts one class everywhere.
-        x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn{i}")(x)
+        x = layers.BatchNormalization(
+            momentum=bn_momentum, synchronized=sync, name=f"{name}_bn{i}"
+        )(x)
         x = layers.ReLU(name=f"{name}_relu{i}")(x)
     return x
 
@@ -47,8 +49,13 @@ def build_unet(
     base_filters: int = 16,
     upsample: Upsample = "transpose",
     bn_momentum: float = 0.9,
+    synchronized_bn: bool = False,
 ) -> keras.Model:
-    """Uncompiled U-Net taking raw pixels (H, W, C) in 0..255 and returning per-pixel softmax."""
+    """Uncompiled U-Net taking raw pixels (H, W, C) in 0..255 and returning per-pixel softmax.
+
+    `synchronized_bn`: batch statistics over the global batch of a distributed run, so every
+    worker ends with the same moving statistics (TensorFlow backend).
+    """
     h, w, c = input_shape
     if num_classes < 2:
         raise ValueError(
@@ -68,15 +75,15 @@ def build_unet(
     x = layers.Rescaling(NORM_SCALE, offset=NORM_OFFSET, name="normalize")(inputs)
     skips = []
     for level in range(depth):
-        x = _conv_block(x, base_filters * 2**level, f"enc{level}", bn_momentum)
+        x = _conv_block(x, base_filters * 2**level, f"enc{level}", bn_momentum, synchronized_bn)
         skips.append(x)
         x = layers.MaxPooling2D(2, name=f"enc{level}_pool")(x)
-    x = _conv_block(x, base_filters * 2**depth, "bottleneck", bn_momentum)
+    x = _conv_block(x, base_filters * 2**depth, "bottleneck", bn_momentum, synchronized_bn)
     for level in reversed(range(depth)):
         filters = base_filters * 2**level
         x = _upsample(x, filters, upsample, f"dec{level}")
         x = layers.Concatenate(name=f"dec{level}_concat")([x, skips[level]])
-        x = _conv_block(x, filters, f"dec{level}", bn_momentum)
+        x = _conv_block(x, filters, f"dec{level}", bn_momentum, synchronized_bn)
     logits = layers.Conv2D(num_classes, 1, name="head")(x)
     outputs = layers.Softmax(name="probs")(logits)
     return keras.Model(inputs, outputs, name=f"unet_d{depth}_f{base_filters}_{upsample}")

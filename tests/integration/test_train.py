@@ -240,6 +240,26 @@ def test_missing_validation_split_is_made_or_refused(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "no validation pairs" in result.output
 
 
+def test_val_split_matches_open_dataset_even_for_a_small_fraction(tmp_path: Path) -> None:
+    """ensure_val_split holds out what open_dataset would (at least one pair), never refusing a
+    split that open_dataset makes (it used to round 10 * 0.05 down to 0 pairs and refuse)."""
+    from dataclasses import replace
+
+    from edgeseg.data.dataset import open_dataset
+    from edgeseg.train.fit import ensure_val_split
+
+    for i in range(10):
+        _write_pair(
+            tmp_path / "train", f"p{i}", np.zeros((8, 8), np.uint8), np.eye(8, dtype=np.uint8)
+        )
+    (tmp_path / "labels.txt").write_text("a\nb\n")
+    opened = open_dataset(tmp_path, val_fraction=0.05, seed=1)
+    assert len(opened.val) == 1
+    ds = replace(opened, train=opened.train + opened.val, val=())
+    split = ensure_val_split(ds, 0.05, seed=1)
+    assert (split.train, split.val) == (opened.train, opened.val)
+
+
 def test_classes_option_overrides_labels(tmp_path: Path) -> None:
     _write_pair(tmp_path, "p0", np.zeros((8, 8), np.uint8), np.zeros((8, 8), np.uint8))
     result = runner.invoke(

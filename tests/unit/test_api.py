@@ -37,9 +37,10 @@ def test_public_names() -> None:
     with pytest.raises(AttributeError):
         _ = edgeseg.no_such_thing  # type: ignore[attr-defined]
     # the stage packages stay packages
-    from edgeseg.train.fit import TrainConfig
+    from edgeseg.train.config import TrainConfig
 
-    assert TrainConfig.__module__ == "edgeseg.train.fit"
+    assert TrainConfig.__module__ == "edgeseg.train.config"
+    assert callable(edgeseg.train) and edgeseg.train.config.TrainConfig is TrainConfig
 
 
 @pytest.mark.parametrize(

@@ -107,6 +107,76 @@ def test_colour_masks_via_classes_csv(tmp_path: Path) -> None:
     assert np.array_equal(ds.load(ds.train[0])[1], idx)
 
 
+FACADE = np.array([(0, 0, 0), (128, 0, 0), (128, 0, 128), (0, 128, 128)], np.uint8)
+
+
+def facade_csv(root: Path) -> None:
+    rows = "".join(f"c{i},{r},{g},{b}\n" for i, (r, g, b) in enumerate(FACADE))
+    (root / "classes.csv").write_text("name,r,g,b\n" + rows)
+
+
+def test_rgba_colour_masks_ignore_alpha(tmp_path: Path) -> None:
+    """RGBA masks written by PIL (as annotation tools save them): alpha varies and is ignored."""
+    facade_csv(tmp_path)
+    idx = index_mask(classes=4)
+    rgba = np.dstack([FACADE[idx], RNG.integers(0, 256, idx.shape).astype(np.uint8)])
+    _, mask_path = write_pair(tmp_path, "a", np.zeros(idx.shape, np.uint8))
+    Image.fromarray(rgba, "RGBA").save(mask_path)
+    ds = open_dataset(tmp_path)
+    assert ds.encoding == "rgb"
+    assert np.array_equal(ds.load(ds.train[0])[1], idx)
+
+
+def test_16_bit_rgba_colour_masks_as_labelmefacade_ships_them(tmp_path: Path) -> None:
+    """16 bits per channel, each 8-bit colour stored as v * 257, alpha 65535."""
+    facade_csv(tmp_path)
+    idx = index_mask(classes=4)
+    bgra = np.dstack([FACADE[idx][:, :, ::-1], np.full(idx.shape, 255, np.uint8)])
+    write_pair(tmp_path, "a", bgra.astype(np.uint16) * 257)
+    ds = open_dataset(tmp_path)
+    assert cv2.imread(str(ds.train[0].mask), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+    assert np.array_equal(ds.load(ds.train[0])[1], idx)
+
+
+def test_unknown_colour_in_16_bit_rgba_mask_is_printed_as_rrggbb(tmp_path: Path) -> None:
+    facade_csv(tmp_path)
+    bgra = np.zeros((8, 8, 4), np.uint16)
+    bgra[..., 3] = 65535
+    bgra[1, 1, :3] = (0 * 257, 64 * 257, 128 * 257)  # BGR -> RGB #804000
+    _, mask = write_pair(tmp_path, "x", bgra)
+    err = raises(tmp_path, f"{mask}: mask colour.*#804000.*classes.csv")
+    assert "#-" not in str(err)
+
+
+def test_16_bit_index_masks_whose_values_fit(tmp_path: Path) -> None:
+    labels(tmp_path, "a", "b", "c")
+    m = index_mask()
+    m[0, 0] = 255
+    write_pair(tmp_path, "x", m.astype(np.uint16))
+    write_pair(tmp_path, "y", index_mask().astype(np.uint16), split="val")
+    ds = open_dataset(tmp_path)
+    assert ds.encoding == "index"
+    assert np.array_equal(ds.load(ds.train[0])[1], m)
+
+
+def test_16_bit_binary_masks_0_65535(tmp_path: Path) -> None:
+    labels(tmp_path, "background", "object")
+    m = (RNG.random((10, 10)) > 0.5).astype(np.uint16) * 65535
+    write_pair(tmp_path, "a", m)
+    write_pair(tmp_path, "b", np.zeros((10, 10), np.uint16))
+    ds = open_dataset(tmp_path, val_fraction=0)
+    assert ds.encoding == "binary"
+    assert np.array_equal(ds.load(ds.train[0])[1], (m > 0).astype(np.uint8))
+
+
+def test_16_bit_index_mask_values_that_do_not_fit_name_the_file(tmp_path: Path) -> None:
+    labels(tmp_path, "a", "b")
+    m = np.zeros((8, 8), np.uint16)
+    m[0, 0] = 300
+    _, mask = write_pair(tmp_path, "x", m)
+    raises(tmp_path, f"{mask}: 16-bit mask holds values up to 300, which do not fit 8 bits")
+
+
 def test_palette_masks_as_pascal_voc_ships_them(tmp_path: Path) -> None:
     labels(tmp_path, "background", "aeroplane", "bicycle")
     idx = index_mask()

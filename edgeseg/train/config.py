@@ -1,0 +1,211 @@
+"""The settings and result of a training run (shared by `fit` and the Keras `loop`, so neither
+imports the other), and how they are saved in config.json."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgeseg.core.errors import EdgesegError, ModelError
+from edgeseg.core.metrics import SegmentationScores
+
+if TYPE_CHECKING:
+    from edgeseg.train.cost import ModelCost
+
+STRATEGIES = ("default", "mirrored", "multiworker")
+LR_SCHEDULES = ("cosine", "constant")
+ENCODERS = ("unet", "mobilenetv2")
+ALPHAS = (0.35, 0.5, 0.75, 1.0)  # MobileNetV2 width multipliers (all have ImageNet weights)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run; saved under "train" in config.json."""
+
+    data: Path
+    out: Path
+    size: tuple[int, int] = (256, 256)  # (height, width) of the network input
+    epochs: int = 30
+    batch: int = 8  # global batch: split across replicas with --strategy mirrored
+    lr: float = 1e-3
+    depth: int = 4
+    filters: int = 16
+    upsample: str = "transpose"
+    loss: str = "ce"  # or "ce+dice"
+    resize: str = "stretch"  # or "letterbox"
+    channels: int = 3
+    patience: int = 10  # epochs without a better val mIoU before stopping
+    resume: bool = False
+    strategy: str = "default"  # | "mirrored" | "multiworker"
+    seed: int = 0
+    classes: tuple[str, ...] | None = None
+    val_fraction: float = 0.2
+    augment: bool = True
+    verbose: int = 1  # Keras: 0 silent, 1 progress bar, 2 one line per epoch
+    lr_schedule: str = "cosine"  # or "constant"
+    steps_per_epoch: int | None = None  # None: one pass, but at least 64 samples
+    cache: bool = True  # keep decoded, resized training pairs in memory
+    overwrite: bool = False  # replace an existing run in `out` instead of refusing
+    encoder: str = "unet"  # or "mobilenetv2" (keras.applications encoder, skips at 2/4/8/16)
+    alpha: float = 0.35  # MobileNetV2 width multiplier
+    weights: str | None = None  # MobileNetV2 encoder weights: "imagenet" or a file path
+    # "edgetpu": a model the Edge TPU compiler maps whole (resize decoder; convert then defaults
+    # to uint8 I/O). Recorded in the ModelSpec.
+    target: str = "cpu"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data", Path(self.data))
+        object.__setattr__(self, "out", Path(self.out))
+        object.__setattr__(self, "size", tuple(int(v) for v in self.size))
+        if self.classes is not None:
+            object.__setattr__(self, "classes", tuple(self.classes))
+        if self.target == "edgetpu" and self.upsample == "transpose":
+            # The compiler maps strided TRANSPOSE_CONV to the CPU (google-coral/edgetpu #509).
+            object.__setattr__(self, "upsample", "resize")
+        checks = [
+            (
+                len(self.size) == 2 and min(self.size) > 0,
+                f"--size must be two positive numbers, got {self.size}",
+            ),
+            (self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
+            (self.batch >= 1, f"--batch must be >= 1, got {self.batch}"),
+            (self.lr > 0, f"--lr must be > 0, got {self.lr}"),
+            (self.depth >= 1, f"--depth must be >= 1, got {self.depth}"),
+            (self.filters >= 1, f"--filters must be >= 1, got {self.filters}"),
+            (
+                self.upsample in ("transpose", "resize"),
+                f"--upsample must be transpose or resize, got {self.upsample!r}",
+            ),
+            (self.loss in ("ce", "ce+dice"), f"--loss must be ce or ce+dice, got {self.loss!r}"),
+            (
+                self.resize in ("stretch", "letterbox"),
+                f"--resize must be stretch or letterbox, got {self.resize!r}",
+            ),
+            (self.channels in (1, 3), f"--channels must be 1 or 3, got {self.channels}"),
+            (
+                self.target in ("cpu", "edgetpu"),
+                f"--target must be cpu or edgetpu, got {self.target!r}",
+            ),
+            (self.patience >= 1, f"--patience must be >= 1, got {self.patience}"),
+            (
+                self.strategy in STRATEGIES,
+                f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}",
+            ),
+            (
+                0.0 <= self.val_fraction < 1.0,
+                f"--val-fraction must be in [0, 1), got {self.val_fraction}",
+            ),
+            (
+                self.lr_schedule in LR_SCHEDULES,
+                f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}",
+            ),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise EdgesegError(message)
+        self._check_encoder()
+        if self.encoder == "mobilenetv2":
+            factor, why = 32, "32 for the MobileNetV2 encoder"
+        else:
+            factor, why = 2**self.depth, f"2**depth = {2**self.depth} (--depth {self.depth})"
+        if self.size[0] % factor or self.size[1] % factor:
+            raise EdgesegError(
+                f"--size {self.size[0]}x{self.size[1]} must be divisible by {why}; "
+                f"try --size {max(factor, self.size[0] // factor * factor)}x"
+                f"{max(factor, self.size[1] // factor * factor)}"
+            )
+
+    def _check_encoder(self) -> None:
+        """--encoder / --alpha / --weights: valid choices, and weights that can load."""
+        if self.encoder not in ENCODERS:
+            raise EdgesegError(
+                f"--encoder must be one of {', '.join(ENCODERS)}, got {self.encoder!r}"
+            )
+        if float(self.alpha) not in ALPHAS:
+            raise EdgesegError(
+                f"--alpha must be one of {', '.join(f'{a:g}' for a in ALPHAS)}, got {self.alpha}"
+            )
+        object.__setattr__(self, "alpha", float(self.alpha))
+        if self.weights is None:
+            return
+        if self.encoder != "mobilenetv2":
+            raise EdgesegError("--weights needs --encoder mobilenetv2 (the U-Net starts random)")
+        if self.weights == "imagenet":
+            if self.channels != 3:
+                raise EdgesegError(
+                    "--weights imagenet needs --channels 3: ImageNet weights are for RGB input "
+                    "(for gray data, omit --weights or pass a weights file)"
+                )
+        elif not self.resume and not Path(self.weights).is_file():  # resume: in the run
+            raise EdgesegError(
+                f"{self.weights}: weights file not found (--weights takes 'imagenet' or the path "
+                "of a MobileNetV2 .h5 / .weights.h5 file)"
+            )
+
+    def architecture(self) -> dict[str, Any]:
+        """The network this config builds (recorded in the model spec, embedded in .tflite)."""
+        if self.encoder == "mobilenetv2":
+            return {
+                "encoder": self.encoder,
+                "alpha": self.alpha,
+                "upsample": self.upsample,
+                "weights": self.weights,
+            }
+        return {
+            "encoder": self.encoder,
+            "depth": self.depth,
+            "filters": self.filters,
+            "upsample": self.upsample,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.update(data=str(self.data), out=str(self.out), size=list(self.size))
+        d["classes"] = list(self.classes) if self.classes is not None else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a run produced; best_miou / per_class_iou are the best epoch's validation scores."""
+
+    run_dir: Path
+    model_path: Path
+    config_path: Path
+    history_path: Path
+    curves_path: Path | None
+    best_miou: float
+    per_class_iou: dict[str, float | None]
+    epochs_run: int
+    interrupted: bool
+    replicas: int = 1  # devices the batch was split across (--strategy mirrored / multiworker)
+    cost: ModelCost | None = None  # parameters, MACs per frame, expected int8 size
+
+
+def load_train_config(run_dir: str | Path) -> TrainConfig:
+    """The TrainConfig saved in RUN_DIR/config.json (to resume a run with the same settings)."""
+    path = Path(run_dir) / "config.json"
+    try:
+        return TrainConfig.from_dict(json.loads(path.read_text())["train"])
+    except FileNotFoundError as exc:
+        raise ModelError(f"{path}: not found; nothing to resume in {run_dir}") from exc
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: no usable training settings ({exc})") from exc
+
+
+def scores_dict(scores: SegmentationScores, class_names: tuple[str, ...]) -> dict[str, Any]:
+    d = scores.as_dict(class_names)
+    miou = d["miou"]
+    return {
+        "miou": None if isinstance(miou, float) and math.isnan(miou) else miou,
+        "per_class_iou": d["per_class_iou"],
+        "pixel_accuracy": d["pixel_accuracy"],
+    }

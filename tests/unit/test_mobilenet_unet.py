@@ -1,0 +1,89 @@
+"""MobileNetV2-encoder U-Net: shapes, skips, normalisation inside, gray input, local weights files,
+and the training options that choose it (bad choices fail before anything is built)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from edgeseg.core.errors import EdgesegError  # noqa: E402
+from edgeseg.train.config import TrainConfig  # noqa: E402
+from edgeseg.train.mobilenet_unet import (  # noqa: E402
+    build_encoder,
+    build_mobilenetv2_unet,
+)
+
+
+@pytest.mark.parametrize("channels", [3, 1])
+def test_any_size_divisible_by_32_and_gray_input(channels: int) -> None:
+    model = build_mobilenetv2_unet((64, 96, channels), 4, alpha=0.35, upsample="resize")
+    probs = model.predict(np.full((2, 64, 96, channels), 200.0, np.float32), verbose=0)
+    assert probs.shape == (2, 64, 96, 4)
+    np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-5)
+    assert model.get_layer("encoder").input_shape[-1] == 3
+
+
+def test_skips_at_strides_2_4_8_16_and_bottleneck_at_32() -> None:
+    encoder = build_encoder((64, 96, 3), alpha=0.5)
+    assert [tuple(o.shape[1:3]) for o in encoder.outputs] == [
+        (32, 48),
+        (16, 24),
+        (8, 12),
+        (4, 6),
+        (2, 3),
+    ]
+
+
+def test_the_model_takes_raw_pixels_and_normalises_them_to_mobilenets_range() -> None:
+    model = build_mobilenetv2_unet((32, 32, 3), 2)
+    norm = keras.Model(model.input, model.get_layer("normalize").output)
+    out = norm.predict(np.array([[[[0, 127.5, 255]] * 32] * 32], np.float32), verbose=0)
+    np.testing.assert_allclose(out[0, 0, 0], [-1.0, 0.0, 1.0], atol=1e-6)
+    bn = model.get_layer("encoder").get_layer("bn_Conv1")
+    assert bn.momentum == 0.9  # not MobileNetV2's 0.999: short runs must converge
+
+
+def test_weights_from_a_local_file_are_applied(tmp_path: Path) -> None:
+    """The encoder saved by the test itself, loaded through the builder's `weights` path."""
+    donor = build_encoder((32, 32, 3), alpha=0.35)
+    rng = np.random.default_rng(3)
+    donor_weights = [rng.normal(size=w.shape).astype(np.float32) for w in donor.get_weights()]
+    base = keras.applications.MobileNetV2(
+        input_shape=(32, 32, 3), alpha=0.35, include_top=False, weights=None
+    )
+    by_name = {w.path: w for w in base.weights}
+    for w, value in zip(donor.weights, donor_weights, strict=True):
+        by_name[w.path].assign(value)
+    path = tmp_path / "encoder.weights.h5"
+    base.save_weights(path)
+    model = build_mobilenetv2_unet((64, 64, 1), 3, alpha=0.35, weights=path)
+    loaded = {w.path: np.asarray(w) for w in model.get_layer("encoder").weights}
+    for w, value in zip(donor.weights, donor_weights, strict=True):
+        np.testing.assert_array_equal(loaded[w.path], value, err_msg=w.path)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"size": (48, 48)}, "divisible by 32 for the MobileNetV2 encoder"),
+        ({"alpha": 0.4}, "--alpha must be one of 0.35, 0.5, 0.75, 1"),
+        ({"weights": "imagenet", "channels": 1}, "--weights imagenet needs --channels 3"),
+        ({"weights": "missing.weights.h5"}, "missing.weights.h5: weights file not found"),
+        ({"encoder": "resnet"}, "--encoder must be one of unet, mobilenetv2"),
+    ],
+)
+def test_bad_encoder_options_fail_early(kwargs: dict[str, object], match: str) -> None:
+    base: dict[str, object] = {"encoder": "mobilenetv2", "size": (64, 64), **kwargs}
+    with pytest.raises(EdgesegError, match=match):
+        TrainConfig(data=Path("d"), out=Path("o"), **base)  # type: ignore[arg-type]
+
+
+def test_weights_need_the_mobilenet_encoder() -> None:
+    with pytest.raises(EdgesegError, match="--weights needs --encoder mobilenetv2"):
+        TrainConfig(data=Path("d"), out=Path("o"), weights="imagenet")
+    config = TrainConfig(data=Path("d"), out=Path("o"), encoder="mobilenetv2", size=(96, 128))
+    assert config.architecture()["encoder"] == "mobilenetv2"
