@@ -173,10 +173,8 @@ def cmd_wheels(args: argparse.Namespace) -> int:
             bad.append(name)
         if name.lower().replace("_", "-").startswith(("tensorflow", "tf-nightly", "keras-")):
             bad.append(f"{name} (TensorFlow/Keras must not be installed)")
-    import importlib.util
-
-    if importlib.util.find_spec("tensorflow") is not None:
-        bad.append("tensorflow is importable")
+    if (dist_infos[0].parent / "tensorflow").exists():  # installed without metadata
+        bad.append("a tensorflow package is in site-packages")
     if bad:
         print("FAIL: " + "; ".join(bad))
         return 1
