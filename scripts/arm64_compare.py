@@ -82,19 +82,33 @@ def cmd_classes(args: argparse.Namespace) -> int:
     from edgeseg.runtime.segmenter import Segmenter
 
     seg = Segmenter(args.model, threads=1)
-    inputs = np.load(args.inputs)
+    raw = np.stack([seg.invoke(t) for t in np.load(args.inputs)])
     maps = [
-        class_map_from_output(seg.invoke(t), seg.spec.output_kind, seg.out_scale, seg.out_zero)
-        for t in inputs
+        class_map_from_output(r, seg.spec.output_kind, seg.out_scale, seg.out_zero) for r in raw
     ]
     _save_npy(args.out, np.stack(maps))
+    _save_npy(_raw_path(args.out), raw)
     print(f"classes: {len(maps)} maps via {seg.interpreter_package} -> {args.out}")
     return 0
+
+
+def _raw_path(classes: Path) -> Path:
+    """Where `classes` keeps the raw output tensors beside the class maps."""
+    return classes.with_name(classes.stem + "_raw.npy")
 
 
 def cmd_agree(args: argparse.Namespace) -> int:
     """Share of identical classes between two saved class-map stacks; fail below --min."""
     a, b = np.load(args.a), np.load(args.b)
+    raw_a, raw_b = _raw_path(args.a), _raw_path(args.b)
+    if raw_a.is_file() and raw_b.is_file():  # informational: how close the int8 kernels are
+        ra, rb = np.load(raw_a).astype(np.int64), np.load(raw_b).astype(np.int64)
+        if ra.shape == rb.shape:
+            print(
+                f"raw output tensors: {np.mean(ra == rb):.4%} of values identical, "
+                f"max |diff| {int(np.max(np.abs(ra - rb)))} quantisation step(s); "
+                f"classes present: {sorted(int(c) for c in np.unique(a))}"
+            )
     if a.shape != b.shape:
         print(f"FAIL: class maps differ in shape: {a.shape} vs {b.shape}")
         return 1
