@@ -141,7 +141,8 @@ def cmd_masks(args: argparse.Namespace) -> int:
         total += ma.size
     print(
         f"ok: `run --save-masks`: {len(a_files)} masks on each side, {equal / total:.4%} of pixels "
-        "equal (informational: video decoding may differ between the two OpenCV builds)"
+        "equal (informational: the x86 and aarch64 OpenCV builds may decode and resize frames "
+        "differently)"
     )
     return 0
 
