@@ -109,6 +109,8 @@ detect_mirror() {
 }
 MIRROR="$(detect_mirror)"
 MIRROR="${MIRROR%/}"
+MIRROR_FROM="from the host's apt sources"
+[[ -n "${EDGESEG_ARM64_MIRROR:-}" ]] && MIRROR_FROM="from EDGESEG_ARM64_MIRROR"
 
 pip_config() { "$HOST_PY" -m pip config list 2>/dev/null || true; }
 INDEX_URL="$(pip_config | sed -n "s/^\(global\|install\|:env:\)\.index-url='\(.*\)'$/\2/p" | tail -1)"
@@ -130,7 +132,7 @@ EOF
 
 phase_start "network: Debian mirror $MIRROR, pip index $INDEX_URL"
 reachable "$MIRROR/dists/$SUITE/Release" \
-    || skip "the Debian mirror $MIRROR (from the host's apt sources) cannot be reached"
+    || skip "the Debian mirror $MIRROR ($MIRROR_FROM) cannot be reached"
 reachable "$INDEX_URL/pip/" || skip "the pip index $INDEX_URL cannot be reached"
 echo "both reachable"
 phase_end
