@@ -17,7 +17,7 @@
 # Needs root (debootstrap, chroot, mounts), Debian's debootstrap, qemu-user-static and
 # binfmt-support (installed with apt-get when missing), and the host venv with edgeseg[train]
 # (default: .venv/bin/python of this checkout). The root filesystem is cached outside the
-# repository in $EDGESEG_ARM64_CACHE (default /var/cache/edgeseg-arm64, about 600 MB) and reused;
+# repository in $EDGESEG_ARM64_CACHE (default /var/cache/edgeseg-arm64, about 500 MB) and reused;
 # delete that folder to rebuild it. If the Debian mirror named by the host's apt sources or the pip
 # index cannot be reached, it prints "SKIPPED: ..." and exits 0; any functional failure exits 1.
 #
