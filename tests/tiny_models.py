@@ -10,11 +10,13 @@ import numpy as np
 from edgeseg.core.spec import ModelSpec
 
 
-def tiny_keras_model(size: int = 32, classes: int = 2) -> tuple[object, ModelSpec]:
+def tiny_keras_model(
+    size: int = 32, classes: int = 2, names: tuple[str, ...] | None = None
+) -> tuple[object, ModelSpec]:
     """An untrained 2-layer conv net (raw 0..255 in, softmax class map out) and its spec."""
     import keras
 
-    spec = ModelSpec(size, size, tuple(f"c{i}" for i in range(classes)))
+    spec = ModelSpec(size, size, names or tuple(f"c{i}" for i in range(classes)))
     keras.utils.set_random_seed(0)
     inputs = keras.Input((size, size, 3))
     x = keras.layers.Rescaling(spec.norm_scale, spec.norm_offset)(inputs)
@@ -33,13 +35,20 @@ def tiny_run(folder: Path, *, target: str = "cpu") -> Path:
     return folder / "model.keras"
 
 
-def tiny_int8_model(path: Path, *, size: int = 32, classes: int = 2, io: str = "uint8") -> Path:
+def tiny_int8_model(
+    path: Path,
+    *,
+    size: int = 32,
+    classes: int = 2,
+    io: str = "uint8",
+    names: tuple[str, ...] | None = None,
+) -> Path:
     """A 2-layer conv net with an edgeseg spec, converted to full-integer int8 at `path`."""
     from edgeseg.convert.calibration import representative_dataset
     from edgeseg.convert.converter import export
     from edgeseg.convert.options import ConvertOptions
 
-    model, spec = tiny_keras_model(size, classes)
+    model, spec = tiny_keras_model(size, classes, names)
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(4)]
     rep = representative_dataset(frames, spec, count=4)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from edgeseg.convert.options import ConvertOptions, IOType, Quant
+from edgeseg.core.errors import WriteError
 from edgeseg.core.processing import class_map_from_output, prepare_image, to_input_tensor
 from edgeseg.core.spec import ModelSpec
 
@@ -281,7 +282,9 @@ def test_interrupt_mid_convert_or_write_leaves_no_file(small_models, tmp_path, m
         written.append(os.fstat(fd).st_size)  # half the bytes are on disk in the temp file
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(converter.os, "fsync", interrupted_fsync)
+    import edgeseg.core.fileio as fileio  # the one atomic writer the converter writes through
+
+    monkeypatch.setattr(fileio.os, "fsync", interrupted_fsync)
     with pytest.raises(KeyboardInterrupt):
         converter.atomic_write_bytes(out, b"x" * 100_000)
     assert written and list(tmp_path.iterdir()) == []
@@ -289,8 +292,8 @@ def test_interrupt_mid_convert_or_write_leaves_no_file(small_models, tmp_path, m
     def crash_on_replace(src: str, dst: str) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(converter.os, "fsync", lambda fd: None)
-    monkeypatch.setattr(converter.os, "replace", crash_on_replace)
-    with pytest.raises(OSError, match="disk full"):
+    monkeypatch.setattr(fileio.os, "fsync", lambda fd: None)
+    monkeypatch.setattr(fileio.os, "replace", crash_on_replace)
+    with pytest.raises(WriteError, match=r"m\.tflite: cannot write \(disk full\)"):
         converter.atomic_write_bytes(out, b"x" * 100)
     assert list(tmp_path.iterdir()) == []
