@@ -3,12 +3,56 @@
 from __future__ import annotations
 
 import logging
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from edgeseg.cli.common import console, err_console, fail, parse_size, user_errors, warn
+
+if TYPE_CHECKING:
+    from edgeseg.runtime.stream import StreamRunner
+
+# When invoke returns it must win the GIL back from the Python glue of the other stages; at the
+# default 5 ms switch interval that wait alone cost ~25% of a 20 ms invoke.
+GIL_SWITCH_INTERVAL = 0.0005  # seconds, during a run (Python's default is 0.005)
+
+
+@contextmanager
+def stream_process_settings(runner: StreamRunner) -> Iterator[None]:
+    """Process-wide settings a CLI stream needs, restored on exit: SIGINT/SIGTERM stop the runner
+    cleanly (video finalised, stats written) and a short GIL switch interval keeps invoke fed."""
+    previous: dict[signal.Signals, object] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.getsignal(sig)
+            signal.signal(sig, lambda num, _frame: runner.stop(signal.Signals(num).name))
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(switch)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+
+
+def parse_threads(text: str) -> int | None:
+    """'auto' -> None (measure on the stream), 'N' -> N >= 1; anything else is a usage error."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise fail(f"--threads {text!r}: expected 'auto' or a number of threads >= 1") from None
+    if value < 1:
+        raise fail(f"--threads {text!r}: expected 'auto' or a number of threads >= 1")
+    return value
 
 
 class _WarnHandler(logging.Handler):
@@ -47,9 +91,13 @@ def run_command(
         typer.Option("--capture-size", help="Camera resolution HxW, e.g. 480x640."),
     ] = None,
     threads: Annotated[
-        int | None,
-        typer.Option("--threads", min=1, help="Interpreter threads (default: all cores)."),
-    ] = None,
+        str,
+        typer.Option(
+            "--threads",
+            help="Interpreter threads: N, or 'auto' (time all cores vs all but one on the first "
+            "frames of the stream and keep the faster; --verbose and --stats say which).",
+        ),
+    ] = "auto",
     delegate: Annotated[
         str | None,
         typer.Option(
@@ -117,9 +165,10 @@ def run_command(
 
     setup_runtime_logging(verbose)
     size = parse_size(capture_size) if capture_size else None
+    forced = parse_threads(threads)
     with user_errors():
         src = open_source(camera=camera, source=source, picamera=picamera, size=size)
-        seg = Segmenter(model, threads=threads, delegate=delegate, fallback=fallback)
+        seg = Segmenter(model, threads=forced, delegate=delegate, fallback=fallback)
         if verbose:
             console.print(f"model {model}: {seg.describe()}", highlight=False)
         config = StreamConfig(
@@ -134,18 +183,21 @@ def run_command(
             save_masks=save_masks,
             serve=serve,
             stats_path=stats,
+            auto_threads=forced is None,
         )
         runner = StreamRunner(seg, src, config)
         if runner.server is not None:
             console.print(
                 f"serving on {runner.server.url}  (stream: /stream.mjpg)", highlight=False
             )
-        result = runner.run()
+        with stream_process_settings(runner):
+            result = runner.run()
     s = result.stats
     invoke = s.stages["invoke"].summary()
     console.print(
         f"{s.processed} frame(s) processed of {s.frames_in} read ({s.dropped} dropped) at "
-        f"{s.fps:.1f} FPS; invoke p50 {invoke['p50_ms']} ms; stopped by {result.stopped_by}",
+        f"{s.fps:.1f} FPS; invoke p50 {invoke['p50_ms']} ms on {seg.threads} thread(s)"
+        f"{' (auto)' if runner.trial is not None else ''}; stopped by {result.stopped_by}",
         highlight=False,
     )
     for label, path in (("video", result.video), ("masks", result.masks), ("stats", stats)):
