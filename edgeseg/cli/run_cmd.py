@@ -24,11 +24,12 @@ GIL_SWITCH_INTERVAL = 0.0005  # seconds, during a run (Python's default is 0.005
 
 
 @contextmanager
-def stream_process_settings(runner: StreamRunner) -> Iterator[None]:
+def stream_process_settings(runner: StreamRunner | None) -> Iterator[None]:
     """Process-wide settings a CLI stream needs, restored on exit: SIGINT/SIGTERM stop the runner
-    cleanly (video finalised, stats written) and a short GIL switch interval keeps invoke fed."""
+    cleanly (video finalised, stats written) and a short GIL switch interval keeps invoke fed.
+    runner=None (`bench --stream`): the switch interval only."""
     previous: dict[signal.Signals, object] = {}
-    if threading.current_thread() is threading.main_thread():
+    if runner is not None and threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.getsignal(sig)
             signal.signal(sig, lambda num, _frame: runner.stop(signal.Signals(num).name))
