@@ -74,3 +74,18 @@ def write_video(out: Path, frames: int, size: int, fps: float = 30.0) -> Path:
         writer.write(decoded[i % len(decoded)])
     writer.release()
     return out
+
+
+def write_camera_video(out: Path, frames: int, size: tuple[int, int] = (640, 480)) -> Path:
+    """An MJPG AVI of `frames` camera-size (WxH) frames cycling through the real aerial tiles."""
+    if out.exists():
+        return out
+    images = sorted((AERIAL / "train" / "images").iterdir())
+    if not images:
+        raise SystemExit(f"no images under {AERIAL}: set EDGESEG_SHARED_DATA")
+    decoded = [cv2.resize(read_image(p), size, interpolation=cv2.INTER_AREA) for p in images]
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*"MJPG"), 30.0, size)
+    for i in range(frames):
+        writer.write(decoded[i % len(decoded)])
+    writer.release()
+    return out

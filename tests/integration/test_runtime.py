@@ -475,3 +475,18 @@ def test_bench_counts_macs_and_sweeps_threads(model: Path, tmp_path: Path) -> No
     assert "B/A" in output and "GMAC" in output
     data = json.loads(out.read_text())
     assert data["model"]["macs"] == result.macs and data["ratios"][0]["threads"] == 1
+
+
+def test_bench_stream_reports_the_pipeline(model: Path, clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "stream.json"
+    code, output = cli("bench", model, "--stream", clip, "--threads", "1", "--json", out)
+    assert code == 0, output
+    assert "FPS" in output and "eff." in output and "CPU per frame outside invoke" in output
+    (r,) = json.loads(out.read_text())["stream"]
+    assert r["frames"] == 12 and r["threads"] == 1 and r["auto"] is None
+    assert 0 < r["fps"] and 0 < r["ceiling_fps"]
+    assert r["efficiency"] == pytest.approx(r["fps"] / r["ceiling_fps"], rel=0.01)
+    assert set(r["cpu_ms"]) == {"decode", "preprocess", "postprocess", "draw", "encode"}
+    assert r["stages_p50_ms"]["invoke"] > 0
+    code, output = cli("bench", model, "--stream", clip)  # auto: the trial is reported
+    assert code == 0 and "--threads auto tried" in output, output

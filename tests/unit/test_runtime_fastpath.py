@@ -148,3 +148,13 @@ def test_stream_module_has_no_process_wide_side_effects() -> None:
 
     source = inspect.getsource(stream)
     assert "setswitchinterval" not in source and "signal.signal" not in source
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1"])
+def test_run_threads_must_be_auto_or_positive(value: str) -> None:
+    from typer.testing import CliRunner
+
+    from edgeseg.cli.main import app
+
+    result = CliRunner().invoke(app, ["run", "missing.tflite", "--threads", value])
+    assert result.exit_code == 2 and "'auto' or a number of threads" in result.output
