@@ -219,10 +219,10 @@ def prepare_image_into(frame: np.ndarray, spec: ModelSpec, out: np.ndarray) -> P
         out[...] = 0
         target = out[p.top : p.top + p.content_height, p.left : p.left + p.content_width]
     content = _resize(src, size, nearest=False)
-    if src is frame and spec.color_order == "rgb":
-        cv2.cvtColor(content, cv2.COLOR_BGR2RGB, dst=target if target.flags.c_contiguous else None)
-        if not target.flags.c_contiguous:
-            target[...] = cv2.cvtColor(content, cv2.COLOR_BGR2RGB)
+    if src is frame and spec.color_order == "rgb" and target.flags.c_contiguous:
+        cv2.cvtColor(content, cv2.COLOR_BGR2RGB, dst=target)  # straight into the buffer
+    elif src is frame and spec.color_order == "rgb":
+        target[...] = cv2.cvtColor(content, cv2.COLOR_BGR2RGB)
     else:
         target[...] = content.reshape(target.shape)
     return p
