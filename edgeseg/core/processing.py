@@ -340,6 +340,9 @@ def colorize(
     class_map: np.ndarray, palette: tuple[tuple[int, int, int], ...] | np.ndarray
 ) -> np.ndarray:
     """Class map -> BGR colour image using the palette."""
+    if class_map.dtype != np.uint8 or class_map.ndim != 2:  # e.g. an int64 argmax
+        colored: np.ndarray = palette_bgr(palette)[class_map]
+        return colored
     return colorize_lut(class_map, palette_lut(palette))
 
 
