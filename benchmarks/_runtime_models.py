@@ -16,12 +16,24 @@ from edgeseg.core.spec import ModelSpec
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("EDGESEG_SHARED_DATA", REPO.parent / "shared" / "data"))
 MEMBRANE = DATA / "isbi2012_membrane"
+AERIAL = DATA / "dubai_aerial"
 
 
 def build_tflite(
-    out: Path, size: int, upsample: str, quant: str, depth: int = 4, filters: int = 16
+    out: Path,
+    size: int,
+    upsample: str,
+    quant: str,
+    depth: int = 4,
+    filters: int = 16,
+    *,
+    rgb: bool = False,
+    io: str = "int8",
 ) -> Path:
-    """build_unet -> edgeseg.convert export (int8 calibrated on real membrane images / float32)."""
+    """build_unet -> edgeseg.convert export (int8 calibrated on real images / float32).
+
+    Gray: the 2-class membrane U-Net; rgb=True: a 5-class RGB U-Net calibrated on aerial tiles.
+    """
     if out.exists():
         return out
     from edgeseg.convert.calibration import representative_dataset
@@ -29,12 +41,20 @@ def build_tflite(
     from edgeseg.convert.options import ConvertOptions
     from edgeseg.train.model import build_unet
 
-    spec = ModelSpec(size, size, ("membrane", "cell_interior"), channels=1)
-    model = build_unet((size, size, 1), 2, depth=depth, base_filters=filters, upsample=upsample)
-    options = ConvertOptions(quant=quant, calib_count=8)
+    if rgb:
+        names = tuple((AERIAL / "labels.txt").read_text().split())
+        spec, images = ModelSpec(size, size, names, channels=3), AERIAL / "train" / "images"
+    else:
+        spec = ModelSpec(size, size, ("membrane", "cell_interior"), channels=1)
+        images = MEMBRANE / "train" / "images"
+    shape = (size, size, spec.channels)
+    model = build_unet(
+        shape, spec.num_classes, depth=depth, base_filters=filters, upsample=upsample
+    )
+    options = ConvertOptions(quant=quant, io=io, calib_count=8)
     rep = None
     if quant == "int8":
-        rep = representative_dataset(MEMBRANE / "train" / "images", spec, count=8)
+        rep = representative_dataset(images, spec, count=8)
     export(model, spec, options, out, rep)
     return out
 
@@ -50,6 +70,21 @@ def write_video(out: Path, frames: int, size: int, fps: float = 30.0) -> Path:
         cv2.resize(cv2.cvtColor(read_image(p), cv2.COLOR_GRAY2BGR), (size, size)) for p in images
     ]
     writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*"MJPG"), fps, (size, size))
+    for i in range(frames):
+        writer.write(decoded[i % len(decoded)])
+    writer.release()
+    return out
+
+
+def write_camera_video(out: Path, frames: int, size: tuple[int, int] = (640, 480)) -> Path:
+    """An MJPG AVI of `frames` camera-size (WxH) frames cycling through the real aerial tiles."""
+    if out.exists():
+        return out
+    images = sorted((AERIAL / "train" / "images").iterdir())
+    if not images:
+        raise SystemExit(f"no images under {AERIAL}: set EDGESEG_SHARED_DATA")
+    decoded = [cv2.resize(read_image(p), size, interpolation=cv2.INTER_AREA) for p in images]
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*"MJPG"), 30.0, size)
     for i in range(frames):
         writer.write(decoded[i % len(decoded)])
     writer.release()

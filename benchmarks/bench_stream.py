@@ -26,6 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _runtime_models import build_tflite, write_video
 
+from edgeseg.cli.run_cmd import stream_process_settings
 from edgeseg.runtime.segmenter import Segmenter
 from edgeseg.runtime.sources import VideoFileSource
 from edgeseg.runtime.stream import StreamConfig, run_stream
@@ -63,7 +64,8 @@ def stream_efficiency(
             save_masks=out / f"masks{i}" if masks else None,
             stats_path=out / f"stats{i}.json",
         )
-        stats = run_stream(seg, VideoFileSource(video), config).stats
+        with stream_process_settings(None):  # the switch interval `edgeseg run` uses
+            stats = run_stream(seg, VideoFileSource(video), config).stats
         if best is None or stats.fps > best.fps:
             best = stats
     assert best is not None

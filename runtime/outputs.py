@@ -18,7 +18,15 @@ import numpy as np
 from edgeseg.core.errors import OutputError as OutputError  # re-exported: stream imports it here
 from edgeseg.core.errors import WriteError
 from edgeseg.core.fileio import atomic_path, write_error, write_image
-from edgeseg.core.processing import colorize, draw_legend, overlay
+from edgeseg.core.processing import (
+    Placement,
+    blend,
+    colorize,
+    colorize_to_frame,
+    draw_legend,
+    overlay,
+    palette_lut,
+)
 from edgeseg.core.spec import ModelSpec
 
 View = Literal["overlay", "side", "mask"]
@@ -62,6 +70,75 @@ def annotate(image: np.ndarray, spec: ModelSpec, hud: list[str] | None = None) -
     if hud:
         draw_hud(image, hud)
     return image
+
+
+class Painter:
+    """`render` for a stream: the palette table and the legend are built once, and the class map
+    is coloured at model size then resized once, so each frame costs one LUT, one resize, one
+    blend and the HUD text. Draws the same picture as `render` on the frame-size class map."""
+
+    def __init__(self, spec: ModelSpec, view: str = "overlay", alpha: float = 0.5) -> None:
+        if view not in VIEWS:
+            raise OutputError(f"--view {view!r}: choose one of {', '.join(VIEWS)}")
+        self.spec, self.view, self.alpha = spec, view, alpha
+        self.lut = palette_lut(spec.palette)
+        self._legend: dict[tuple[int, int], tuple[int, int, np.ndarray] | None] = {}
+
+    def draw(
+        self,
+        frame: np.ndarray,
+        class_map: np.ndarray,
+        placement: Placement,
+        hud: list[str] | None = None,
+        legend: bool = True,
+    ) -> np.ndarray:
+        """Frame + MODEL-size class map (with its placement) -> the drawn BGR view.
+
+        legend=False (and hud=None) leaves the pixels clean, for the live page that shows both in
+        HTML."""
+        color = colorize_to_frame(class_map, placement, self.lut)
+        if self.view == "overlay":
+            image = blend(frame, color, self.alpha)
+        elif self.view == "side":
+            left = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR) if frame.ndim == 2 else frame
+            image = np.hstack([left, color])
+        else:
+            image = np.ascontiguousarray(color)
+        return self.annotate(image, hud) if legend else image
+
+    def annotate(self, image: np.ndarray, hud: list[str] | None = None) -> np.ndarray:
+        """Paste the legend (and the HUD lines, if any) into a drawn view, in place."""
+        self._paste_legend(image)
+        if hud:
+            draw_hud(image, hud)
+        return image
+
+    def _paste_legend(self, image: np.ndarray) -> None:
+        shape = (image.shape[0], image.shape[1])
+        if shape not in self._legend:
+            self._legend[shape] = self._legend_patch(shape)
+        patch = self._legend[shape]
+        if patch is None:  # text spills outside its opaque box: draw it each frame
+            draw_legend(image, self.spec.class_names, self.spec.palette)
+            return
+        top, left, pixels = patch
+        image[top : top + pixels.shape[0], left : left + pixels.shape[1]] = pixels
+
+    def _legend_patch(self, shape: tuple[int, int]) -> tuple[int, int, np.ndarray] | None:
+        """The legend as an opaque patch: drawn on black and on white, the pixels that agree are
+        the legend's own; if they form one solid box, pasting it equals drawing it."""
+        names, palette = self.spec.class_names, self.spec.palette
+        dark = draw_legend(np.zeros((*shape, 3), np.uint8), names, palette)
+        light = draw_legend(np.full((*shape, 3), 255, np.uint8), names, palette)
+        own = (dark == light).all(axis=2)
+        rows, cols = np.flatnonzero(own.any(axis=1)), np.flatnonzero(own.any(axis=0))
+        if rows.size == 0:
+            return None
+        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        touched = (dark != 0).any(axis=2) | (light != 255).any(axis=2)
+        if not own[box].all() or touched.sum() != own[box].size:
+            return None
+        return int(rows[0]), int(cols[0]), dark[box].copy()
 
 
 def draw_hud(image: np.ndarray, lines: list[str]) -> np.ndarray:

@@ -19,6 +19,7 @@ from edgeseg.core.processing import (
     class_map_from_output,
     class_map_to_frame,
     prepare_image,
+    prepare_image_into,
     read_image,
     to_input_tensor,
 )
@@ -80,6 +81,7 @@ class Segmenter:
         self.model_path = Path(model_path)
         self.model_bytes = read_model_bytes(self.model_path)
         Interpreter, load_fn, self.interpreter_package = resolve_interpreter()
+        self._interpreter_class = Interpreter
         self.threads = threads or default_threads()
         self.delegate_name: str | None = None
         self.fallback_allowed = fallback == "cpu"
@@ -99,6 +101,9 @@ class Segmenter:
                 "--delegate edgetpu, or use the plain int8 .tflite on the CPU"
             )
         self.interpreter = self._build(Interpreter, delegates)
+        self._by_threads: dict[int, Any] = (
+            {} if self.delegate_name else {self.threads: self.interpreter}
+        )
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
         spec = read_spec(self.model_bytes, name=self.model_path)
@@ -109,6 +114,35 @@ class Segmenter:
         self.out_scale, out_zero = self.output["quantization"]
         self.out_scale, self.out_zero = float(self.out_scale), int(out_zero)
         self.delegate_report: DelegateReport | None = delegate_report(self.interpreter)
+        dtype = np.dtype(self.input["dtype"])
+        # camera bytes go straight into the input tensor: no conversion, no extra copy
+        self._direct = dtype == np.uint8 and abs(self.in_scale - 1.0) < 1e-6 and self.in_zero == 0
+        self._direct |= dtype == np.uint8 and self.in_scale == 0
+
+    # === Thread count ===
+
+    def thread_candidates(self) -> list[int]:
+        """What `--threads auto` tries: all cores, then all but one (just 1 on one core); none
+        when a delegate runs the graph (its thread count does not matter)."""
+        if self.delegate_name is not None:
+            return []
+        cores = default_threads()
+        return [cores, cores - 1] if cores > 1 else [1]
+
+    def use_threads(self, threads: int) -> None:
+        """Run on an interpreter with `threads` threads (built once, then cached; CPU only)."""
+        if threads == self.threads:
+            return
+        if self.delegate_name is not None:
+            raise DelegateError("the thread count is fixed while a delegate runs the model")
+        if threads not in self._by_threads:
+            saved, self.threads = self.threads, threads
+            try:
+                self._by_threads[threads] = self._build(self._interpreter_class, [])
+            except BaseException:
+                self.threads = saved
+                raise
+        self.threads, self.interpreter = threads, self._by_threads[threads]
 
     def _build(self, Interpreter: type[Any], delegates: list[Any]) -> Any:
         content = strip_metadata(self.model_bytes)
@@ -166,6 +200,19 @@ class Segmenter:
         pixels, placement = prepare_image(frame, self.spec)
         return to_input_tensor(pixels, self.input["dtype"], self.in_scale, self.in_zero), placement
 
+    def new_input_buffer(self) -> np.ndarray:
+        """A zeroed batch-1 array of the input tensor's shape and dtype, for `preprocess_into`."""
+        return np.zeros(tuple(int(v) for v in self.input["shape"]), self.input["dtype"])
+
+    def preprocess_into(self, frame: np.ndarray, buffer: np.ndarray) -> Placement:
+        """`preprocess` written into a `new_input_buffer` array: uint8 models get the resized
+        pixels straight into it; others are converted into it. Same values as `preprocess`."""
+        if self._direct:
+            return prepare_image_into(frame, self.spec, buffer[0])
+        tensor, placement = self.preprocess(frame)
+        np.copyto(buffer, tensor)
+        return placement
+
     def invoke(self, tensor: np.ndarray) -> np.ndarray:
         """Run the interpreter on one input tensor; the raw output (ints for int8 models)."""
         self.interpreter.set_tensor(self.input["index"], tensor)
@@ -173,10 +220,13 @@ class Segmenter:
         out: np.ndarray = self.interpreter.get_tensor(self.output["index"])
         return out
 
+    def class_map(self, raw: np.ndarray) -> np.ndarray:
+        """Raw output -> uint8 class map at the model's output size (integer argmax)."""
+        return class_map_from_output(raw, self.spec.output_kind, self.out_scale, self.out_zero)
+
     def postprocess(self, raw: np.ndarray, placement: Placement) -> np.ndarray:
         """Raw output -> uint8 class map at the source frame's size."""
-        class_map = class_map_from_output(raw, self.spec.output_kind, self.out_scale, self.out_zero)
-        return class_map_to_frame(class_map, placement)
+        return class_map_to_frame(self.class_map(raw), placement)
 
     def predict(self, frame: np.ndarray) -> np.ndarray:
         """OpenCV frame (HxWx3 **BGR** or HxW gray, uint8, any size) -> class map (HxW uint8 class

@@ -3,13 +3,13 @@ per stage so pre/post-processing and drawing hide behind inference (invoke relea
 
 Live sources hand over only the LATEST frame (stale ones dropped and counted); files are processed
 frame by frame unless `realtime` paces them at their own FPS. Lost cameras reconnect with backoff.
+No process-wide side effects: the CLI installs signal handlers (calling `StreamRunner.stop`) and
+tunes the interpreter's switch interval around `run` (see edgeseg/cli/run_cmd.py).
 """
 
 from __future__ import annotations
 
 import logging
-import signal
-import sys
 import threading
 import time
 from collections import deque
@@ -20,17 +20,17 @@ from typing import Any
 import numpy as np
 
 from edgeseg.core.errors import EdgesegError, SourceError
+from edgeseg.core.processing import class_map_to_frame
 from edgeseg.runtime.mjpeg import MjpegServer
 from edgeseg.runtime.outputs import (
     VIEWS,
     ImageSink,
     MaskSink,
     OutputError,
+    Painter,
     VideoSink,
     WindowSink,
-    annotate,
     open_save_sink,
-    render,
 )
 from edgeseg.runtime.segmenter import Segmenter
 from edgeseg.runtime.sources import Source, SourceLost
@@ -43,7 +43,7 @@ _ENDED = {  # why the run stopped, as the live page words it
     "error": "an error stopped the run (see its log)",
     "window": "the window was closed",
 }
-GIL_SWITCH_INTERVAL = 0.0005  # seconds, during a run (Python's default is 0.005)
+_TRIAL_WARMUP, _TRIAL_FRAMES = 3, 12  # per --threads auto candidate: frames skipped, then timed
 
 
 @dataclass
@@ -63,6 +63,8 @@ class StreamConfig:
     save_masks: Path | None = None
     serve: str | None = None
     stats_path: Path | None = None
+    # --threads auto: time the segmenter's thread candidates on the first frames, keep the faster
+    auto_threads: bool = False
 
 
 @dataclass
@@ -121,6 +123,47 @@ class _Channel:
             self.cond.notify_all()
 
 
+class _ThreadTrial:
+    """--threads auto: run the first frames on each candidate thread count and keep the one with
+    the shortest stream cycle (time between frames reaching invoke), which counts what the other
+    stages take from inference, unlike timing invoke alone."""
+
+    def __init__(self, candidates: list[int]) -> None:
+        self.candidates = candidates
+        self.cycles: dict[int, list[float]] = {n: [] for n in candidates}
+        self.finished = True  # False: the stream ended before every candidate was timed
+        self.chosen: int | None = None if len(candidates) > 1 else candidates[0]
+
+    def threads_for(self, frame_index: int) -> int:
+        """The thread count to run frame `frame_index` (0-based count of frames invoked) on."""
+        if self.chosen is not None:
+            return self.chosen
+        per = _TRIAL_WARMUP + _TRIAL_FRAMES
+        return self.candidates[min(frame_index // per, len(self.candidates) - 1)]
+
+    def record(self, frame_index: int, threads: int, cycle: float) -> None:
+        """Note one cycle; once every candidate has its timed frames, choose."""
+        if self.chosen is not None:
+            return
+        per = _TRIAL_WARMUP + _TRIAL_FRAMES
+        if frame_index % per >= _TRIAL_WARMUP:
+            self.cycles[threads].append(cycle)
+        if all(len(c) >= _TRIAL_FRAMES for c in self.cycles.values()):
+            self.chosen = min(self.candidates, key=lambda n: self.median_ms(n))
+
+    def median_ms(self, threads: int) -> float:
+        c = self.cycles[threads]
+        return float(np.median(c)) * 1000.0 if c else float("inf")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "candidates": self.candidates,
+            "chosen": self.chosen,
+            "trial_finished": self.finished,
+            "cycle_p50_ms": {str(n): round(self.median_ms(n), 3) for n in self.candidates},
+        }
+
+
 class StreamRunner:
     """One source through one Segmenter into the configured outputs; `run` blocks until done."""
 
@@ -138,6 +181,10 @@ class StreamRunner:
         self.server: MjpegServer | None = None
         self.window: WindowSink | None = None
         self.paced = source.live or config.realtime
+        self.painter = Painter(segmenter.spec, config.view, config.alpha)
+        self.trial: _ThreadTrial | None = None
+        if config.auto_threads and (candidates := segmenter.thread_candidates()):
+            self.trial = _ThreadTrial(candidates)
         try:
             if config.save is not None:
                 self.video = open_save_sink(config.save, None if self.paced else source.fps)
@@ -159,7 +206,7 @@ class StreamRunner:
             raise
 
     def stop(self, reason: str = "stopped") -> None:
-        """Ask the pipeline to stop (thread-safe; signal handlers call this)."""
+        """Ask the pipeline to stop (thread-safe: the CLI's signal handlers call this)."""
         if not self.stop_event.is_set():
             self.stopped_by = reason
         self.stop_event.set()
@@ -220,7 +267,11 @@ class StreamRunner:
             ) from None
 
     def _preprocess(self, inp: _Channel, out: _Channel) -> None:
+        # Three input buffers in turn: one waits in `out`, one is being copied into the
+        # interpreter by the invoke stage, one is being written here; none is reused too early.
+        buffers = [self.seg.new_input_buffer() for _ in range(3)]
         try:
+            k = 0
             while True:
                 t = time.perf_counter()
                 item = inp.get(self.stop_event)
@@ -228,7 +279,9 @@ class StreamRunner:
                     break
                 t1 = time.perf_counter()
                 self.stats.record("capture_wait", t1 - t)
-                tensor, placement = self.seg.preprocess(item[1])
+                tensor = buffers[k % 3]
+                placement = self.seg.preprocess_into(item[1], tensor)
+                k += 1
                 self.stats.record("preprocess", time.perf_counter() - t1)
                 out.put((*item, tensor, placement), self.stop_event)
         except BaseException as exc:
@@ -237,11 +290,30 @@ class StreamRunner:
             out.close()
 
     def _invoke(self, inp: _Channel, out: _Channel) -> None:
+        trial, count, last = self.trial, 0, None
         try:
             while (item := inp.get(self.stop_event)) is not None:
                 n, frame, tensor, placement = item
                 t = time.perf_counter()
+                if trial is not None and trial.chosen is None:
+                    threads = trial.threads_for(count)
+                    if last is not None:
+                        trial.record(count - 1, self.seg.threads, t - last)
+                    if trial.chosen is not None:
+                        threads = trial.chosen
+                        log.info(
+                            "--threads auto: %s; keeping %d",
+                            ", ".join(
+                                f"{c} thread(s) {trial.median_ms(c):.1f} ms/frame"
+                                for c in trial.candidates
+                            ),
+                            threads,
+                        )
+                    self.seg.use_threads(threads)
+                    t = time.perf_counter()
+                last = t
                 raw = self.seg.invoke(tensor)
+                count += 1
                 self.stats.record("invoke", time.perf_counter() - t)
                 out.put((n, frame, raw, placement), self.stop_event)
         except BaseException as exc:
@@ -251,23 +323,23 @@ class StreamRunner:
 
     def _output(self, n: int, frame: np.ndarray, raw: np.ndarray, placement: Any) -> None:
         t = time.perf_counter()
-        class_map = self.seg.postprocess(raw, placement)
+        small = self.seg.class_map(raw)  # model size: masks are resized only if they are saved
+        full = class_map_to_frame(small, placement) if self.masks is not None else None
         t1 = time.perf_counter()
         self.stats.record("postprocess", t1 - t)
         image = served = None
         if self.video or self.window or self.server:
             hud = self.stats.hud_lines() if self.config.hud else None
-            spec, view, alpha = self.seg.spec, self.config.view, self.config.alpha
             if self.server is None:
-                image = render(frame, class_map, spec, view, hud, alpha)
+                image = self.painter.draw(frame, small, placement, hud)
             else:  # the live page shows legend and stats in HTML: serve clean pixels
-                image = served = render(frame, class_map, spec, view, None, alpha, legend=False)
+                image = served = self.painter.draw(frame, small, placement, None, legend=False)
                 if self.video or self.window:
-                    image = annotate(served.copy(), spec, hud)
+                    image = self.painter.annotate(served.copy(), hud)
         t2 = time.perf_counter()
         self.stats.record("draw", t2 - t1)
-        if self.masks is not None:
-            self.masks.write(n, class_map)
+        if self.masks is not None and full is not None:
+            self.masks.write(n, full)
         if image is not None:
             if self.video is not None:
                 self.video.write(image)
@@ -284,12 +356,7 @@ class StreamRunner:
 
     def run(self) -> StreamResult:
         """Open the source, run until it ends / max-frames / a signal / an error, then finalise."""
-        restore = self._install_signals()
         threads: list[threading.Thread] = []
-        # When invoke returns it must win the GIL back from the Python glue of the other stages;
-        # at the default 5 ms switch interval that wait alone cost ~25% of a 20 ms invoke.
-        switch = sys.getswitchinterval()
-        sys.setswitchinterval(GIL_SWITCH_INTERVAL)
         try:
             self.source.open()
             if self.video is not None and not self.paced:
@@ -319,23 +386,9 @@ class StreamRunner:
                 self.stats.dropped = captured.dropped
             self.stats.finished = time.perf_counter()
             self.source.release()
-            sys.setswitchinterval(switch)
-            restore()
+            if self.trial is not None and self.trial.chosen is None:  # stream shorter than trial
+                self.trial.chosen, self.trial.finished = self.seg.threads, False
         return self._finalise()
-
-    def _install_signals(self) -> Any:
-        if threading.current_thread() is not threading.main_thread():
-            return lambda: None
-        previous = {}
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.getsignal(sig)
-            signal.signal(sig, lambda num, _frame: self.stop(signal.Signals(num).name))
-
-        def restore() -> None:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-
-        return restore
 
     def _close_outputs(self, finalise: bool = True) -> Path | None:
         video = None
@@ -389,6 +442,7 @@ class StreamRunner:
             delegate=self.seg.delegate_name or "cpu",
             stopped_by=result.stopped_by,
             error=str(result.error) if result.error else None,
+            threads_auto=self.trial.to_dict() if self.trial is not None else None,
         )
         return data
 

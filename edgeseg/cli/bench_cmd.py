@@ -14,6 +14,7 @@ from edgeseg.cli.options import Fallback, parse_capture_size
 
 if TYPE_CHECKING:
     from edgeseg.runtime.bench import BenchResult
+    from edgeseg.runtime.stream_bench import StreamBench
 
 
 def _threads(text: str | None) -> list[int] | None:
@@ -73,6 +74,35 @@ def _compare_table(a: BenchResult, b: BenchResult) -> Table:
     return t
 
 
+def _stream_table(r: StreamBench) -> Table:
+    t = Table(title=f"edgeseg run --headless --save on {Path(r.video).name} (stage p50 ms)")
+    short = {"capture_wait": "wait", "preprocess": "pre", "postprocess": "post", "output": "out"}
+    for col in ("threads", "FPS", "ceiling", "eff.", *(short.get(s, s) for s in r.stages_p50_ms)):
+        t.add_column(col, justify="right")
+    choice = f"{r.threads} (auto)" if r.auto else str(r.threads)
+    t.add_row(
+        choice,
+        f"{r.fps:.1f}",
+        f"{r.ceiling_fps:.1f}",
+        f"{r.efficiency:.2f}",
+        *(f"{v:.2f}" for v in r.stages_p50_ms.values()),
+    )
+    return t
+
+
+def _stream_report(r: StreamBench) -> None:
+    console.print(_stream_table(r))
+    if r.auto:
+        tried = ", ".join(f"{k} thread(s) {v} ms/frame" for k, v in r.auto["cycle_p50_ms"].items())
+        console.print(f"--threads auto tried {tried}; kept {r.threads}", highlight=False)
+    if r.cpu_ms:
+        parts = ", ".join(f"{k} {v:.2f}" for k, v in r.cpu_ms.items())
+        console.print(
+            f"CPU per frame outside invoke: {r.non_invoke_cpu_ms:.2f} ms ({parts})",
+            highlight=False,
+        )
+
+
 def bench_command(
     model: Annotated[Path, typer.Argument(help="The .tflite model to time.")],
     runs: Annotated[int, typer.Option("--runs", min=1, help="Timed runs per measurement.")] = 100,
@@ -102,20 +132,37 @@ def bench_command(
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write the results as JSON here.")
     ] = None,
+    stream: Annotated[
+        Path | None,
+        typer.Option(
+            "--stream",
+            help="A video file: run the whole `edgeseg run --headless --save` pipeline on it and "
+            "report FPS, per-stage ms, the invoke ceiling, efficiency and the thread choice "
+            "(--threads N forces one count; default auto).",
+        ),
+    ] = None,
+    max_frames: Annotated[
+        int | None, typer.Option("--max-frames", min=1, help="With --stream: stop after N frames.")
+    ] = None,
 ) -> None:
     """Time a .tflite: invoke alone and preprocess+invoke+postprocess on a camera-size frame.
 
     Reports p50/p90/p99 per thread count, the model's multiply-accumulates and achieved GMAC/s;
-    --compare times a second model the same way and prints the ratio.
+    --compare times a second model the same way and prints the ratio. --stream VIDEO measures
+    the whole pipeline instead, on your own board and video.
 
-    Example:
+    Examples:
       edgeseg bench m_int8.tflite --threads 1,2,4 --compare m_float32.tflite
+      edgeseg bench m_int8.tflite --stream clip.mp4 --json stream.json
     """
     from edgeseg.runtime.bench import benchmark
     from edgeseg.runtime.bench import compare as compare_results
     from edgeseg.runtime.stats import write_json_atomic
 
     counts = _threads(threads)
+    if stream is not None:
+        _bench_stream(model, stream, counts, delegate, fallback, max_frames, json_out)
+        return
     shape = parse_capture_size(frame_size, "--frame-size")
     run = partial(
         benchmark,
@@ -141,3 +188,37 @@ def bench_command(
         with user_errors():
             write_json_atomic(json_out, payload, label="--json")
         console.print(f"json: {json_out}", highlight=False)
+
+
+def _bench_stream(
+    model: Path,
+    video: Path,
+    counts: list[int] | None,
+    delegate: str | None,
+    fallback: str | None,
+    max_frames: int | None,
+    json_out: Path | None,
+) -> None:
+    """`bench --stream`: one stream per forced thread count, or one with --threads auto."""
+    from edgeseg.cli.run_cmd import stream_process_settings
+    from edgeseg.runtime.stats import write_json_atomic
+    from edgeseg.runtime.stream_bench import bench_stream
+
+    results = []
+    runs: list[int | None] = list(counts) if counts else [None]
+    with user_errors():
+        for count in runs:
+            with stream_process_settings(None):
+                r = bench_stream(
+                    model,
+                    video,
+                    threads=count,
+                    delegate=delegate,
+                    fallback=fallback,
+                    max_frames=max_frames,
+                )
+            _stream_report(r)
+            results.append(r.to_dict())
+        if json_out is not None:
+            write_json_atomic(json_out, {"stream": results})
+            console.print(f"json: {json_out}", highlight=False)

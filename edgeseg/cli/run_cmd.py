@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import logging
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,6 +21,46 @@ from edgeseg.cli.options import (
     parse_capture_size,
     saves_image,
 )
+
+if TYPE_CHECKING:
+    from edgeseg.runtime.stream import StreamRunner
+
+# When invoke returns it must win the GIL back from the Python glue of the other stages; at the
+# default 5 ms switch interval that wait alone cost ~25% of a 20 ms invoke.
+GIL_SWITCH_INTERVAL = 0.0005  # seconds, during a run (Python's default is 0.005)
+
+
+@contextmanager
+def stream_process_settings(runner: StreamRunner | None) -> Iterator[None]:
+    """Process-wide settings a CLI stream needs, restored on exit: SIGINT/SIGTERM stop the runner
+    cleanly (video finalised, stats written) and a short GIL switch interval keeps invoke fed.
+    runner=None (`bench --stream`): the switch interval only."""
+    previous: dict[signal.Signals, object] = {}
+    if runner is not None and threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.getsignal(sig)
+            signal.signal(sig, lambda num, _frame: runner.stop(signal.Signals(num).name))
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(switch)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+
+
+def parse_threads(text: str) -> int | None:
+    """'auto' -> None (measure on the stream), 'N' -> N >= 1; anything else is a usage error."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise fail(f"--threads {text!r}: expected 'auto' or a number of threads >= 1") from None
+    if value < 1:
+        raise fail(f"--threads {text!r}: expected 'auto' or a number of threads >= 1")
+    return value
 
 
 class _WarnHandler(logging.Handler):
@@ -62,9 +107,13 @@ def run_command(
         ),
     ] = None,
     threads: Annotated[
-        int | None,
-        typer.Option("--threads", min=1, help="Interpreter threads (default: all cores)."),
-    ] = None,
+        str,
+        typer.Option(
+            "--threads",
+            help="Interpreter threads: N, or 'auto' (time all cores vs all but one on the first "
+            "frames of the stream and keep the faster; --verbose and --stats say which).",
+        ),
+    ] = "auto",
     delegate: Annotated[
         str | None,
         typer.Option(
@@ -151,9 +200,10 @@ def run_command(
             "video (.mp4, .avi) or --save-masks DIR"
         )
     size = parse_capture_size(capture_size) if capture_size else None
+    forced = parse_threads(threads)
     with user_errors():
         src = open_source(camera=camera, source=source, picamera=picamera, size=size)
-        seg = Segmenter(model, threads=threads, delegate=delegate, fallback=fallback)
+        seg = Segmenter(model, threads=forced, delegate=delegate, fallback=fallback)
         if verbose:
             console.print(f"model {model}: {seg.describe()}", highlight=False)
         config = StreamConfig(
@@ -168,19 +218,22 @@ def run_command(
             save_masks=save_masks,
             serve=serve,
             stats_path=stats,
+            auto_threads=forced is None,
         )
         runner = StreamRunner(seg, src, config)
         if runner.server is not None:
             console.print(
                 f"serving on {runner.server.url}  (stream: /stream.mjpg)", highlight=False
             )
-        result = runner.run()
+        with stream_process_settings(runner):
+            result = runner.run()
     s = result.stats
     invoke = s.stages["invoke"].summary()
     console.print(
         f"{s.processed} frame(s) processed of {s.frames_in} read ({s.dropped} dropped"
         f"{f', {s.skipped} unreadable skipped' if s.skipped else ''}) at "
-        f"{s.fps:.1f} FPS; invoke p50 {invoke['p50_ms']} ms; stopped by {result.stopped_by}",
+        f"{s.fps:.1f} FPS; invoke p50 {invoke['p50_ms']} ms on {seg.threads} thread(s)"
+        f"{' (auto)' if runner.trial is not None else ''}; stopped by {result.stopped_by}",
         highlight=False,
     )
     saved = "image" if saves_image(save) else "video"

@@ -79,6 +79,28 @@ def clip(membrane_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 # === The headless run is the eval path ===
 
 
+def reference_mask(seg: Segmenter, frame: np.ndarray) -> np.ndarray:
+    """The mask by the plain path, written out here: convert channels, resize, set_tensor,
+    invoke, np.argmax at model size, nearest resize to the frame (no fast path involved)."""
+    from edgeseg.core.processing import _resize, to_input_tensor, to_model_channels
+
+    spec = seg.spec
+    pixels = _resize(to_model_channels(frame, spec), spec.input_size, nearest=False)
+    tensor = to_input_tensor(
+        pixels.reshape(*spec.input_size, spec.channels),
+        seg.input["dtype"],
+        seg.in_scale,
+        seg.in_zero,
+    )
+    raw = seg.invoke(tensor)[0]
+    if raw.shape[2] == 1:  # sigmoid: 0.5 on the quantised scale
+        small = raw[:, :, 0] > 0.5 / seg.out_scale + seg.out_zero
+    else:
+        small = np.argmax(raw, axis=2)
+    size = (frame.shape[1], frame.shape[0])
+    return cv2.resize(small.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+
+
 def test_headless_run_saves_video_masks_and_stats(model: Path, clip: Path, tmp_path: Path) -> None:
     out, masks, stats = tmp_path / "out.mp4", tmp_path / "masks", tmp_path / "stats.json"
     code, output = cli(
@@ -105,9 +127,14 @@ def test_headless_run_saves_video_masks_and_stats(model: Path, clip: Path, tmp_p
     for i, frame in enumerate(frames):
         saved = cv2.imread(str(masks / names[i]), cv2.IMREAD_UNCHANGED)
         np.testing.assert_array_equal(saved, seg.predict(frame))
+        np.testing.assert_array_equal(saved, reference_mask(seg, frame))
     assert len(decoded_frames(out)) == 12
     assert not list(tmp_path.glob(".*.tmp*"))
     data = json.loads(stats.read_text())
+    auto = data["threads_auto"]  # --threads auto is the default; the choice is reported
+    assert auto["candidates"] == Segmenter(model).thread_candidates()
+    assert auto["chosen"] in auto["candidates"] and data["threads"] == auto["chosen"]
+    assert "--threads auto" in output or len(auto["candidates"]) == 1 or not auto["trial_finished"]
     assert (data["frames_in"], data["processed"], data["dropped"]) == (12, 12, 0)
     assert data["stopped_by"] == "end" and data["fps"] > 0
     for stage in ("capture_wait", "preprocess", "invoke", "postprocess", "draw"):
@@ -456,3 +483,18 @@ def test_bench_counts_macs_and_sweeps_threads(model: Path, tmp_path: Path) -> No
     assert "B/A" in output and "GMAC" in output
     data = json.loads(out.read_text())
     assert data["model"]["macs"] == result.macs and data["ratios"][0]["threads"] == 1
+
+
+def test_bench_stream_reports_the_pipeline(model: Path, clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "stream.json"
+    code, output = cli("bench", model, "--stream", clip, "--threads", "1", "--json", out)
+    assert code == 0, output
+    assert "FPS" in output and "eff." in output and "CPU per frame outside invoke" in output
+    (r,) = json.loads(out.read_text())["stream"]
+    assert r["frames"] == 12 and r["threads"] == 1 and r["auto"] is None
+    assert 0 < r["fps"] and 0 < r["ceiling_fps"]
+    assert r["efficiency"] == pytest.approx(r["fps"] / r["ceiling_fps"], rel=0.01)
+    assert set(r["cpu_ms"]) == {"decode", "preprocess", "postprocess", "draw", "encode"}
+    assert r["stages_p50_ms"]["invoke"] > 0
+    code, output = cli("bench", model, "--stream", clip)  # auto: the trial is reported
+    assert code == 0 and "--threads auto tried" in output, output

@@ -79,10 +79,12 @@ def test_letterbox_tall_frame_pads_left_and_right_and_image_fill_is_black() -> N
     assert np.array_equal(class_map_to_frame(cmap, p), np.full((60, 20), 2, np.uint8))
 
 
-def test_prepare_image_downscale_matches_area_resize() -> None:
+def test_prepare_image_downscale_is_linear_up_to_3x_then_area() -> None:
     frame = np.random.default_rng(1).integers(0, 256, (96, 128, 3)).astype(np.uint8)
     pixels, _ = prepare_image(frame, spec(48, 64, color_order="bgr"))
-    assert np.array_equal(pixels, cv2.resize(frame, (64, 48), interpolation=cv2.INTER_AREA))
+    assert np.array_equal(pixels, cv2.resize(frame, (64, 48), interpolation=cv2.INTER_LINEAR))
+    pixels, _ = prepare_image(frame, spec(24, 32, color_order="bgr"))  # 4x: averaging
+    assert np.array_equal(pixels, cv2.resize(frame, (32, 24), interpolation=cv2.INTER_AREA))
 
 
 # === Colour order and channels ===

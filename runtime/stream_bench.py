@@ -1,0 +1,155 @@
+"""`edgeseg bench MODEL --stream VIDEO`: the whole pipeline on the user's own board and video.
+
+Reports what `edgeseg run` achieves (FPS, per-stage milliseconds, the thread count it chose), the
+isolated invoke ceiling (1 / invoke latency on the same frames, nothing else running), their ratio
+(stream efficiency), and the CPU each non-invoke stage costs per frame, timed one stage at a time.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from edgeseg.core.errors import SourceError
+from edgeseg.runtime.outputs import Painter
+from edgeseg.runtime.segmenter import Segmenter
+from edgeseg.runtime.sources import VideoFileSource
+from edgeseg.runtime.stream import StreamConfig, StreamRunner
+
+NON_INVOKE = ("decode", "preprocess", "postprocess", "draw", "encode")
+
+
+@dataclass
+class StreamBench:
+    """One measured stream: throughput, per-stage p50 ms, ceiling and efficiency."""
+
+    model: str
+    video: str
+    frames: int
+    threads: int
+    auto: dict[str, Any] | None
+    fps: float
+    invoke_ms: float
+    ceiling_fps: float
+    efficiency: float
+    stages_p50_ms: dict[str, float]
+    cpu_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def non_invoke_cpu_ms(self) -> float:
+        """CPU per frame outside invoke (decode, preprocess, postprocess, draw, encode)."""
+        return round(sum(self.cpu_ms.values()), 3)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "non_invoke_cpu_ms": self.non_invoke_cpu_ms}
+
+
+def read_frames(video: str | Path, count: int) -> list[np.ndarray]:
+    """Up to `count` decoded frames of a video (for the ceiling and the per-stage CPU)."""
+    cap = cv2.VideoCapture(str(video))
+    frames: list[np.ndarray] = []
+    while len(frames) < count:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    if not frames:
+        raise SourceError(f"{video}: no frames could be decoded")
+    return frames
+
+
+def invoke_seconds(seg: Segmenter, frames: list[np.ndarray], runs: int = 60) -> float:
+    """Mean invoke latency alone, on real preprocessed frames after a warm-up (the ceiling)."""
+    tensors = [seg.preprocess(f)[0] for f in frames[:8]]
+    for t in tensors:
+        seg.invoke(t)
+    start = time.perf_counter()
+    for i in range(runs):
+        seg.invoke(tensors[i % len(tensors)])
+    return (time.perf_counter() - start) / runs
+
+
+def stage_cpu_ms(seg: Segmenter, video: str | Path, frames: int = 40) -> dict[str, float]:
+    """CPU milliseconds per frame of each non-invoke stage as `edgeseg run --save` does them,
+    one stage at a time on real frames (process CPU time, so noise from others counts less)."""
+    decoded = read_frames(video, frames)
+    buffer = seg.new_input_buffer()
+    raws, placements = [], []
+    for frame in decoded:
+        placements.append(seg.preprocess_into(frame, buffer))
+        raws.append(seg.invoke(buffer))
+    maps = [seg.class_map(r) for r in raws]
+    painter = Painter(seg.spec)
+    hud = ["30.0 FPS  dropped 0", "wait 0.1 pre 0.3 inv 20.0 post 0.4 draw 0.9 ms"]
+    images = [painter.draw(f, m, p, hud) for f, m, p in zip(decoded, maps, placements, strict=True)]
+    h, w = images[0].shape[:2]
+    with tempfile.TemporaryDirectory(prefix="edgeseg-bench-") as tmp:
+        writer = cv2.VideoWriter(
+            str(Path(tmp) / "x.avi"), cv2.VideoWriter.fourcc(*"MJPG"), 30, (w, h)
+        )
+        cap = cv2.VideoCapture(str(video))
+        steps: dict[str, Callable[[int], Any]] = {
+            "decode": lambda i: cap.read(),
+            "preprocess": lambda i: seg.preprocess_into(decoded[i], buffer),
+            "postprocess": lambda i: seg.class_map(raws[i]),
+            "draw": lambda i: painter.draw(decoded[i], maps[i], placements[i], hud),
+            "encode": lambda i: writer.write(images[i]),
+        }
+        out = {}
+        for name, step in steps.items():
+            start = time.process_time()
+            for i in range(len(decoded)):
+                step(i)
+            out[name] = round((time.process_time() - start) / len(decoded) * 1000.0, 3)
+        writer.release()
+        cap.release()
+    return out
+
+
+def bench_stream(
+    model: str | Path,
+    video: str | Path,
+    *,
+    threads: int | None = None,
+    delegate: str | None = None,
+    fallback: str | None = None,
+    max_frames: int | None = None,
+    masks: bool = False,
+    cpu: bool = True,
+) -> StreamBench:
+    """Run `edgeseg run --headless --save (--save-masks)` on the video and measure it; threads
+    None = `--threads auto`. The caller sets process-wide knobs (the CLI's switch interval)."""
+    seg = Segmenter(model, threads=threads, delegate=delegate, fallback=fallback)
+    with tempfile.TemporaryDirectory(prefix="edgeseg-stream-") as tmp:
+        config = StreamConfig(
+            max_frames=max_frames,
+            save=Path(tmp) / "overlay.avi",
+            save_masks=Path(tmp) / "masks" if masks else None,
+            auto_threads=threads is None,
+        )
+        runner = StreamRunner(seg, VideoFileSource(str(video)), config)
+        result = runner.run()
+    stats = result.stats
+    frames = read_frames(video, 8)
+    ceiling = invoke_seconds(seg, frames)
+    return StreamBench(
+        model=str(model),
+        video=str(video),
+        frames=stats.processed,
+        threads=seg.threads,
+        auto=runner.trial.to_dict() if runner.trial is not None else None,
+        fps=round(stats.fps, 3),
+        invoke_ms=round(ceiling * 1000.0, 3),
+        ceiling_fps=round(1.0 / ceiling, 3),
+        efficiency=round(stats.fps * ceiling, 3),
+        stages_p50_ms={s: h.summary()["p50_ms"] for s, h in stats.stages.items()},
+        cpu_ms=stage_cpu_ms(seg, video) if cpu else {},
+    )
