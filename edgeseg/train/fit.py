@@ -23,6 +23,7 @@ from edgeseg.core.errors import DatasetError, EdgesegError, ModelError
 from edgeseg.core.metrics import SegmentationScores
 from edgeseg.core.spec import ModelSpec
 from edgeseg.data.dataset import Dataset, open_dataset
+from edgeseg.train.recipe import CLASS_WEIGHTINGS, default_size, image_size, plan_steps
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +38,14 @@ class TrainConfig:
 
     data: Path
     out: Path
-    size: tuple[int, int] = (256, 256)  # (height, width) of the network input
-    epochs: int = 30
+    size: tuple[int, int] | None = None  # (height, width); None: from the data (default_size)
+    epochs: int | None = None  # None: `steps` optimiser steps, rounded up to whole epochs
     batch: int = 8  # global batch: split across replicas with --strategy mirrored
     lr: float = 1e-3
     depth: int = 4
     filters: int = 16
     upsample: str = "transpose"
-    loss: str = "ce"  # or "ce+dice"
+    loss: str = "ce+dice"  # or "ce"
     resize: str = "stretch"  # or "letterbox"
     channels: int = 3
     patience: int = 10  # epochs without a better val mIoU before stopping
@@ -56,22 +57,38 @@ class TrainConfig:
     augment: bool = True
     verbose: int = 1  # Keras: 0 silent, 1 progress bar, 2 one line per epoch
     lr_schedule: str = "cosine"  # or "constant"
-    steps_per_epoch: int | None = None  # None: one pass, but at least 64 samples
+    steps_per_epoch: int | None = None  # None: one pass, but at least 50 steps
+    steps: int | None = None  # total optimiser steps when epochs is None (None: DEFAULT_STEPS)
+    warmup: float = 0.05  # share of the steps with a linear learning-rate warm-up
+    class_weighting: str = "none"  # "none" | "sqrt" (1/sqrt(freq)) | "median" (median-frequency)
+    min_scale: float = 0.5  # augmentation: random windows cover min_scale..1 of each side
     cache: bool = True  # keep decoded, resized training pairs in memory
     overwrite: bool = False  # replace an existing run in `out` instead of refusing
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data", Path(self.data))
         object.__setattr__(self, "out", Path(self.out))
-        object.__setattr__(self, "size", tuple(int(v) for v in self.size))
+        if self.size is not None:
+            object.__setattr__(self, "size", tuple(int(v) for v in self.size))
         if self.classes is not None:
             object.__setattr__(self, "classes", tuple(self.classes))
         checks = [
             (
-                len(self.size) == 2 and min(self.size) > 0,
+                self.size is None or (len(self.size) == 2 and min(self.size) > 0),
                 f"--size must be two positive numbers, got {self.size}",
             ),
-            (self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
+            (self.epochs is None or self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
+            (self.steps is None or self.steps >= 1, f"--steps must be >= 1, got {self.steps}"),
+            (0.0 <= self.warmup < 1.0, f"--warmup must be in [0, 1), got {self.warmup}"),
+            (
+                self.class_weighting in CLASS_WEIGHTINGS,
+                f"--class-weights must be one of {', '.join(CLASS_WEIGHTINGS)}, "
+                f"got {self.class_weighting!r}",
+            ),
+            (
+                0.1 <= self.min_scale <= 1.0,
+                f"--min-scale must be in [0.1, 1], got {self.min_scale}",
+            ),
             (self.batch >= 1, f"--batch must be >= 1, got {self.batch}"),
             (self.lr > 0, f"--lr must be > 0, got {self.lr}"),
             (self.depth >= 1, f"--depth must be >= 1, got {self.depth}"),
@@ -104,7 +121,7 @@ class TrainConfig:
             if not ok:
                 raise EdgesegError(message)
         factor = 2**self.depth
-        if self.size[0] % factor or self.size[1] % factor:
+        if self.size is not None and (self.size[0] % factor or self.size[1] % factor):
             raise EdgesegError(
                 f"--size {self.size[0]}x{self.size[1]} must be divisible by 2**depth = {factor} "
                 f"(--depth {self.depth}); try --size {max(factor, self.size[0] // factor * factor)}"
@@ -112,7 +129,8 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d.update(data=str(self.data), out=str(self.out), size=list(self.size))
+        d.update(data=str(self.data), out=str(self.out))
+        d["size"] = list(self.size) if self.size is not None else None
         d["classes"] = list(self.classes) if self.classes is not None else None
         return d
 
@@ -227,7 +245,7 @@ def _check_out(config: TrainConfig) -> None:
             )
         state = config.out / "resume" / "state.json"
         done = json.loads(state.read_text())["epoch"] if state.is_file() else 0
-        if done >= config.epochs:
+        if config.epochs is not None and done >= config.epochs:
             raise EdgesegError(
                 f"{config.out}: already trained {done} epochs; "
                 f"pass --epochs above {done} to continue"
@@ -260,6 +278,8 @@ def train(
         progress=progress,
     )
     ds = ensure_val_split(ds, config.val_fraction, config.seed)
+    config = resolve_recipe(config, ds)
+    assert config.size is not None
     spec = ModelSpec(
         input_height=config.size[0],
         input_width=config.size[1],
@@ -272,6 +292,22 @@ def train(
 
     config.out.mkdir(parents=True, exist_ok=True)
     return run_fit(config, ds, spec, list(callbacks))
+
+
+def resolve_recipe(config: TrainConfig, ds: Dataset) -> TrainConfig:
+    """The config with what the data decides filled in: the input size (median aspect ratio of
+    the training images when --size is not given) and the step budget as whole epochs."""
+    size = config.size or default_size([image_size(s.image) for s in ds.train], config.depth)
+    per_epoch, epochs = plan_steps(
+        len(ds.train), config.batch, steps=config.steps, epochs=config.epochs
+    )
+    if config.steps_per_epoch is not None:
+        if config.epochs is None:  # the same step budget in epochs of the given length
+            epochs = max(1, math.ceil(per_epoch * epochs / config.steps_per_epoch))
+        per_epoch = config.steps_per_epoch
+    return replace(
+        config, size=size, epochs=epochs, steps_per_epoch=per_epoch, steps=per_epoch * epochs
+    )
 
 
 def scores_dict(scores: SegmentationScores, class_names: tuple[str, ...]) -> dict[str, Any]:
