@@ -19,7 +19,7 @@ from edgeseg.data.dataset import Dataset, Sample
 CLASS_WEIGHTINGS = ("none", "sqrt", "median")
 DEFAULT_STEPS = 2000  # optimiser steps when neither --steps nor --epochs is given
 DEFAULT_LONG_SIDE = 256  # long side of the input size derived from the data
-MIN_EPOCH_STEPS = 50  # an "epoch" (one validation) is one pass, but at least this many steps
+MIN_EPOCH_STEPS = 100  # an "epoch" (one validation) is one pass, but at least this many steps
 MAX_WEIGHT = 10.0  # class weights are capped at this many times the mean pixel's
 
 
