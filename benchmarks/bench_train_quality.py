@@ -44,7 +44,12 @@ MAX_INT8_DROP = 0.5  # mIoU points
 MIN_AGREEMENT = 0.995
 PROBE_STEPS = 30
 BUDGET_SHARE = 0.85  # of the minutes for optimiser steps; the rest for validation and startup
-PLAIN = {"min_scale": 1.0, "class_weighting": "none", "warmup": 0.0, "loss": "ce+dice"}
+PLAIN: dict[str, Any] = {
+    "min_scale": 1.0,
+    "class_weighting": "none",
+    "warmup": 0.0,
+    "loss": "ce+dice",
+}
 
 
 @dataclass
@@ -69,7 +74,7 @@ class StepTimer:
     def __init__(self, skip: int = 5) -> None:
         import keras
 
-        class _Timer(keras.callbacks.Callback):
+        class _Timer(keras.callbacks.Callback):  # type: ignore[misc]
             def __init__(self) -> None:
                 super().__init__()
                 self.times: list[float] = []
@@ -89,7 +94,7 @@ def time_cap(seconds: float) -> Any:
     """Keras callback that stops training once `seconds` have passed (a safety net only)."""
     import keras
 
-    class _Cap(keras.callbacks.Callback):
+    class _Cap(keras.callbacks.Callback):  # type: ignore[misc]
         def __init__(self) -> None:
             super().__init__()
             self.start = time.perf_counter()
@@ -129,7 +134,8 @@ def run_set(data: Path, work: Path, minutes: float, runs: int, log: Any) -> list
     steps = max(PROBE_STEPS, int(minutes * 60 * BUDGET_SHARE / per_step))
     log(f"{data.name}: input {size[0]}x{size[1]}, {per_step:.2f} s/step -> {steps} steps")
     rows = []
-    for recipe, overrides in (("default", {}), ("plain", PLAIN)):
+    recipes: tuple[tuple[str, dict[str, Any]], ...] = (("default", {}), ("plain", PLAIN))
+    for recipe, overrides in recipes:
         out = work / f"{data.name}-{recipe}"
         t0 = time.perf_counter()
         cap = time_cap(minutes * 60)
@@ -214,8 +220,8 @@ def main() -> int:
                 log(f"skip {name}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
 
     print(f"\nbudget {minutes:g} min training per model; {machine}")
-    columns = ("dataset", "recipe", "input", "steps", "train min", "float mIoU", "int8 mIoU")
-    columns += ("agreement", "GMAC/frame", "int8 invoke ms")
+    columns = ["dataset", "recipe", "input", "steps", "train min", "float mIoU", "int8 mIoU"]
+    columns += ["agreement", "GMAC/frame", "int8 invoke ms"]
     print("| " + " | ".join(columns) + " |")
     print("|" + "---|" * len(columns))
     for r in rows:

@@ -71,7 +71,8 @@ def jitter_colour(pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         img = gray + (img - gray) * rng.uniform(0.7, 1.3)
     mean = img.mean(axis=(0, 1), keepdims=True)
     img = (img - mean) * rng.uniform(0.8, 1.2) + mean + rng.uniform(-0.1, 0.1) * 255.0
-    return np.clip(img, 0.0, 255.0)
+    out: np.ndarray = np.clip(img, 0.0, 255.0)
+    return out
 
 
 def augment_frame(

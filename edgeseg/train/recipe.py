@@ -85,10 +85,11 @@ def class_frequencies(ds: Dataset, samples: Sequence[Sample]) -> np.ndarray:
     for sample in samples:
         _, mask = ds.load(sample)
         counts += np.bincount(mask.ravel(), minlength=256)[: ds.num_classes]
-    return counts / max(counts.sum(), 1.0)
+    shares: np.ndarray = counts / max(float(counts.sum()), 1.0)
+    return shares
 
 
-def class_weights(frequencies: Sequence[float], weighting: str) -> tuple[float, ...]:
+def class_weights(frequencies: Sequence[float] | np.ndarray, weighting: str) -> tuple[float, ...]:
     """Per-class loss weights from pixel frequencies f: 'none' all 1; 'sqrt' 1/sqrt(f); 'median'
     median(f)/f (median-frequency balancing). Classes absent from the data get 0; the others are
     scaled so the average pixel weighs 1 (sum f*w = 1) and capped at MAX_WEIGHT."""

@@ -65,7 +65,7 @@ def test_image_size_reads_the_header_of_a_real_file(tmp_path: Path) -> None:
     cv2.imwrite(str(path), np.zeros((30, 50, 3), np.uint8))
     assert image_size(path) == (30, 50)
     (tmp_path / "bad.png").write_bytes(b"not an image")
-    with pytest.raises(DatasetError, match="bad.png"):
+    with pytest.raises(DatasetError, match=r"bad\.png"):
         image_size(tmp_path / "bad.png")
 
 
