@@ -50,7 +50,8 @@ def train(
     epochs: Annotated[
         int | None,
         typer.Option(
-            help="Budget in epochs instead of --steps (total, including resumed ones). "
+            help="Budget in epochs (passes over the training pairs, at least 64 samples each) "
+            "instead of --steps; total, including resumed ones. "
             "\\[default: from --steps]"
         ),
     ] = None,

@@ -57,7 +57,7 @@ class TrainConfig:
     augment: bool = True
     verbose: int = 1  # Keras: 0 silent, 1 progress bar, 2 one line per epoch
     lr_schedule: str = "cosine"  # or "constant"
-    steps_per_epoch: int | None = None  # None: one pass, but at least 100 steps
+    steps_per_epoch: int | None = None  # None: see recipe.plan_steps
     steps: int | None = None  # total optimiser steps when epochs is None (None: DEFAULT_STEPS)
     warmup: float = 0.05  # share of the steps with a linear learning-rate warm-up
     class_weighting: str = "none"  # "none" | "sqrt" (1/sqrt(freq)) | "median" (median-frequency)

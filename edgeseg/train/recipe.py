@@ -19,7 +19,8 @@ from edgeseg.data.dataset import Dataset, Sample
 CLASS_WEIGHTINGS = ("none", "sqrt", "median")
 DEFAULT_STEPS = 2000  # optimiser steps when neither --steps nor --epochs is given
 DEFAULT_LONG_SIDE = 256  # long side of the input size derived from the data
-MIN_EPOCH_STEPS = 100  # an "epoch" (one validation) is one pass, but at least this many steps
+MIN_EPOCH_STEPS = 100  # with a step budget, validate after one pass but at least this many steps
+MIN_EPOCH_SAMPLES = 64  # with --epochs, an epoch is one pass but at least this many samples
 MAX_WEIGHT = 10.0  # class weights are capped at this many times the mean pixel's
 
 
@@ -57,20 +58,22 @@ def default_size(
     )
 
 
-def steps_per_epoch(num_samples: int, batch: int) -> int:
-    """Optimiser steps between validations: one pass, but at least MIN_EPOCH_STEPS."""
-    return max(math.ceil(num_samples / batch), MIN_EPOCH_STEPS, 1)
+def steps_per_epoch(num_samples: int, batch: int, *, min_steps: int | None = None) -> int:
+    """Optimiser steps per epoch: one pass over the training pairs, but at least `min_steps`
+    (default: MIN_EPOCH_SAMPLES samples' worth)."""
+    floor = math.ceil(MIN_EPOCH_SAMPLES / batch) if min_steps is None else min_steps
+    return max(math.ceil(num_samples / batch), floor, 1)
 
 
 def plan_steps(
     num_samples: int, batch: int, *, steps: int | None, epochs: int | None
 ) -> tuple[int, int]:
-    """(steps per epoch, epochs) for a budget: `epochs` when given, else `steps` optimiser steps
-    in total (DEFAULT_STEPS when None) rounded up to whole epochs, so small datasets get as many
-    steps as large ones."""
-    per_epoch = steps_per_epoch(num_samples, batch)
+    """(steps per epoch, epochs) for a budget: `epochs` passes when given, else `steps` optimiser
+    steps in total (DEFAULT_STEPS when None) in epochs of at least MIN_EPOCH_STEPS, rounded up to
+    whole epochs, so small datasets get as many steps as large ones."""
     if epochs is not None:
-        return per_epoch, epochs
+        return steps_per_epoch(num_samples, batch), epochs
+    per_epoch = steps_per_epoch(num_samples, batch, min_steps=MIN_EPOCH_STEPS)
     total = DEFAULT_STEPS if steps is None else steps
     if total < 1:
         raise ValueError(f"steps must be >= 1, got {total}")

@@ -83,7 +83,7 @@ def test_step_budget_gives_small_datasets_as_many_steps_as_large_ones() -> None:
         1000, 8, steps=None, epochs=None
     )[1] == max(DEFAULT_STEPS, 125)
     assert plan_steps(24, 8, steps=30, epochs=None) == (30, 1)  # fewer steps than one epoch
-    assert plan_steps(24, 8, steps=2000, epochs=3) == (MIN_EPOCH_STEPS, 3)  # epochs win
+    assert plan_steps(24, 8, steps=2000, epochs=3) == (8, 3)  # epochs win: passes of >= 64
 
 
 def test_resolve_recipe_fills_in_size_and_whole_epochs(tmp_path: Path) -> None:
