@@ -44,7 +44,7 @@ def train(
         int | None,
         typer.Option(
             help="Budget in optimiser steps, rounded up to whole epochs (an epoch: one pass over "
-            "the training pairs, at least 50 steps). \\[default: 2000]"
+            "the training pairs, at least 100 steps). \\[default: 2000]"
         ),
     ] = None,
     epochs: Annotated[
