@@ -25,7 +25,6 @@ from edgeseg.train.recipe import steps_per_epoch
 __all__ = ["augment_frame", "eval_dataset", "load_prepared", "steps_per_epoch", "train_dataset"]
 
 MIN_SCALE = 0.5  # random windows cover MIN_SCALE..1 of each side of the full-resolution frame
-CACHE_ZOOM = 1.0 / MIN_SCALE  # frames are cached at most this many times the model size per side
 
 
 def load_prepared(ds: Dataset, sample: Sample, spec: ModelSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -35,12 +34,15 @@ def load_prepared(ds: Dataset, sample: Sample, spec: ModelSpec) -> tuple[np.ndar
     return pixels, prepare_mask(mask, spec)
 
 
-def load_for_crops(ds: Dataset, sample: Sample, spec: ModelSpec) -> tuple[np.ndarray, np.ndarray]:
-    """(OpenCV frame, mask) at full resolution, but no larger than CACHE_ZOOM x the model input
-    per side (aspect kept): the largest zoom a random window needs, so the cache stays small."""
+def load_for_crops(
+    ds: Dataset, sample: Sample, spec: ModelSpec, min_scale: float = MIN_SCALE
+) -> tuple[np.ndarray, np.ndarray]:
+    """(OpenCV frame, mask) at full resolution, but no larger than 1/min_scale x the model input
+    per side (aspect kept): the most a random window needs, so the cache stays small."""
     image, mask = ds.load(sample)
     h, w = mask.shape[:2]
-    f = min(1.0, CACHE_ZOOM * spec.input_height / h, CACHE_ZOOM * spec.input_width / w)
+    zoom = 1.0 / min_scale
+    f = min(1.0, zoom * spec.input_height / h, zoom * spec.input_width / w)
     if f < 1.0:
         size = (max(1, round(w * f)), max(1, round(h * f)))
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
@@ -118,9 +120,11 @@ def _prepared(ds: Dataset, samples: tuple[Sample, ...], spec: ModelSpec) -> tf.d
     return indices.map(tf_load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def _full_resolution(ds: Dataset, samples: tuple[Sample, ...], spec: ModelSpec) -> tf.data.Dataset:
+def _full_resolution(
+    ds: Dataset, samples: tuple[Sample, ...], spec: ModelSpec, min_scale: float
+) -> tf.data.Dataset:
     def load(index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return load_for_crops(ds, samples[int(index)], spec)
+        return load_for_crops(ds, samples[int(index)], spec, min_scale)
 
     def tf_load(index: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         image, mask = tf.numpy_function(load, [index], (tf.uint8, tf.uint8), stateful=False)
@@ -159,9 +163,9 @@ def train_dataset(
 ) -> tf.data.Dataset:
     """Endless shuffled (augmented) batches of (float32 pixels 0..255, uint8 mask); use with
     `steps_per_epoch`. Decoded pairs are cached in memory after the first pass (at full
-    resolution, up to CACHE_ZOOM x the model size, when augmenting)."""
+    resolution, up to 1/min_scale x the model size, when augmenting)."""
     samples = ds.train if samples is None else samples
-    d = _full_resolution(ds, samples, spec) if augment else _prepared(ds, samples, spec)
+    d = _full_resolution(ds, samples, spec, min_scale) if augment else _prepared(ds, samples, spec)
     if cache:
         d = d.cache()
     d = d.shuffle(len(samples), seed=seed, reshuffle_each_iteration=True).repeat()
