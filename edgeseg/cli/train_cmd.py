@@ -97,8 +97,8 @@ def train(
         float | None,
         typer.Option(
             help="Augmentation: random windows (with the frame's aspect ratio) cover this much "
-            "to all of each side of the full-resolution image; 1 disables cropping. "
-            "\\[default: 0.5]"
+            "to all of each side of the full-resolution image, e.g. 0.5; 1 (whole frames) "
+            "measured best at budgets of ~600 steps. \\[default: 1.0]"
         ),
     ] = None,
     resize: Annotated[

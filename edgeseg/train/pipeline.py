@@ -24,7 +24,7 @@ from edgeseg.train.recipe import steps_per_epoch
 
 __all__ = ["augment_frame", "eval_dataset", "load_prepared", "steps_per_epoch", "train_dataset"]
 
-MIN_SCALE = 0.5  # random windows cover MIN_SCALE..1 of each side of the full-resolution frame
+MIN_SCALE = 0.5  # library default; `edgeseg train` uses TrainConfig.min_scale (1.0, measured)
 
 
 def load_prepared(ds: Dataset, sample: Sample, spec: ModelSpec) -> tuple[np.ndarray, np.ndarray]:
