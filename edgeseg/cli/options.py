@@ -15,6 +15,7 @@ Resize = Literal["stretch", "letterbox"]
 Strategy = Literal["default", "mirrored", "multiworker"]
 Target = Literal["cpu", "edgetpu"]
 Encoder = Literal["unet", "mobilenetv2"]
+ClassWeights = Literal["none", "sqrt", "median"]
 View = Literal["overlay", "side", "mask"]
 Fallback = Literal["cpu"]
 

@@ -17,7 +17,7 @@ from edgeseg.cli.common import (
     stdout_isatty,
     user_errors,
 )
-from edgeseg.cli.options import Encoder, Loss, Resize, Strategy, Target, Upsample
+from edgeseg.cli.options import ClassWeights, Encoder, Loss, Resize, Strategy, Target, Upsample
 from edgeseg.core.errors import require_training_stack
 
 SYNTHETIC_FOLDER = "synthetic_data"
@@ -39,11 +39,31 @@ def train(
     ] = Path("runs/unet"),
     size: Annotated[
         str | None,
-        typer.Option(help="Network input size: N or HxW, e.g. 256 or 192x256. \\[default: 256]"),
+        typer.Option(
+            help="Network input size: N or HxW, e.g. 256 or 192x256. \\[default: from the data: "
+            "the training images' median aspect ratio, long side 256, multiples of 2**depth]"
+        ),
+    ] = None,
+    steps: Annotated[
+        int | None,
+        typer.Option(
+            help="Budget in optimiser steps, rounded up to whole epochs (an epoch: one pass over "
+            "the training pairs, at least 100 steps). \\[default: 2000]"
+        ),
     ] = None,
     epochs: Annotated[
         int | None,
-        typer.Option(help="Epochs to train (total, including resumed ones). \\[default: 30]"),
+        typer.Option(
+            help="Budget in epochs (passes over the training pairs, at least 64 samples each) "
+            "instead of --steps; total, including resumed ones. "
+            "\\[default: from --steps]"
+        ),
+    ] = None,
+    warmup: Annotated[
+        float | None,
+        typer.Option(
+            help="Share of the steps with a linear learning-rate warm-up. \\[default: 0.05]"
+        ),
     ] = None,
     batch: Annotated[
         int | None, typer.Option(help="Global batch size (split across devices). \\[default: 8]")
@@ -87,7 +107,23 @@ def train(
         ),
     ] = None,
     loss: Annotated[
-        Loss | None, typer.Option(help="ce (cross-entropy) or ce+dice. \\[default: ce]")
+        Loss | None, typer.Option(help="ce+dice or ce (cross-entropy only). \\[default: ce+dice]")
+    ] = None,
+    class_weights: Annotated[
+        ClassWeights | None,
+        typer.Option(
+            "--class-weights",
+            help="Weight the cross-entropy by class pixel frequency f in the training masks: "
+            "none, sqrt (1/sqrt(f)) or median (median(f)/f). \\[default: none]",
+        ),
+    ] = None,
+    min_scale: Annotated[
+        float | None,
+        typer.Option(
+            help="Augmentation: random windows (with the frame's aspect ratio) cover this much "
+            "to all of each side of the full-resolution image, e.g. 0.5; 1 (whole frames) "
+            "measured best at budgets of ~600 steps. \\[default: 1.0]"
+        ),
     ] = None,
     resize: Annotated[
         Resize | None,
@@ -126,7 +162,8 @@ def train(
         bool | None,
         typer.Option(
             "--augment/--no-augment",
-            help="Flip, zoom-crop and brightness/contrast jitter. \\[default: augment]",
+            help="Random crop from the full-resolution image, horizontal flip and colour jitter. "
+            "\\[default: augment]",
         ),
     ] = None,
     strategy: Annotated[
@@ -152,6 +189,7 @@ def train(
     size). Ctrl-C keeps the best checkpoint; --resume continues.
 
     Examples:
+      edgeseg train ../shared/data/dubai_aerial --out runs/aerial --steps 3000
       edgeseg train data/street --out runs/street --size 256 --epochs 30
       edgeseg train data/street --out runs/coral --target edgetpu
       edgeseg train data/street --out runs/mnv2 --encoder mobilenetv2 --alpha 0.35 --size 224x320
@@ -164,6 +202,10 @@ def train(
     options: dict[str, Any] = {
         "size": parse_size(size) if size else None,
         "epochs": epochs,
+        "steps": steps,
+        "warmup": warmup,
+        "class_weighting": class_weights,
+        "min_scale": min_scale,
         "batch": batch,
         "lr": lr,
         "encoder": encoder,
@@ -192,6 +234,8 @@ def train(
     with user_errors():
         if resume:
             base = load_train_config(out).to_dict()
+            if "steps" in given and "epochs" not in given:
+                base["epochs"] = None  # the new step budget decides the epochs
             base.update(given, resume=True, out=out, data=data or base["data"], verbose=_verbose())
             config = TrainConfig.from_dict(base)
         else:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgeseg.core.errors import EdgesegError, ModelError
 from edgeseg.core.metrics import SegmentationScores
+from edgeseg.train.recipe import CLASS_WEIGHTINGS
 
 if TYPE_CHECKING:
     from edgeseg.train.cost import ModelCost
@@ -27,14 +28,14 @@ class TrainConfig:
 
     data: Path
     out: Path
-    size: tuple[int, int] = (256, 256)  # (height, width) of the network input
-    epochs: int = 30
+    size: tuple[int, int] | None = None  # (height, width); None: from the data (default_size)
+    epochs: int | None = None  # None: `steps` optimiser steps, rounded up to whole epochs
     batch: int = 8  # global batch: split across replicas with --strategy mirrored
     lr: float = 1e-3
     depth: int = 4
     filters: int = 16
     upsample: str = "transpose"
-    loss: str = "ce"  # or "ce+dice"
+    loss: str = "ce+dice"  # or "ce"
     resize: str = "stretch"  # or "letterbox"
     channels: int = 3
     patience: int = 10  # epochs without a better val mIoU before stopping
@@ -46,7 +47,11 @@ class TrainConfig:
     augment: bool = True
     verbose: int = 1  # Keras: 0 silent, 1 progress bar, 2 one line per epoch
     lr_schedule: str = "cosine"  # or "constant"
-    steps_per_epoch: int | None = None  # None: one pass, but at least 64 samples
+    steps_per_epoch: int | None = None  # None: see recipe.plan_steps
+    steps: int | None = None  # total optimiser steps when epochs is None (None: DEFAULT_STEPS)
+    warmup: float = 0.05  # share of the steps with a linear learning-rate warm-up
+    class_weighting: str = "none"  # "none" | "sqrt" (1/sqrt(freq)) | "median" (median-frequency)
+    min_scale: float = 1.0  # random windows cover min_scale..1 of each side; 1: whole frames
     cache: bool = True  # keep decoded, resized training pairs in memory
     overwrite: bool = False  # replace an existing run in `out` instead of refusing
     encoder: str = "unet"  # or "mobilenetv2" (keras.applications encoder, skips at 2/4/8/16)
@@ -59,7 +64,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "data", Path(self.data))
         object.__setattr__(self, "out", Path(self.out))
-        object.__setattr__(self, "size", tuple(int(v) for v in self.size))
+        if self.size is not None:
+            object.__setattr__(self, "size", tuple(int(v) for v in self.size))
         if self.classes is not None:
             object.__setattr__(self, "classes", tuple(self.classes))
         if self.target == "edgetpu" and self.upsample == "transpose":
@@ -67,10 +73,21 @@ class TrainConfig:
             object.__setattr__(self, "upsample", "resize")
         checks = [
             (
-                len(self.size) == 2 and min(self.size) > 0,
+                self.size is None or (len(self.size) == 2 and min(self.size) > 0),
                 f"--size must be two positive numbers, got {self.size}",
             ),
-            (self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
+            (self.epochs is None or self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
+            (self.steps is None or self.steps >= 1, f"--steps must be >= 1, got {self.steps}"),
+            (0.0 <= self.warmup < 1.0, f"--warmup must be in [0, 1), got {self.warmup}"),
+            (
+                self.class_weighting in CLASS_WEIGHTINGS,
+                f"--class-weights must be one of {', '.join(CLASS_WEIGHTINGS)}, "
+                f"got {self.class_weighting!r}",
+            ),
+            (
+                0.1 <= self.min_scale <= 1.0,
+                f"--min-scale must be in [0.1, 1], got {self.min_scale}",
+            ),
             (self.batch >= 1, f"--batch must be >= 1, got {self.batch}"),
             (self.lr > 0, f"--lr must be > 0, got {self.lr}"),
             (self.depth >= 1, f"--depth must be >= 1, got {self.depth}"),
@@ -111,7 +128,7 @@ class TrainConfig:
             factor, why = 32, "32 for the MobileNetV2 encoder"
         else:
             factor, why = 2**self.depth, f"2**depth = {2**self.depth} (--depth {self.depth})"
-        if self.size[0] % factor or self.size[1] % factor:
+        if self.size is not None and (self.size[0] % factor or self.size[1] % factor):
             raise EdgesegError(
                 f"--size {self.size[0]}x{self.size[1]} must be divisible by {why}; "
                 f"try --size {max(factor, self.size[0] // factor * factor)}x"
@@ -163,7 +180,8 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d.update(data=str(self.data), out=str(self.out), size=list(self.size))
+        d.update(data=str(self.data), out=str(self.out))
+        d["size"] = list(self.size) if self.size is not None else None
         d["classes"] = list(self.classes) if self.classes is not None else None
         return d
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -23,6 +24,7 @@ from edgeseg.data.dataset import Dataset, open_dataset, split_pairs
 from edgeseg.train.config import TrainConfig, TrainResult, load_train_config
 
 __all__ = ["TrainConfig", "TrainResult", "ensure_val_split", "load_train_config", "train"]
+from edgeseg.train.recipe import default_size, image_size, plan_steps
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +73,7 @@ def _check_out(config: TrainConfig) -> None:
             )
         state = config.out / "resume" / "state.json"
         done = json.loads(state.read_text())["epoch"] if state.is_file() else 0
-        if done >= config.epochs:
+        if config.epochs is not None and done >= config.epochs:
             raise EdgesegError(
                 f"{config.out}: already trained {done} epochs; "
                 f"pass --epochs above {done} to continue"
@@ -104,6 +106,8 @@ def train(
         progress=progress,
     )
     ds = ensure_val_split(ds, config.val_fraction, config.seed)
+    config = resolve_recipe(config, ds)
+    assert config.size is not None
     spec = ModelSpec(
         input_height=config.size[0],
         input_width=config.size[1],
@@ -118,3 +122,20 @@ def train(
 
     config.out.mkdir(parents=True, exist_ok=True)
     return run_fit(config, ds, spec, list(callbacks))
+
+
+def resolve_recipe(config: TrainConfig, ds: Dataset) -> TrainConfig:
+    """The config with what the data decides filled in: the input size (median aspect ratio of
+    the training images when --size is not given) and the step budget as whole epochs."""
+    depth = 5 if config.encoder == "mobilenetv2" else config.depth  # its encoder halves 5 times
+    size = config.size or default_size([image_size(s.image) for s in ds.train], depth)
+    per_epoch, epochs = plan_steps(
+        len(ds.train), config.batch, steps=config.steps, epochs=config.epochs
+    )
+    if config.steps_per_epoch is not None:
+        if config.epochs is None:  # the same step budget in epochs of the given length
+            epochs = max(1, math.ceil(per_epoch * epochs / config.steps_per_epoch))
+        per_epoch = config.steps_per_epoch
+    return replace(
+        config, size=size, epochs=epochs, steps_per_epoch=per_epoch, steps=per_epoch * epochs
+    )

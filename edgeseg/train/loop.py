@@ -31,17 +31,25 @@ from edgeseg.train.cost import measure_cost
 from edgeseg.train.losses import SegmentationLoss
 from edgeseg.train.mobilenet_unet import build_mobilenetv2_unet
 from edgeseg.train.model import build_unet
-from edgeseg.train.pipeline import steps_per_epoch, train_dataset
+from edgeseg.train.pipeline import train_dataset
+from edgeseg.train.recipe import class_frequencies, class_weights, steps_per_epoch
 from edgeseg.train.strategy import is_chief, keras_multiworker_patch, make_strategy
 
 RUN_FILES = ("model.keras", "config.json", "history.csv", "curves.png")
 
 
 def _optimizer(config: TrainConfig, steps: int) -> keras.optimizers.Optimizer:
+    """Adam; cosine decay over the whole budget after a linear warm-up of `config.warmup`."""
     lr: Any = config.lr
     if config.lr_schedule == "cosine":
+        total = int(config.epochs or 1) * steps
+        warmup = int(total * config.warmup)
         lr = keras.optimizers.schedules.CosineDecay(
-            config.lr, decay_steps=config.epochs * steps, alpha=0.05
+            0.0 if warmup else config.lr,
+            decay_steps=max(1, total - warmup),
+            alpha=0.05,
+            warmup_target=config.lr if warmup else None,
+            warmup_steps=warmup,
         )
     return keras.optimizers.Adam(learning_rate=lr)
 
@@ -84,11 +92,23 @@ def _fresh_model(config: TrainConfig, spec: ModelSpec) -> keras.Model:
         ) from exc
 
 
+def _loss(config: TrainConfig, ds: Dataset, spec: ModelSpec) -> SegmentationLoss:
+    """The recipe's loss, class-weighted from the training masks' pixel frequencies."""
+    weights = None
+    if config.class_weighting != "none":
+        weights = class_weights(class_frequencies(ds, ds.train), config.class_weighting)
+    return SegmentationLoss(config.loss, spec.ignore_index, class_weights=weights)
+
+
 def _build(
-    config: TrainConfig, spec: ModelSpec, steps: int, resume_dir: Path, run_dir: Path
+    config: TrainConfig,
+    spec: ModelSpec,
+    steps: int,
+    resume_dir: Path,
+    run_dir: Path,
+    loss: SegmentationLoss,
 ) -> keras.Model:
     """A fresh compiled model, or the resumed one (weights + optimizer from resume/last.keras)."""
-    loss = SegmentationLoss(config.loss, spec.ignore_index)
     if config.resume:
         last = resume_dir / "last.keras"
         try:
@@ -147,7 +167,8 @@ def run_fit(
     steps = config.steps_per_epoch or steps_per_epoch(len(ds.train), config.batch)
 
     with strategy.scope():
-        model = _build(config, spec, steps, config.out / "resume", config.out)
+        loss = _loss(config, ds, spec)
+        model = _build(config, spec, steps, config.out / "resume", config.out, loss)
     if tuple(model.input_shape[1:]) != (*spec.input_size, spec.channels):
         raise ModelError(
             f"{run_dir}: the saved model takes {model.input_shape[1:]}, not {spec.input_size}"
@@ -180,7 +201,13 @@ def run_fit(
         *user_callbacks,
     ]
     data = train_dataset(
-        ds, spec, batch=config.batch, seed=config.seed, augment=config.augment, cache=config.cache
+        ds,
+        spec,
+        batch=config.batch,
+        seed=config.seed,
+        augment=config.augment,
+        cache=config.cache,
+        min_scale=config.min_scale,
     )
     interrupted = False
     if config.strategy == "multiworker":
@@ -192,7 +219,7 @@ def run_fit(
         with patch:
             model.fit(
                 data,
-                epochs=config.epochs,
+                epochs=int(config.epochs or 1),
                 initial_epoch=initial_epoch,
                 steps_per_epoch=steps,
                 callbacks=callbacks,

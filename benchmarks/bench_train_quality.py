@@ -1,0 +1,247 @@
+"""Training-quality benchmark: train with the DEFAULT recipe and with a plain reference recipe on
+each real dataset in ../shared/data, under the same stated CPU budget, then convert each model to
+int8 and check it, all with the library calls the CLI uses (train -> convert -> check -> bench).
+
+    .venv/bin/python benchmarks/bench_train_quality.py               # ~15 min per model
+    .venv/bin/python benchmarks/bench_train_quality.py --quick --sets isbi2012_membrane
+    .venv/bin/python benchmarks/bench_train_quality.py --minutes 5 --threads 2
+
+Budget: each model trains for `--minutes` of wall time on this machine (default 15): a short probe
+run measures seconds per optimiser step, the step budget is set so training (with its periodic
+validation) fits, and a time cap stops it if the machine slows down. Both recipes get the same
+input size (the default, derived from the data) and the same number of steps.
+
+- default: everything `edgeseg train DATA` does with no options.
+- plain: the issue's plain reference: cross-entropy + Dice, horizontal flips (+ colour jitter) but
+  no random crops, no class weights, no warm-up; BatchNorm momentum 0.9, Adam 1e-3, batch 8.
+
+Prints one table (float mIoU, int8 mIoU, int8/float pixel agreement, GMAC per frame, int8 invoke
+ms) and the targets met / missed. Exit 1 if a measured target is missed, 0 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("EDGESEG_SHARED_DATA", REPO.parent / "shared" / "data"))
+SETS = ("isbi2012_membrane", "dubai_aerial", "labelmefacade")
+TARGETS = {"isbi2012_membrane": 0.75, "dubai_aerial": 0.62}  # labelmefacade: well above plain
+WELL_ABOVE = 0.03  # "well above the plain reference": at least 3 mIoU points
+MAX_INT8_DROP = 0.5  # mIoU points
+MIN_AGREEMENT = 0.995
+PROBE_STEPS = 30
+BUDGET_SHARE = 0.85  # of the minutes for optimiser steps; the rest for validation and startup
+PLAIN: dict[str, Any] = {
+    "min_scale": 1.0,
+    "class_weighting": "none",
+    "warmup": 0.0,
+    "loss": "ce+dice",
+}
+
+
+@dataclass
+class Row:
+    """One trained, converted and checked model."""
+
+    dataset: str
+    recipe: str
+    size: tuple[int, int]
+    steps: int  # optimiser steps actually run
+    train_min: float
+    float_miou: float
+    int8_miou: float
+    agreement: float
+    gmacs: float
+    invoke_ms: float
+
+
+class StepTimer:
+    """Keras callback: seconds per optimiser step after the first few (tracing) steps."""
+
+    def __init__(self, skip: int = 5) -> None:
+        import keras
+
+        class _Timer(keras.callbacks.Callback):  # type: ignore[misc]
+            def __init__(self) -> None:
+                super().__init__()
+                self.times: list[float] = []
+
+            def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+                self.times.append(time.perf_counter())
+
+        self.callback = _Timer()
+        self.skip = skip
+
+    def seconds_per_step(self) -> float:
+        t = self.callback.times[self.skip :]
+        return (t[-1] - t[0]) / max(1, len(t) - 1)
+
+
+def time_cap(seconds: float) -> Any:
+    """Keras callback that counts optimiser steps and stops training once `seconds` have passed
+    (a safety net: the step budget is meant to fit)."""
+    import keras
+
+    class _Cap(keras.callbacks.Callback):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.start = time.perf_counter()
+            self.hit = False
+            self.steps = 0
+
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            self.steps += 1
+            if time.perf_counter() - self.start > seconds:
+                self.hit = self.model.stop_training = True
+
+    return _Cap()
+
+
+def cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo (or the platform's processor string)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def run_set(data: Path, work: Path, minutes: float, runs: int, log: Any) -> list[Row]:
+    """Probe the step time, then train, convert, check and time both recipes on one dataset."""
+    from edgeseg.convert.options import ConvertOptions
+    from edgeseg.convert.pipeline import convert_model
+    from edgeseg.eval import compare
+    from edgeseg.runtime.bench import benchmark
+    from edgeseg.train.fit import TrainConfig, train
+
+    base = TrainConfig(data=data, out=work / "probe", verbose=0, overwrite=True)
+    timer = StepTimer()
+    probe = train(replace(base, steps=PROBE_STEPS, patience=1000), callbacks=[timer.callback])
+    size = tuple(json.loads(probe.config_path.read_text())["train"]["size"])
+    per_step = timer.seconds_per_step()
+    steps = max(PROBE_STEPS, int(minutes * 60 * BUDGET_SHARE / per_step))
+    log(f"{data.name}: input {size[0]}x{size[1]}, {per_step:.2f} s/step -> {steps} steps")
+    rows = []
+    recipes: tuple[tuple[str, dict[str, Any]], ...] = (("default", {}), ("plain", PLAIN))
+    for recipe, overrides in recipes:
+        out = work / f"{data.name}-{recipe}"
+        t0 = time.perf_counter()
+        cap = time_cap(minutes * 60)
+        config = replace(base, out=out, steps=steps, patience=1000, **overrides)
+        trained = train(config, callbacks=[cap])
+        train_min = (time.perf_counter() - t0) / 60
+        int8 = convert_model(trained.model_path, out / "model_int8.tflite", ConvertOptions(), data)
+        check = compare(trained.model_path, int8.export.path, data, max_drop=MAX_INT8_DROP)
+        bench = benchmark(int8.export.path, runs=runs, warmup=3)
+        row = Row(
+            dataset=data.name,
+            recipe=recipe,
+            size=(int(size[0]), int(size[1])),
+            steps=cap.steps,
+            train_min=train_min,
+            float_miou=check.float_miou,
+            int8_miou=check.int8.miou,
+            agreement=check.agreement if check.agreement is not None else math.nan,
+            gmacs=bench.macs / 1e9,
+            invoke_ms=bench.best.invoke.p50_ms,
+        )
+        capped = " (time cap hit)" if cap.hit else ""
+        log(f"  {recipe}: float {row.float_miou:.3f} int8 {row.int8_miou:.3f}{capped}")
+        rows.append(row)
+    return rows
+
+
+def verdicts(rows: list[Row]) -> list[tuple[str, bool]]:
+    """(target, met) for every target these rows can judge."""
+    out: list[tuple[str, bool]] = []
+    by = {(r.dataset, r.recipe): r for r in rows}
+    for (name, recipe), r in by.items():
+        if recipe != "default":
+            continue
+        if name in TARGETS:
+            out.append((f"{name} float mIoU >= {TARGETS[name]}", r.float_miou >= TARGETS[name]))
+        plain = by.get((name, "plain"))
+        if name == "labelmefacade" and plain is not None:
+            above = r.float_miou >= plain.float_miou + WELL_ABOVE
+            out.append((f"{name} default >= plain + {WELL_ABOVE}", above))
+        drop = 100 * (r.float_miou - r.int8_miou)
+        out.append((f"{name} int8 drop {drop:.2f} <= {MAX_INT8_DROP} pt", drop <= MAX_INT8_DROP))
+        out.append(
+            (f"{name} agreement {100 * r.agreement:.2f}% >= 99.5%", r.agreement >= MIN_AGREEMENT)
+        )
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root", type=Path, default=SHARED)
+    parser.add_argument("--sets", default=",".join(SETS), help="comma-separated dataset names")
+    parser.add_argument("--minutes", type=float, default=15.0, help="training budget per model")
+    parser.add_argument("--quick", action="store_true", help="2 minutes per model (smoke run)")
+    parser.add_argument("--runs", type=int, default=50, help="timed invokes per model")
+    parser.add_argument("--threads", type=int, default=0, help="TF intra-op threads (0: all)")
+    parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    args = parser.parse_args()
+    minutes = 2.0 if args.quick else args.minutes
+
+    import tensorflow as tf
+
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    machine = f"{cpu_model()}, {os.cpu_count()} logical CPUs"
+    log(f"budget: {minutes:g} min of training per model on {machine}")
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="bench-train-quality-") as tmp:
+        for name in [s.strip() for s in args.sets.split(",") if s.strip()]:
+            data = args.data_root / name
+            if not (data / "train").is_dir():
+                log(f"skip {name}: {data} not found (set EDGESEG_SHARED_DATA)")
+                continue
+            try:
+                rows += run_set(data, Path(tmp) / name, minutes, args.runs, log)
+            except Exception as exc:  # one unusable set must not hide the others' numbers
+                log(f"skip {name}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+
+    print(f"\nbudget {minutes:g} min training per model; {machine}")
+    columns = ["dataset", "recipe", "input", "steps", "train min", "float mIoU", "int8 mIoU"]
+    columns += ["agreement", "GMAC/frame", "int8 invoke ms"]
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "---|" * len(columns))
+    for r in rows:
+        print(
+            f"| {r.dataset} | {r.recipe} | {r.size[0]}x{r.size[1]} | {r.steps} | {r.train_min:.1f} "
+            f"| {r.float_miou:.3f} | {r.int8_miou:.3f} | {100 * r.agreement:.2f}% "
+            f"| {r.gmacs:.2f} | {r.invoke_ms:.1f} |"
+        )
+    results = verdicts(rows)
+    for target, met in results:
+        print(f"{'met   ' if met else 'MISSED'} {target}")
+    if args.json:
+        from edgeseg.core.fileio import write_json
+
+        write_json(args.json, [r.__dict__ for r in rows])
+    return 0 if all(met for _, met in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

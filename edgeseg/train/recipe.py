@@ -1,0 +1,112 @@
+"""The training recipe's arithmetic, free of TensorFlow: the input size derived from the data,
+the optimiser-step budget and the class weights for imbalanced data.
+
+Chosen by measurement (README, "The training recipe"): a budget counted in optimiser steps (a
+24-image set gets as many as a 1000-image one), an input whose aspect ratio is the data's median.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from edgeseg.core.errors import DatasetError
+from edgeseg.core.processing import read_mask
+from edgeseg.data.dataset import Dataset, Sample
+
+CLASS_WEIGHTINGS = ("none", "sqrt", "median")
+DEFAULT_STEPS = 2000  # optimiser steps when neither --steps nor --epochs is given
+DEFAULT_LONG_SIDE = 256  # long side of the input size derived from the data
+MIN_EPOCH_STEPS = 100  # with a step budget, validate after one pass but at least this many steps
+MIN_EPOCH_SAMPLES = 64  # with --epochs, an epoch is one pass but at least this many samples
+MAX_WEIGHT = 10.0  # class weights are capped at this many times the mean pixel's
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(height, width) of an image file, read from its header (no full decode)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            return int(img.height), int(img.width)
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read the image size ({exc})") from exc
+
+
+def default_size(
+    sizes: Sequence[tuple[int, int]], depth: int, long_side: int = DEFAULT_LONG_SIDE
+) -> tuple[int, int]:
+    """Input (height, width) for images of these (h, w) sizes: the median aspect ratio, the long
+    side `long_side`, both sides multiples of 2**depth (and never larger than the median image's
+    rounded up to one)."""
+    if not sizes:
+        raise DatasetError("no images to derive an input size from; pass --size")
+    factor = 2**depth
+    aspect = float(np.median([w / h for h, w in sizes]))  # width / height
+    longest = float(np.median([max(h, w) for h, w in sizes]))
+    side = max(factor, min(long_side, math.ceil(longest / factor) * factor))
+    side = side // factor * factor
+    if aspect >= 1.0:
+        height, width = side / aspect, float(side)
+    else:
+        height, width = float(side), side * aspect
+    return (
+        max(factor, round(height / factor) * factor),
+        max(factor, round(width / factor) * factor),
+    )
+
+
+def steps_per_epoch(num_samples: int, batch: int, *, min_steps: int | None = None) -> int:
+    """Optimiser steps per epoch: one pass over the training pairs, but at least `min_steps`
+    (default: MIN_EPOCH_SAMPLES samples' worth)."""
+    floor = math.ceil(MIN_EPOCH_SAMPLES / batch) if min_steps is None else min_steps
+    return max(math.ceil(num_samples / batch), floor, 1)
+
+
+def plan_steps(
+    num_samples: int, batch: int, *, steps: int | None, epochs: int | None
+) -> tuple[int, int]:
+    """(steps per epoch, epochs) for a budget: `epochs` passes when given, else `steps` optimiser
+    steps in total (DEFAULT_STEPS when None) in epochs of at least MIN_EPOCH_STEPS, rounded up to
+    whole epochs, so small datasets get as many steps as large ones."""
+    if epochs is not None:
+        return steps_per_epoch(num_samples, batch), epochs
+    per_epoch = steps_per_epoch(num_samples, batch, min_steps=MIN_EPOCH_STEPS)
+    total = DEFAULT_STEPS if steps is None else steps
+    if total < 1:
+        raise ValueError(f"steps must be >= 1, got {total}")
+    if total < per_epoch:
+        return total, 1
+    return per_epoch, math.ceil(total / per_epoch)
+
+
+def class_frequencies(ds: Dataset, samples: Sequence[Sample]) -> np.ndarray:
+    """Share of scored (non-ignored) training pixels in each class: float64, sums to 1."""
+    counts = np.zeros(ds.num_classes, np.float64)
+    for sample in samples:  # masks only: no need to decode the images
+        mask = read_mask(sample.mask, ds.encoding, colors=ds.colors, ignore_index=ds.ignore_index)
+        counts += np.bincount(mask.ravel(), minlength=256)[: ds.num_classes]
+    shares: np.ndarray = counts / max(float(counts.sum()), 1.0)
+    return shares
+
+
+def class_weights(frequencies: Sequence[float] | np.ndarray, weighting: str) -> tuple[float, ...]:
+    """Per-class loss weights from pixel frequencies f: 'none' all 1; 'sqrt' 1/sqrt(f); 'median'
+    median(f)/f (median-frequency balancing). Classes absent from the data get 0; the others are
+    scaled so the average pixel weighs 1 (sum f*w = 1) and capped at MAX_WEIGHT."""
+    if weighting not in CLASS_WEIGHTINGS:
+        raise ValueError(f"class weighting must be one of {CLASS_WEIGHTINGS}, got {weighting!r}")
+    f = np.asarray(frequencies, np.float64)
+    present = f > 0
+    if weighting == "none" or not present.any():
+        return tuple(1.0 for _ in f)
+    w = np.zeros_like(f)
+    if weighting == "sqrt":
+        w[present] = 1.0 / np.sqrt(f[present])
+    else:
+        w[present] = np.median(f[present]) / f[present]
+    w = np.minimum(w / float((f * w).sum()), MAX_WEIGHT)
+    return tuple(float(v) for v in w)
