@@ -234,6 +234,12 @@ class StreamRunner:
                     self.stats.frames_in += 1
                 out.put((n, frame), stop)
                 n += 1
+        except SourceError as exc:
+            # The source is gone for good, but frames already read are still processed and
+            # written: record the error and close the channel (the stages drain it, then stop).
+            self._errors.append(exc)
+            if not stop.is_set():
+                self.stopped_by = "error"
         except BaseException as exc:
             self._fail(exc)
         finally:

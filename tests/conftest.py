@@ -73,3 +73,22 @@ def membrane_run(membrane_data: Path, tmp_path_factory: pytest.TempPathFactory) 
         )
     )
     return TrainedRun(out, result.model_path, ModelSpec.load(result.config_path))
+
+
+@pytest.fixture(scope="session")
+def membrane_int8(
+    membrane_run: TrainedRun, membrane_data: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The session's membrane U-Net converted to int8 once (12 calibration frames)."""
+    from edgeseg.convert.options import ConvertOptions
+    from edgeseg.convert.pipeline import convert_model
+
+    out = tmp_path_factory.mktemp("membrane_int8") / "membrane_int8.tflite"
+    convert_model(
+        membrane_run.model_path,
+        out,
+        ConvertOptions(calib_count=12),
+        calib=membrane_data / "train" / "images",
+        measure_float32=False,
+    )
+    return out

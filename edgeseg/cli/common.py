@@ -126,17 +126,22 @@ class Phases:
         self.name = None
 
 
-@contextmanager
-def phases(first: str) -> Iterator[Phases]:
-    """A `Phases` line on stderr for multi-step library calls (convert)."""
-    with Progress(
+def _bar() -> Progress:
+    """The one progress-bar look (on stderr, gone when done) of `phases` and `progress_bar`."""
+    return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         console=err_console,
         transient=True,
-    ) as bar:
+    )
+
+
+@contextmanager
+def phases(first: str) -> Iterator[Phases]:
+    """A `Phases` line on stderr for multi-step library calls (convert)."""
+    with _bar() as bar:
         steps = Phases(bar, bar.add_task(first, total=None))
         steps.phase(first)
         yield steps
@@ -146,14 +151,7 @@ def phases(first: str) -> Iterator[Phases]:
 @contextmanager
 def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
     """A rich progress bar driven by the library's progress(done, total) callback."""
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=True,
-    ) as bar:
+    with _bar() as bar:
         task = bar.add_task(label, total=None)
 
         def update(done: int, total: int) -> None:

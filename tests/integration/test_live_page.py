@@ -23,20 +23,9 @@ SERVE = ["--serve", "127.0.0.1:0", "--stats"]
 
 
 @pytest.fixture(scope="module")
-def model(membrane_run, membrane_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def model(membrane_int8: Path) -> Path:
     """The session's trained membrane U-Net, converted to int8."""
-    from edgeseg.convert.options import ConvertOptions
-    from edgeseg.convert.pipeline import convert_model
-
-    out = tmp_path_factory.mktemp("live_int8") / "membrane_int8.tflite"
-    convert_model(
-        membrane_run.model_path,
-        out,
-        ConvertOptions(calib_count=12),
-        calib=membrane_data / "train" / "images",
-        measure_float32=False,
-    )
-    return out
+    return membrane_int8
 
 
 def test_run_serve_page_in_chromium(model: Path, membrane_data: Path, tmp_path: Path) -> None:

@@ -52,20 +52,9 @@ def decoded_frames(video: Path) -> list[np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def model(membrane_run, membrane_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def model(membrane_int8: Path) -> Path:
     """The session's trained membrane U-Net, converted to int8 by `edgeseg.convert`."""
-    from edgeseg.convert.options import ConvertOptions
-    from edgeseg.convert.pipeline import convert_model
-
-    out = tmp_path_factory.mktemp("runtime_int8") / "model_int8.tflite"
-    convert_model(
-        membrane_run.model_path,
-        out,
-        ConvertOptions(calib_count=12),
-        calib=membrane_data / "train" / "images",
-        measure_float32=False,
-    )
-    return out
+    return membrane_int8
 
 
 @pytest.fixture(scope="module")
