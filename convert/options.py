@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 from edgeseg.core.errors import ConversionError
+
+E = TypeVar("E", bound=StrEnum)
 
 
 class Quant(StrEnum):
@@ -27,22 +30,23 @@ class IOType(StrEnum):
     FLOAT32 = "float32"  # quantise / dequantise inside the model: drop-in for float callers
 
 
-def as_quant(value: str) -> Quant:
-    """A --quant string -> Quant, or a one-line ConversionError listing the choices."""
+def _choice(kind: type[E], value: str, option: str) -> E:
+    """A string -> member of `kind`, or a one-line ConversionError naming the option and choices."""
     try:
-        return Quant(value)
+        return kind(value)
     except ValueError:
-        valid = ", ".join(q.value for q in Quant)
-        raise ConversionError(f"--quant {value!r}: expected one of {valid}") from None
+        valid = ", ".join(member.value for member in kind)
+        raise ConversionError(f"{option} {value!r}: expected one of {valid}") from None
+
+
+def as_quant(value: str) -> Quant:
+    """A --quant string -> Quant (ConversionError listing the choices otherwise)."""
+    return _choice(Quant, value, "--quant")
 
 
 def as_io(value: str) -> IOType:
-    """An --io string -> IOType, or a one-line ConversionError listing the choices."""
-    try:
-        return IOType(value)
-    except ValueError:
-        valid = ", ".join(t.value for t in IOType)
-        raise ConversionError(f"--io {value!r}: expected one of {valid}") from None
+    """An --io string -> IOType (ConversionError listing the choices otherwise)."""
+    return _choice(IOType, value, "--io")
 
 
 @dataclass(frozen=True)
