@@ -34,6 +34,7 @@ VIEWS: tuple[str, ...] = ("overlay", "side", "mask")
 _FPS_PROBE = 16  # frames buffered to measure a live source's processing rate
 _LOW_SPACE = 1 << 20  # below this much free space, a failed video write is blamed on it
 _FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
+JPEG_QUALITY = 90  # MJPG video frames, encoded by cv2.imencode (libjpeg-turbo)
 
 
 def render(
@@ -183,6 +184,7 @@ class VideoSink:
         self.tmp: Path | None = None
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] = (0, 0)
+        self.raw_jpeg = False  # frames JPEG-encoded here and muxed as they are (see _open)
         self._pending: list[tuple[float, np.ndarray]] = []
         self.frames = 0
 
@@ -206,7 +208,10 @@ class VideoSink:
         """Create the temp file first: an unwritable folder is named as such (WriteError)."""
         self._target = atomic_path(self.path, label="--save")
         self.tmp = self._target.__enter__()
-        writer = cv2.VideoWriter(str(self.tmp), self.fourcc, self.fps or 15.0, size)
+        writer = self._raw_mjpeg_writer(size)
+        self.raw_jpeg = writer is not None
+        if writer is None:
+            writer = cv2.VideoWriter(str(self.tmp), self.fourcc, self.fps or 15.0, size)
         if not writer.isOpened():
             self._discard()
             if self._disk_full():
@@ -214,13 +219,36 @@ class VideoSink:
             raise OutputError(f"--save {self.path}: OpenCV cannot write this video format")
         return writer
 
+    def _raw_mjpeg_writer(self, size: tuple[int, int]) -> cv2.VideoWriter | None:
+        """For MJPG: a writer that muxes already-encoded JPEG frames (OpenCV's FFmpeg backend with
+        VIDEOWRITER_PROP_RAW_VIDEO), so each frame is encoded by cv2.imencode's libjpeg-turbo at
+        about a third of the CPU of FFmpeg's MJPEG encoder. None where this OpenCV build cannot
+        (older than 4.9, or without FFmpeg): the caller lets OpenCV encode instead."""
+        raw = getattr(cv2, "VIDEOWRITER_PROP_RAW_VIDEO", None)
+        if self.fourcc != cv2.VideoWriter.fourcc(*"MJPG") or raw is None or self.tmp is None:
+            return None
+        params = [int(raw), 1]
+        writer = cv2.VideoWriter(
+            str(self.tmp), cv2.CAP_FFMPEG, self.fourcc, self.fps or 15.0, size, params
+        )
+        if writer.isOpened():
+            return writer
+        writer.release()
+        return None
+
     def _write(self, image: np.ndarray) -> None:
         size = (image.shape[1], image.shape[0])
         if self._writer is None:
             self._writer, self._size = self._open(size), size
         if size != self._size:  # a camera may change resolution after a reconnect
             image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
-        self._writer.write(image)
+        if self.raw_jpeg:
+            ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+            if not ok:
+                raise OutputError(f"--save {self.path}: OpenCV cannot encode this frame as JPEG")
+            self._writer.write(jpeg.reshape(1, -1))
+        else:
+            self._writer.write(image)
         self.frames += 1
 
     def _check_written(self) -> None:

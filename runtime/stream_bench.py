@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from edgeseg.core.errors import SourceError
-from edgeseg.runtime.outputs import Painter
+from edgeseg.runtime.outputs import Painter, VideoSink
 from edgeseg.runtime.segmenter import Segmenter
 from edgeseg.runtime.sources import VideoFileSource
 from edgeseg.runtime.stream import StreamConfig, StreamRunner
@@ -90,11 +90,8 @@ def stage_cpu_ms(seg: Segmenter, video: str | Path, frames: int = 40) -> dict[st
     painter = Painter(seg.spec)
     hud = ["30.0 FPS  dropped 0", "wait 0.1 pre 0.3 inv 20.0 post 0.4 draw 0.9 ms"]
     images = [painter.draw(f, m, p, hud) for f, m, p in zip(decoded, maps, placements, strict=True)]
-    h, w = images[0].shape[:2]
     with tempfile.TemporaryDirectory(prefix="edgeseg-bench-") as tmp:
-        writer = cv2.VideoWriter(
-            str(Path(tmp) / "x.avi"), cv2.VideoWriter.fourcc(*"MJPG"), 30, (w, h)
-        )
+        writer = VideoSink(Path(tmp) / "x.avi", fps=30.0)  # what `run --save x.avi` writes with
         cap = cv2.VideoCapture(str(video))
         steps: dict[str, Callable[[int], Any]] = {
             "decode": lambda i: cap.read(),
@@ -109,7 +106,7 @@ def stage_cpu_ms(seg: Segmenter, video: str | Path, frames: int = 40) -> dict[st
             for i in range(len(decoded)):
                 step(i)
             out[name] = round((time.process_time() - start) / len(decoded) * 1000.0, 3)
-        writer.release()
+        writer.close()
         cap.release()
     return out
 

@@ -169,16 +169,17 @@ def test_masks_on_a_full_disk_fail_instead_of_writing_zero_byte_pngs(full_dir: P
         assert cv2.imread(str(path), cv2.IMREAD_UNCHANGED) is not None
 
 
-def test_video_on_a_full_disk_names_the_cause(full_dir: Path) -> None:
+@pytest.mark.parametrize("name", ["out.mp4", "out.avi"])  # OpenCV-encoded; JPEGs muxed raw
+def test_video_on_a_full_disk_names_the_cause(full_dir: Path, name: str) -> None:
     if not any(full_dir.glob("ballast")):
         pytest.skip("needs a real full file system (root and tmpfs); OpenCV writes bypass Python")
-    sink = VideoSink(full_dir / "out.mp4", fps=15.0)
+    sink = VideoSink(full_dir / name, fps=15.0)
     frame = render_sample(0, 0, (240, 320), "val")[0]
-    with pytest.raises(WriteError, match=r"--save .*out\.mp4: cannot write \(no space"):
+    with pytest.raises(WriteError, match=rf"--save .*{name}: cannot write \(no space"):
         for _ in range(30):
             sink.write(frame)
         sink.close()
-    assert not (full_dir / "out.mp4").exists()
+    assert not (full_dir / name).exists()
     assert leftovers(full_dir) == []
 
 

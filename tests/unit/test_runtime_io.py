@@ -121,6 +121,48 @@ def test_video_sink_writes_atomically(tmp_path: Path) -> None:
         VideoSink(tmp_path / "out.gif", 10)
 
 
+@pytest.mark.parametrize("suffix", [".avi", ".mkv"])
+def test_mjpg_video_is_encoded_by_libjpeg_and_plays_back(tmp_path: Path, suffix: str) -> None:
+    """MJPG frames are JPEG-encoded by cv2.imencode and muxed raw: the file plays back in OpenCV
+    with every frame, the rate, and the pixels (within JPEG error) of what was written."""
+    rng = np.random.default_rng(0)
+    base = cv2.resize(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8), (160, 120))
+    frames = [np.roll(base, 8 * i, axis=1) for i in range(6)]
+    out = tmp_path / f"out{suffix}"
+    sink = VideoSink(out, fps=20.0)
+    for f in frames:
+        sink.write(f)
+    assert sink.raw_jpeg
+    assert sink.close() == out
+    cap = cv2.VideoCapture(str(out))
+    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(20.0)
+    back = []
+    while (got := cap.read())[0]:
+        back.append(got[1])
+    cap.release()
+    assert len(back) == len(frames)
+    for i, read in enumerate(
+        back
+    ):  # each frame in its place, within JPEG error of what was written
+        errors = [float(np.abs(read.astype(int) - f).mean()) for f in frames]
+        assert int(np.argmin(errors)) == i and errors[i] < 8.0
+
+
+def test_mjpg_video_falls_back_to_opencv_encoding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An OpenCV without raw writing (older than 4.9) still writes the video, encoding it itself."""
+    monkeypatch.delattr(cv2, "VIDEOWRITER_PROP_RAW_VIDEO", raising=False)
+    sink = VideoSink(tmp_path / "out.avi", fps=10.0)
+    for i in range(3):
+        sink.write(np.full((48, 64, 3), 60 * i, np.uint8))
+    assert not sink.raw_jpeg
+    assert sink.close() == tmp_path / "out.avi"
+    cap = cv2.VideoCapture(str(tmp_path / "out.avi"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
+    cap.release()
+
+
 def test_video_sink_measures_fps_for_live_sources(tmp_path: Path) -> None:
     sink = VideoSink(tmp_path / "live.avi", fps=None)
     for _ in range(3):  # fewer than the probe: flushed on close at a default rate
