@@ -146,7 +146,10 @@ def train(
     ] = None,
     patience: Annotated[
         int | None,
-        typer.Option(help="Stop after this many epochs without a better val mIoU. \\[default: 10]"),
+        typer.Option(
+            help="Stop after this many epochs without a better val mIoU. \\[default: off: the "
+            "cosine schedule's best epochs come at its end]"
+        ),
     ] = None,
     val_fraction: Annotated[
         float | None,

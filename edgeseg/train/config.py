@@ -38,7 +38,9 @@ class TrainConfig:
     loss: str = "ce+dice"  # or "ce"
     resize: str = "stretch"  # or "letterbox"
     channels: int = 3
-    patience: int = 10  # epochs without a better val mIoU before stopping
+    # epochs without a better val mIoU before stopping; None: never (the cosine schedule's best
+    # epochs come at its end, at the lowest learning rates, so stopping early loses them)
+    patience: int | None = None
     resume: bool = False
     strategy: str = "default"  # | "mirrored" | "multiworker"
     seed: int = 0
@@ -106,7 +108,10 @@ class TrainConfig:
                 self.target in ("cpu", "edgetpu"),
                 f"--target must be cpu or edgetpu, got {self.target!r}",
             ),
-            (self.patience >= 1, f"--patience must be >= 1, got {self.patience}"),
+            (
+                self.patience is None or self.patience >= 1,
+                f"--patience must be >= 1, got {self.patience}",
+            ),
             (
                 self.strategy in STRATEGIES,
                 f"--strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}",

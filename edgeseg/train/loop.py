@@ -196,10 +196,12 @@ def run_fit(
         validation,
         checkpoint,
         EpochLog(history_path, resume_dir, rows, checkpoint),
-        keras.callbacks.EarlyStopping(monitor="val_miou", mode="max", patience=config.patience),
         keras.callbacks.TerminateOnNaN(),
         *user_callbacks,
     ]
+    if config.patience is not None:  # off by default: see TrainConfig.patience
+        stop = keras.callbacks.EarlyStopping("val_miou", mode="max", patience=config.patience)
+        callbacks.insert(3, stop)
     data = train_dataset(
         ds,
         spec,

@@ -294,3 +294,30 @@ def test_mirrored_strategy_on_two_logical_cpus(tiny_data: Path, tmp_path: Path) 
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "on 2 devices" in proc.stdout
     assert (tmp_path / "run" / "model.keras").is_file()
+
+
+@pytest.mark.slow
+def test_early_stopping_is_off_by_default_and_patience_turns_it_on(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    """A learning rate too small to change anything keeps val mIoU flat: the default (no
+    patience) still runs the whole budget, --patience 1 stops after one epoch without a gain."""
+    base = TrainConfig(
+        data=tiny_data,
+        out=tmp_path / "full",
+        size=(32, 32),
+        epochs=4,
+        batch=4,
+        depth=2,
+        filters=4,
+        steps_per_epoch=2,
+        lr=1e-12,
+        lr_schedule="constant",
+        verbose=0,
+    )
+    assert base.patience is None
+    assert train(base).epochs_run == 4
+    stopped = train(TrainConfig(**{**base.__dict__, "out": tmp_path / "stop", "patience": 1}))
+    assert stopped.epochs_run < 4
+    mious = [float(r["val_miou"]) for r in _history(tmp_path / "stop")]
+    assert len(mious) == stopped.epochs_run and mious[-1] <= max(mious[:-1])
