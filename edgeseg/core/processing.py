@@ -341,24 +341,25 @@ def class_map_from_output(
 def _argmax_channels(output: np.ndarray) -> np.ndarray:
     """np.argmax over the channel axis as uint8, with np.argmax's ties (first maximum wins).
 
-    8-bit outputs: each value is packed with its inverted channel number into 16 bits, so a
-    plain elementwise maximum over the channel planes finds the largest value and, among equal
-    values, the first channel; ~2-3x faster than np.argmax's per-pixel reduction over few classes.
+    8-bit outputs: copied into contiguous channel planes, their elementwise maximum taken, then
+    each pixel's label is the smallest channel that reaches it (255 where a plane falls short,
+    the channel number where it does, minimum over channels). OpenCV's 8-bit kernels on
+    contiguous planes: ~3x faster than packing keys in 16 bits, ~7x faster than np.argmax.
     """
-    kinds = {np.dtype(np.int8): np.int16, np.dtype(np.uint8): np.uint16}
-    wide = kinds.get(output.dtype)
     classes = output.shape[2]
-    if wide is None or classes > 255:
+    if output.dtype not in (np.int8, np.uint8) or classes > 255:
         plain: np.ndarray = np.argmax(output, axis=2).astype(np.uint8)
         return plain
-    keys = output.astype(wide)
-    keys <<= 8
-    keys |= (255 - np.arange(classes)).astype(wide)
-    best = keys[:, :, 0].copy()
-    for c in range(1, classes):
-        np.maximum(best, keys[:, :, c], out=best)
-    best &= 255
-    labels: np.ndarray = (255 - best).astype(np.uint8)
+    planes = [np.ascontiguousarray(output[:, :, c]) for c in range(classes)]
+    best = planes[0].copy()
+    for plane in planes[1:]:
+        cv2.max(best, plane, dst=best)
+    labels = np.full(best.shape, 255, np.uint8)
+    short = np.empty_like(labels)
+    for c, plane in enumerate(planes):
+        cv2.compare(plane, best, cv2.CMP_NE, dst=short)  # 255 where channel c is not the max
+        np.bitwise_or(short, c, out=short)  # -> 255 there, c where it is
+        cv2.min(labels, short, dst=labels)
     return labels
 
 
