@@ -34,7 +34,9 @@ class Source(ABC):
 
     @abstractmethod
     def read(self) -> np.ndarray | None:
-        """The next frame, None at the end of a finite source; SourceLost when a live one fails."""
+        """The next frame, None at the end of a finite source; SourceLost when a live one fails.
+
+        Each frame is a new array the caller owns: the stream draws its overlay over it."""
 
     @abstractmethod
     def release(self) -> None:

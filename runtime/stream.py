@@ -336,10 +336,14 @@ class StreamRunner:
         image = served = None
         if self.video or self.window or self.server:
             hud = self.stats.hud_lines() if self.config.hud else None
+            # The frame is ours (Source.read hands over a new array) and not needed after this:
+            # the overlay is drawn over it, saving a frame-size allocation per frame.
             if self.server is None:
-                image = self.painter.draw(frame, small, placement, hud)
+                image = self.painter.draw(frame, small, placement, hud, in_place=True)
             else:  # the live page shows legend and stats in HTML: serve clean pixels
-                image = served = self.painter.draw(frame, small, placement, None, legend=False)
+                image = served = self.painter.draw(
+                    frame, small, placement, None, legend=False, in_place=True
+                )
                 if self.video or self.window:
                     image = self.painter.annotate(served.copy(), hud)
         t2 = time.perf_counter()
