@@ -40,14 +40,11 @@ def cli(*args: str | Path) -> tuple[int, str]:
 
 
 def decoded_frames(video: Path) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(video))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
+    """The frames as `edgeseg run` decodes them (an MJPG video from its JPEG packets)."""
+    with VideoFileSource(video) as source:
+        frames = []
+        while (frame := source.read()) is not None:
+            frames.append(frame)
     return frames
 
 
