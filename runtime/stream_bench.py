@@ -44,14 +44,24 @@ class StreamBench:
     efficiency: float
     stages_p50_ms: dict[str, float]
     cpu_ms: dict[str, float] = field(default_factory=dict)
+    stream_cpu_ms: dict[str, float] = field(default_factory=dict)  # per stage thread, per frame
 
     @property
     def non_invoke_cpu_ms(self) -> float:
         """CPU per frame outside invoke (decode, preprocess, postprocess, draw, encode)."""
         return round(sum(self.cpu_ms.values()), 3)
 
+    @property
+    def stream_non_invoke_cpu_ms(self) -> float:
+        """The same, as the stream spent it: its capture, preprocess and output threads."""
+        return round(sum(v for k, v in self.stream_cpu_ms.items() if k != "invoke"), 3)
+
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "non_invoke_cpu_ms": self.non_invoke_cpu_ms}
+        return {
+            **asdict(self),
+            "non_invoke_cpu_ms": self.non_invoke_cpu_ms,
+            "stream_non_invoke_cpu_ms": self.stream_non_invoke_cpu_ms,
+        }
 
 
 def read_frames(video: str | Path, count: int) -> list[np.ndarray]:
@@ -153,4 +163,5 @@ def bench_stream(
         efficiency=round(stats.fps * ceiling, 3),
         stages_p50_ms={s: h.summary()["p50_ms"] for s, h in stats.stages.items()},
         cpu_ms=stage_cpu_ms(seg, video) if cpu else {},
+        stream_cpu_ms=runner.cpu_per_frame(),
     )
