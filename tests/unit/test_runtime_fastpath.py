@@ -31,7 +31,8 @@ def _frames() -> list[np.ndarray]:
     rng = np.random.default_rng(0)
     color = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
     big = rng.integers(0, 256, (900, 1200, 3), dtype=np.uint8)  # > 3x shrink: area resize
-    return [color, cv2.cvtColor(color, cv2.COLOR_BGR2GRAY), color[:100, :330], big]
+    same = color[:256, :256].copy()  # already model size: copied, not resized
+    return [color, cv2.cvtColor(color, cv2.COLOR_BGR2GRAY), color[:100, :330], big, same]
 
 
 def _reference_pixels(frame: np.ndarray, spec: ModelSpec) -> np.ndarray:
