@@ -76,7 +76,10 @@ def annotate(image: np.ndarray, spec: ModelSpec, hud: list[str] | None = None) -
 class Painter:
     """`render` for a stream: the palette table and the legend are built once, and the class map
     is coloured at model size then resized once, so each frame costs one LUT, one resize, one
-    blend and the HUD text. Draws the same picture as `render` on the frame-size class map."""
+    blend and the HUD text. Draws the same picture as `render` on the frame-size class map.
+
+    Not thread-safe: the overlay view keeps one frame-size colour buffer across frames (a fresh
+    ~1 MB array per frame costs page faults once the allocator hands the memory back)."""
 
     def __init__(self, spec: ModelSpec, view: str = "overlay", alpha: float = 0.5) -> None:
         if view not in VIEWS:
@@ -84,6 +87,7 @@ class Painter:
         self.spec, self.view, self.alpha = spec, view, alpha
         self.lut = palette_lut(spec.palette)
         self._legend: dict[tuple[int, int], tuple[int, int, np.ndarray] | None] = {}
+        self._color: np.ndarray | None = None  # overlay view: the colour layer, reused
 
     def draw(
         self,
@@ -92,19 +96,26 @@ class Painter:
         placement: Placement,
         hud: list[str] | None = None,
         legend: bool = True,
+        in_place: bool = False,
     ) -> np.ndarray:
         """Frame + MODEL-size class map (with its placement) -> the drawn BGR view.
 
         legend=False (and hud=None) leaves the pixels clean, for the live page that shows both in
-        HTML."""
-        color = colorize_to_frame(class_map, placement, self.lut)
+        HTML. in_place=True draws the overlay over `frame` itself (a BGR frame the caller no
+        longer needs) instead of a new array."""
         if self.view == "overlay":
-            image = blend(frame, color, self.alpha)
+            shape = (placement.src_height, placement.src_width, 3)
+            if self._color is None or self._color.shape != shape:
+                self._color = np.empty(shape, np.uint8)
+            color = colorize_to_frame(class_map, placement, self.lut, out=self._color)
+            out = frame if in_place and frame.shape == shape and frame.flags.writeable else None
+            image = blend(frame, color, self.alpha, out=out)
         elif self.view == "side":
+            color = colorize_to_frame(class_map, placement, self.lut)
             left = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR) if frame.ndim == 2 else frame
             image = np.hstack([left, color])
-        else:
-            image = np.ascontiguousarray(color)
+        else:  # the mask view returns the colour layer itself: a new array each frame
+            image = np.ascontiguousarray(colorize_to_frame(class_map, placement, self.lut))
         return self.annotate(image, hud) if legend else image
 
     def annotate(self, image: np.ndarray, hud: list[str] | None = None) -> np.ndarray:

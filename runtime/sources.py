@@ -34,7 +34,9 @@ class Source(ABC):
 
     @abstractmethod
     def read(self) -> np.ndarray | None:
-        """The next frame, None at the end of a finite source; SourceLost when a live one fails."""
+        """The next frame, None at the end of a finite source; SourceLost when a live one fails.
+
+        Each frame is a new array the caller owns: the stream draws its overlay over it."""
 
     @abstractmethod
     def release(self) -> None:
@@ -73,16 +75,21 @@ class _CaptureSource(Source):
             cap = cv2.VideoCapture(self.target, self.api)
             if cap.isOpened():
                 self._configure(cap)
-            ok, frame = cap.read() if cap.isOpened() else (False, None)
+            frame = self._grab(cap) if cap.isOpened() else None
         finally:
             cv2.utils.logging.setLogLevel(level)
-        if not ok or frame is None:
+        if frame is None:
             cap.release()
             raise SourceError(self._open_error())
         self._cap, self._first = cap, frame
 
     def _configure(self, cap: Any) -> None:
         """Set capture properties before the first frame is read."""
+
+    def _grab(self, cap: Any) -> np.ndarray | None:
+        """Read and decode the next frame; None when there is none."""
+        ok, frame = cap.read()
+        return np.asarray(frame) if ok and frame is not None else None
 
     def _open_error(self) -> str:
         return f"{self.name}: cannot open or read a frame"
@@ -93,9 +100,9 @@ class _CaptureSource(Source):
         if self._first is not None:
             frame, self._first = self._first, None
             return frame
-        ok, frame = self._cap.read()
-        if ok and frame is not None:
-            return np.asarray(frame)
+        grabbed = self._grab(self._cap)
+        if grabbed is not None:
+            return grabbed
         if self.live:
             raise SourceLost(f"{self.name}: no frame from the device")
         return None
@@ -137,19 +144,69 @@ class CameraSource(_CaptureSource):
 
 
 class VideoFileSource(_CaptureSource):
-    """A video file, read frame by frame (every frame, unless the run is --realtime)."""
+    """A video file, read frame by frame (every frame, unless the run is --realtime).
+
+    MJPG videos are read as their JPEG packets and decoded by cv2.imdecode (libjpeg-turbo), as
+    `jpeg_packets` says; other codecs, and OpenCV builds that cannot hand out packets, are
+    decoded by OpenCV's video backend. A packet that does not decode is skipped and counted."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         super().__init__(str(self.path), cv2.CAP_ANY, str(self.path))
+        self.jpeg_packets = False
+        self.skipped = 0
+        self._try_packets = True
 
     def open(self) -> None:
         if not self.path.is_file():
             raise SourceError(f"{self.path}: video file not found")
-        super().open()
+        self.jpeg_packets = False
+        try:
+            super().open()
+        except SourceError:
+            if not self.jpeg_packets:
+                raise
+            self._try_packets = False  # the first packet did not decode: let OpenCV decode
+            super().open()
+
+    def _configure(self, cap: Any) -> None:
+        self.jpeg_packets = self._try_packets and jpeg_packets_on(cap)
+
+    def _grab(self, cap: Any) -> np.ndarray | None:
+        if not self.jpeg_packets:
+            return super()._grab(cap)
+        while True:
+            ok, packet = cap.read()
+            if not ok or packet is None or packet.size == 0:
+                return None
+            frame = cv2.imdecode(packet, _JPEG_READ)
+            if frame is not None:
+                return np.asarray(frame)
+            if self._cap is None:  # the first packet: open() falls back to OpenCV decoding
+                return None
+            self.skipped += 1
+            log.warning("%s: skipped a frame that is not a valid JPEG", self.name)
 
     def _open_error(self) -> str:
         return f"{self.path}: cannot read video (corrupt or a codec OpenCV lacks)"
+
+
+_MJPG = ("MJPG", "mjpg")
+_JPEG_READ = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION  # as a video decoder: no EXIF turn
+
+
+def jpeg_packets_on(cap: Any) -> bool:
+    """Switch an open MJPG capture on OpenCV's FFmpeg backend to handing out the encoded JPEG
+    packets (CAP_PROP_FORMAT -1), which cv2.imdecode's libjpeg-turbo decodes with less CPU than
+    FFmpeg's MJPEG decoder plus swscale; False (capture unchanged) for other codecs or backends."""
+    try:
+        if cap.getBackendName() != "FFMPEG":
+            return False
+    except cv2.error:
+        return False
+    code = int(cap.get(cv2.CAP_PROP_FOURCC))
+    fourcc = "".join(chr((code >> 8 * i) & 0xFF) for i in range(4))
+    return fourcc in _MJPG and bool(cap.set(cv2.CAP_PROP_FORMAT, -1))
 
 
 class NetworkSource(_CaptureSource):

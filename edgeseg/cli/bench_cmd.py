@@ -101,6 +101,12 @@ def _stream_report(r: StreamBench) -> None:
             f"CPU per frame outside invoke: {r.non_invoke_cpu_ms:.2f} ms ({parts})",
             highlight=False,
         )
+    if r.stream_cpu_ms:
+        parts = ", ".join(f"{k} {v:.2f}" for k, v in r.stream_cpu_ms.items() if k != "invoke")
+        console.print(
+            f"  in the stream itself: {r.stream_non_invoke_cpu_ms:.2f} ms ({parts} thread)",
+            highlight=False,
+        )
 
 
 def bench_command(

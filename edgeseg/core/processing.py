@@ -212,20 +212,27 @@ def placement_for(src_hw: tuple[int, int], spec: ModelSpec) -> Placement:
 LINEAR_MAX_SHRINK = 3.0
 
 
-def _resize(img: np.ndarray, hw: tuple[int, int], nearest: bool) -> np.ndarray:
+def _resize(
+    img: np.ndarray, hw: tuple[int, int], nearest: bool, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Resize to hw by the policy below; into `out` when given and of the result's shape and
+    dtype (OpenCV then returns `out` itself; otherwise a new array)."""
     h, w = hw
     if img.shape[0] == h and img.shape[1] == w:
-        return img
+        if out is None or out.size != img.size or out.dtype != img.dtype:
+            return img
+        np.copyto(out, img.reshape(out.shape))
+        return out
     if nearest:
         interp = cv2.INTER_NEAREST
     elif img.shape[0] > LINEAR_MAX_SHRINK * h or img.shape[1] > LINEAR_MAX_SHRINK * w:
         interp = cv2.INTER_AREA  # a big shrink: average, or linear would skip pixels (aliasing)
     else:
         interp = cv2.INTER_LINEAR  # ~10x cheaper than INTER_AREA at camera-to-model sizes
-    out = cv2.resize(img, (w, h), interpolation=interp)
-    if img.ndim == 3 and out.ndim == 2:
-        out = out[:, :, None]
-    return out
+    resized: np.ndarray = cv2.resize(img, (w, h), dst=out, interpolation=interp)
+    if img.ndim == 3 and resized.ndim == 2:
+        resized = resized[:, :, None]
+    return resized
 
 
 def _place(img: np.ndarray, p: Placement, spec: ModelSpec, fill: int, nearest: bool) -> np.ndarray:
@@ -248,8 +255,9 @@ def prepare_image_into(frame: np.ndarray, spec: ModelSpec, out: np.ndarray) -> P
     """`prepare_image` written into a preallocated HxWxC uint8 buffer (the runtime's hot path).
 
     Resizes first, then swaps BGR -> RGB on the small image (a channel swap commutes with a
-    per-channel resize, so the pixels are the same as swapping first, at a sixth of the cost).
-    Gray models convert to gray before resizing, as they always have.
+    per-channel resize, so the pixels are the same as swapping first, at a sixth of the cost):
+    straight into `out` and swapped there in place when the target is contiguous, so no
+    temporary is allocated. Gray models convert to gray before resizing, as they always have.
     """
     p = placement_for(frame.shape[:2], spec)
     if frame.ndim == 3 and frame.shape[2] == 3 and spec.channels == 3:
@@ -262,10 +270,16 @@ def prepare_image_into(frame: np.ndarray, spec: ModelSpec, out: np.ndarray) -> P
     else:
         out[...] = 0
         target = out[p.top : p.top + p.content_height, p.left : p.left + p.content_width]
+    swap = src is frame and spec.color_order == "rgb"
+    if target.flags.c_contiguous and target.ndim == src.ndim:  # straight into the buffer
+        placed = _resize(src, size, nearest=False, out=target)
+        if placed is not target:  # OpenCV could not use the buffer (never expected)
+            target[...] = placed.reshape(target.shape)
+        if swap:
+            cv2.cvtColor(target, cv2.COLOR_BGR2RGB, dst=target)  # per pixel: safe in place
+        return p
     content = _resize(src, size, nearest=False)
-    if src is frame and spec.color_order == "rgb" and target.flags.c_contiguous:
-        cv2.cvtColor(content, cv2.COLOR_BGR2RGB, dst=target)  # straight into the buffer
-    elif src is frame and spec.color_order == "rgb":
+    if swap:
         target[...] = cv2.cvtColor(content, cv2.COLOR_BGR2RGB)
     else:
         target[...] = content.reshape(target.shape)
@@ -341,24 +355,25 @@ def class_map_from_output(
 def _argmax_channels(output: np.ndarray) -> np.ndarray:
     """np.argmax over the channel axis as uint8, with np.argmax's ties (first maximum wins).
 
-    8-bit outputs: each value is packed with its inverted channel number into 16 bits, so a
-    plain elementwise maximum over the channel planes finds the largest value and, among equal
-    values, the first channel; ~2-3x faster than np.argmax's per-pixel reduction over few classes.
+    8-bit outputs: copied into contiguous channel planes, their elementwise maximum taken, then
+    each pixel's label is the smallest channel that reaches it (255 where a plane falls short,
+    the channel number where it does, minimum over channels). OpenCV's 8-bit kernels on
+    contiguous planes: ~3x faster than packing keys in 16 bits, ~7x faster than np.argmax.
     """
-    kinds = {np.dtype(np.int8): np.int16, np.dtype(np.uint8): np.uint16}
-    wide = kinds.get(output.dtype)
     classes = output.shape[2]
-    if wide is None or classes > 255:
+    if output.dtype not in (np.int8, np.uint8) or classes > 255:
         plain: np.ndarray = np.argmax(output, axis=2).astype(np.uint8)
         return plain
-    keys = output.astype(wide)
-    keys <<= 8
-    keys |= (255 - np.arange(classes)).astype(wide)
-    best = keys[:, :, 0].copy()
-    for c in range(1, classes):
-        np.maximum(best, keys[:, :, c], out=best)
-    best &= 255
-    labels: np.ndarray = (255 - best).astype(np.uint8)
+    planes = [np.ascontiguousarray(output[:, :, c]) for c in range(classes)]
+    best = planes[0].copy()
+    for plane in planes[1:]:
+        cv2.max(best, plane, dst=best)
+    labels = np.full(best.shape, 255, np.uint8)
+    short = np.empty_like(labels)
+    for c, plane in enumerate(planes):
+        cv2.compare(plane, best, cv2.CMP_NE, dst=short)  # 255 where channel c is not the max
+        np.bitwise_or(short, c, out=short)  # -> 255 there, c where it is
+        cv2.min(labels, short, dst=labels)
     return labels
 
 
@@ -401,8 +416,11 @@ def colorize_lut(class_map: np.ndarray, lut: np.ndarray) -> np.ndarray:
     return colored
 
 
-def colorize_to_frame(class_map: np.ndarray, placement: Placement, lut: np.ndarray) -> np.ndarray:
-    """Model-size class map -> BGR colour image at frame size: colour the small map, resize once.
+def colorize_to_frame(
+    class_map: np.ndarray, placement: Placement, lut: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Model-size class map -> BGR colour image at frame size: colour the small map, resize once
+    (into `out`, a frame-size HxWx3 uint8 array, when given: no allocation per frame).
 
     The same picture as `colorize(class_map_to_frame(...))` (nearest-neighbour picks the same
     source pixel whatever it holds), at a fraction of the cost on camera-size frames.
@@ -410,15 +428,18 @@ def colorize_to_frame(class_map: np.ndarray, placement: Placement, lut: np.ndarr
     p = placement
     content = class_map[p.top : p.top + p.content_height, p.left : p.left + p.content_width]
     color = colorize_lut(np.ascontiguousarray(content), lut)
-    return _resize(color, (p.src_height, p.src_width), nearest=True)
+    return _resize(color, (p.src_height, p.src_width), nearest=True, out=out)
 
 
-def blend(frame: np.ndarray, color: np.ndarray, alpha: float) -> np.ndarray:
-    """Alpha-blend a BGR colour image over a frame of the same size (one cv2.addWeighted)."""
+def blend(
+    frame: np.ndarray, color: np.ndarray, alpha: float, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Alpha-blend a BGR colour image over a frame of the same size (one cv2.addWeighted); into
+    `out` when it fits (it may be `frame` itself: the blend is per pixel)."""
     if frame.ndim == 2:
         frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
-    out: np.ndarray = cv2.addWeighted(frame, 1.0 - alpha, color, alpha, 0.0)
-    return out
+    blended: np.ndarray = cv2.addWeighted(frame, 1.0 - alpha, color, alpha, 0.0, dst=out)
+    return blended
 
 
 def overlay(

@@ -40,14 +40,11 @@ def cli(*args: str | Path) -> tuple[int, str]:
 
 
 def decoded_frames(video: Path) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(video))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
+    """The frames as `edgeseg run` decodes them (an MJPG video from its JPEG packets)."""
+    with VideoFileSource(video) as source:
+        frames = []
+        while (frame := source.read()) is not None:
+            frames.append(frame)
     return frames
 
 
@@ -129,6 +126,8 @@ def test_headless_run_saves_video_masks_and_stats(model: Path, clip: Path, tmp_p
     for stage in ("capture_wait", "preprocess", "invoke", "postprocess", "draw"):
         assert data["stages"][stage]["count"] == 12
         assert 0 <= data["stages"][stage]["p50_ms"] <= data["stages"][stage]["p99_ms"]
+    cpu = data["thread_cpu_ms_per_frame"]  # what each stage thread cost per frame
+    assert set(cpu) == {"capture", "preprocess", "invoke", "output"} and cpu["invoke"] > 0
 
 
 def test_membrane_model_segments_membranes(model: Path, membrane_data: Path) -> None:
@@ -484,6 +483,8 @@ def test_bench_stream_reports_the_pipeline(model: Path, clip: Path, tmp_path: Pa
     assert 0 < r["fps"] and 0 < r["ceiling_fps"]
     assert r["efficiency"] == pytest.approx(r["fps"] / r["ceiling_fps"], rel=0.01)
     assert set(r["cpu_ms"]) == {"decode", "preprocess", "postprocess", "draw", "encode"}
+    assert set(r["stream_cpu_ms"]) == {"capture", "preprocess", "invoke", "output"}
+    assert r["stream_non_invoke_cpu_ms"] > 0 and "in the stream itself" in output
     assert r["stages_p50_ms"]["invoke"] > 0
     code, output = cli("bench", model, "--stream", clip)  # auto: the trial is reported
     assert code == 0 and "--threads auto tried" in output, output

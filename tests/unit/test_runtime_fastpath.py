@@ -1,6 +1,6 @@
 """The stream's fast paths draw and segment exactly what the reference functions do: resize
 straight into the input buffer, colour at model size then resize once, paste a cached legend,
-argmax on packed integers; and pycoral's uint8 cast of an int8 output, which edgeseg avoids."""
+argmax on 8-bit channel planes; and pycoral's uint8 cast of an int8 output, which edgeseg avoids."""
 
 from __future__ import annotations
 
@@ -30,7 +30,9 @@ NAMES = ("water", "land_unpaved", "road", "building", "vegetation")
 def _frames() -> list[np.ndarray]:
     rng = np.random.default_rng(0)
     color = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
-    return [color, cv2.cvtColor(color, cv2.COLOR_BGR2GRAY), color[:100, :330]]
+    big = rng.integers(0, 256, (900, 1200, 3), dtype=np.uint8)  # > 3x shrink: area resize
+    same = color[:256, :256].copy()  # already model size: copied, not resized
+    return [color, cv2.cvtColor(color, cv2.COLOR_BGR2GRAY), color[:100, :330], big, same]
 
 
 def _reference_pixels(frame: np.ndarray, spec: ModelSpec) -> np.ndarray:
@@ -71,7 +73,25 @@ def test_painter_draws_the_same_picture_as_render(view: str, resize: str) -> Non
         hud = ["12.5 FPS  dropped 0", "wait 0.1 pre 0.3 inv 20.0 post 0.4 draw 0.9 ms"]
         fast = painter.draw(frame, class_map, placement, hud)
         full = class_map_to_frame(class_map, placement)
-        np.testing.assert_array_equal(fast, render(frame, full, spec, view, hud, 0.4))
+        expected = render(frame, full, spec, view, hud, 0.4)
+        np.testing.assert_array_equal(fast, expected)
+        own = frame.copy()  # what the stream does: draw over a frame it no longer needs
+        np.testing.assert_array_equal(painter.draw(own, class_map, placement, hud, True), expected)
+        np.testing.assert_array_equal(fast, expected)  # the painter's reused buffers: no aliasing
+
+
+def test_painter_in_place_draws_over_the_frame_and_keeps_earlier_pictures() -> None:
+    spec = ModelSpec(256, 256, NAMES)
+    painter = Painter(spec)
+    frames = [np.full((480, 640, 3), v, np.uint8) for v in (40, 200)]
+    maps = [np.full((256, 256), c, np.uint8) for c in (1, 3)]
+    placement = placement_for((480, 640), spec)
+    first = painter.draw(frames[0], maps[0], placement, in_place=True)
+    kept = first.copy()
+    second = painter.draw(frames[1], maps[1], placement, in_place=True)
+    assert first is frames[0] and second is frames[1]
+    np.testing.assert_array_equal(first, kept)  # drawing frame 2 left frame 1's picture alone
+    assert not np.array_equal(first, second)
 
 
 def test_legend_is_drawn_each_frame_when_it_cannot_be_cached() -> None:
@@ -86,8 +106,8 @@ def test_legend_is_drawn_each_frame_when_it_cannot_be_cached() -> None:
 
 
 @pytest.mark.parametrize("dtype", [np.int8, np.uint8])
-@pytest.mark.parametrize("classes", [3, 5, 12])
-def test_packed_argmax_over_the_full_integer_range(dtype: type, classes: int) -> None:
+@pytest.mark.parametrize("classes", [3, 5, 12, 64, 255])
+def test_8bit_argmax_over_the_full_integer_range(dtype: type, classes: int) -> None:
     info = np.iinfo(dtype)
     rng = np.random.default_rng(classes)
     out = rng.integers(info.min, info.max + 1, (1, 64, 48, classes), dtype=dtype)
