@@ -125,6 +125,13 @@ def _build(
     return model
 
 
+def _early_stopping(config: TrainConfig) -> list[keras.callbacks.Callback]:
+    """EarlyStopping on val mIoU when --patience is given (off by default: TrainConfig.patience)."""
+    if config.patience is None:
+        return []
+    return [keras.callbacks.EarlyStopping("val_miou", mode="max", patience=config.patience)]
+
+
 def _cross_worker_mean(strategy: Any) -> Any:
     """A function averaging one float over all replicas of a multi-worker strategy."""
     import tensorflow as tf
@@ -196,12 +203,10 @@ def run_fit(
         validation,
         checkpoint,
         EpochLog(history_path, resume_dir, rows, checkpoint),
+        *_early_stopping(config),
         keras.callbacks.TerminateOnNaN(),
         *user_callbacks,
     ]
-    if config.patience is not None:  # off by default: see TrainConfig.patience
-        stop = keras.callbacks.EarlyStopping("val_miou", mode="max", patience=config.patience)
-        callbacks.insert(3, stop)
     data = train_dataset(
         ds,
         spec,

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -317,7 +318,7 @@ def test_early_stopping_is_off_by_default_and_patience_turns_it_on(
     )
     assert base.patience is None
     assert train(base).epochs_run == 4
-    stopped = train(TrainConfig(**{**base.__dict__, "out": tmp_path / "stop", "patience": 1}))
+    stopped = train(replace(base, out=tmp_path / "stop", patience=1))
     assert stopped.epochs_run < 4
     mious = [float(r["val_miou"]) for r in _history(tmp_path / "stop")]
     assert len(mious) == stopped.epochs_run and mious[-1] <= max(mious[:-1])
