@@ -191,7 +191,7 @@ class VideoFileSource(_CaptureSource):
         return f"{self.path}: cannot read video (corrupt or a codec OpenCV lacks)"
 
 
-_MJPG = ("MJPG", "mjpg")
+_MJPG = (cv2.VideoWriter.fourcc(*"MJPG"), cv2.VideoWriter.fourcc(*"mjpg"))  # FOURCC codes
 _JPEG_READ = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION  # as a video decoder: no EXIF turn
 
 
@@ -205,8 +205,7 @@ def jpeg_packets_on(cap: Any) -> bool:
     except cv2.error:
         return False
     code = int(cap.get(cv2.CAP_PROP_FOURCC))
-    fourcc = "".join(chr((code >> 8 * i) & 0xFF) for i in range(4))
-    return fourcc in _MJPG and bool(cap.set(cv2.CAP_PROP_FORMAT, -1))
+    return code in _MJPG and bool(cap.set(cv2.CAP_PROP_FORMAT, -1))
 
 
 class NetworkSource(_CaptureSource):
