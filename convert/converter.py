@@ -27,6 +27,43 @@ if TYPE_CHECKING:
     import tensorflow as tf
 
 
+def serving_model(
+    model: keras.Model, spec: ModelSpec, options: ConvertOptions
+) -> tuple[keras.Model, ModelSpec]:
+    """The model as it ships: without its per-pixel softmax, unless `options.keep_softmax`.
+
+    Argmax of the logits is the class map argmax of the probabilities gives (softmax is
+    monotonic), so the .tflite skips an op that runs single-threaded outside XNNPACK on CPUs and
+    on the CPU behind an Edge TPU (which maps only 1-D softmax). The head is found as a final
+    Softmax / Activation("softmax") layer or a final Conv2D with a softmax activation; any other
+    model is returned unchanged. The spec says "logits" when the head was left out.
+    """
+    import keras
+
+    if options.keep_softmax or spec.output_kind != "softmax":
+        return model, spec
+    last = model.layers[-1]
+    logits: Any = None
+    if isinstance(last, keras.layers.Softmax) or (
+        isinstance(last, keras.layers.Activation) and _is_softmax(last.activation)
+    ):
+        logits = last.input
+    elif isinstance(last, keras.layers.Conv2D) and _is_softmax(last.activation):
+        config = {**last.get_config(), "activation": "linear", "name": f"{last.name}_logits"}
+        head = type(last).from_config(config)
+        logits = head(last.input)
+        head.set_weights(last.get_weights())
+    if logits is None or isinstance(logits, (list, tuple)):
+        return model, spec
+    return keras.Model(model.inputs, logits, name=model.name), spec.with_updates(
+        output_kind="logits"
+    )
+
+
+def _is_softmax(activation: Any) -> bool:
+    return getattr(activation, "__name__", "") == "softmax"
+
+
 def write_saved_model(model: keras.Model, spec: ModelSpec, directory: str | Path) -> Path:
     """Export `model` as a SavedModel with one fixed (1, H, W, C) float32 'serve' signature."""
     import keras
@@ -62,10 +99,11 @@ def prepare_converter(
     """
     import tensorflow as tf
 
-    if isinstance(model, (str, Path)):
+    if isinstance(model, (str, Path)):  # a SavedModel: the caller applied serving_model
         saved = Path(model)
         tmp = None
     else:
+        model, spec = serving_model(model, spec, options)
         tmp = tempfile.TemporaryDirectory(prefix="edgeseg-savedmodel-")
         saved = write_saved_model(model, spec, Path(tmp.name) / "saved")
     conv = tf.lite.TFLiteConverter.from_saved_model(str(saved))
@@ -209,6 +247,8 @@ def export(
     out = Path(out)
     check_output_path(out)
     start = time.perf_counter()
+    if not isinstance(model, (str, Path)):  # a SavedModel: the caller applied serving_model
+        model, spec = serving_model(model, spec, options)
     if calibrated is not None and options.quant == Quant.INT8:
         flat = quantize_calibrated(calibrated, options)
     else:

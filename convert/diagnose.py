@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgeseg.convert.calibration import CalibrationSet, Frame, representative_dataset
-from edgeseg.convert.converter import atomic_write_bytes, calibrate
+from edgeseg.convert.converter import atomic_write_bytes, calibrate, serving_model
 from edgeseg.convert.options import ConvertOptions, Quant
 from edgeseg.core.errors import ConversionError, first_line
 from edgeseg.core.processing import dequantize
@@ -243,6 +243,8 @@ def diagnose(
         else representative_dataset(calib_frames, spec, count=count, seed=seed)
     )
     opts = replace(options or ConvertOptions(), quant=Quant.INT8, float_layers=())
+    if not isinstance(model, (str, Path)):  # the model as converted: its layer names label rows
+        model, spec = serving_model(model, spec, opts)
     if calibrated is None:
         calibrated = calibrate(model, spec, opts, calib)
     layers_attr = getattr(model, "layers", None)

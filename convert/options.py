@@ -59,6 +59,10 @@ class ConvertOptions:
     seed: int = 0
     # TFLite node names (op output tensor names) kept in float inside an int8 model.
     float_layers: tuple[str, ...] = ()
+    # False: the per-pixel Softmax head is left out of the .tflite (converter.serving_model):
+    # argmax of the logits is the same class map, without a single-threaded op that XNNPACK
+    # does not take and the Edge TPU cannot map. True: probabilities out, as trained.
+    keep_softmax: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "quant", as_quant(self.quant))

@@ -15,6 +15,7 @@ from edgeseg.convert.converter import (
     check_output_path,
     export,
     float32_size,
+    serving_model,
     write_saved_model,
 )
 from edgeseg.convert.edgetpu import EdgeTpuResult, compile_edgetpu
@@ -75,6 +76,7 @@ def convert_model(
     if options.needs_calibration and calib is None:
         raise ConversionError("int8 conversion needs calibration images: pass --calib DIR")
     model, spec = load_keras_model(model_path)  # float_miou: training's best validation score
+    model, spec = serving_model(model, spec, options)  # the softmax head left out by default
     rep: CalibrationSet | None = None
     if options.needs_calibration:
         assert calib is not None

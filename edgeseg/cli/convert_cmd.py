@@ -80,6 +80,15 @@ def convert(
         int, typer.Option("--calib-count", min=1, help="Calibration frames to use (at most).")
     ] = 200,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the calibration sampling.")] = 0,
+    keep_softmax: Annotated[
+        bool,
+        typer.Option(
+            "--keep-softmax",
+            help="Keep the per-pixel softmax, so the .tflite outputs probabilities. By default "
+            "it outputs the logits: the same masks (argmax), one op less, which on a CPU runs "
+            "outside XNNPACK on one thread and on an Edge TPU falls back to the CPU.",
+        ),
+    ] = False,
     edgetpu: Annotated[
         bool, typer.Option("--edgetpu", help="Also compile with edgetpu_compiler (on PATH).")
     ] = False,
@@ -133,7 +142,9 @@ def convert(
     from edgeseg.convert.pipeline import convert_model
 
     with user_errors():
-        options = ConvertOptions(quant=quant, io=io, calib_count=calib_count, seed=seed)
+        options = ConvertOptions(
+            quant=quant, io=io, calib_count=calib_count, seed=seed, keep_softmax=keep_softmax
+        )
         if options.needs_calibration and calib is None:
             calib = default_calib()
             if calib is None:

@@ -337,7 +337,8 @@ def class_map_from_output(
 ) -> np.ndarray:
     """Raw model output (HxWxC, float or int) -> uint8 class map, without dequantising.
 
-    Softmax: argmax of the raw integers (monotonic in the real value, since scale > 0).
+    Softmax or logits (a head shipped without its softmax): argmax of the raw integers
+    (monotonic in the real value, since scale > 0; softmax itself is monotonic).
     Sigmoid (1 channel): compare against 0.5 expressed on the quantised scale.
     """
     if output.ndim == 4:

@@ -20,7 +20,8 @@ from edgeseg.core.fileio import write_text
 
 ResizePolicy = Literal["stretch", "letterbox"]
 ColorOrder = Literal["rgb", "bgr"]
-OutputKind = Literal["softmax", "sigmoid"]
+# logits: a softmax model whose Softmax head the converter left out (argmax gives the same map)
+OutputKind = Literal["softmax", "logits", "sigmoid"]
 Target = Literal["cpu", "edgetpu"]  # the hardware the model was trained for (decides the decoder)
 TARGETS: tuple[str, ...] = ("cpu", "edgetpu")
 
@@ -145,9 +146,9 @@ class ModelSpec:
             raise ModelError(f"resize policy must be 'stretch' or 'letterbox', got {self.resize!r}")
         if self.color_order not in ("rgb", "bgr"):
             raise ModelError(f"colour order must be 'rgb' or 'bgr', got {self.color_order!r}")
-        if self.output_kind not in ("softmax", "sigmoid"):
+        if self.output_kind not in ("softmax", "logits", "sigmoid"):
             raise ModelError(
-                f"output kind must be 'softmax' or 'sigmoid', got {self.output_kind!r}"
+                f"output kind must be 'softmax', 'logits' or 'sigmoid', got {self.output_kind!r}"
             )
         if self.target not in TARGETS:
             raise ModelError(f"target must be one of {', '.join(TARGETS)}, got {self.target!r}")

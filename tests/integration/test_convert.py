@@ -101,7 +101,6 @@ def test_report_and_op_set_of_transpose_decoder(membrane_int8, membrane_run) -> 
         "MAX_POOL_2D",
         "CONCATENATION",
         "TRANSPOSE_CONV",
-        "SOFTMAX",
     }
     assert hist["TRANSPOSE_CONV"] == 3 and not FORBIDDEN_OPS & set(hist)
     assert report["non_int8_ops"] == [] and report["unexpected_ops"] == []
@@ -147,7 +146,7 @@ def test_info_prints_metadata_and_ops_without_tensorflow(membrane_int8) -> None:
         "ai-edge-litert",
         "quant int8",
         "stretch",
-        "softmax",
+        "logits",  # the softmax head is left out by default
     ):
         assert expected in res.stdout, expected
 
@@ -207,7 +206,6 @@ def test_int8_op_set_of_both_decoder_variants(small_int8, small_models, upsample
         "CONV_2D",
         "MAX_POOL_2D",
         "CONCATENATION",
-        "SOFTMAX",
         up_op,
     }
     assert set(report.op_histogram) == expected
@@ -243,6 +241,49 @@ def test_float_variants_convert_and_run(small_models, quant, tmp_path) -> None: 
     assert (lite_map == keras_map).mean() > 0.95
 
 
+def test_softmax_head_is_left_out_unless_kept_and_masks_match(
+    small_models, small_int8, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """By default the .tflite ends at the logits (no SOFTMAX op, spec "logits"); --keep-softmax
+    keeps the probabilities. Both give the Keras model's class maps."""
+    from edgeseg.convert.converter import export
+    from edgeseg.core.model_metadata import read_spec
+    from edgeseg.runtime.inspect import inspect_tflite
+
+    model, spec, _ = small_models["resize"]
+    path, rep = small_int8["resize"]
+    kept = export(model, spec, ConvertOptions(keep_softmax=True), tmp_path / "k.tflite", rep).path
+    dropped_info, kept_info = inspect_tflite(path), inspect_tflite(kept)
+    assert "SOFTMAX" not in dropped_info.op_histogram and kept_info.op_histogram["SOFTMAX"] == 1
+    assert kept_info.outputs[0].scale == pytest.approx(1 / 256)  # probabilities in [0, 1]
+    assert dropped_info.outputs[0].scale != pytest.approx(1 / 256)  # logits
+    dropped_spec, kept_spec = read_spec(path.read_bytes()), read_spec(kept.read_bytes())
+    assert dropped_spec is not None and dropped_spec.output_kind == "logits"
+    assert kept_spec is not None and kept_spec.output_kind == "softmax"
+    probs = model.predict(np.stack(rep.pixels).astype(np.float32), verbose=0)
+    for tflite in (path, kept):
+        interp = _interpreter(tflite)
+        maps = np.stack([_tflite_class_map(interp, px, spec) for px in rep.pixels])
+        assert (maps == np.argmax(probs, axis=-1)).mean() > 0.97, tflite.name
+
+
+def test_softmax_activation_of_a_conv_head_is_left_out_too(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A head written as Conv2D(..., activation="softmax") loses the activation, keeps weights."""
+    from tiny_models import tiny_keras_model
+
+    from edgeseg.convert.converter import serving_model
+
+    model, spec = tiny_keras_model(classes=3)
+    logits_model, logits_spec = serving_model(model, spec, ConvertOptions())  # type: ignore[arg-type]
+    assert logits_spec.output_kind == "logits" and model.layers[-1].activation.__name__ == "softmax"
+    x = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)).astype(np.float32)
+    probs, logits = model.predict(x, verbose=0), logits_model.predict(x, verbose=0)
+    softmax = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    np.testing.assert_allclose(softmax, probs, atol=1e-5)
+    same = serving_model(model, spec, ConvertOptions(keep_softmax=True))  # type: ignore[arg-type]
+    assert same == (model, spec)
+
+
 def test_float_layers_stay_float_inside_an_int8_model(small_models, small_int8, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from edgeseg.convert.converter import export
     from edgeseg.runtime.inspect import inspect_tflite
@@ -250,12 +291,12 @@ def test_float_layers_stay_float_inside_an_int8_model(small_models, small_int8, 
     model, spec, _ = small_models["resize"]
     path, rep = small_int8["resize"]
     plain = inspect_tflite(path)
-    head = next(
+    last_conv = next(
         plain.tensors[op.outputs[0]].name
         for op in plain.ops
-        if op.name == "CONV_2D" and "head" in plain.tensors[op.outputs[0]].name
+        if op.name == "CONV_2D" and "dec0_conv2" in plain.tensors[op.outputs[0]].name
     )
-    opts = ConvertOptions(float_layers=(head,), io=IOType.UINT8)
+    opts = ConvertOptions(float_layers=(last_conv,), io=IOType.UINT8)
     mixed = inspect_tflite(export(model, spec, opts, tmp_path / "b.tflite", rep).path)
     assert mixed.inputs[0].dtype == "uint8" and mixed.outputs[0].dtype == "int8"
     assert "DEQUANTIZE" in mixed.op_histogram

@@ -30,7 +30,7 @@ BLOB = b"\x1c\x00\x00\x00TFL3" + bytes(64) + bytes(range(256)) * 8
         ({"channels": 2}, "channels"),
         ({"resize": "crop"}, "resize"),
         ({"color_order": "rgba"}, "colour order"),
-        ({"output_kind": "logits"}, "output kind"),
+        ({"output_kind": "probabilities"}, "output kind"),
         ({"palette": ((0, 0, 0),)}, "palette"),
         ({"input_height": 0}, "input size"),
         ({"input_width": -4}, "input size"),
