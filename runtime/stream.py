@@ -9,18 +9,20 @@ tunes the interpreter's switch interval around `run` (see edgeseg/cli/run_cmd.py
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
-from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from edgeseg.core.errors import EdgesegError, SourceError
 from edgeseg.core.processing import class_map_to_frame
+from edgeseg.runtime.channel import Channel
 from edgeseg.runtime.mjpeg import MjpegServer
 from edgeseg.runtime.outputs import (
     VIEWS,
@@ -35,15 +37,16 @@ from edgeseg.runtime.outputs import (
 from edgeseg.runtime.segmenter import Segmenter
 from edgeseg.runtime.sources import Source, SourceLost
 from edgeseg.runtime.stats import StreamStats, write_json_atomic
+from edgeseg.runtime.thread_trial import ThreadTrial
 
 log = logging.getLogger("edgeseg.runtime")
+F = TypeVar("F", bound=Callable[..., None])
 _ENDED = {  # why the run stopped, as the live page words it
     "end": "the source has no more frames",
     "max-frames": "--max-frames reached",
     "error": "an error stopped the run (see its log)",
     "window": "the window was closed",
 }
-_TRIAL_WARMUP, _TRIAL_FRAMES = 3, 12  # per --threads auto candidate: frames skipped, then timed
 
 
 @dataclass
@@ -80,88 +83,22 @@ class StreamResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class _Channel:
-    """Hand-over between two stages: `latest` keeps only the newest item (counting the rest as
-    dropped); otherwise the producer blocks while `capacity` items wait (nothing is lost)."""
+def _stage(name: str) -> Callable[[F], F]:
+    """Mark a stage-thread method: the CPU its thread spends in it (time.thread_time, so hand-overs
+    and page faults count, unlike timing one stage alone) goes to `thread_cpu[name]`."""
 
-    def __init__(self, capacity: int = 1, latest: bool = False) -> None:
-        self.items: deque[Any] = deque()
-        self.cond = threading.Condition()
-        self.capacity, self.latest = capacity, latest
-        self.closed = False
-        self.dropped = 0
+    def wrap(method: F) -> F:
+        @functools.wraps(method)
+        def timed(self: StreamRunner, *args: Any) -> None:
+            start = time.thread_time()
+            try:
+                method(self, *args)
+            finally:
+                self.thread_cpu[name] = time.thread_time() - start
 
-    def put(self, item: Any, stop: threading.Event) -> bool:
-        with self.cond:
-            if self.latest:
-                while len(self.items) >= self.capacity:
-                    self.items.popleft()
-                    self.dropped += 1
-            else:
-                while len(self.items) >= self.capacity and not stop.is_set():
-                    self.cond.wait(0.1)
-                if stop.is_set():
-                    return False
-            self.items.append(item)
-            self.cond.notify_all()
-            return True
+        return timed  # type: ignore[return-value]
 
-    def get(self, stop: threading.Event) -> Any | None:
-        """The next item, or None once closed and drained (or stopped)."""
-        with self.cond:
-            while not self.items and not self.closed and not stop.is_set():
-                self.cond.wait(0.1)
-            if stop.is_set() or not self.items:
-                return None
-            item = self.items.popleft()
-            self.cond.notify_all()
-            return item
-
-    def close(self) -> None:
-        with self.cond:
-            self.closed = True
-            self.cond.notify_all()
-
-
-class _ThreadTrial:
-    """--threads auto: run the first frames on each candidate thread count and keep the one with
-    the shortest stream cycle (time between frames reaching invoke), which counts what the other
-    stages take from inference, unlike timing invoke alone."""
-
-    def __init__(self, candidates: list[int]) -> None:
-        self.candidates = candidates
-        self.cycles: dict[int, list[float]] = {n: [] for n in candidates}
-        self.finished = True  # False: the stream ended before every candidate was timed
-        self.chosen: int | None = None if len(candidates) > 1 else candidates[0]
-
-    def threads_for(self, frame_index: int) -> int:
-        """The thread count to run frame `frame_index` (0-based count of frames invoked) on."""
-        if self.chosen is not None:
-            return self.chosen
-        per = _TRIAL_WARMUP + _TRIAL_FRAMES
-        return self.candidates[min(frame_index // per, len(self.candidates) - 1)]
-
-    def record(self, frame_index: int, threads: int, cycle: float) -> None:
-        """Note one cycle; once every candidate has its timed frames, choose."""
-        if self.chosen is not None:
-            return
-        per = _TRIAL_WARMUP + _TRIAL_FRAMES
-        if frame_index % per >= _TRIAL_WARMUP:
-            self.cycles[threads].append(cycle)
-        if all(len(c) >= _TRIAL_FRAMES for c in self.cycles.values()):
-            self.chosen = min(self.candidates, key=lambda n: self.median_ms(n))
-
-    def median_ms(self, threads: int) -> float:
-        c = self.cycles[threads]
-        return float(np.median(c)) * 1000.0 if c else float("inf")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "candidates": self.candidates,
-            "chosen": self.chosen,
-            "trial_finished": self.finished,
-            "cycle_p50_ms": {str(n): round(self.median_ms(n), 3) for n in self.candidates},
-        }
+    return wrap
 
 
 class StreamRunner:
@@ -182,12 +119,12 @@ class StreamRunner:
         self.window: WindowSink | None = None
         self.paced = source.live or config.realtime
         self.painter = Painter(segmenter.spec, config.view, config.alpha)
-        self.trial: _ThreadTrial | None = None
+        self.trial: ThreadTrial | None = None
         # CPU seconds each stage thread used (time.thread_time): what the stream really costs,
         # page faults and hand-overs included, unlike timing one stage at a time
         self.thread_cpu: dict[str, float] = {}
         if config.auto_threads and (candidates := segmenter.thread_candidates()):
-            self.trial = _ThreadTrial(candidates)
+            self.trial = ThreadTrial(candidates)
         try:
             if config.save is not None:
                 self.video = open_save_sink(config.save, None if self.paced else source.fps)
@@ -220,10 +157,11 @@ class StreamRunner:
         self._errors.append(exc)
         self.stop("error")
 
-    def _capture(self, out: _Channel) -> None:
+    @_stage("capture")
+    def _capture(self, out: Channel) -> None:
         cfg, stop = self.config, self.stop_event
         fps = self.source.fps if cfg.realtime and not self.source.live else None
-        t0, n, cpu = time.perf_counter(), 0, time.thread_time()
+        t0, n = time.perf_counter(), 0
         try:
             while not stop.is_set():
                 if cfg.max_frames and not self.paced and n >= cfg.max_frames:
@@ -247,7 +185,6 @@ class StreamRunner:
             self._fail(exc)
         finally:
             self.stats.skipped = int(getattr(self.source, "skipped", 0))
-            self.thread_cpu["capture"] = time.thread_time() - cpu
             out.close()
 
     def _read_with_reconnect(self) -> np.ndarray | None:
@@ -276,11 +213,11 @@ class StreamRunner:
                 f"({lost}); check the cable / network, or raise --max-retries"
             ) from None
 
-    def _preprocess(self, inp: _Channel, out: _Channel) -> None:
+    @_stage("preprocess")
+    def _preprocess(self, inp: Channel, out: Channel) -> None:
         # Three input buffers in turn: one waits in `out`, one is being copied into the
         # interpreter by the invoke stage, one is being written here; none is reused too early.
         buffers = [self.seg.new_input_buffer() for _ in range(3)]
-        cpu = time.thread_time()
         try:
             k = 0
             while True:
@@ -298,11 +235,11 @@ class StreamRunner:
         except BaseException as exc:
             self._fail(exc)
         finally:
-            self.thread_cpu["preprocess"] = time.thread_time() - cpu
             out.close()
 
-    def _invoke(self, inp: _Channel, out: _Channel) -> None:
-        trial, count, last, cpu = self.trial, 0, None, time.thread_time()
+    @_stage("invoke")  # the calling thread only, not the interpreter's own worker threads
+    def _invoke(self, inp: Channel, out: Channel) -> None:
+        trial, count, last = self.trial, 0, None
         try:
             while (item := inp.get(self.stop_event)) is not None:
                 n, frame, tensor, placement = item
@@ -331,7 +268,6 @@ class StreamRunner:
         except BaseException as exc:
             self._fail(exc)
         finally:
-            self.thread_cpu["invoke"] = time.thread_time() - cpu
             out.close()
 
     def _output(self, n: int, frame: np.ndarray, raw: np.ndarray, placement: Any) -> None:
@@ -374,14 +310,13 @@ class StreamRunner:
     def run(self) -> StreamResult:
         """Open the source, run until it ends / max-frames / a signal / an error, then finalise."""
         threads: list[threading.Thread] = []
-        cpu: float | None = None
         try:
             self.source.open()
             if self.video is not None and not self.paced:
                 self.video.fps = self.source.fps  # a file's own rate (None: measured)
             latest = self.paced
-            captured = _Channel(capacity=1 if latest else 4, latest=latest)
-            tensors, raws = _Channel(1), _Channel(1)
+            captured = Channel(capacity=1 if latest else 4, latest=latest)
+            tensors, raws = Channel(1), Channel(1)
             threads = [
                 threading.Thread(target=self._capture, args=(captured,), name="capture"),
                 threading.Thread(target=self._preprocess, args=(captured, tensors), name="pre"),
@@ -391,15 +326,10 @@ class StreamRunner:
             for th in threads:
                 th.daemon = True
                 th.start()
-            cpu = time.thread_time()
-            while (item := raws.get(self.stop_event)) is not None:
-                self.stats.dropped = captured.dropped
-                self._output(*item)
+            self._drain(raws, captured)
         except BaseException as exc:
             self._fail(exc)
         finally:
-            if cpu is not None:
-                self.thread_cpu["output"] = time.thread_time() - cpu
             self.stop_event.set()
             for th in threads:
                 th.join(timeout=10)
@@ -410,6 +340,13 @@ class StreamRunner:
             if self.trial is not None and self.trial.chosen is None:  # stream shorter than trial
                 self.trial.chosen, self.trial.finished = self.seg.threads, False
         return self._finalise()
+
+    @_stage("output")
+    def _drain(self, raws: Channel, captured: Channel) -> None:
+        """The output stage, on the caller's thread: each invoked frame to the outputs, in order."""
+        while (item := raws.get(self.stop_event)) is not None:
+            self.stats.dropped = captured.dropped
+            self._output(*item)
 
     def _close_outputs(self, finalise: bool = True) -> Path | None:
         video = None

@@ -22,7 +22,7 @@ from edgeseg.core.processing import (
 )
 from edgeseg.core.spec import ModelSpec
 from edgeseg.runtime.outputs import Painter, render
-from edgeseg.runtime.stream import _TRIAL_FRAMES, _TRIAL_WARMUP, _ThreadTrial
+from edgeseg.runtime.thread_trial import TRIAL_FRAMES, TRIAL_WARMUP, ThreadTrial
 
 NAMES = ("water", "land_unpaved", "road", "building", "vegetation")
 
@@ -130,17 +130,17 @@ def test_pycoral_uint8_cast_corrupts_the_argmax_and_edgeseg_does_not() -> None:
 
 
 def test_thread_trial_keeps_the_shorter_stream_cycle() -> None:
-    trial = _ThreadTrial([2, 1])
-    per = _TRIAL_WARMUP + _TRIAL_FRAMES
+    trial = ThreadTrial([2, 1])
+    per = TRIAL_WARMUP + TRIAL_FRAMES
     cycle = {2: 0.030, 1: 0.025}  # all cores is slower on this stream: the pipeline starves
     for i in range(2 * per):
         threads = trial.threads_for(i)
         assert threads == (2 if i < per else 1)
-        trial.record(i, threads, cycle[threads] if i % per >= _TRIAL_WARMUP else 1.0)
+        trial.record(i, threads, cycle[threads] if i % per >= TRIAL_WARMUP else 1.0)
     assert trial.chosen == 1 and trial.threads_for(10_000) == 1
     summary = trial.to_dict()
     assert summary["cycle_p50_ms"] == {"2": 30.0, "1": 25.0} and summary["trial_finished"]
-    assert _ThreadTrial([1]).chosen == 1  # one core: nothing to try
+    assert ThreadTrial([1]).chosen == 1  # one core: nothing to try
 
 
 def test_cli_process_settings_are_scoped_to_the_run() -> None:

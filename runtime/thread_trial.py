@@ -1,0 +1,51 @@
+"""`--threads auto`: time the interpreter's thread-count candidates on the stream's first frames
+and keep the one with the shortest stream cycle."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+TRIAL_WARMUP, TRIAL_FRAMES = 3, 12  # per candidate: frames skipped, then timed
+
+
+class ThreadTrial:
+    """--threads auto: run the first frames on each candidate thread count and keep the one with
+    the shortest stream cycle (time between frames reaching invoke), which counts what the other
+    stages take from inference, unlike timing invoke alone."""
+
+    def __init__(self, candidates: list[int]) -> None:
+        self.candidates = candidates
+        self.cycles: dict[int, list[float]] = {n: [] for n in candidates}
+        self.finished = True  # False: the stream ended before every candidate was timed
+        self.chosen: int | None = None if len(candidates) > 1 else candidates[0]
+
+    def threads_for(self, frame_index: int) -> int:
+        """The thread count to run frame `frame_index` (0-based count of frames invoked) on."""
+        if self.chosen is not None:
+            return self.chosen
+        per = TRIAL_WARMUP + TRIAL_FRAMES
+        return self.candidates[min(frame_index // per, len(self.candidates) - 1)]
+
+    def record(self, frame_index: int, threads: int, cycle: float) -> None:
+        """Note one cycle; once every candidate has its timed frames, choose."""
+        if self.chosen is not None:
+            return
+        per = TRIAL_WARMUP + TRIAL_FRAMES
+        if frame_index % per >= TRIAL_WARMUP:
+            self.cycles[threads].append(cycle)
+        if all(len(c) >= TRIAL_FRAMES for c in self.cycles.values()):
+            self.chosen = min(self.candidates, key=lambda n: self.median_ms(n))
+
+    def median_ms(self, threads: int) -> float:
+        c = self.cycles[threads]
+        return float(np.median(c)) * 1000.0 if c else float("inf")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "candidates": self.candidates,
+            "chosen": self.chosen,
+            "trial_finished": self.finished,
+            "cycle_p50_ms": {str(n): round(self.median_ms(n), 3) for n in self.candidates},
+        }
