@@ -107,7 +107,13 @@ def train(
         ),
     ] = None,
     loss: Annotated[
-        Loss | None, typer.Option(help="ce+dice or ce (cross-entropy only). \\[default: ce+dice]")
+        Loss | None,
+        typer.Option(
+            help="Cross-entropy (class-weighted) + soft Dice; ce: cross-entropy only; focal+dice: "
+            "focal loss (gamma 2) for the cross-entropy; ohem+dice: cross-entropy on the hard "
+            "pixels only (true-class probability under 0.7, at least the hardest 1/8). "
+            "\\[default: ce+dice]"
+        ),
     ] = None,
     class_weights: Annotated[
         ClassWeights | None,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgeseg.core.errors import EdgesegError, ModelError
 from edgeseg.core.metrics import SegmentationScores
-from edgeseg.train.recipe import CLASS_WEIGHTINGS
+from edgeseg.train.recipe import CLASS_WEIGHTINGS, LOSSES
 
 if TYPE_CHECKING:
     from edgeseg.train.cost import ModelCost
@@ -35,7 +35,7 @@ class TrainConfig:
     depth: int = 4
     filters: int = 16
     upsample: str = "transpose"
-    loss: str = "ce+dice"  # or "ce"
+    loss: str = "ce+dice"  # or "ce", "focal+dice", "ohem+dice" (recipe.LOSSES)
     resize: str = "stretch"  # or "letterbox"
     channels: int = 3
     # epochs without a better val mIoU before stopping; None: never (the cosine schedule's best
@@ -99,7 +99,10 @@ class TrainConfig:
                 self.upsample in ("transpose", "resize"),
                 f"--upsample must be transpose or resize, got {self.upsample!r}",
             ),
-            (self.loss in ("ce", "ce+dice"), f"--loss must be ce or ce+dice, got {self.loss!r}"),
+            (
+                self.loss in LOSSES,
+                f"--loss must be one of {', '.join(LOSSES)}, got {self.loss!r}",
+            ),
             (
                 self.resize in ("stretch", "letterbox"),
                 f"--resize must be stretch or letterbox, got {self.resize!r}",

@@ -1,6 +1,6 @@
 """Segmentation losses that skip ignored pixels (label 255): masked sparse cross-entropy
-(optionally class-weighted, for imbalanced classes) and cross-entropy + soft Dice. The model ends
-in a softmax, so both take probabilities, not logits.
+(optionally class-weighted, for imbalanced classes), its focal and OHEM (hardest pixels only)
+variants, each alone or + soft Dice. The model ends in a softmax, so all take probabilities.
 """
 
 from __future__ import annotations
@@ -12,9 +12,15 @@ import keras
 from keras import ops
 
 from edgeseg.core.spec import IGNORE_INDEX
+from edgeseg.train.recipe import LOSSES
 
-LOSSES = ("ce", "ce+dice")
 _EPS = 1e-7
+FOCAL_GAMMA = 2.0  # Lin et al. 2017's value: (1 - p)^2 down-weights pixels already right
+# OHEM as in mmsegmentation's OHEMPixelSampler: score only the pixels whose probability for
+# their true class is below OHEM_THRESHOLD, but at least OHEM_MIN_KEPT of each image's pixels
+# (the hardest ones), so a nearly solved image still teaches something
+OHEM_THRESHOLD = 0.7
+OHEM_MIN_KEPT = 1 / 8
 
 
 def _valid_labels(y_true: Any, num_classes: int, ignore_index: int) -> tuple[Any, Any]:
@@ -31,18 +37,40 @@ def masked_cross_entropy(
     y_pred: Any,
     ignore_index: int = IGNORE_INDEX,
     class_weights: Sequence[float] | None = None,
+    *,
+    gamma: float = 0.0,
+    ohem: bool = False,
 ) -> Any:
     """Per-pixel cross-entropy averaged over pixels whose label is not `ignore_index`; with
-    `class_weights`, each pixel counts its class's weight (the weighted mean, as in PyTorch)."""
+    `class_weights`, each pixel counts its class's weight (the weighted mean, as in PyTorch).
+
+    gamma > 0 makes it the focal loss (each pixel's term times (1 - p)^gamma); ohem=True scores
+    only the hard pixels (`ohem_mask`)."""
     labels, valid = _valid_labels(y_true, y_pred.shape[-1], ignore_index)
     onehot = ops.one_hot(labels, y_pred.shape[-1])
     probs = ops.clip(ops.cast(y_pred, "float32"), _EPS, 1.0)
-    picked = ops.sum(probs * onehot, axis=-1)
+    picked = ops.clip(ops.sum(probs * onehot, axis=-1), _EPS, 1.0)
+    if ohem:
+        valid = valid * ohem_mask(picked, valid)
     if class_weights is not None:
         weights = ops.convert_to_tensor([float(w) for w in class_weights], "float32")
         valid = valid * ops.sum(onehot * weights, axis=-1)
-    ce = -ops.log(ops.clip(picked, _EPS, 1.0)) * valid
-    return ops.sum(ce) / ops.maximum(ops.sum(valid), _EPS)
+    ce = -ops.log(picked)
+    if gamma:
+        ce = ce * ops.power(1.0 - picked, gamma)
+    return ops.sum(ce * valid) / ops.maximum(ops.sum(valid), _EPS)
+
+
+def ohem_mask(picked: Any, valid: Any) -> Any:
+    """1.0 where a scored pixel is hard: its true-class probability `picked` (B, H, W) is below
+    OHEM_THRESHOLD, or among the OHEM_MIN_KEPT share of the image's pixels with the lowest one.
+    No gradient flows through the selection."""
+    flat = ops.reshape(ops.where(valid > 0, picked, 2.0), (-1, picked.shape[1] * picked.shape[2]))
+    k = max(1, int(flat.shape[1] * OHEM_MIN_KEPT))
+    kth = -ops.top_k(-flat, k, sorted=False)[0]  # the k lowest probabilities per image
+    threshold = ops.maximum(ops.max(kth, axis=1), OHEM_THRESHOLD)
+    hard = ops.cast(ops.less_equal(flat, threshold[:, None]), "float32")
+    return ops.stop_gradient(ops.reshape(hard, ops.shape(picked)))
 
 
 def masked_dice(y_true: Any, y_pred: Any, ignore_index: int = IGNORE_INDEX) -> Any:
@@ -59,8 +87,9 @@ def masked_dice(y_true: Any, y_pred: Any, ignore_index: int = IGNORE_INDEX) -> A
 
 @keras.saving.register_keras_serializable(package="edgeseg")
 class SegmentationLoss(keras.losses.Loss):
-    """'ce' or 'ce+dice' on softmax outputs, skipping `ignore_index` pixels; `class_weights`
-    (one per class) weight the cross-entropy term (Dice already treats classes equally)."""
+    """'ce', 'ce+dice', 'focal+dice' or 'ohem+dice' on softmax outputs, skipping `ignore_index`
+    pixels; `class_weights` (one per class) weight the cross-entropy term (Dice already treats
+    classes equally)."""
 
     def __init__(
         self,
@@ -78,8 +107,15 @@ class SegmentationLoss(keras.losses.Loss):
         self.class_weights = None if class_weights is None else [float(w) for w in class_weights]
 
     def call(self, y_true: Any, y_pred: Any) -> Any:
-        loss = masked_cross_entropy(y_true, y_pred, self.ignore_index, self.class_weights)
-        if self.kind == "ce+dice":
+        loss = masked_cross_entropy(
+            y_true,
+            y_pred,
+            self.ignore_index,
+            self.class_weights,
+            gamma=FOCAL_GAMMA if self.kind.startswith("focal") else 0.0,
+            ohem=self.kind.startswith("ohem"),
+        )
+        if self.kind.endswith("+dice"):
             loss = loss + masked_dice(y_true, y_pred, self.ignore_index)
         return loss
 

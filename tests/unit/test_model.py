@@ -13,7 +13,13 @@ tf = pytest.importorskip("tensorflow")
 
 from edgeseg.core.spec import ModelSpec  # noqa: E402
 from edgeseg.data.dataset import open_dataset  # noqa: E402
-from edgeseg.train.losses import SegmentationLoss, masked_cross_entropy, masked_dice  # noqa: E402
+from edgeseg.train.losses import (  # noqa: E402
+    FOCAL_GAMMA,
+    OHEM_MIN_KEPT,
+    SegmentationLoss,
+    masked_cross_entropy,
+    masked_dice,
+)
 from edgeseg.train.model import build_unet  # noqa: E402
 from edgeseg.train.pipeline import eval_dataset, load_prepared, train_dataset  # noqa: E402
 
@@ -96,8 +102,59 @@ def test_dice_ignores_255_and_is_zero_for_a_perfect_prediction() -> None:
 
 
 def test_unknown_loss_kind_is_rejected() -> None:
-    with pytest.raises(ValueError, match="ce\\+dice"):
-        SegmentationLoss("focal")
+    with pytest.raises(ValueError, match="ohem\\+dice"):
+        SegmentationLoss("tversky")
+
+
+def _two_pixel_kinds(easy: float, hard: float) -> tuple[np.ndarray, np.ndarray]:
+    """Labels all 0 over a 2x8x8 batch; the true class gets `easy` on the left half of every
+    image and `hard` on the right half; one ignored row holding a near-zero probability."""
+    y = np.zeros((2, 8, 8), np.uint8)
+    p = np.empty((2, 8, 8, 2), np.float32)
+    p[..., :4, 0], p[..., 4:, 0] = easy, hard
+    p[..., 1] = 1.0 - p[..., 0]
+    y[:, 0], p[:, 0, :, 0], p[:, 0, :, 1] = 255, 0.01, 0.99  # ignored: never the hardest pixel
+    return y, p
+
+
+def test_focal_loss_is_cross_entropy_times_one_minus_p_to_the_gamma() -> None:
+    y, p = _two_pixel_kinds(0.9, 0.2)
+    want = np.mean([-np.log(0.9) * 0.1**FOCAL_GAMMA, -np.log(0.2) * 0.8**FOCAL_GAMMA])
+    got = masked_cross_entropy(y, p, gamma=FOCAL_GAMMA)
+    assert float(got) == pytest.approx(want, rel=1e-4)
+    # confident right pixels lose almost all their weight (x0.01), hard ones keep most (x0.64)
+    easy, p_easy = _two_pixel_kinds(0.9, 0.9)
+    ratio = masked_cross_entropy(easy, p_easy, gamma=2.0) / masked_cross_entropy(easy, p_easy)
+    assert float(ratio) == pytest.approx(0.01, rel=1e-3)
+
+
+def test_ohem_scores_only_pixels_below_the_threshold() -> None:
+    y, p = _two_pixel_kinds(0.95, 0.2)  # half of the pixels hard: more than OHEM_MIN_KEPT
+    assert float(masked_cross_entropy(y, p, ohem=True)) == pytest.approx(-np.log(0.2), rel=1e-4)
+    weighted = masked_cross_entropy(y, p, class_weights=[2.0, 1.0], ohem=True)
+    assert float(weighted) == pytest.approx(-np.log(0.2), rel=1e-4)  # a weighted mean
+
+
+def test_ohem_keeps_the_hardest_share_when_few_pixels_are_hard() -> None:
+    y, p = _two_pixel_kinds(0.95, 0.9)  # every pixel above the threshold
+    p[:, 5, :, 0] = np.linspace(0.75, 0.85, 8)  # the 8 hardest of each image's 56 scored ones
+    p[..., 1] = 1.0 - p[..., 0]
+    p[:, 0, :, 0], p[:, 0, :, 1] = 0.01, 0.99
+    kept = int(64 * OHEM_MIN_KEPT)
+    assert kept == 8
+    want = -np.log(np.linspace(0.75, 0.85, 8)).mean()
+    assert float(masked_cross_entropy(y, p, ohem=True)) == pytest.approx(want, rel=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["focal+dice", "ohem+dice"])
+def test_focal_and_ohem_losses_train_in_a_compiled_model(kind: str) -> None:
+    model = build_unet((32, 32, 3), 3, depth=2, base_filters=4)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=SegmentationLoss(kind))
+    x = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
+    y = (x[..., 0] > 127).astype(np.uint8)
+    y[:, :2] = 255
+    history = model.fit(x, y, batch_size=2, epochs=3, verbose=0).history["loss"]
+    assert all(np.isfinite(history)) and history[-1] < history[0]
 
 
 def test_pipeline_without_augmentation_feeds_exactly_the_shared_preprocessing(
