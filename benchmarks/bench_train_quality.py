@@ -12,7 +12,8 @@ run measures seconds per optimiser step, the step budget is set so training (wit
 validation) fits, and a time cap stops it if the machine slows down. Both recipes get the same
 input size (the default, derived from the data) and the same number of steps.
 
-- default: everything `edgeseg train DATA` does with no options.
+- default: everything `edgeseg train DATA` does with no options, for this budget's steps (under
+  recipe.CROP_FROM_STEPS at the default minutes, so whole frames: random crops start there).
 - plain: the issue's plain reference: cross-entropy + Dice, horizontal flips (+ colour jitter) but
   no random crops, no class weights, no warm-up; BatchNorm momentum 0.9, Adam 1e-3, batch 8.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import sys
 import time
@@ -32,6 +33,26 @@ console = Console(soft_wrap=True, width=_PIPE_WIDTH, log_path=False)  # no `demo
 err_console = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 120)
 T = TypeVar("T")
 _WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG}
+
+
+class _ConsoleLogHandler(logging.Handler):
+    """edgeseg log records -> the CLI's one-line warnings, and info lines as plain stderr text."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.WARNING:
+            warn(record.getMessage())
+        else:
+            err_console.print(record.getMessage(), highlight=False, soft_wrap=True)
+
+
+def route_logs(name: str, level: int) -> None:
+    """Show the `name` logger's records at `level` and above on the console (once per logger):
+    the library logs, the CLI decides what users see."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(h, _ConsoleLogHandler) for h in logger.handlers):
+        logger.addHandler(_ConsoleLogHandler())
+    logger.setLevel(level)
+    logger.propagate = False
 
 
 def quiet_tensorflow() -> None:

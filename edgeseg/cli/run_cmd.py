@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from edgeseg.cli.common import console, err_console, fail, user_errors, warn
+from edgeseg.cli.common import console, fail, route_logs, user_errors
 from edgeseg.cli.options import (
     Fallback,
     View,
@@ -61,25 +61,6 @@ def parse_threads(text: str) -> int | None:
     if value < 1:
         raise fail(f"--threads {text!r}: expected 'auto' or a number of threads >= 1")
     return value
-
-
-class _WarnHandler(logging.Handler):
-    """Runtime log records -> the CLI's one-line warnings (and info lines with --verbose)."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.levelno >= logging.WARNING:
-            warn(record.getMessage())
-        else:
-            err_console.print(record.getMessage(), highlight=False, soft_wrap=True)
-
-
-def setup_runtime_logging(verbose: bool) -> None:
-    """Route the runtime's logger to the console once."""
-    logger = logging.getLogger("edgeseg.runtime")
-    if not any(isinstance(h, _WarnHandler) for h in logger.handlers):
-        logger.addHandler(_WarnHandler())
-    logger.setLevel(logging.INFO if verbose else logging.WARNING)
-    logger.propagate = False
 
 
 def run_command(
@@ -193,7 +174,7 @@ def run_command(
     from edgeseg.runtime.sources import open_source
     from edgeseg.runtime.stream import StreamConfig, StreamRunner
 
-    setup_runtime_logging(verbose)
+    route_logs("edgeseg.runtime", logging.INFO if verbose else logging.WARNING)
     if saves_image(save) and not is_image_file(source):
         raise fail(
             f"--save {save}: an image file holds one frame; give --source IMAGE, or save a "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,6 +15,7 @@ from edgeseg.cli.common import (
     fail,
     parse_size,
     quiet_tensorflow,
+    route_logs,
     stdout_isatty,
     user_errors,
 )
@@ -128,8 +130,9 @@ def train(
         float | None,
         typer.Option(
             help="Augmentation: random windows (with the frame's aspect ratio) cover this much "
-            "to all of each side of the full-resolution image, e.g. 0.5; 1 (whole frames) "
-            "measured best at budgets of ~600 steps. \\[default: 1.0]"
+            "to all of each side of the full-resolution image; 1 trains on whole frames. "
+            "\\[default: 0.5 for budgets of 1000+ steps, where crops measured better, "
+            "else 1]"
         ),
     ] = None,
     resize: Annotated[
@@ -237,6 +240,7 @@ def train(
     }
     given = {k: v for k, v in options.items() if v is not None}
     quiet_tensorflow()
+    route_logs("edgeseg.train", logging.INFO)  # the recipe line, and warnings as one-liners
     call(require_training_stack, "edgeseg train")
     from edgeseg.train.fit import TrainConfig, load_train_config
     from edgeseg.train.fit import train as run_training

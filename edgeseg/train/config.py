@@ -54,7 +54,9 @@ class TrainConfig:
     warmup: float = 0.05  # share of the steps with a linear learning-rate warm-up
     # "sqrt" (1/sqrt(freq), measured: README "The training recipe") | "none" | "median"
     class_weighting: str = "sqrt"
-    min_scale: float = 1.0  # random windows cover min_scale..1 of each side; 1: whole frames
+    # random windows cover min_scale..1 of each side; 1: whole frames; None: from the step
+    # budget (recipe.default_min_scale)
+    min_scale: float | None = None
     cache: bool = True  # keep decoded, resized training pairs in memory
     overwrite: bool = False  # replace an existing run in `out` instead of refusing
     encoder: str = "unet"  # or "mobilenetv2" (keras.applications encoder, skips at 2/4/8/16)
@@ -88,7 +90,7 @@ class TrainConfig:
                 f"got {self.class_weighting!r}",
             ),
             (
-                0.1 <= self.min_scale <= 1.0,
+                self.min_scale is None or 0.1 <= self.min_scale <= 1.0,
                 f"--min-scale must be in [0.1, 1], got {self.min_scale}",
             ),
             (self.batch >= 1, f"--batch must be >= 1, got {self.batch}"),
@@ -186,6 +188,24 @@ class TrainConfig:
             "filters": self.filters,
             "upsample": self.upsample,
         }
+
+    def recipe_line(self) -> str:
+        """What a resolved config (fit.resolve_recipe) will train, in one line for the log: the
+        choices the data and the budget made are the ones users did not see on the command line."""
+        if self.size is None or self.steps is None or self.min_scale is None:
+            raise ValueError("recipe_line needs a config from fit.resolve_recipe")
+        if not self.augment:
+            augment = "no augmentation"
+        elif self.min_scale < 1.0:
+            augment = f"crops {self.min_scale:g}-1 of each side, flips, colour jitter"
+        else:
+            augment = "whole frames, flips, colour jitter"
+        return (
+            f"recipe: input {self.size[0]}x{self.size[1]}, {self.steps} steps "
+            f"({self.epochs} epochs of {self.steps_per_epoch}), batch {self.batch}, "
+            f"lr {self.lr:g} {self.lr_schedule}, loss {self.loss}, class weights "
+            f"{self.class_weighting}, {augment}"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -24,7 +24,7 @@ from edgeseg.data.dataset import Dataset, open_dataset, split_pairs
 from edgeseg.train.config import TrainConfig, TrainResult, load_train_config
 
 __all__ = ["TrainConfig", "TrainResult", "ensure_val_split", "load_train_config", "train"]
-from edgeseg.train.recipe import default_size, image_size, plan_steps
+from edgeseg.train.recipe import default_min_scale, default_size, image_size, plan_steps
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,7 @@ def train(
     ds = ensure_val_split(ds, config.val_fraction, config.seed)
     config = resolve_recipe(config, ds)
     assert config.size is not None
+    log.info("%s", config.recipe_line())
     spec = ModelSpec(
         input_height=config.size[0],
         input_width=config.size[1],
@@ -126,7 +127,8 @@ def train(
 
 def resolve_recipe(config: TrainConfig, ds: Dataset) -> TrainConfig:
     """The config with what the data decides filled in: the input size (median aspect ratio of
-    the training images when --size is not given) and the step budget as whole epochs."""
+    the training images when --size is not given), the step budget as whole epochs and, when
+    --min-scale is not given, the crop augmentation that budget gets."""
     depth = 5 if config.encoder == "mobilenetv2" else config.depth  # its encoder halves 5 times
     size = config.size or default_size([image_size(s.image) for s in ds.train], depth)
     per_epoch, epochs = plan_steps(
@@ -136,6 +138,13 @@ def resolve_recipe(config: TrainConfig, ds: Dataset) -> TrainConfig:
         if config.epochs is None:  # the same step budget in epochs of the given length
             epochs = max(1, math.ceil(per_epoch * epochs / config.steps_per_epoch))
         per_epoch = config.steps_per_epoch
+    steps = per_epoch * epochs
+    min_scale = default_min_scale(steps) if config.min_scale is None else config.min_scale
     return replace(
-        config, size=size, epochs=epochs, steps_per_epoch=per_epoch, steps=per_epoch * epochs
+        config,
+        size=size,
+        epochs=epochs,
+        steps_per_epoch=per_epoch,
+        steps=steps,
+        min_scale=min_scale,
     )

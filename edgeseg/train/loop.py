@@ -157,6 +157,7 @@ def run_fit(
     config: TrainConfig, ds: Dataset, spec: ModelSpec, user_callbacks: list[Any]
 ) -> TrainResult:
     """Fit, checkpoint and report; see `edgeseg.train.fit.train`."""
+    assert config.min_scale is not None, "run_fit takes a config from fit.resolve_recipe"
     keras.utils.set_random_seed(config.seed)
     strategy = make_strategy(config.strategy)
     chief = is_chief(strategy)

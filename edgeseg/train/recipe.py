@@ -24,6 +24,10 @@ DEFAULT_LONG_SIDE = 256  # long side of the input size derived from the data
 MIN_EPOCH_STEPS = 100  # with a step budget, validate after one pass but at least this many steps
 MIN_EPOCH_SAMPLES = 64  # with --epochs, an epoch is one pass but at least this many samples
 MAX_WEIGHT = 10.0  # class weights are capped at this many times the mean pixel's
+# Random scale-and-crop (windows covering CROP_MIN_SCALE..1 of each side) for runs of at least
+# CROP_FROM_STEPS optimiser steps; whole frames for shorter ones (README, "The training recipe")
+CROP_MIN_SCALE = 0.5
+CROP_FROM_STEPS = 1000
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
@@ -82,6 +86,14 @@ def plan_steps(
     if total < per_epoch:
         return total, 1
     return per_epoch, math.ceil(total / per_epoch)
+
+
+def default_min_scale(total_steps: int) -> float:
+    """The crop augmentation a run of `total_steps` optimiser steps gets when --min-scale is not
+    given: CROP_MIN_SCALE from CROP_FROM_STEPS steps on, else 1.0 (whole frames). Measured: crops
+    cost 2-3 mIoU points in 400-600-step runs and gained 1.3-3.6 in 2000-step ones, where whole
+    frames stop improving once a small set has been seen a few hundred times."""
+    return CROP_MIN_SCALE if total_steps >= CROP_FROM_STEPS else 1.0
 
 
 def class_frequencies(ds: Dataset, samples: Sequence[Sample]) -> np.ndarray:

@@ -122,10 +122,14 @@ def test_ctrl_c_keeps_the_checkpoint_then_resume_continues(tiny_data: Path, tmp_
     # --resume takes the saved settings, the optimizer state and the epoch count
     resumed = runner.invoke(app, ["train", "--out", str(out), "--resume", "--epochs", "3"])
     assert resumed.exit_code == 0, resumed.output
+    # the recipe line says what the budget chose: 3 epochs of 2 steps, too short for crops
+    assert "recipe: input 32x32, 6 steps (3 epochs of 2)" in resumed.output
+    assert "whole frames" in resumed.output
     assert "bg" not in resumed.output and "vehicle" in resumed.output  # per-class IoU table
     assert [r["epoch"] for r in _history(out)] == ["1", "2", "3"]
     saved = json.loads((out / "config.json").read_text())
     assert saved["train"]["size"] == [32, 32] and saved["train"]["steps_per_epoch"] == 2
+    assert saved["train"]["min_scale"] == 1.0  # resolved from the budget, recorded
 
     again = runner.invoke(app, ["train", "--out", str(out), "--resume", "--epochs", "3"])
     assert again.exit_code == 2 and "already trained 3 epochs" in again.output

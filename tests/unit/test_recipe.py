@@ -4,6 +4,7 @@ and the class-weighted loss that still skips ignored pixels."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -14,11 +15,14 @@ from edgeseg.core.errors import DatasetError
 from edgeseg.data.dataset import open_dataset
 from edgeseg.train.fit import TrainConfig, ensure_val_split, resolve_recipe
 from edgeseg.train.recipe import (
+    CROP_FROM_STEPS,
+    CROP_MIN_SCALE,
     DEFAULT_STEPS,
     MAX_WEIGHT,
     MIN_EPOCH_STEPS,
     class_frequencies,
     class_weights,
+    default_min_scale,
     default_size,
     image_size,
     plan_steps,
@@ -97,9 +101,31 @@ def test_resolve_recipe_fills_in_size_and_whole_epochs(tmp_path: Path) -> None:
     assert resolved.size == (32, 32) and resolved.epochs == 5 and resolved.steps == 50
 
 
-def replace_steps(config: TrainConfig, steps: int) -> TrainConfig:
-    from dataclasses import replace
+def test_crops_come_with_long_budgets_unless_min_scale_is_given(tmp_path: Path) -> None:
+    assert default_min_scale(CROP_FROM_STEPS - 1) == 1.0
+    assert default_min_scale(CROP_FROM_STEPS) == CROP_MIN_SCALE < 1.0
+    assert default_min_scale(DEFAULT_STEPS) == CROP_MIN_SCALE  # `edgeseg train DATA` crops
+    ds = ensure_val_split(open_dataset(_dataset(tmp_path / "d")), 0.2)
+    out = tmp_path / "r"
+    short = resolve_recipe(TrainConfig(data=ds.root, out=out, steps=250), ds)
+    assert short.min_scale == 1.0
+    # the rounded-up budget decides: 950 steps become 10 epochs of 100 = 1000
+    rounded = resolve_recipe(TrainConfig(data=ds.root, out=out, steps=950), ds)
+    assert rounded.steps == 1000 and rounded.min_scale == CROP_MIN_SCALE
+    given = resolve_recipe(TrainConfig(data=ds.root, out=out, steps=2000, min_scale=0.8), ds)
+    assert given.min_scale == 0.8
+    assert resolve_recipe(given, ds).min_scale == 0.8  # a resolved config (--resume) stays
+    assert TrainConfig(data=ds.root, out=out).to_dict()["min_scale"] is None
+    line = resolve_recipe(TrainConfig(data=ds.root, out=out, steps=2000), ds).recipe_line()
+    assert line.startswith("recipe: input 64x80, 2000 steps (20 epochs of 100), batch 8")
+    assert "class weights sqrt, crops 0.5-1 of each side" in line
+    assert "whole frames" in short.recipe_line()
+    assert "no augmentation" in replace(short, augment=False).recipe_line()
+    with pytest.raises(ValueError, match="resolve_recipe"):
+        TrainConfig(data=ds.root, out=out).recipe_line()
 
+
+def replace_steps(config: TrainConfig, steps: int) -> TrainConfig:
     return replace(config, steps=steps)
 
 
