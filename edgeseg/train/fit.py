@@ -108,7 +108,6 @@ def train(
     ds = ensure_val_split(ds, config.val_fraction, config.seed)
     config = resolve_recipe(config, ds)
     assert config.size is not None
-    log.info("%s", config.recipe_line())
     spec = ModelSpec(
         input_height=config.size[0],
         input_width=config.size[1],

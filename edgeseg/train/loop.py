@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import shutil
 import tempfile
@@ -35,6 +36,7 @@ from edgeseg.train.pipeline import train_dataset
 from edgeseg.train.recipe import class_frequencies, class_weights, steps_per_epoch
 from edgeseg.train.strategy import is_chief, keras_multiworker_patch, make_strategy
 
+log = logging.getLogger(__name__)
 RUN_FILES = ("model.keras", "config.json", "history.csv", "curves.png")
 
 
@@ -217,6 +219,8 @@ def run_fit(
         cache=config.cache,
         min_scale=config.min_scale,
     )
+    if chief:  # once the model and data are ready: a run that fails to start prints only its error
+        log.info("%s", config.recipe_line())
     interrupted = False
     if config.strategy == "multiworker":
         shapes = ((config.batch, *spec.input_size, spec.channels), (config.batch, *spec.input_size))
