@@ -74,14 +74,17 @@ def write_saved_model(model: keras.Model, spec: ModelSpec, directory: str | Path
         raise ConversionError(
             f"model input {tuple(model.input_shape[1:])} does not match its spec {tuple(shape[1:])}"
         )
+    from edgeseg.train.qat import exporting
+
     arch = keras.export.ExportArchive()
     arch.track(model)
-    arch.add_endpoint(
-        "serve",
-        lambda x: model(x, training=False),
-        input_signature=[tf.TensorSpec(shape, tf.float32, name="image")],
-    )
-    arch.write_out(str(directory), verbose=False)
+    with exporting():  # quantisation-aware layers as the ops the converter quantises
+        arch.add_endpoint(
+            "serve",
+            lambda x: model(x, training=False),
+            input_signature=[tf.TensorSpec(shape, tf.float32, name="image")],
+        )
+        arch.write_out(str(directory), verbose=False)
     return Path(directory)
 
 
@@ -90,12 +93,16 @@ def prepare_converter(
     spec: ModelSpec,
     options: ConvertOptions,
     rep_dataset: CalibrationSet | None = None,
+    *,
+    qat: bool = False,
 ) -> tf.lite.TFLiteConverter:
     """A TFLiteConverter set up for `options` (model may be a Keras model or a SavedModel dir).
 
     int8: full integer, per-channel weights, TFLITE_BUILTINS_INT8 only, input per `options.io`.
     With `options.float_layers` it is set to calibrate only; `run_converter` then quantises with
-    those nodes kept in float. The temporary SavedModel lives as long as the converter.
+    those nodes kept in float. `qat`: a quantisation-aware model (edgeseg.train.qat), quantised
+    from its own fake-quant ranges, no calibration. The temporary SavedModel lives as long as
+    the converter.
     """
     import tensorflow as tf
 
@@ -110,6 +117,15 @@ def prepare_converter(
     if tmp is not None:
         conv._edgeseg_tmp = tmp  # keep the SavedModel until the converter is gone
         weakref.finalize(conv, tmp.cleanup)
+    if qat:
+        check_qat_options(options)
+        # The fake-quant ops make this quantisation-aware conversion. Restricting supported_ops to
+        # TFLITE_BUILTINS_INT8 here would make the converter demand a representative dataset;
+        # validate() reports any op left in float.
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.inference_input_type = _tf_dtype(options.input_type)
+        conv.inference_output_type = _tf_dtype(options.output_type)
+        return conv
     if options.quant == Quant.FLOAT32:
         return conv
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -139,6 +155,20 @@ def prepare_converter(
         conv.inference_input_type = _tf_dtype(options.input_type)
         conv.inference_output_type = _tf_dtype(options.output_type)
     return conv
+
+
+def check_qat_options(options: ConvertOptions) -> None:
+    """A quantisation-aware model converts to plain int8 only: its ranges are trained in."""
+    if options.quant != Quant.INT8:
+        raise ConversionError(
+            f"a quantisation-aware model converts to int8 only (got --quant {options.quant}); "
+            "convert model_float.keras from the same run for other formats"
+        )
+    if options.float_layers:
+        raise ConversionError(
+            "float layers do not apply to a quantisation-aware model (its int8 ranges are "
+            "trained in); convert model_float.keras from the same run to keep layers in float"
+        )
 
 
 def _tf_dtype(name: str) -> Any:
@@ -239,10 +269,13 @@ def export(
     rep_dataset: CalibrationSet | None = None,
     extra: dict[str, Any] | None = None,
     calibrated: bytes | None = None,
+    *,
+    qat: bool = False,
 ) -> ExportResult:
     """Convert, embed the ModelSpec and conversion facts as metadata, write `out` atomically.
 
     With `calibrated` (from `calibrate`, int8 only) the calibration step is reused, not redone.
+    `qat`: `model` is quantisation-aware (see `prepare_converter`).
     """
     out = Path(out)
     check_output_path(out)
@@ -252,13 +285,14 @@ def export(
     if calibrated is not None and options.quant == Quant.INT8:
         flat = quantize_calibrated(calibrated, options)
     else:
-        flat = run_converter(prepare_converter(model, spec, options, rep_dataset), options)
+        flat = run_converter(prepare_converter(model, spec, options, rep_dataset, qat=qat), options)
     meta = {
         "quant": options.quant.value,
         "io": options.input_type,
         "output_type": options.output_type,
         "calib_count": len(rep_dataset) if rep_dataset is not None else 0,
         "float_layers": list(options.float_layers),
+        "quantisation_aware": qat,
         "edgeseg_version": __version__,
         **(extra or {}),
     }

@@ -13,6 +13,7 @@ from edgeseg.convert.calibration import CalibrationSet, Progress, representative
 from edgeseg.convert.converter import (
     ExportResult,
     check_output_path,
+    check_qat_options,
     export,
     float32_size,
     serving_model,
@@ -66,6 +67,7 @@ def convert_model(
     total)`), "convert" and "validate", so a caller can show where the time goes.
     """
     from edgeseg.train.model_io import load_keras_model
+    from edgeseg.train.qat import is_quantized
 
     step = phase or (lambda name: None)
     step("load")
@@ -73,12 +75,15 @@ def convert_model(
     options = options or ConvertOptions()
     out = Path(out) if out is not None else default_out(model_path, options.quant)
     check_output_path(out)
-    if options.needs_calibration and calib is None:
-        raise ConversionError("int8 conversion needs calibration images: pass --calib DIR")
     model, spec = load_keras_model(model_path)  # float_miou: training's best validation score
+    qat = is_quantized(model)  # quantisation-aware: its int8 ranges are in the model
+    if qat:
+        check_qat_options(options)
+    elif options.needs_calibration and calib is None:
+        raise ConversionError("int8 conversion needs calibration images: pass --calib DIR")
     model, spec = serving_model(model, spec, options)  # the softmax head left out by default
     rep: CalibrationSet | None = None
-    if options.needs_calibration:
+    if options.needs_calibration and not qat:
         assert calib is not None
         rep = representative_dataset(calib, spec, options.calib_count, options.seed, progress)
     start = time.perf_counter()
@@ -88,9 +93,8 @@ def convert_model(
         step("export")
         saved = write_saved_model(model, spec, Path(tmp) / "saved")
         step("calibrate" if rep is not None else "convert")
-        result = export(
-            saved, spec, options, staged, rep, extra={"source_model": Path(model_path).name}
-        )
+        extra = {"source_model": Path(model_path).name}
+        result = export(saved, spec, options, staged, rep, extra=extra, qat=qat)
         result = replace(result, path=out)
         seconds = time.perf_counter() - start
         step("validate")

@@ -23,6 +23,19 @@ def model_target(model: str | Path) -> str:
         return "cpu"
 
 
+FLOAT_MODEL = "model_float.keras"  # the float model a quantisation-aware run keeps beside
+
+
+def model_is_qat(model: str | Path) -> bool:
+    """Whether config.json beside a .keras model records quantisation-aware fine-tuning (such a
+    model converts from its own int8 ranges: no calibration images needed)."""
+    config = Path(model).with_name("config.json")
+    try:
+        return config.is_file() and bool(ModelSpec.load(config).extra.get("qat"))
+    except ModelError:
+        return False
+
+
 def default_io(model: str | Path) -> IOType:
     """uint8 input for a model trained with --target edgetpu, else int8."""
     return IOType.UINT8 if model_target(model) == "edgetpu" else IOType.INT8

@@ -157,18 +157,20 @@ def _train(settings: DemoSettings, data: Path, step: Step) -> TrainResult:
 def _convert(
     settings: DemoSettings, trained: TrainResult, step: Step
 ) -> tuple[ConvertOutcome, ConvertOutcome]:
-    """(int8 with uint8 input, float32 reference) beside the trained model."""
+    """(int8 with uint8 input, float32 reference) beside the trained model; the reference is
+    converted from the float model a quantisation-aware run keeps beside it."""
     from edgeseg.convert.options import ConvertOptions, IOType, Quant
     from edgeseg.convert.pipeline import convert_model
 
-    step("3/7 converting to int8 (calibrated) and float32 (reference)")
+    step("3/7 converting to int8 and float32 (reference)")
     run_dir = trained.model_path.parent
+    float_model = run_dir / "model_float.keras"
     calib = find_calib_data(settings.out, settings.seed)
     int8 = convert_model(
         trained.model_path, run_dir / "model_int8.tflite", ConvertOptions(io=IOType.UINT8), calib
     )
     f32 = convert_model(
-        trained.model_path,
+        float_model if float_model.is_file() else trained.model_path,
         run_dir / "model_float32.tflite",
         ConvertOptions(quant=Quant.FLOAT32),
         measure_float32=False,

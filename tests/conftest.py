@@ -70,6 +70,7 @@ def membrane_run(membrane_data: Path, tmp_path_factory: pytest.TempPathFactory) 
             filters=16,
             seed=0,
             verbose=0,
+            qat=False,  # the float model and post-training quantisation (test_qat: the default)
         )
     )
     return TrainedRun(out, result.model_path, ModelSpec.load(result.config_path))

@@ -132,6 +132,7 @@ def convert(
       edgeseg convert runs/street/model.keras --calib data/street --io uint8
     """
     from edgeseg.cli.convert_target import resolve_target
+    from edgeseg.convert.target import FLOAT_MODEL, model_is_qat
 
     io, edgetpu = resolve_target(model, io, edgetpu, quant)
     quiet_tensorflow()
@@ -145,7 +146,29 @@ def convert(
         options = ConvertOptions(
             quant=quant, io=io, calib_count=calib_count, seed=seed, keep_softmax=keep_softmax
         )
-        if options.needs_calibration and calib is None:
+        qat = model_is_qat(model)
+        if qat and (diagnose or max_drop is not None):
+            # they diagnose / repair post-training quantisation: that of the float model
+            float_model = model.with_name(FLOAT_MODEL)
+            if not float_model.is_file():
+                raise fail(
+                    f"{model}: quantisation-aware, and no {FLOAT_MODEL} beside it: --diagnose "
+                    "and --max-drop apply to post-training quantisation of a float model"
+                )
+            console.print(
+                f"quantisation-aware model: --diagnose / --max-drop work on the post-training "
+                f"quantisation of {float_model}",
+                highlight=False,
+            )
+            model, qat = float_model, False
+        if qat:
+            console.print(
+                "quantisation-aware model: int8 ranges from the model itself"
+                + (" (--calib not used)" if calib is not None else ""),
+                highlight=False,
+            )
+            calib = None
+        elif options.needs_calibration and calib is None:
             calib = default_calib()
             if calib is None:
                 raise fail(NO_CALIB)

@@ -135,6 +135,27 @@ def train(
             "else 1]"
         ),
     ] = None,
+    qat: Annotated[
+        bool | None,
+        typer.Option(
+            "--qat/--no-qat",
+            help="After float training, rebuild the best model with the int8 arithmetic "
+            "simulated (BatchNorm folded, weights and activations on the grids LiteRT uses, "
+            "ranges from 200 training frames): OUT/model.keras is then that model, which its "
+            "int8 conversion reproduces (about 99.7% of pixels, against 99% for the float "
+            "model) and which `convert` needs no calibration images for; the float model stays "
+            "as model_float.keras. \\[default: --qat]",
+        ),
+    ] = None,
+    qat_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--qat-steps",
+            min=0,
+            help="Then fine-tune the quantisation-aware model this many steps (kept only when "
+            "validation improves; measured no gain on converged models). \\[default: 0]",
+        ),
+    ] = None,
     resize: Annotated[
         Resize | None,
         typer.Option(help="stretch, or letterbox (keeps the aspect ratio). \\[default: stretch]"),
@@ -205,6 +226,7 @@ def train(
       edgeseg train ../shared/data/dubai_aerial --out runs/aerial --steps 3000
       edgeseg train data/street --out runs/street --size 256 --epochs 30
       edgeseg train data/street --out runs/coral --target edgetpu
+      edgeseg train data/street --out runs/street --no-qat
       edgeseg train data/street --out runs/mnv2 --encoder mobilenetv2 --alpha 0.35 --size 224x320
     """
     if target == "edgetpu" and upsample == "transpose":
@@ -237,6 +259,8 @@ def train(
         "augment": augment,
         "strategy": strategy,
         "target": target,
+        "qat": qat,
+        "qat_steps": qat_steps,
     }
     given = {k: v for k, v in options.items() if v is not None}
     quiet_tensorflow()

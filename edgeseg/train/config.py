@@ -14,6 +14,7 @@ from edgeseg.core.metrics import SegmentationScores
 from edgeseg.train.recipe import CLASS_WEIGHTINGS, LOSSES
 
 if TYPE_CHECKING:
+    from edgeseg.core.spec import ModelSpec
     from edgeseg.train.cost import ModelCost
 
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -65,6 +66,11 @@ class TrainConfig:
     # "edgetpu": a model the Edge TPU compiler maps whole (resize decoder; convert then defaults
     # to uint8 I/O). Recorded in the ModelSpec.
     target: str = "cpu"
+    # after float training, rebuild the best checkpoint as a quantisation-aware model (int8
+    # arithmetic simulated, edgeseg.train.qat): it becomes model.keras, the float one
+    # model_float.keras. Skipped for --strategy multiworker.
+    qat: bool = True
+    qat_steps: int = 0  # optimiser steps of quantisation-aware fine-tuning after that
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data", Path(self.data))
@@ -94,6 +100,12 @@ class TrainConfig:
                 f"--min-scale must be in [0.1, 1], got {self.min_scale}",
             ),
             (self.batch >= 1, f"--batch must be >= 1, got {self.batch}"),
+            (self.qat_steps >= 0, f"--qat-steps must be >= 0, got {self.qat_steps}"),
+            (
+                self.qat_steps == 0 or self.strategy != "multiworker",
+                "--qat-steps does not support --strategy multiworker; fine-tune on one machine",
+            ),
+            (self.qat or self.qat_steps == 0, "--qat-steps needs the quantisation-aware phase"),
             (self.lr > 0, f"--lr must be > 0, got {self.lr}"),
             (self.depth >= 1, f"--depth must be >= 1, got {self.depth}"),
             (self.filters >= 1, f"--filters must be >= 1, got {self.filters}"),
@@ -200,11 +212,15 @@ class TrainConfig:
             augment = f"crops {self.min_scale:g}-1 of each side, flips, colour jitter"
         else:
             augment = "whole frames, flips, colour jitter"
+        qat = ""
+        if self.qat and self.strategy != "multiworker":
+            qat = ", then the quantisation-aware model"
+            qat += f" fine-tuned {self.qat_steps} steps" if self.qat_steps else ""
         return (
             f"recipe: input {self.size[0]}x{self.size[1]}, {self.steps} steps "
             f"({self.epochs} epochs of {self.steps_per_epoch}), batch {self.batch}, "
             f"lr {self.lr:g} {self.lr_schedule}, loss {self.loss}, class weights "
-            f"{self.class_weighting}, {augment}"
+            f"{self.class_weighting}, {augment}{qat}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -246,6 +262,28 @@ def load_train_config(run_dir: str | Path) -> TrainConfig:
         raise ModelError(f"{path}: not found; nothing to resume in {run_dir}") from exc
     except (KeyError, TypeError, json.JSONDecodeError) as exc:
         raise ModelError(f"{path}: no usable training settings ({exc})") from exc
+
+
+def run_config(
+    spec: ModelSpec,
+    config: TrainConfig,
+    cost: ModelCost,
+    scores: SegmentationScores,
+    epoch: int,
+) -> dict[str, Any]:
+    """config.json's content for a checkpoint scored `scores` at `epoch` (0-based)."""
+    val = {**scores_dict(scores, spec.class_names), "best_epoch": epoch + 1}
+    payload = {
+        "spec": spec.with_updates(
+            float_miou=val["miou"], float_per_class_iou=val["per_class_iou"]
+        ).to_dict(),
+        "train": config.to_dict(),
+        "val": val,
+        "cost": cost.to_dict(),
+    }
+    if "qat" in spec.extra:
+        payload["qat"] = spec.extra["qat"]
+    return payload
 
 
 def scores_dict(scores: SegmentationScores, class_names: tuple[str, ...]) -> dict[str, Any]:

@@ -27,17 +27,18 @@ from edgeseg.train.callbacks import (
     plot_curves,
     read_history,
 )
-from edgeseg.train.config import TrainConfig, TrainResult, scores_dict
+from edgeseg.train.config import TrainConfig, TrainResult, run_config
 from edgeseg.train.cost import measure_cost
 from edgeseg.train.losses import SegmentationLoss
 from edgeseg.train.mobilenet_unet import build_mobilenetv2_unet
 from edgeseg.train.model import build_unet
 from edgeseg.train.pipeline import train_dataset
+from edgeseg.train.qat_phase import FLOAT_MODEL, QuantisationAwarePhase, restore_float_model
 from edgeseg.train.recipe import class_frequencies, class_weights, steps_per_epoch
 from edgeseg.train.strategy import is_chief, keras_multiworker_patch, make_strategy
 
 log = logging.getLogger(__name__)
-RUN_FILES = ("model.keras", "config.json", "history.csv", "curves.png")
+RUN_FILES = ("model.keras", "config.json", "history.csv", "curves.png", FLOAT_MODEL)
 
 
 def _optimizer(config: TrainConfig, steps: int) -> keras.optimizers.Optimizer:
@@ -171,6 +172,7 @@ def run_fit(
         for name in RUN_FILES:
             (run_dir / name).unlink(missing_ok=True)
         shutil.rmtree(resume_dir, ignore_errors=True)
+    restore_float_model(run_dir)  # a resumed run continues the float model, fine-tunes again
     # a resumed run is read from --out (shared storage in multi-worker runs), written to run_dir
     initial_epoch, best = _resume_state(config, config.out / "resume")
     rows = read_history(config.out / "history.csv")[:initial_epoch] if config.resume else []
@@ -188,15 +190,7 @@ def run_fit(
     spec = spec.with_updates(extra={**spec.extra, "cost": cost.to_dict()})
 
     def write_config(scores: SegmentationScores, epoch: int) -> None:
-        val = {**scores_dict(scores, spec.class_names), "best_epoch": epoch + 1}
-        payload = {
-            "spec": spec.with_updates(
-                float_miou=val["miou"], float_per_class_iou=val["per_class_iou"]
-            ).to_dict(),
-            "train": config.to_dict(),
-            "val": val,
-            "cost": cost.to_dict(),
-        }
+        payload = run_config(spec, config, cost, scores, epoch)
         atomic_write_text(config_path, json.dumps(payload, indent=2) + "\n")
 
     agree = _cross_worker_mean(strategy) if config.strategy == "multiworker" else None
@@ -246,6 +240,14 @@ def run_fit(
         raise ModelError(
             f"{run_dir}: training finished without a usable checkpoint (loss became NaN?)"
         )
+    if config.qat and config.strategy != "multiworker" and not interrupted:
+        phase = QuantisationAwarePhase(config, ds, spec, run_dir, rows, cost)
+        try:
+            with strategy.scope():
+                phase.prepare(loss)
+            phase.fit(data, steps, history_path, resume_dir, verbose=config.verbose)
+        except KeyboardInterrupt:
+            interrupted = True  # model.keras: the best checkpoint so far, float or not
     curves = plot_curves(rows, run_dir / "curves.png") if rows else None
     saved = json.loads(config_path.read_text())["val"]
     result = TrainResult(

@@ -47,7 +47,8 @@ def test_tiny_mobilenetv2_trains_converts_and_runs(tmp_path: Path) -> None:
     saved = json.loads((run / "config.json").read_text())
     assert saved["spec"]["extra"]["architecture"]["encoder"] == "mobilenetv2"
     assert saved["train"]["alpha"] == 0.35 and saved["train"]["weights"] == str(weights)
-    trained = keras.models.load_model(run / "model.keras", compile=False)
+    # the float model (model.keras is its quantisation-aware rebuild, BatchNorm folded in)
+    trained = keras.models.load_model(run / "model_float.keras", compile=False)
     np.testing.assert_allclose(  # the file's weights were applied (lr 1e-9 barely moves them)
         trained.get_layer("encoder").get_layer("Conv1").kernel, kernel, atol=1e-4
     )
