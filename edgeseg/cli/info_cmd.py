@@ -66,9 +66,17 @@ def info(
         if isinstance(arch, dict):
             table.add_row("architecture", ", ".join(f"{k} {v}" for k, v in arch.items()))
         miou = "unknown" if spec.float_miou is None else f"{spec.float_miou:.4f}"
-        table.add_row("float mIoU", miou)
+        qat = spec.extra.get("qat")
+        if isinstance(qat, dict):  # the model checked against is the quantisation-aware one
+            table.add_row("model mIoU", f"{miou} (quantisation-aware model)")
+            float_miou = (qat.get("float_val") or {}).get("miou")
+            if float_miou is not None:
+                table.add_row("float mIoU", f"{float_miou:.4f} (model_float.keras)")
+        else:
+            table.add_row("float mIoU", miou)
         table.add_row("edgeseg version", spec.edgeseg_version)
-        conv = {k: v for k, v in payload.items() if k in ("quant", "io", "calib_count", "edgetpu")}
+        keys = ("quant", "io", "calib_count", "quantisation_aware", "edgetpu")
+        conv = {k: v for k, v in payload.items() if k in keys}
         if conv:
             table.add_row("conversion", escape(", ".join(f"{k} {v}" for k, v in conv.items())))
     table.add_row("size", f"{details.size_bytes / 1024:.0f} KiB")

@@ -34,6 +34,7 @@ from edgeseg.train.config import TrainConfig, run_config
 from edgeseg.train.cost import ModelCost
 from edgeseg.train.losses import SegmentationLoss
 from edgeseg.train.qat import quantize_model
+from edgeseg.train.qat_layers import QuantRescale
 
 log = logging.getLogger(__name__)
 FLOAT_MODEL = "model_float.keras"  # as edgeseg.convert.target names it (train cannot import it)
@@ -67,6 +68,8 @@ def restore_float_model(run_dir: Path) -> None:
         spec = payload["spec"]
         spec["extra"] = {k: v for k, v in spec.get("extra", {}).items() if k != "qat"}
         spec["float_miou"] = qat["float_val"]["miou"]
+        if "float_norm" in qat:
+            spec["norm_scale"], spec["norm_offset"] = qat["float_norm"]
         spec["float_per_class_iou"] = qat["float_val"]["per_class_iou"]
         payload["val"] = qat["float_val"]
         atomic_write_text(config_path, json.dumps(payload, indent=2) + "\n")
@@ -112,8 +115,15 @@ class QuantisationAwarePhase:
             "calibration_frames": len(frames),
             "float_val": float_val,
             "float_model": FLOAT_MODEL,
+            "float_norm": [self.spec.norm_scale, self.spec.norm_offset],
         }
-        self.spec = self.spec.with_updates(extra={**self.spec.extra, "qat": qat})
+        rescale = [layer for layer in self.model.layers if isinstance(layer, QuantRescale)]
+        norm = (
+            {"norm_scale": rescale[0].exact_scale, "norm_offset": rescale[0].exact_offset}
+            if rescale
+            else {}
+        )
+        self.spec = self.spec.with_updates(extra={**self.spec.extra, "qat": qat}, **norm)
 
     def fit(
         self,

@@ -239,6 +239,10 @@ def test_train_qat_steps_then_convert_without_calibration_and_check(
     assert "int8 ranges from the model itself" in converted.output
     report = json.loads((out / "model_int8.report.json").read_text())
     assert report["non_int8_ops"] == []
+    info = runner.invoke(app, ["info", str(out / "model_int8.tflite")])
+    assert info.exit_code == 0, info.output
+    assert "quantisation-aware model" in info.output and "quantisation_aware True" in info.output
+    assert "x * 0.0078125 + -1" in info.output  # the normalisation the model computes
 
     checked = runner.invoke(
         app,
@@ -264,3 +268,5 @@ def test_train_qat_steps_then_convert_without_calibration_and_check(
     # float epochs continued from the float resume state, then one fine-tuning epoch again
     assert len((out / "history.csv").read_text().splitlines()) > len(rows)
     assert json.loads((out / "config.json").read_text())["qat"]["steps"] == 20
+    float_spec = ModelSpec.load(out / "config.json")
+    assert float_spec.norm_scale == 1 / 128 and "qat" in float_spec.extra
