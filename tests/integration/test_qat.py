@@ -125,14 +125,16 @@ def test_int8_conversion_computes_what_the_quantisation_aware_model_does(
 
     # In output steps: the quantisation-aware model is the int8 model to within float rounding
     # (which flips a rare requantisation; the flips spread with depth), the float model it came
-    # from is not.
+    # from is not. XNNPACK's kernels differ by CPU: measured exact 97-99.9% on an AMD EPYC
+    # (AVX2) and an Intel Xeon (AVX512-VNNI), except the gray MobileNetV2 (three identical input
+    # channels, random weights) at 93% exact / 99.6% within one step on the EPYC.
     zp = interpreter.get_output_details()[0]["quantization"][1]
     simulated = np.asarray(logits_qat(batch, training=False))
     off_qat = np.abs(int8 - zp * step - simulated) / step
     off_float = np.abs(int8 - zp * step - np.asarray(logits_float(batch, training=False))) / step
-    assert np.mean(off_qat < 0.01) > 0.95, np.mean(off_qat < 0.01)
+    assert np.mean(off_qat < 0.01) > 0.9, np.mean(off_qat < 0.01)
     assert np.mean(off_qat <= 1.01) > 0.99, np.mean(off_qat <= 1.01)
-    assert off_qat.mean() < 0.1 * off_float.mean(), (off_qat.mean(), off_float.mean())
+    assert off_qat.mean() < 0.15 * off_float.mean(), (off_qat.mean(), off_float.mean())
 
 
 def _every_rule(channels: int) -> keras.Model:
