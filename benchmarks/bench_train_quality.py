@@ -136,6 +136,7 @@ def run_set(data: Path, work: Path, minutes: float, runs: int, log: Any) -> list
     from edgeseg.convert.pipeline import convert_model
     from edgeseg.eval import compare
     from edgeseg.runtime.bench import benchmark
+    from edgeseg.train import FLOAT_MODEL
     from edgeseg.train.fit import TrainConfig, train
 
     base = TrainConfig(data=data, out=work / "probe", verbose=0, overwrite=True)
@@ -156,7 +157,7 @@ def run_set(data: Path, work: Path, minutes: float, runs: int, log: Any) -> list
         train_min = (time.perf_counter() - t0) / 60
         int8 = convert_model(trained.model_path, out / "model_int8.tflite", ConvertOptions(), data)
         check = compare(trained.model_path, int8.export.path, data, max_drop=MAX_INT8_DROP)
-        float_path = trained.model_path.with_name("model_float.keras")
+        float_path = trained.model_path.with_name(FLOAT_MODEL)
         float_check = (
             compare(float_path, int8.export.path, data, max_drop=MAX_INT8_DROP)
             if float_path.is_file()

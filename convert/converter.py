@@ -159,15 +159,17 @@ def prepare_converter(
 
 def check_qat_options(options: ConvertOptions) -> None:
     """A quantisation-aware model converts to plain int8 only: its ranges are trained in."""
+    from edgeseg.train import FLOAT_MODEL
+
     if options.quant != Quant.INT8:
         raise ConversionError(
             f"a quantisation-aware model converts to int8 only (got --quant {options.quant}); "
-            "convert model_float.keras from the same run for other formats"
+            f"convert {FLOAT_MODEL} from the same run for other formats"
         )
     if options.float_layers:
         raise ConversionError(
             "float layers do not apply to a quantisation-aware model (its int8 ranges are "
-            "trained in); convert model_float.keras from the same run to keep layers in float"
+            f"trained in); convert {FLOAT_MODEL} from the same run to keep layers in float"
         )
 
 

@@ -23,9 +23,6 @@ def model_target(model: str | Path) -> str:
         return "cpu"
 
 
-FLOAT_MODEL = "model_float.keras"  # the float model a quantisation-aware run keeps beside
-
-
 def model_is_qat(model: str | Path) -> bool:
     """Whether config.json beside a .keras model records quantisation-aware fine-tuning (such a
     model converts from its own int8 ranges: no calibration images needed)."""

@@ -161,10 +161,11 @@ def _convert(
     converted from the float model a quantisation-aware run keeps beside it."""
     from edgeseg.convert.options import ConvertOptions, IOType, Quant
     from edgeseg.convert.pipeline import convert_model
+    from edgeseg.train import FLOAT_MODEL
 
     step("3/7 converting to int8 and float32 (reference)")
     run_dir = trained.model_path.parent
-    float_model = run_dir / "model_float.keras"
+    float_model = run_dir / FLOAT_MODEL
     calib = find_calib_data(settings.out, settings.seed)
     int8 = convert_model(
         trained.model_path, run_dir / "model_int8.tflite", ConvertOptions(io=IOType.UINT8), calib

@@ -132,7 +132,8 @@ def convert(
       edgeseg convert runs/street/model.keras --calib data/street --io uint8
     """
     from edgeseg.cli.convert_target import resolve_target
-    from edgeseg.convert.target import FLOAT_MODEL, model_is_qat
+    from edgeseg.convert.target import model_is_qat
+    from edgeseg.train import FLOAT_MODEL
 
     io, edgetpu = resolve_target(model, io, edgetpu, quant)
     quiet_tensorflow()

@@ -201,6 +201,11 @@ class TrainConfig:
             "upsample": self.upsample,
         }
 
+    @property
+    def makes_qat_model(self) -> bool:
+        """Whether the run ends with the quantisation-aware model (not in multi-worker runs)."""
+        return self.qat and self.strategy != "multiworker"
+
     def recipe_line(self) -> str:
         """What a resolved config (fit.resolve_recipe) will train, in one line for the log: the
         choices the data and the budget made are the ones users did not see on the command line."""
@@ -213,7 +218,7 @@ class TrainConfig:
         else:
             augment = "whole frames, flips, colour jitter"
         qat = ""
-        if self.qat and self.strategy != "multiworker":
+        if self.makes_qat_model:
             qat = ", then the quantisation-aware model"
             qat += f" fine-tuned {self.qat_steps} steps" if self.qat_steps else ""
         return (

@@ -18,6 +18,7 @@ from edgeseg.core.errors import ModelError, first_line
 from edgeseg.core.metrics import SegmentationScores
 from edgeseg.core.spec import ModelSpec
 from edgeseg.data.dataset import Dataset
+from edgeseg.train import FLOAT_MODEL
 from edgeseg.train.callbacks import (
     BestCheckpoint,
     EpochLog,
@@ -33,7 +34,7 @@ from edgeseg.train.losses import SegmentationLoss
 from edgeseg.train.mobilenet_unet import build_mobilenetv2_unet
 from edgeseg.train.model import build_unet
 from edgeseg.train.pipeline import train_dataset
-from edgeseg.train.qat_phase import FLOAT_MODEL, QuantisationAwarePhase, restore_float_model
+from edgeseg.train.qat_phase import QuantisationAwarePhase, restore_float_model
 from edgeseg.train.recipe import class_frequencies, class_weights, steps_per_epoch
 from edgeseg.train.strategy import is_chief, keras_multiworker_patch, make_strategy
 
@@ -240,7 +241,7 @@ def run_fit(
         raise ModelError(
             f"{run_dir}: training finished without a usable checkpoint (loss became NaN?)"
         )
-    if config.qat and config.strategy != "multiworker" and not interrupted:
+    if config.makes_qat_model and not interrupted:
         phase = QuantisationAwarePhase(config, ds, spec, run_dir, rows, cost)
         try:
             with strategy.scope():

@@ -22,6 +22,7 @@ from edgeseg.core.metrics import SegmentationScores
 from edgeseg.core.processing import prepare_image, read_image
 from edgeseg.core.spec import ModelSpec
 from edgeseg.data.dataset import Dataset
+from edgeseg.train import FLOAT_MODEL
 from edgeseg.train.callbacks import (
     BestCheckpoint,
     EpochLog,
@@ -37,7 +38,6 @@ from edgeseg.train.qat import quantize_model
 from edgeseg.train.qat_layers import QuantRescale
 
 log = logging.getLogger(__name__)
-FLOAT_MODEL = "model_float.keras"  # as edgeseg.convert.target names it (train cannot import it)
 CALIB_FRAMES = 200  # training frames whose activation ranges set the int8 grids
 LR_FACTOR = 0.05  # fine-tuning starts at this share of --lr (where the float schedule ended)
 
