@@ -37,6 +37,7 @@ def info(
     """
     from edgeseg.core.model_metadata import spec_from_payload
     from edgeseg.runtime.inspect import describe_tensor, inspect_tflite
+    from edgeseg.train import FLOAT_MODEL
 
     with user_errors():
         details = inspect_tflite(model)
@@ -71,7 +72,7 @@ def info(
             table.add_row("model mIoU", f"{miou} (quantisation-aware model)")
             float_miou = (qat.get("float_val") or {}).get("miou")
             if float_miou is not None:
-                table.add_row("float mIoU", f"{float_miou:.4f} (model_float.keras)")
+                table.add_row("float mIoU", f"{float_miou:.4f} ({FLOAT_MODEL})")
         else:
             table.add_row("float mIoU", miou)
         table.add_row("edgeseg version", spec.edgeseg_version)
