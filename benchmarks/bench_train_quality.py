@@ -8,7 +8,8 @@ int8 and check it, all with the library calls the CLI uses (train -> convert -> 
 
 Budget: each model trains for `--minutes` of wall time on this machine (default 7.5, so 15 minutes
 per set for the two recipes, the issue's "about 15 minutes per set on 2 cores"): a short probe
-run measures seconds per optimiser step, the step budget is set so training (with its periodic
+run measures seconds per optimiser step with and without XLA (what `--xla auto` measures; the
+faster is used for both recipes), the step budget is set so training (with its periodic
 validation) fits, and a time cap stops it if the machine slows down. Both recipes get the same
 input size (the default, derived from the data) and the same number of steps.
 
@@ -67,6 +68,7 @@ class Row:
     recipe: str
     size: tuple[int, int]
     steps: int  # optimiser steps actually run
+    xla: bool  # the training step XLA-compiled (the probe's faster choice for this set)
     train_min: float
     float_miou: float  # the float model (model_float.keras when the run made a QAT model)
     model_miou: float  # model.keras: the quantisation-aware model by default, else the float one
@@ -140,12 +142,20 @@ def run_set(data: Path, work: Path, minutes: float, runs: int, log: Any) -> list
     from edgeseg.train.fit import TrainConfig, train
 
     base = TrainConfig(data=data, out=work / "probe", verbose=0, overwrite=True)
-    timer = StepTimer()
-    probe = train(replace(base, steps=PROBE_STEPS, patience=1000), callbacks=[timer.callback])
-    size = tuple(json.loads(probe.config_path.read_text())["train"]["size"])
-    per_step = timer.seconds_per_step()
-    steps = max(PROBE_STEPS, int(minutes * 60 * BUDGET_SHARE / per_step))
-    log(f"{data.name}: input {size[0]}x{size[1]}, {per_step:.2f} s/step -> {steps} steps")
+    per_step: dict[str, float] = {}
+    for xla in ("off", "on"):  # what `--xla auto` measures, once for both recipes
+        timer = StepTimer()
+        probe = replace(base, steps=PROBE_STEPS, patience=1000, xla=xla, qat=False)
+        trained = train(probe, callbacks=[timer.callback])
+        size = tuple(json.loads(trained.config_path.read_text())["train"]["size"])
+        per_step[xla] = timer.seconds_per_step()
+    xla = min(per_step, key=per_step.__getitem__)
+    base = replace(base, xla=xla)
+    steps = max(PROBE_STEPS, int(minutes * 60 * BUDGET_SHARE / per_step[xla]))
+    log(
+        f"{data.name}: input {size[0]}x{size[1]}, {per_step['off']:.2f} s/step "
+        f"({per_step['on']:.2f} with XLA: --xla {xla}) -> {steps} steps"
+    )
     rows = []
     recipes: tuple[tuple[str, dict[str, Any]], ...] = (("default", {}), ("plain", PLAIN))
     for recipe, overrides in recipes:
@@ -169,6 +179,7 @@ def run_set(data: Path, work: Path, minutes: float, runs: int, log: Any) -> list
             recipe=recipe,
             size=(int(size[0]), int(size[1])),
             steps=cap.steps,
+            xla=xla == "on",
             train_min=train_min,
             float_miou=float_check.float_miou,
             model_miou=check.float_miou,
@@ -255,7 +266,8 @@ def main() -> int:
     print("|" + "---|" * len(columns))
     for r in rows:
         print(
-            f"| {r.dataset} | {r.recipe} | {r.size[0]}x{r.size[1]} | {r.steps} | {r.train_min:.1f} "
+            f"| {r.dataset} | {r.recipe} | {r.size[0]}x{r.size[1]} "
+            f"| {r.steps}{' (XLA)' if r.xla else ''} | {r.train_min:.1f} "
             f"| {r.float_miou:.3f} | {r.model_miou:.3f} | {r.int8_miou:.3f} "
             f"| {100 * r.agreement:.2f}% | {100 * r.agreement_float:.2f}% "
             f"| {r.gmacs:.2f} | {r.invoke_ms:.1f} |"

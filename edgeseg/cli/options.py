@@ -16,6 +16,7 @@ Strategy = Literal["default", "mirrored", "multiworker"]
 Target = Literal["cpu", "edgetpu"]
 Encoder = Literal["unet", "mobilenetv2"]
 ClassWeights = Literal["none", "sqrt", "median"]
+Xla = Literal["auto", "on", "off"]
 View = Literal["overlay", "side", "mask"]
 Fallback = Literal["cpu"]
 

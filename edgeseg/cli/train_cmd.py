@@ -19,7 +19,16 @@ from edgeseg.cli.common import (
     stdout_isatty,
     user_errors,
 )
-from edgeseg.cli.options import ClassWeights, Encoder, Loss, Resize, Strategy, Target, Upsample
+from edgeseg.cli.options import (
+    ClassWeights,
+    Encoder,
+    Loss,
+    Resize,
+    Strategy,
+    Target,
+    Upsample,
+    Xla,
+)
 from edgeseg.core.errors import require_training_stack
 
 SYNTHETIC_FOLDER = "synthetic_data"
@@ -207,6 +216,15 @@ def train(
             "(TF_CONFIG). \\[default: default]"
         ),
     ] = None,
+    xla: Annotated[
+        Xla | None,
+        typer.Option(
+            help="Compile the training step with XLA. auto: time the first steps both ways and "
+            "train on with the faster (which wins depends on the CPU and the layers: measured "
+            "1.5x faster for the U-Net, 2x slower for MobileNetV2 on an AVX2 EPYC); runs under "
+            "200 steps and distributed ones train without it. \\[default: auto]"
+        ),
+    ] = None,
     resume: Annotated[
         bool,
         typer.Option(
@@ -261,6 +279,7 @@ def train(
         "target": target,
         "qat": qat,
         "qat_steps": qat_steps,
+        "xla": xla,
     }
     given = {k: v for k, v in options.items() if v is not None}
     quiet_tensorflow()

@@ -21,6 +21,7 @@ STRATEGIES = ("default", "mirrored", "multiworker")
 LR_SCHEDULES = ("cosine", "constant")
 ENCODERS = ("unet", "mobilenetv2")
 ALPHAS = (0.35, 0.5, 0.75, 1.0)  # MobileNetV2 width multipliers (all have ImageNet weights)
+XLA_MODES = ("auto", "on", "off")  # whether the training step is XLA-compiled (train/xla.py)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,9 @@ class TrainConfig:
     # model_float.keras. Skipped for --strategy multiworker.
     qat: bool = True
     qat_steps: int = 0  # optimiser steps of quantisation-aware fine-tuning after that
+    # XLA for the float training step: "auto" times both in the first steps and keeps the
+    # faster (edgeseg.train.xla); "on" / "off" force it
+    xla: str = "auto"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data", Path(self.data))
@@ -106,6 +110,14 @@ class TrainConfig:
                 "--qat-steps does not support --strategy multiworker; fine-tune on one machine",
             ),
             (self.qat or self.qat_steps == 0, "--qat-steps needs the quantisation-aware phase"),
+            (
+                self.xla in XLA_MODES,
+                f"--xla must be one of {', '.join(XLA_MODES)}, got {self.xla!r}",
+            ),
+            (
+                self.xla != "on" or self.strategy == "default",
+                "--xla on needs --strategy default: distributed training runs without XLA",
+            ),
             (self.lr > 0, f"--lr must be > 0, got {self.lr}"),
             (self.depth >= 1, f"--depth must be >= 1, got {self.depth}"),
             (self.filters >= 1, f"--filters must be >= 1, got {self.filters}"),
@@ -275,8 +287,10 @@ def run_config(
     cost: ModelCost,
     scores: SegmentationScores,
     epoch: int,
+    train_step: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """config.json's content for a checkpoint scored `scores` at `epoch` (0-based)."""
+    """config.json's content for a checkpoint scored `scores` at `epoch` (0-based);
+    `train_step`: what `--xla auto` measured and chose (edgeseg.train.xla.XlaProbe.result)."""
     val = {**scores_dict(scores, spec.class_names), "best_epoch": epoch + 1}
     payload = {
         "spec": spec.with_updates(
@@ -286,6 +300,8 @@ def run_config(
         "val": val,
         "cost": cost.to_dict(),
     }
+    if train_step is not None:
+        payload["train_step"] = train_step
     if "qat" in spec.extra:
         payload["qat"] = spec.extra["qat"]
     return payload

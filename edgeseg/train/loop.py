@@ -37,6 +37,7 @@ from edgeseg.train.pipeline import train_dataset
 from edgeseg.train.qat_phase import QuantisationAwarePhase, restore_float_model
 from edgeseg.train.recipe import class_frequencies, class_weights, steps_per_epoch
 from edgeseg.train.strategy import is_chief, keras_multiworker_patch, make_strategy
+from edgeseg.train.xla import XlaProbe, plan_xla
 
 log = logging.getLogger(__name__)
 RUN_FILES = ("model.keras", "config.json", "history.csv", "curves.png", FLOAT_MODEL)
@@ -190,8 +191,12 @@ def run_fit(
     cost = measure_cost(keras.models.clone_model(model))
     spec = spec.with_updates(extra={**spec.extra, "cost": cost.to_dict()})
 
+    xla = plan_xla(config, (int(config.epochs or 1) - initial_epoch) * steps)
+    model.jit_compile = bool(xla)
+    probe = XlaProbe() if xla is None else None
+
     def write_config(scores: SegmentationScores, epoch: int) -> None:
-        payload = run_config(spec, config, cost, scores, epoch)
+        payload = run_config(spec, config, cost, scores, epoch, probe and probe.result)
         atomic_write_text(config_path, json.dumps(payload, indent=2) + "\n")
 
     agree = _cross_worker_mean(strategy) if config.strategy == "multiworker" else None
@@ -203,6 +208,7 @@ def run_fit(
         EpochLog(history_path, resume_dir, rows, checkpoint),
         *_early_stopping(config),
         keras.callbacks.TerminateOnNaN(),
+        *([probe] if probe is not None else []),
         *user_callbacks,
     ]
     data = train_dataset(

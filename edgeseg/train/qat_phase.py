@@ -90,11 +90,14 @@ class QuantisationAwarePhase:
         self.config, self.ds, self.run_dir, self.rows, self.cost = config, ds, run_dir, rows, cost
         self.spec = spec
         self.model: keras.Model | None = None
+        self.train_step: dict[str, Any] | None = None
 
     def prepare(self, loss: SegmentationLoss) -> None:
         model_path = self.run_dir / "model.keras"
         float_model = keras.models.load_model(model_path, compile=False, safe_mode=True)
-        float_val = json.loads((self.run_dir / "config.json").read_text())["val"]
+        float_run = json.loads((self.run_dir / "config.json").read_text())
+        float_val = float_run["val"]
+        self.train_step = float_run.get("train_step")  # what --xla auto chose, kept on record
         write_bytes(self.run_dir / FLOAT_MODEL, model_path.read_bytes())
         frames = calibration_frames(self.ds, self.spec, CALIB_FRAMES, self.config.seed)
         log.info(
@@ -138,7 +141,7 @@ class QuantisationAwarePhase:
         model_path, config_path = self.run_dir / "model.keras", self.run_dir / "config.json"
 
         def write_config(scores: SegmentationScores, epoch: int) -> None:
-            payload = run_config(self.spec, self.config, self.cost, scores, epoch)
+            payload = run_config(self.spec, self.config, self.cost, scores, epoch, self.train_step)
             atomic_write_text(config_path, json.dumps(payload, indent=2) + "\n")
 
         data_val = ValidationData(self.ds, self.spec, self.model.loss)

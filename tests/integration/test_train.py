@@ -156,8 +156,48 @@ def test_help_lists_the_options() -> None:
         "--classes",
         "--resume",
         "--strategy",
+        "--xla",
     ):
         assert option in result.output
+
+
+@pytest.mark.slow
+def test_xla_auto_times_both_step_compilers_and_records_the_choice(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    from edgeseg.train.xla import MIN_PROBE_BUDGET
+
+    out = tmp_path / "run"
+    steps = str(MIN_PROBE_BUDGET)
+    result = runner.invoke(
+        app, ["train", str(tiny_data), "--out", str(out), *TINY, "--steps", steps]
+    )
+    assert result.exit_code == 0, result.output
+    assert "training step: " in result.output and "s with XLA" in result.output
+    saved = json.loads((out / "config.json").read_text())
+    step = saved["train_step"]  # kept through the quantisation-aware phase's rewrite
+    assert saved["train"]["xla"] == "auto" and "qat" in saved
+    assert isinstance(step["xla"], bool)
+    graph, xla = step["seconds_per_step"]["graph"], step["seconds_per_step"]["xla"]
+    assert 0 < graph < 5 and 0 < xla < 5
+    assert step["xla"] is (xla < graph)
+    assert [r["epoch"] for r in _history(out)] == ["1", "2"]  # the budget: 2 epochs of 100
+
+    forced = runner.invoke(
+        app,
+        [
+            "train",
+            str(tiny_data),
+            "--out",
+            str(tmp_path / "forced"),
+            *TINY,
+            "--xla",
+            "on",
+            "--strategy",
+            "mirrored",
+        ],
+    )
+    assert forced.exit_code == 2 and "--xla on needs --strategy default" in forced.output
 
 
 def _write_pair(root: Path, stem: str, image: np.ndarray, mask: np.ndarray) -> None:
