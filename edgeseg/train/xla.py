@@ -15,7 +15,9 @@ import time
 from typing import Any
 
 import keras
+import tensorflow as tf
 
+from edgeseg.core.errors import first_line
 from edgeseg.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,7 @@ class XlaProbe(keras.callbacks.Callback):
         self.candidate: bool | None = False  # the one being timed; None once decided
         self.result: dict[str, Any] | None = None
         self._graph_function: Any = None
+        self._xla_function: Any = None
         self._skip = PROBE_SKIP
         self._start = 0.0
 
@@ -67,19 +70,43 @@ class XlaProbe(keras.callbacks.Callback):
             self._graph_function = self.model.train_function
             self.model.jit_compile = True
             self.model.make_train_function(force=True)
+            self._xla_function = self.model.train_function
+            self.model.train_function = self._xla_or_graph
             self.candidate, self._skip = True, PROBE_SKIP
             return
         graph, xla = (statistics.median(self.times[c]) for c in (False, True))
-        use_xla = xla < graph
-        if not use_xla:  # back to the graph function already traced: no second trace
+        self._decide(xla < graph, {"graph": graph, "xla": xla})
+
+    def _xla_or_graph(self, iterator: Any) -> Any:
+        """The XLA step while it is being timed; a step XLA cannot compile falls back to the
+        graph function for good (an error the graph step raises too still surfaces)."""
+        try:
+            return self._xla_function(iterator)
+        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as exc:
+            log.warning(
+                "XLA cannot compile the training step (%s); training without it", first_line(exc)
+            )
+            self._decide(False, {"graph": statistics.median(self.times[False])}, exc)
+            return self.model.train_function(iterator)
+
+    def _decide(
+        self, use_xla: bool, seconds: dict[str, float], error: Exception | None = None
+    ) -> None:
+        """Train on with the XLA or the graph function; record and log why."""
+        if use_xla:
+            self.model.train_function = self._xla_function
+        else:  # back to the graph function already traced: no second trace
             self.model.jit_compile = False
             self.model.train_function = self._graph_function
-        self._graph_function = None
+        self._graph_function = self._xla_function = None
         self.candidate = None
-        self.result = {"xla": use_xla, "seconds_per_step": {"graph": graph, "xla": xla}}
+        self.result = {"xla": use_xla, "seconds_per_step": seconds}
+        if error is not None:
+            self.result["xla_error"] = first_line(error)
+            return
         log.info(
             "training step: %s (%.3g s with XLA, %.3g s without; --xla on|off forces one)",
             "XLA-compiled" if use_xla else "TensorFlow graph",
-            xla,
-            graph,
+            seconds["xla"],
+            seconds["graph"],
         )

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tensorflow as tf
 
 from edgeseg.core.errors import EdgesegError
 from edgeseg.train import xla
@@ -16,17 +17,26 @@ from edgeseg.train.xla import MIN_PROBE_BUDGET, PROBE_SKIP, PROBE_STEPS, XlaProb
 
 class StubModel:
     """What the probe touches of a Keras model: jit_compile, train_function and
-    make_train_function, which builds a new function object as Keras does."""
+    make_train_function, which builds a new function as Keras does; its steps return which
+    function ran (an XLA one that cannot compile raises as TensorFlow does)."""
 
-    def __init__(self) -> None:
+    def __init__(self, xla_compiles: bool = True) -> None:
         self.jit_compile = False
+        self.xla_compiles = xla_compiles
         self.built: list[str] = []
+        self.ran: list[str] = []
         self.train_function: Any = self._make()
 
-    def _make(self) -> object:
+    def _make(self) -> Any:
         kind = "xla" if self.jit_compile else "graph"
         self.built.append(kind)
-        return object()
+
+        def step(iterator: Any) -> str:
+            if kind == "xla" and not self.xla_compiles:
+                raise tf.errors.UnimplementedError(None, None, "op Foo not supported by XLA\nmore")
+            return kind
+
+        return step
 
     def make_train_function(self, force: bool = False) -> None:
         assert force
@@ -42,6 +52,7 @@ def _drive(probe: XlaProbe, model: StubModel, clock: list[float], cost: dict[boo
         function = model.train_function
         probe.on_train_batch_begin(steps)
         clock[0] += 100.0 if fresh else cost[model.jit_compile]
+        model.ran.append(model.train_function(None))
         probe.on_train_batch_end(steps)
         fresh = model.train_function is not function
         steps += 1
@@ -63,6 +74,7 @@ def test_the_faster_compiler_is_kept(clock: list[float], graph_s: float, xla_s: 
     first = model.train_function
     steps = _drive(probe, model, clock, {False: graph_s, True: xla_s})
     assert steps == 2 * (PROBE_SKIP + PROBE_STEPS)  # every probed step trains; none repeated
+    assert model.ran == ["graph"] * (steps // 2) + ["xla"] * (steps // 2)
     use_xla = xla_s < graph_s
     assert probe.result is not None and probe.result["xla"] is use_xla
     # the tracing / compiling steps are not counted
@@ -81,6 +93,22 @@ def test_the_faster_compiler_is_kept(clock: list[float], graph_s: float, xla_s: 
     probe.on_train_batch_begin(99)
     probe.on_train_batch_end(99)
     assert model.built == ["graph", "xla"] and model.jit_compile is use_xla
+    assert model.train_function(None) == ("xla" if use_xla else "graph")
+
+
+def test_a_step_xla_cannot_compile_trains_without_it(
+    clock: list[float], caplog: pytest.LogCaptureFixture
+) -> None:
+    model, probe = StubModel(xla_compiles=False), XlaProbe()
+    probe.set_model(model)  # type: ignore[arg-type]
+    first = model.train_function
+    steps = _drive(probe, model, clock, {False: 1.0, True: 0.5})
+    assert steps == PROBE_SKIP + PROBE_STEPS + 1
+    assert model.ran[-1] == "graph"  # the failed step was trained by the graph function
+    assert model.train_function is first and model.jit_compile is False
+    assert probe.result is not None and probe.result["xla"] is False
+    assert probe.result["xla_error"] == "op Foo not supported by XLA"
+    assert "XLA cannot compile the training step (op Foo not supported by XLA)" in caplog.text
 
 
 def _config(**kw: Any) -> TrainConfig:
