@@ -196,7 +196,7 @@ def run_fit(
     probe = XlaProbe() if xla is None else None
 
     def write_config(scores: SegmentationScores, epoch: int) -> None:
-        payload = run_config(spec, config, cost, scores, epoch, probe and probe.result)
+        payload = run_config(spec, config, cost, scores, epoch)
         atomic_write_text(config_path, json.dumps(payload, indent=2) + "\n")
 
     agree = _cross_worker_mean(strategy) if config.strategy == "multiworker" else None
@@ -247,6 +247,9 @@ def run_fit(
         raise ModelError(
             f"{run_dir}: training finished without a usable checkpoint (loss became NaN?)"
         )
+    if probe is not None and probe.result is not None:  # on record, whichever epoch was best
+        saved = {**json.loads(config_path.read_text()), "train_step": probe.result}
+        atomic_write_text(config_path, json.dumps(saved, indent=2) + "\n")
     if config.makes_qat_model and not interrupted:
         phase = QuantisationAwarePhase(config, ds, spec, run_dir, rows, cost)
         try:
