@@ -40,7 +40,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from edgeseg.cli.common import fast_tensorflow_cpu
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+fast_tensorflow_cpu()  # as `edgeseg train` does, before TensorFlow loads
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("EDGESEG_SHARED_DATA", REPO.parent / "shared" / "data"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import platform
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -59,6 +60,14 @@ def quiet_tensorflow() -> None:
     """Hide TensorFlow's C++ start-up chatter before it is imported (users see our output only)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "2")
+
+
+def fast_tensorflow_cpu() -> None:
+    """Turn on TensorFlow's oneDNN kernels on x86-64 before TensorFlow loads, unless the user set
+    TF_ENABLE_ONEDNN_OPTS: TensorFlow enables them by itself only on CPUs with AVX512-VNNI or
+    AMX, but on an AVX2-only EPYC they trained 1.1-1.7x faster (README, "Training speed")."""
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

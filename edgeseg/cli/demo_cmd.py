@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from edgeseg.cli.common import call, console, quiet_tensorflow, user_errors
+from edgeseg.cli.common import call, console, fast_tensorflow_cpu, quiet_tensorflow, user_errors
 from edgeseg.core.errors import require_training_stack
 
 
@@ -35,6 +35,7 @@ def demo(
     and the paths of every file written. Example: edgeseg demo --quick --out demo_out
     """
     quiet_tensorflow()
+    fast_tensorflow_cpu()
     call(require_training_stack, "edgeseg demo")
     from edgeseg.demo import DemoSettings, run_demo
 

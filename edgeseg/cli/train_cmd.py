@@ -13,6 +13,7 @@ from edgeseg.cli.common import (
     console,
     err_console,
     fail,
+    fast_tensorflow_cpu,
     parse_size,
     quiet_tensorflow,
     route_logs,
@@ -220,9 +221,9 @@ def train(
         Xla | None,
         typer.Option(
             help="Compile the training step with XLA. auto: time the first steps both ways and "
-            "train on with the faster (which wins depends on the CPU and the layers: measured "
-            "1.5x faster for the U-Net, 2x slower for MobileNetV2 on an AVX2 EPYC); runs under "
-            "200 steps and distributed ones train without it. \\[default: auto]"
+            "train on with the faster (which wins depends on the CPU, the layers and the input: "
+            "on one CPU it measured from 1.5x faster to 2x slower); runs under 200 steps and "
+            "distributed ones train without it. \\[default: auto]"
         ),
     ] = None,
     resume: Annotated[
@@ -283,6 +284,7 @@ def train(
     }
     given = {k: v for k, v in options.items() if v is not None}
     quiet_tensorflow()
+    fast_tensorflow_cpu()
     route_logs("edgeseg.train", logging.INFO)  # the recipe line, and warnings as one-liners
     call(require_training_stack, "edgeseg train")
     from edgeseg.train.fit import TrainConfig, load_train_config

@@ -2,9 +2,10 @@
 
 Keras leaves XLA off on CPU-only machines; which is faster depends on the layers and the CPU, so
 `auto` measures both during the first steps of the run and trains on with the faster. Measured on
-an AMD EPYC (AVX2, 2 cores), batch 8: the U-Net's step took 1.79 s with XLA against 2.67 s
-without (256x256 gray), the MobileNetV2 encoder's 1.58 s against 0.71 s (XLA's depthwise
-convolutions are slow on CPU): README, "Training speed".
+an AMD EPYC (AVX2, 2 cores, oneDNN off), batch 8: the U-Net's step took 1.79 s with XLA against
+2.67 s without (256x256 gray), the MobileNetV2 encoder's 1.58 s against 0.71 s (XLA's depthwise
+convolutions are slow on CPU); with oneDNN on, the U-Net's winner changed with the input size:
+README, "Training speed".
 """
 
 from __future__ import annotations

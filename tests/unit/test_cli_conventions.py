@@ -90,3 +90,32 @@ def test_help_paragraphs_are_not_broken_mid_sentence() -> None:
     lines = out.splitlines()
     examples = [ln.strip() for ln in lines if ln.strip().startswith("edgeseg run ")]
     assert len(examples) == 3  # the examples stay one per line
+
+
+@pytest.mark.parametrize(
+    ("preset", "expected_x86"), [(None, "1"), ("0", "0")], ids=["default", "user-chose-off"]
+)
+def test_train_turns_on_onednn_before_tensorflow_loads(
+    tmp_path: Path, preset: str | None, expected_x86: str
+) -> None:
+    # a fresh process: TensorFlow reads TF_ENABLE_ONEDNN_OPTS once, when it loads
+    import os
+    import platform
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sys\n"
+        "from typer.testing import CliRunner\n"
+        "from edgeseg.cli.main import app\n"
+        f"r = CliRunner().invoke(app, ['train', {str(tmp_path / 'nowhere')!r}])\n"
+        "print(r.exit_code, os.environ.get('TF_ENABLE_ONEDNN_OPTS'), 'tensorflow' in sys.modules)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    if preset is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = preset
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    x86 = platform.machine().lower() in ("x86_64", "amd64")
+    assert out == ["2", expected_x86 if x86 else str(preset), "False"]
