@@ -3,6 +3,10 @@ sizes, `--source 0`, errors naming the option typed, and --verbose on every comm
 
 from __future__ import annotations
 
+import os
+import platform
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -99,11 +103,6 @@ def test_train_turns_on_onednn_before_tensorflow_loads(
     tmp_path: Path, preset: str | None, expected_x86: str
 ) -> None:
     # a fresh process: TensorFlow reads TF_ENABLE_ONEDNN_OPTS once, when it loads
-    import os
-    import platform
-    import subprocess
-    import sys
-
     code = (
         "import os, sys\n"
         "from typer.testing import CliRunner\n"
