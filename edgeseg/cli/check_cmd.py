@@ -17,6 +17,7 @@ from edgeseg.cli.common import (
     quiet_tensorflow,
     user_errors,
 )
+from edgeseg.cli.options import ImageLimit, ScoreThreads
 from edgeseg.core.errors import require_training_stack
 
 
@@ -50,12 +51,8 @@ def check_command(
     out_dir: Annotated[
         Path, typer.Option("--out-dir", help="Where check.json, check.md and disagreement.png go.")
     ] = Path("check-report"),
-    limit: Annotated[
-        int | None, typer.Option("--limit", min=1, help="Score only the first N images.")
-    ] = None,
-    threads: Annotated[
-        int | None, typer.Option("--threads", min=1, help="TFLite threads (default: all cores).")
-    ] = None,
+    limit: ImageLimit = None,
+    threads: ScoreThreads = None,
 ) -> None:
     """Check the accuracy an int8 model lost against its float model; exit 1 when over a limit.
 

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from edgeseg.cli.common import call, console, progress_bar, quiet_tensorflow, user_errors, warn
+from edgeseg.cli.options import ImageLimit, ScoreThreads
 from edgeseg.core.errors import require_training_stack
 
 
@@ -38,12 +39,8 @@ def eval_command(
             "legend beside them and the image's own mIoU in the caption.",
         ),
     ] = None,
-    limit: Annotated[
-        int | None, typer.Option("--limit", min=1, help="Score only the first N images.")
-    ] = None,
-    threads: Annotated[
-        int | None, typer.Option("--threads", min=1, help="TFLite threads (default: all cores).")
-    ] = None,
+    limit: ImageLimit = None,
+    threads: ScoreThreads = None,
 ) -> None:
     """Score a model on labelled images: mIoU, per-class IoU, pixel accuracy, fw-IoU, latency.
 

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+
+import typer
 
 from edgeseg.cli.common import fail
 
@@ -19,6 +21,14 @@ ClassWeights = Literal["none", "sqrt", "median"]
 Xla = Literal["auto", "on", "off"]
 View = Literal["overlay", "side", "mask"]
 Fallback = Literal["cpu"]
+
+# Options several scoring commands (eval, check) take with the same meaning
+ImageLimit = Annotated[
+    int | None, typer.Option("--limit", min=1, help="Score only the first N images.")
+]
+ScoreThreads = Annotated[
+    int | None, typer.Option("--threads", min=1, help="TFLite threads (default: all cores).")
+]
 
 
 def _two_ints(text: str) -> tuple[int, int] | None:
