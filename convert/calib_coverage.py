@@ -18,7 +18,7 @@ import numpy as np
 
 from edgeseg.convert.calibration import find_calibration_images
 from edgeseg.core.errors import DatasetError
-from edgeseg.core.processing import prepare_mask, read_mask
+from edgeseg.core.processing import prepare_mask
 from edgeseg.core.spec import ModelSpec
 from edgeseg.data.dataset import open_dataset
 
@@ -119,13 +119,17 @@ def class_coverage(
         has_split = (folder / "train").is_dir()
         ds = open_dataset(
             folder,
-            classes=spec.class_names,
+            # classes the model leaves out are named in the data's own class list
+            classes=None if spec.ignored_classes else spec.class_names,
             val_fraction=0.0 if not has_split else 0.2,
             ignore_index=spec.ignore_index,
             validate=False,
+            ignore_classes=spec.ignored_classes,
         )
     except DatasetError:
         return None  # images without usable masks: calibration still works, coverage is unknown
+    if ds.class_names != spec.class_names:
+        return None
     by_image = {s.image.resolve(): s for s in (*ds.train, *ds.val)}
     n = spec.num_classes
     pixels = np.zeros(n, np.int64)
@@ -136,7 +140,7 @@ def class_coverage(
         if sample is None:
             missing += 1
             continue
-        mask = read_mask(sample.mask, ds.encoding, colors=ds.colors, ignore_index=ds.ignore_index)
+        mask = ds.read_mask(sample)
         counts = np.bincount(prepare_mask(mask, spec).ravel(), minlength=256)[:n]
         pixels += counts
         images += counts > 0

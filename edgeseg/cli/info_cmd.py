@@ -50,6 +50,8 @@ def info(
         warn(f"{model}: no edgeseg metadata; showing tensors only (runtime will use defaults)")
     else:
         table.add_row("classes", escape(", ".join(spec.class_names)))
+        if spec.ignored_classes:
+            table.add_row("left out", escape(", ".join(spec.ignored_classes)))
         table.add_row(
             "palette", " ".join("#" + "".join(f"{v:02X}" for v in c) for c in spec.palette)
         )

@@ -185,6 +185,15 @@ def train(
         str | None,
         typer.Option(help="Class names a,b,c in mask-index order (instead of labels.txt)."),
     ] = None,
+    ignore_class: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ignore-class",
+            help="A listed class whose pixels are neither trained nor scored, such as a "
+            "dataset's void or unlabelled (repeat it or give a,b); the model gets the other "
+            "classes, and eval and check read masks the same way.",
+        ),
+    ] = None,
     patience: Annotated[
         int | None,
         typer.Option(
@@ -247,6 +256,7 @@ def train(
       edgeseg train data/street --out runs/coral --target edgetpu
       edgeseg train data/street --out runs/street --no-qat
       edgeseg train data/street --out runs/mnv2 --encoder mobilenetv2 --alpha 0.35 --size 224x320
+      edgeseg train data/camvid --out runs/camvid --ignore-class void
     """
     if target == "edgetpu" and upsample == "transpose":
         raise fail(
@@ -271,7 +281,8 @@ def train(
         "loss": loss,
         "resize": resize,
         "channels": channels,
-        "classes": tuple(c.strip() for c in classes.split(",") if c.strip()) if classes else None,
+        "classes": _names([classes] if classes else None) or None,
+        "ignore_classes": _names(ignore_class) or None,
         "patience": patience,
         "val_fraction": val_fraction,
         "seed": seed,
@@ -348,3 +359,8 @@ def _print_result(result: Any) -> None:
     console.print(f"{result.epochs_run} epochs{devices}; best model {result.model_path}")
     if result.cost is not None:
         console.print(f"cost: {result.cost.describe()}")
+
+
+def _names(values: list[str] | None) -> tuple[str, ...]:
+    """Class names from a repeatable option whose values may also be comma lists."""
+    return tuple(n.strip() for v in values or () for n in v.split(",") if n.strip())

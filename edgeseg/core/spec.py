@@ -113,6 +113,9 @@ class ModelSpec:
     norm_scale: float = NORM_SCALE
     norm_offset: float = NORM_OFFSET
     ignore_index: int = IGNORE_INDEX
+    # classes of the training data's list left out (`--ignore-class`): eval and check read masks
+    # the same way, those pixels becoming ignore_index
+    ignored_classes: tuple[str, ...] = ()
     float_miou: float | None = None
     target: Target = "cpu"
     # per-class float IoU (None for a class absent from the data) next to float_miou, so `check
@@ -123,6 +126,13 @@ class ModelSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "class_names", check_class_names(self.class_names))
+        ignored = check_class_names(self.ignored_classes, "ignored_classes")
+        object.__setattr__(self, "ignored_classes", ignored)
+        if set(ignored) & set(self.class_names):
+            raise ModelError(
+                f"classes {sorted(set(ignored) & set(self.class_names))} are both "
+                "output classes and ignored classes"
+            )
         if len(self.class_names) < 2:
             raise ModelError(
                 f"a model needs at least 2 classes, got {len(self.class_names)}: "
@@ -198,6 +208,7 @@ class ModelSpec:
         d = asdict(self)
         d["class_names"] = list(self.class_names)
         d["palette"] = [list(c) for c in self.palette]
+        d["ignored_classes"] = list(self.ignored_classes)
         return d
 
     @classmethod

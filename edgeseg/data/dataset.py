@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import csv
 import random
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -43,21 +43,36 @@ class Dataset:
     ignore_index: int
     train: tuple[Sample, ...]
     val: tuple[Sample, ...]
-    colors: np.ndarray | None = None  # RGB per class, for colour-coded masks
+    colors: np.ndarray | None = None  # RGB per listed class, for colour-coded masks
     names_source: str = ""  # where the class names came from, for error messages
+    # listed classes left out (`--ignore-class`): their pixels become ignore_index, and
+    # class_names holds the others, renumbered in their listed order
+    ignored: tuple[str, ...] = ()
+    lut: np.ndarray | None = field(default=None, repr=False, compare=False)  # listed id -> id
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    def read_mask(self, sample: Sample) -> np.ndarray:
+        """The pair's mask as a uint8 class-index map in `class_names` ids (unchecked)."""
+        return self._renumber(self._read_listed(sample))
+
     def load(self, sample: Sample) -> tuple[np.ndarray, np.ndarray]:
         """(OpenCV image, uint8 class-index mask) for one pair, checked for size and values."""
         image = read_image(sample.image)
-        mask = read_mask(
+        mask = self._read_listed(sample)
+        listed = self.num_classes + len(self.ignored)
+        check_pair(sample, image, mask, listed, self.ignore_index, self.names_source)
+        return image, self._renumber(mask)
+
+    def _read_listed(self, sample: Sample) -> np.ndarray:
+        return read_mask(
             sample.mask, self.encoding, colors=self.colors, ignore_index=self.ignore_index
         )
-        check_pair(sample, image, mask, self.num_classes, self.ignore_index, self.names_source)
-        return image, mask
+
+    def _renumber(self, mask: np.ndarray) -> np.ndarray:
+        return mask if self.lut is None else self.lut[mask]
 
     def iter_split(self, split: str) -> Iterator[tuple[Sample, np.ndarray, np.ndarray]]:
         """Stream (sample, image, mask) for 'train', 'val' or 'all', one pair in memory at once."""
@@ -198,6 +213,31 @@ def _detect_encoding(samples: list[Sample], num_classes: int, has_colors: bool) 
     return "index"
 
 
+def _leave_out(
+    names: tuple[str, ...], ignored: tuple[str, ...], ignore_index: int, source: str
+) -> tuple[tuple[str, ...], np.ndarray | None]:
+    """(the classes kept, a 256-entry lookup table from listed ids to kept ids, with the ignored
+    classes' ids mapped to `ignore_index`; None when nothing is ignored)."""
+    if not ignored:
+        return names, None
+    unknown = [n for n in ignored if n not in names]
+    if unknown:
+        raise DatasetError(
+            f"--ignore-class {', '.join(unknown)}: not a class in {source}; its classes are "
+            f"{', '.join(names)}"
+        )
+    kept = tuple(n for n in names if n not in ignored)
+    if len(kept) < 2:
+        raise DatasetError(
+            f"--ignore-class {', '.join(ignored)}: leaves {len(kept)} of the {len(names)} classes "
+            f"in {source}; a model needs at least 2"
+        )
+    lut = np.arange(256, dtype=np.uint8)  # values past the listed classes stay as they are
+    for i, name in enumerate(names):
+        lut[i] = ignore_index if name in ignored else kept.index(name)
+    return kept, lut
+
+
 def split_pairs(
     pairs: list[Sample], val_fraction: float, seed: int
 ) -> tuple[list[Sample], list[Sample]]:
@@ -220,12 +260,14 @@ def open_dataset(
     ignore_index: int = 255,
     validate: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    ignore_classes: Sequence[str] = (),
 ) -> Dataset:
     """Discover, pair, split and (by default) validate every pair of a dataset folder.
 
     ROOT may hold train/ and val/ (each with images/ + masks/), or images/ + masks/ directly; the
     latter is split deterministically with `seed` (a folder like DATA/val is all 'val' when opened
-    for evaluation: pass val_fraction=1.0).
+    for evaluation: pass val_fraction=1.0). `ignore_classes`: listed class names whose pixels are
+    not trained or scored (a dataset's 'void' or 'unlabelled'); the model gets the others.
     """
     root = Path(root)
     if not root.is_dir():
@@ -257,7 +299,19 @@ def open_dataset(
     _check_names(names, source)
     everything = train + val
     encoding = _detect_encoding(everything, len(names), colors is not None)
-    ds = Dataset(root, names, encoding, ignore_index, tuple(train), tuple(val), colors, source)
+    kept, lut = _leave_out(names, tuple(ignore_classes), ignore_index, source)
+    ds = Dataset(
+        root,
+        kept,
+        encoding,
+        ignore_index,
+        tuple(train),
+        tuple(val),
+        colors,
+        source,
+        ignored=tuple(n for n in names if n in ignore_classes),
+        lut=lut,
+    )
     if validate:
         for i, s in enumerate(everything):
             ds.load(s)

@@ -17,23 +17,26 @@ Progress = Callable[[int, int], None]
 Item = tuple[Sample, np.ndarray, np.ndarray]
 
 
-def open_eval_data(data_dir: str | Path) -> tuple[Dataset, str]:
+def open_eval_data(data_dir: str | Path, spec: ModelSpec | None = None) -> tuple[Dataset, str]:
     """(dataset, split): DATA -> its val split; DATA/val (images/ + masks/) -> every pair in it.
 
     DATA with train/ but no val/ gives the seeded held-out split `edgeseg train` validates on.
+    Masks are read as the model was trained: classes it left out (`spec.ignored_classes`) ignored.
 
     Pairs are checked as they stream (not all up front) so thousands of images are read once.
     """
     root = Path(data_dir)
+    ignored = spec.ignored_classes if spec is not None else ()
     if (root / "train").is_dir():
-        ds = open_dataset(root, validate=False)
+        ds = open_dataset(root, validate=False, ignore_classes=ignored)
         if not ds.val:
             raise DatasetError(
                 f"{root}: no val/ split to evaluate on; pass the folder holding the evaluation "
                 "images/ and masks/ (e.g. DATA/val)"
             )
         return ds, "val"
-    return open_dataset(root, val_fraction=1.0, validate=False), "val"
+    ds = open_dataset(root, val_fraction=1.0, validate=False, ignore_classes=ignored)
+    return ds, "val"
 
 
 def check_model_classes(ds: Dataset, spec: ModelSpec, model: Path) -> list[str]:

@@ -134,7 +134,7 @@ def evaluate_predictor(
 ) -> EvalResult:
     """`evaluate` with an already opened predictor (lets callers reuse a loaded model)."""
     spec = predictor.spec
-    ds, split = open_eval_data(data_dir)
+    ds, split = open_eval_data(data_dir, spec)
     warnings = check_model_classes(ds, spec, predictor.path)
     total = count_items(ds, split, limit)
     acc = MetricAccumulator(spec.num_classes, ds.ignore_index)

@@ -47,6 +47,9 @@ class TrainConfig:
     strategy: str = "default"  # | "mirrored" | "multiworker"
     seed: int = 0
     classes: tuple[str, ...] | None = None
+    # listed classes whose pixels are not trained or scored (a dataset's void / unlabelled); the
+    # model gets the others (recorded in its spec, so eval and check read masks the same way)
+    ignore_classes: tuple[str, ...] = ()
     val_fraction: float = 0.2
     augment: bool = True
     verbose: int = 1  # Keras: 0 silent, 1 progress bar, 2 one line per epoch
@@ -83,6 +86,10 @@ class TrainConfig:
             object.__setattr__(self, "size", tuple(int(v) for v in self.size))
         if self.classes is not None:
             object.__setattr__(self, "classes", tuple(self.classes))
+        ignored = self.ignore_classes
+        object.__setattr__(
+            self, "ignore_classes", (ignored,) if isinstance(ignored, str) else tuple(ignored)
+        )
         if self.target == "edgetpu" and self.upsample == "transpose":
             # The compiler maps strided TRANSPOSE_CONV to the CPU (google-coral/edgetpu #509).
             object.__setattr__(self, "upsample", "resize")
@@ -245,6 +252,7 @@ class TrainConfig:
         d.update(data=str(self.data), out=str(self.out))
         d["size"] = list(self.size) if self.size is not None else None
         d["classes"] = list(self.classes) if self.classes is not None else None
+        d["ignore_classes"] = list(self.ignore_classes)
         return d
 
     @classmethod

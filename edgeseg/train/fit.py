@@ -104,7 +104,14 @@ def train(
         val_fraction=config.val_fraction,
         seed=config.seed,
         progress=progress,
+        ignore_classes=config.ignore_classes,
     )
+    if ds.ignored:
+        log.info(
+            "classes: %s (%s left out: not trained or scored)",
+            ", ".join(ds.class_names),
+            ", ".join(ds.ignored),
+        )
     ds = ensure_val_split(ds, config.val_fraction, config.seed)
     config = resolve_recipe(config, ds)
     assert config.size is not None
@@ -112,6 +119,7 @@ def train(
         input_height=config.size[0],
         input_width=config.size[1],
         class_names=ds.class_names,
+        ignored_classes=ds.ignored,
         channels=config.channels,
         resize=config.resize,  # type: ignore[arg-type]
         target=config.target,  # type: ignore[arg-type]

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 
 from edgeseg.core.errors import DatasetError
-from edgeseg.core.processing import read_mask
 from edgeseg.data.dataset import Dataset, Sample
 
 CLASS_WEIGHTINGS = ("none", "sqrt", "median")
@@ -101,7 +100,7 @@ def class_frequencies(ds: Dataset, samples: Sequence[Sample]) -> np.ndarray:
     """Share of scored (non-ignored) training pixels in each class: float64, sums to 1."""
     counts = np.zeros(ds.num_classes, np.float64)
     for sample in samples:  # masks only: no need to decode the images
-        mask = read_mask(sample.mask, ds.encoding, colors=ds.colors, ignore_index=ds.ignore_index)
+        mask = ds.read_mask(sample)
         counts += np.bincount(mask.ravel(), minlength=256)[: ds.num_classes]
     shares: np.ndarray = counts / max(float(counts.sum()), 1.0)
     return shares

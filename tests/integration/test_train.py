@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from edgeseg.cli.main import app
 from edgeseg.core.errors import DatasetError
+from edgeseg.core.model_metadata import read_spec
 from edgeseg.core.spec import ModelSpec
 from edgeseg.train.fit import TrainConfig, train
 from edgeseg.train.model_io import load_keras_model
@@ -366,3 +367,42 @@ def test_early_stopping_is_off_by_default_and_patience_turns_it_on(
     assert stopped.epochs_run < 4
     mious = [float(r["val_miou"]) for r in _history(tmp_path / "stop")]
     assert len(mious) == stopped.epochs_run and mious[-1] <= max(mious[:-1])
+
+
+@pytest.mark.slow
+def test_ignore_class_trains_without_it_and_eval_check_read_masks_the_same_way(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    """--ignore-class road (a class in the middle of labels.txt): the model gets the other four,
+    its spec records road, and eval / convert / check leave road's pixels out with no option."""
+    import edgeseg
+
+    out = tmp_path / "run"
+    args = ["train", str(tiny_data), "--out", str(out), *TINY, "--epochs", "1", "--no-qat"]
+    result = runner.invoke(app, [*args, "--ignore-class", "road"])
+    assert result.exit_code == 0, result.output
+    assert "road left out" in result.output
+    spec = ModelSpec.load(out / "config.json")
+    assert spec.class_names == ("background", "building", "vegetation", "vehicle")
+    assert spec.ignored_classes == ("road",)
+    assert json.loads((out / "config.json").read_text())["train"]["ignore_classes"] == ["road"]
+    model, _ = load_keras_model(out / "model.keras")
+    assert model.output_shape[-1] == 4
+
+    scored = edgeseg.evaluate(out / "model.keras", tiny_data)
+    masks = [
+        cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in (tiny_data / "val" / "masks").iterdir()
+    ]
+    assert int(scored.confusion.sum()) == sum(int((m != 1).sum()) for m in masks)  # road is id 1
+    assert set(scored.to_dict()["per_class_iou"]) == set(spec.class_names)
+
+    int8 = tmp_path / "m_int8.tflite"
+    convert = ["convert", str(out / "model.keras"), "--calib", str(tiny_data), "--out", str(int8)]
+    result = runner.invoke(app, [*convert, "--calib-count", "4"])
+    assert result.exit_code == 0, result.output
+    check = ["check", str(out / "model.keras"), str(int8), "--data", str(tiny_data)]
+    result = runner.invoke(app, [*check, "--max-drop", "100", "--out-dir", str(tmp_path / "c")])
+    assert result.exit_code == 0, result.output
+    assert read_spec(int8.read_bytes()).ignored_classes == ("road",)  # in the int8 metadata
+    result = runner.invoke(app, ["info", str(int8)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0 and "left out" in result.output and "road" in result.output

@@ -86,6 +86,60 @@ def test_index_masks_with_ignore(tmp_path: Path) -> None:
     assert image.shape == (12, 16, 3) and np.array_equal(mask, m)
 
 
+def test_ignore_class_void_last_as_camvid_labels_it(tmp_path: Path) -> None:
+    """CamVid's 11 classes + 'void' (id 11): the void pixels become 255, the model gets 11."""
+    names = [f"c{i}" for i in range(11)]
+    labels(tmp_path, *names, "void")
+    m = index_mask(classes=12)
+    write_pair(tmp_path, "x", m)
+    write_pair(tmp_path, "y", index_mask(classes=12), split="val")
+    ds = open_dataset(tmp_path, ignore_classes=["void"])
+    assert ds.class_names == tuple(names) and ds.ignored == ("void",)
+    _, mask = ds.load(ds.train[0])
+    assert np.array_equal(mask, np.where(m == 11, 255, m))
+    assert np.array_equal(ds.read_mask(ds.train[0]), mask)
+
+
+def test_ignore_class_in_the_middle_of_colour_masks_renumbers_the_rest(tmp_path: Path) -> None:
+    """An 'unlabelled' colour between real classes: later classes move down one id."""
+    (tmp_path / "classes.csv").write_text(
+        "name,r,g,b\nsky,0,0,255\nunlabelled,0,0,0\nroad,128,64,128\ncar,255,0,0\n"
+    )
+    idx = index_mask(classes=4)
+    rgb = np.array([(0, 0, 255), (0, 0, 0), (128, 64, 128), (255, 0, 0)], np.uint8)[idx]
+    write_pair(tmp_path, "a", rgb[:, :, ::-1].copy())
+    ds = open_dataset(tmp_path, val_fraction=0, ignore_classes=("unlabelled",))
+    assert ds.class_names == ("sky", "road", "car")
+    expected = np.array([0, 255, 1, 2], np.uint8)[idx]
+    assert np.array_equal(ds.load(ds.train[0])[1], expected)
+
+
+def test_ignore_class_keeps_catching_values_beyond_the_listed_classes(tmp_path: Path) -> None:
+    names_file = labels(tmp_path, "a", "b", "void")
+    m = index_mask()
+    m[2, 2] = 3  # one past the listed classes (void included)
+    _, mask = write_pair(tmp_path, "x", m)
+    with pytest.raises(DatasetError, match=r"values \[3\] are >= the number of classes \(3 ") as e:
+        open_dataset(tmp_path, val_fraction=0, ignore_classes=["void"])
+    assert str(mask) in str(e.value) and str(names_file) in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("ignored", "message"),
+    [
+        (["sky"], r"--ignore-class sky: not a class in .*labels.txt; its classes are a, b, void"),
+        (["a", "void"], r"leaves 1 of the 3 classes .*at least 2"),
+    ],
+)
+def test_ignore_class_errors_name_the_option(
+    tmp_path: Path, ignored: list[str], message: str
+) -> None:
+    labels(tmp_path, "a", "b", "void")
+    write_pair(tmp_path, "x", index_mask())
+    with pytest.raises(DatasetError, match=message):
+        open_dataset(tmp_path, val_fraction=0, ignore_classes=ignored)
+
+
 def test_binary_0_255_masks_become_0_1(tmp_path: Path) -> None:
     labels(tmp_path, "background", "object")
     m = (RNG.random((10, 10)) > 0.5).astype(np.uint8) * 255

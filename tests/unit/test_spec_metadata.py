@@ -35,6 +35,8 @@ BLOB = b"\x1c\x00\x00\x00TFL3" + bytes(64) + bytes(range(256)) * 8
         ({"input_height": 0}, "input size"),
         ({"input_width": -4}, "input size"),
         ({"input_height": 1.5}, "input size"),
+        ({"ignored_classes": ("road",)}, "both output classes and ignored classes"),
+        ({"ignored_classes": ("void", "void")}, "repeats the name"),
     ],
 )
 def test_invalid_spec_is_a_model_error(changes: dict[str, object], needle: str) -> None:
@@ -60,6 +62,17 @@ def test_per_class_float_iou_travels_with_the_spec(tmp_path: Path) -> None:
     assert ModelSpec.load(path).float_per_class_iou == per_class
     read = read_spec(embed_metadata(BLOB, spec))
     assert read is not None and read.float_per_class_iou == per_class
+
+
+def test_ignored_classes_travel_with_the_spec_and_older_specs_have_none(tmp_path: Path) -> None:
+    spec = SPEC.with_updates(ignored_classes=("void",))
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"spec": spec.to_dict()}))
+    assert ModelSpec.load(path).ignored_classes == ("void",)
+    read = read_spec(embed_metadata(BLOB, spec))
+    assert read is not None and read.ignored_classes == ("void",)
+    older = {k: v for k, v in SPEC.to_dict().items() if k != "ignored_classes"}
+    assert ModelSpec.from_dict(older).ignored_classes == ()
 
 
 def test_json_round_trip(tmp_path: Path) -> None:
