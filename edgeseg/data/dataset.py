@@ -132,6 +132,8 @@ def find_pairs(folder: Path) -> list[Sample]:
         raise DatasetError(
             f"{folder}: no image/mask pairs found (images: .png/.jpg/.jpeg/.bmp, masks: .png)"
         )
+    if set(images) != set(masks) and (keyed := _pair_by_suffixes(images, masks)) is not None:
+        images, masks = keyed
     lonely_images = sorted(set(images) - set(masks))
     if lonely_images:
         raise DatasetError(
@@ -146,6 +148,43 @@ def find_pairs(folder: Path) -> list[Sample]:
             + (f" (and {len(lonely_masks) - 1} more)" if len(lonely_masks) > 1 else "")
         )
     return [Sample(stem, images[stem], masks[stem]) for stem in sorted(images)]
+
+
+SEPARATORS = "_-."
+
+
+def _shared_suffix(stems: list[str]) -> str:
+    """The longest ending that starts at a separator (_ - .) and every stem has, leaving a
+    non-empty rest ('' when there is none): '_L' for CamVid's 0001TP_006690_L label files."""
+    first = stems[0]
+    for i, ch in enumerate(first):
+        if i > 0 and ch in SEPARATORS:
+            tail = first[i:]
+            if all(s.endswith(tail) and len(s) > len(tail) for s in stems):
+                return tail
+    return ""
+
+
+def _pair_by_suffixes(
+    images: dict[str, Path], masks: dict[str, Path]
+) -> tuple[dict[str, Path], dict[str, Path]] | None:
+    """Images and masks keyed by their names without the ending all images (and all masks)
+    share, when that pairs every file and plain names do not: CamVid's X.png + X_L.png,
+    Cityscapes' X_leftImg8bit.png + X_gtFine_labelIds.png, BDD100K's X.jpg + X_train_id.png.
+    None when it does not pair them all (the plain names' errors are clearer then)."""
+    if not images or not masks:
+        return None
+    keyed = []
+    for files in (images, masks):
+        tail = _shared_suffix(list(files))
+        keyed.append({stem[: len(stem) - len(tail)]: path for stem, path in files.items()})
+    if (
+        len(keyed[0]) != len(images)
+        or len(keyed[1]) != len(masks)
+        or keyed[0].keys() != keyed[1].keys()
+    ):
+        return None
+    return keyed[0], keyed[1]
 
 
 def read_class_names(root: Path) -> tuple[tuple[str, ...], np.ndarray | None, Path] | None:

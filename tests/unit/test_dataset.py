@@ -348,6 +348,50 @@ def test_mask_without_image(tmp_path: Path) -> None:
     raises(tmp_path, f"{mask}: mask has no image")
 
 
+def _rename(path: Path, stem: str) -> Path:
+    return path.rename(path.with_name(stem + path.suffix))
+
+
+@pytest.mark.parametrize(
+    ("image_end", "mask_end"),
+    [
+        ("", "_L"),  # CamVid: 0001TP_006690.png + 0001TP_006690_L.png
+        ("_leftImg8bit", "_gtFine_labelIds"),  # Cityscapes
+        ("", "_train_id"),  # BDD100K
+    ],
+)
+def test_images_and_masks_pair_by_the_ending_their_names_share(
+    tmp_path: Path, image_end: str, mask_end: str
+) -> None:
+    labels(tmp_path, "a", "b", "c")
+    written = {}
+    for stem in ("0001TP_006690", "0001TP_006720", "Seq05VD_f00000"):
+        m = index_mask()
+        img, mask = write_pair(tmp_path, stem, m, split=None)
+        _rename(img, stem + image_end), _rename(mask, stem + mask_end)
+        written[stem] = m
+    ds = open_dataset(tmp_path, val_fraction=0)
+    assert [s.stem for s in ds.train] == sorted(written)
+    for sample in ds.train:
+        assert sample.image.stem == sample.stem + image_end
+        assert sample.mask.stem == sample.stem + mask_end
+        assert np.array_equal(ds.load(sample)[1], written[sample.stem])
+
+
+def test_an_ending_that_does_not_pair_every_file_pairs_nothing(tmp_path: Path) -> None:
+    """f1 + f1_L, f2 + f2_L, f3 without a mask: no guessing, the plain names' error."""
+    labels(tmp_path, "a", "b", "c")
+    first = None
+    for stem in ("f1", "f2", "f3"):
+        img, mask = write_pair(tmp_path, stem, index_mask())
+        if stem == "f3":
+            mask.unlink()
+        else:
+            _rename(mask, stem + "_L")
+        first = first or img
+    raises(tmp_path, rf"{first}: image has no mask .*f1\.png \(and 2 more\)")
+
+
 def test_two_images_with_one_stem(tmp_path: Path) -> None:
     labels(tmp_path, "a", "b", "c")
     img, _ = write_pair(tmp_path, "x", index_mask())
