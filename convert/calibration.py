@@ -14,9 +14,8 @@ from typing import Any
 import numpy as np
 
 from edgeseg.core.errors import ConversionError, DatasetError
-from edgeseg.core.processing import prepare_image, read_image
+from edgeseg.core.processing import IMAGE_EXTS, prepare_image, read_image
 from edgeseg.core.spec import ModelSpec
-from edgeseg.data.dataset import IMAGE_EXTS
 
 MIN_RECOMMENDED = 20
 Progress = Callable[[int, int], None]

@@ -16,10 +16,9 @@ import numpy as np
 
 from edgeseg.core.errors import SourceError, first_line
 from edgeseg.core.errors import SourceLost as SourceLost  # re-exported: stream imports it here
-from edgeseg.core.processing import read_image
+from edgeseg.core.processing import IMAGE_EXTS, read_image
 
 log = logging.getLogger(__name__)
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 class Source(ABC):
@@ -237,10 +236,10 @@ class ImageFolderSource(Source):
         if self.folder.is_file():
             files = [self.folder]
         else:
-            files = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            files = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_EXTS)
         self._stems = [p.stem for p in files]
         if not files:
-            raise SourceError(f"{self.folder}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            raise SourceError(f"{self.folder}: no images ({', '.join(sorted(IMAGE_EXTS))})")
         self._files, self._pos = files, 0
 
     def read(self) -> np.ndarray | None:
@@ -335,7 +334,7 @@ def open_source(
             raise SourceError(f"--source {source}: only rtsp:// and http(s):// streams")
         return NetworkSource(source)
     path = Path(source)
-    if path.is_dir() or (path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES):
+    if path.is_dir() or (path.is_file() and path.suffix.lower() in IMAGE_EXTS):
         return ImageFolderSource(path)
     if not path.exists():
         if source.strip().isdigit():  # `--source 0` means camera 0, as in Ultralytics / OpenCV

@@ -63,10 +63,8 @@ def saves_image(save: Path | None) -> bool:
 
 def is_image_file(source: str | None) -> bool:
     """Whether `--source` names one image file (a single frame)."""
-    from edgeseg.runtime.sources import IMAGE_SUFFIXES
+    from edgeseg.core.processing import IMAGE_EXTS
 
     return (
-        source is not None
-        and Path(source).is_file()
-        and Path(source).suffix.lower() in (IMAGE_SUFFIXES)
+        source is not None and Path(source).is_file() and Path(source).suffix.lower() in IMAGE_EXTS
     )

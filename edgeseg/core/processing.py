@@ -24,6 +24,9 @@ MaskEncoding = Literal["index", "binary", "rgb", "palette"]
 
 # === Reading ===
 
+# Image files every stage reads (datasets, calibration, folder sources); OpenCV decodes them all
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
 
 def read_image(path: str | Path) -> np.ndarray:
     """Read an image as OpenCV does (BGR uint8, or 2-D gray); 16-bit is scaled, alpha dropped."""

@@ -17,11 +17,11 @@ import cv2
 import numpy as np
 
 from edgeseg.core.errors import DatasetError, ModelError
-from edgeseg.core.processing import MaskEncoding, png_palette, read_image, read_mask
+from edgeseg.core.processing import IMAGE_EXTS, MaskEncoding, png_palette, read_image, read_mask
 from edgeseg.core.spec import check_class_names
 
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp")
-MASK_EXTS = (".png",)
+JPEG_EXTS = (".jpg", ".jpeg")
+MASK_EXTS = (".png", ".bmp", ".tif", ".tiff")  # lossless only: JPEG blends class ids
 
 
 @dataclass(frozen=True)
@@ -130,11 +130,18 @@ def find_pairs(folder: Path) -> list[Sample]:
     masks = _by_stem(mask_dir, MASK_EXTS)
     if not images and not masks:
         raise DatasetError(
-            f"{folder}: no image/mask pairs found (images: .png/.jpg/.jpeg/.bmp, masks: .png)"
+            f"{folder}: no image/mask pairs found (images: {'/'.join(IMAGE_EXTS)}, masks: "
+            f"{'/'.join(MASK_EXTS)})"
         )
     if set(images) != set(masks) and (keyed := _pair_by_suffixes(images, masks)) is not None:
         images, masks = keyed
     lonely_images = sorted(set(images) - set(masks))
+    if lonely_images and (lossy := _by_stem(mask_dir, JPEG_EXTS)):
+        stem = next(iter(lossy))
+        raise DatasetError(
+            f"{lossy[stem]}: JPEG masks are not read: lossy compression blends class ids at "
+            "every edge; export the masks as PNG"
+        )
     if lonely_images:
         raise DatasetError(
             f"{images[lonely_images[0]]}: image has no mask "

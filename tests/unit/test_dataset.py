@@ -392,6 +392,25 @@ def test_an_ending_that_does_not_pair_every_file_pairs_nothing(tmp_path: Path) -
     raises(tmp_path, rf"{first}: image has no mask .*f1\.png \(and 2 more\)")
 
 
+def test_tiff_and_bmp_masks_are_read_and_jpeg_masks_refused(tmp_path: Path) -> None:
+    labels(tmp_path, "a", "b", "c")
+    written = {}
+    for stem, ext in (("t", ".tif"), ("b", ".bmp")):
+        m = index_mask()
+        _, mask = write_pair(tmp_path, stem, m, split=None)
+        assert cv2.imwrite(str(mask.with_suffix(ext)), m)
+        mask.unlink()
+        written[stem] = m
+    ds = open_dataset(tmp_path, val_fraction=0)
+    assert {s.mask.suffix for s in ds.train} == {".tif", ".bmp"}
+    for sample in ds.train:
+        assert np.array_equal(ds.load(sample)[1], written[sample.stem])
+    _, mask = write_pair(tmp_path, "j", index_mask(), split=None)
+    jpeg = mask.with_suffix(".jpg")
+    mask.rename(jpeg)
+    raises(tmp_path, f"{jpeg}: JPEG masks are not read: .* export the masks as PNG")
+
+
 def test_two_images_with_one_stem(tmp_path: Path) -> None:
     labels(tmp_path, "a", "b", "c")
     img, _ = write_pair(tmp_path, "x", index_mask())
