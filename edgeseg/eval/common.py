@@ -11,7 +11,7 @@ import numpy as np
 from edgeseg.core.errors import DatasetError, ModelError
 from edgeseg.core.fileio import write_image, write_text
 from edgeseg.core.spec import ModelSpec
-from edgeseg.data.dataset import Dataset, Sample, open_dataset
+from edgeseg.data.dataset import Dataset, Sample, open_dataset, read_class_names
 
 Progress = Callable[[int, int], None]
 Item = tuple[Sample, np.ndarray, np.ndarray]
@@ -26,7 +26,11 @@ def open_eval_data(data_dir: str | Path, spec: ModelSpec | None = None) -> tuple
     Pairs are checked as they stream (not all up front) so thousands of images are read once.
     """
     root = Path(data_dir)
-    ignored = spec.ignored_classes if spec is not None else ()
+    # the classes the model left out, where this data still lists them (data already remapped
+    # to 255 lists only the model's classes)
+    found = read_class_names(root)
+    listed = found[0] if found is not None else ()
+    ignored = tuple(n for n in spec.ignored_classes if n in listed) if spec is not None else ()
     if (root / "train").is_dir():
         ds = open_dataset(root, validate=False, ignore_classes=ignored)
         if not ds.val:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -395,6 +396,17 @@ def test_ignore_class_trains_without_it_and_eval_check_read_masks_the_same_way(
     ]
     assert int(scored.confusion.sum()) == sum(int((m != 1).sum()) for m in masks)  # road is id 1
     assert set(scored.to_dict()["per_class_iou"]) == set(spec.class_names)
+    # the same data already remapped (road -> 255, labels.txt without it) scores the same
+    remapped = tmp_path / "remapped" / "val"
+    shutil.copytree(tiny_data / "val", remapped)
+    (remapped.parent / "labels.txt").write_text("\n".join(spec.class_names) + "\n")
+    for path in (remapped / "masks").iterdir():
+        m = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+        assert cv2.imwrite(
+            str(path), np.where(m == 1, 255, np.where(m > 1, m - 1, m)).astype(np.uint8)
+        )
+    again = edgeseg.evaluate(out / "model.keras", remapped)
+    assert np.array_equal(again.confusion, scored.confusion)
 
     int8 = tmp_path / "m_int8.tflite"
     convert = ["convert", str(out / "model.keras"), "--calib", str(tiny_data), "--out", str(int8)]
