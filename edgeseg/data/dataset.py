@@ -101,8 +101,9 @@ def check_pair(
     if bad.size:
         raise DatasetError(
             f"{sample.mask}: mask values {bad.tolist()} are >= the number of classes ({num_classes}"
-            f"{' in ' + names_source if names_source else ''}); fix the mask, add class names, "
-            f"or use {ignore} for ignored pixels"
+            f"{' in ' + names_source if names_source else ''}); fix the mask, add class names "
+            f"(list a void class and train with --ignore-class NAME to leave it out), or use "
+            f"{ignore} for ignored pixels"
         )
 
 
