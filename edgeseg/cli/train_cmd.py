@@ -189,6 +189,7 @@ def train(
         list[str] | None,
         typer.Option(
             "--ignore-class",
+            metavar="<name>",
             help="A listed class whose pixels are neither trained nor scored, such as a "
             "dataset's void or unlabelled (repeat it or give a,b); the model gets the other "
             "classes, and eval and check read masks the same way.",
