@@ -138,10 +138,9 @@ def find_pairs(folder: Path) -> list[Sample]:
         images, masks = keyed
     lonely_images = sorted(set(images) - set(masks))
     if lonely_images and (lossy := _by_stem(mask_dir, JPEG_EXTS)):
-        stem = next(iter(lossy))
         raise DatasetError(
-            f"{lossy[stem]}: JPEG masks are not read: lossy compression blends class ids at "
-            "every edge; export the masks as PNG"
+            f"{next(iter(lossy.values()))}: JPEG masks are not read: lossy compression blends "
+            "class ids at every edge; export the masks as PNG"
         )
     if lonely_images:
         raise DatasetError(
@@ -356,7 +355,7 @@ def open_dataset(
         tuple(val),
         colors,
         source,
-        ignored=tuple(n for n in names if n in ignore_classes),
+        ignored=tuple(n for n in names if n not in kept),
         lut=lut,
     )
     if validate:
