@@ -16,6 +16,7 @@ import numpy as np
 from edgeseg.core.errors import ConversionError, DatasetError
 from edgeseg.core.processing import IMAGE_EXTS, prepare_image, read_image
 from edgeseg.core.spec import ModelSpec
+from edgeseg.data.dataset import split_dirs
 
 MIN_RECOMMENDED = 20
 Progress = Callable[[int, int], None]
@@ -23,7 +24,8 @@ Frame = np.ndarray | str | Path
 
 
 def find_calibration_images(folder: str | Path) -> list[Path]:
-    """Image files for calibration: FOLDER/images, FOLDER/{train,val}/images, or FOLDER itself."""
+    """Image files for calibration: FOLDER/images, FOLDER/train/images and its held-out split's
+    (val/, valid/ or validation/), or FOLDER itself."""
     folder = Path(folder)
     if folder.is_file():
         raise ConversionError(f"--calib {folder}: is a file; --calib must be a folder of images")
@@ -32,7 +34,11 @@ def find_calibration_images(folder: str | Path) -> list[Path]:
     if (folder / "images").is_dir():
         dirs = [folder / "images"]
     elif (folder / "train" / "images").is_dir():
-        dirs = [d / "images" for d in (folder / "train", folder / "val") if (d / "images").is_dir()]
+        try:
+            split = split_dirs(folder) or (folder / "train", None)
+        except DatasetError as exc:  # two held-out folders
+            raise ConversionError(str(exc)) from None
+        dirs = [d / "images" for d in split if d is not None and (d / "images").is_dir()]
     else:
         dirs = [folder]
     paths = [

@@ -39,9 +39,9 @@ def train(
     data: Annotated[
         Path | None,
         typer.Argument(
-            help="Dataset folder: images/ + masks/ (or train/ and val/ holding them) and "
-            "labels.txt or classes.csv. Omit it to train on built-in synthetic scenes "
-            "(generated once into OUT/synthetic_data).",
+            help="Dataset folder: images/ + masks/ (or train/ and val/, valid/ or validation/ "
+            "holding them) and labels.txt or classes.csv. Omit it to train on built-in "
+            "synthetic scenes (generated once into OUT/synthetic_data).",
             show_default=False,
         ),
     ] = None,

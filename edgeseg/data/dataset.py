@@ -1,7 +1,8 @@
 """Find image + mask pairs on disk, read class names, detect the mask encoding and validate it all
 before any training starts, so bad input fails in a second with the offending path named.
 
-Layout: ROOT/images + ROOT/masks (pairs by stem), optionally ROOT/train/... and ROOT/val/...;
+Layout: ROOT/images + ROOT/masks (pairs by stem), optionally ROOT/train/... and ROOT/val/...
+(or valid/, validation/: the names published datasets give the held-out split);
 class names from ROOT/labels.txt, ROOT/classes.csv (name,r,g,b) or an explicit list.
 """
 
@@ -21,6 +22,7 @@ from edgeseg.core.processing import IMAGE_EXTS, MaskEncoding, png_palette, read_
 from edgeseg.core.spec import check_class_names
 
 JPEG_EXTS = (".jpg", ".jpeg")
+VAL_DIRS = ("val", "valid", "validation")  # the held-out split's folder, as datasets name it
 MASK_EXTS = (".png", ".bmp", ".tif", ".tiff")  # lossless only: JPEG blends class ids
 
 
@@ -284,6 +286,21 @@ def _leave_out(
     return kept, lut
 
 
+def split_dirs(root: Path) -> tuple[Path, Path | None] | None:
+    """(ROOT/train, its held-out split folder or None) when ROOT is split into train/ and val/
+    (or valid/, validation/); None when ROOT has no train/. Two held-out folders are an error:
+    which one the user meant is not ours to guess."""
+    if not (root / "train").is_dir():
+        return None
+    vals = [root / name for name in VAL_DIRS if (root / name).is_dir()]
+    if len(vals) > 1:
+        raise DatasetError(
+            f"{root}: both {' and '.join(v.name + '/' for v in vals)} found; keep one held-out "
+            "split folder (rename or move the other)"
+        )
+    return root / "train", (vals[0] if vals else None)
+
+
 def split_pairs(
     pairs: list[Sample], val_fraction: float, seed: int
 ) -> tuple[list[Sample], list[Sample]]:
@@ -310,7 +327,8 @@ def open_dataset(
 ) -> Dataset:
     """Discover, pair, split and (by default) validate every pair of a dataset folder.
 
-    ROOT may hold train/ and val/ (each with images/ + masks/), or images/ + masks/ directly; the
+    ROOT may hold train/ and val/ (or valid/, validation/; each with images/ + masks/), or
+    images/ + masks/ directly; the
     latter is split deterministically with `seed` (a folder like DATA/val is all 'val' when opened
     for evaluation: pass val_fraction=1.0). `ignore_classes`: listed class names whose pixels are
     not trained or scored (a dataset's 'void' or 'unlabelled'); the model gets the others.
@@ -318,10 +336,10 @@ def open_dataset(
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: dataset folder not found")
-    if (root / "train").is_dir():
-        train = find_pairs(root / "train")
-        if (root / "val").is_dir():
-            val = find_pairs(root / "val")
+    if (split := split_dirs(root)) is not None:
+        train = find_pairs(split[0])
+        if split[1] is not None:
+            val = find_pairs(split[1])
         else:  # train/ alone: hold out a seeded fraction of it
             train, val = split_pairs(train, val_fraction, seed)
     else:

@@ -11,7 +11,7 @@ import numpy as np
 from edgeseg.core.errors import DatasetError, ModelError
 from edgeseg.core.fileio import write_image, write_text
 from edgeseg.core.spec import ModelSpec
-from edgeseg.data.dataset import Dataset, Sample, open_dataset, read_class_names
+from edgeseg.data.dataset import Dataset, Sample, open_dataset, read_class_names, split_dirs
 
 Progress = Callable[[int, int], None]
 Item = tuple[Sample, np.ndarray, np.ndarray]
@@ -31,12 +31,12 @@ def open_eval_data(data_dir: str | Path, spec: ModelSpec | None = None) -> tuple
     found = read_class_names(root)
     listed = found[0] if found is not None else ()
     ignored = tuple(n for n in spec.ignored_classes if n in listed) if spec is not None else ()
-    if (root / "train").is_dir():
+    if split_dirs(root) is not None:
         ds = open_dataset(root, validate=False, ignore_classes=ignored)
         if not ds.val:
             raise DatasetError(
-                f"{root}: no val/ split to evaluate on; pass the folder holding the evaluation "
-                "images/ and masks/ (e.g. DATA/val)"
+                f"{root}: no val/ (valid/, validation/) split to evaluate on; pass the folder "
+                "holding the evaluation images/ and masks/ (e.g. DATA/val)"
             )
         return ds, "val"
     ds = open_dataset(root, val_fraction=1.0, validate=False, ignore_classes=ignored)

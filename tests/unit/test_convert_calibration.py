@@ -100,6 +100,12 @@ def test_calibration_folder_layouts(tmp_path: Path) -> None:
     assert len(find_calibration_images(tmp_path / "ds")) == 5
     _write_images(tmp_path / "flat" / "images", 4)
     assert len(find_calibration_images(tmp_path / "flat")) == 4
+    _write_images(tmp_path / "published" / "train" / "images", 3)
+    _write_images(tmp_path / "published" / "validation" / "images", 2)
+    assert len(find_calibration_images(tmp_path / "published")) == 5
+    _write_images(tmp_path / "published" / "val" / "images", 1)
+    with pytest.raises(ConversionError, match="both val/ and validation/ found"):
+        find_calibration_images(tmp_path / "published")
 
 
 def test_options_validate_and_describe_io() -> None:

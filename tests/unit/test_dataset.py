@@ -300,6 +300,27 @@ def test_train_folder_alone_is_split(tmp_path: Path) -> None:
     assert len(ds.train) == 3 and len(ds.val) == 2
 
 
+@pytest.mark.parametrize("name", ["valid", "validation"])
+def test_held_out_split_named_as_datasets_publish_it(tmp_path: Path, name: str) -> None:
+    """valid/ (the off-road sets) and validation/ (ADE20K) are the val split, not ignored while
+    a random fifth of train/ is held out instead."""
+    labels(tmp_path, "a", "b", "c")
+    for i in range(5):
+        write_pair(tmp_path, f"t{i}", index_mask())
+    write_pair(tmp_path, "v0", index_mask(), split=name)
+    ds = open_dataset(tmp_path)
+    assert [s.stem for s in ds.val] == ["v0"] and len(ds.train) == 5
+    assert ds.val[0].image.parent.parent == tmp_path / name
+
+
+def test_two_held_out_split_folders_are_an_error_naming_both(tmp_path: Path) -> None:
+    labels(tmp_path, "a", "b", "c")
+    write_pair(tmp_path, "t0", index_mask())
+    write_pair(tmp_path, "v0", index_mask(), split="val")
+    write_pair(tmp_path, "v1", index_mask(), split="valid")
+    raises(tmp_path, rf"{tmp_path}: both val/ and valid/ found; keep one held-out split folder")
+
+
 def test_discovery_reads_no_images_and_reports_progress(tmp_path: Path) -> None:
     make_flat(tmp_path, 4)
     (tmp_path / "images" / "s00.png").write_bytes(b"broken")

@@ -46,6 +46,17 @@ def test_data_root_and_val_folder_give_the_same_images(membrane_data: Path) -> N
     assert [len(c) for c in chunks] == [2, 2, 1]
 
 
+def test_a_valid_folder_is_the_split_eval_scores(membrane_data: Path, tmp_path: Path) -> None:
+    """DATA with train/ + valid/ (as some sets publish it) is scored on valid/, as training
+    validated, not on a seeded fifth of train/."""
+    for name in ("train", "labels.txt"):
+        (tmp_path / name).symlink_to(membrane_data / name)
+    (tmp_path / "valid").symlink_to(membrane_data / "val")
+    ds, split = open_eval_data(tmp_path)
+    assert split == "val" and len(ds.train) == len(list((membrane_data / "train/images").iterdir()))
+    assert [s.stem for s in ds.val] == [s.stem for s in open_eval_data(membrane_data)[0].val]
+
+
 def test_evaluate_predictor_matches_direct_metrics(membrane_data: Path, tmp_path: Path) -> None:
     pred = ThresholdPredictor()
     assert isinstance(pred, Predictor)
