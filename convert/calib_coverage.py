@@ -125,6 +125,7 @@ def class_coverage(
             ignore_index=spec.ignore_index,
             validate=False,
             ignore_classes=spec.ignored_classes,
+            unlisted_colors=spec.unlisted_colors,
         )
     except DatasetError:
         return None  # images without usable masks: calibration still works, coverage is unknown

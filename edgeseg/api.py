@@ -76,7 +76,7 @@ def train(
     `size` is N or (height, width); `target="edgetpu"` picks the decoder the Coral compiler maps
     whole. Other keyword options are TrainConfig fields (batch, lr, depth, filters, upsample,
     loss, resize, channels, patience, val_fraction, seed, augment, strategy, qat, qat_steps, xla,
-    ignore_classes).
+    ignore_classes, unlisted_colors).
     DATA=None trains on built-in synthetic scenes generated into OUT/synthetic_data. The result's
     model_path is the quantisation-aware model unless qat=False (README "The quantisation-aware
     model"). Needs the [train] extra.

@@ -52,6 +52,8 @@ def info(
         table.add_row("classes", escape(", ".join(spec.class_names)))
         if spec.ignored_classes:
             table.add_row("left out", escape(", ".join(spec.ignored_classes)))
+        if spec.unlisted_colors == "ignore":
+            table.add_row("unlisted colours", "ignored (colour-mask colours not in classes.csv)")
         table.add_row(
             "palette", " ".join("#" + "".join(f"{v:02X}" for v in c) for c in spec.palette)
         )

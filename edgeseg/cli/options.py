@@ -19,6 +19,7 @@ Target = Literal["cpu", "edgetpu"]
 Encoder = Literal["unet", "mobilenetv2"]
 ClassWeights = Literal["none", "sqrt", "median"]
 Xla = Literal["auto", "on", "off"]
+UnlistedColors = Literal["error", "ignore"]
 View = Literal["overlay", "side", "mask"]
 Fallback = Literal["cpu"]
 

@@ -27,6 +27,7 @@ from edgeseg.cli.options import (
     Resize,
     Strategy,
     Target,
+    UnlistedColors,
     Upsample,
     Xla,
 )
@@ -195,6 +196,15 @@ def train(
             "classes, and eval and check read masks the same way.",
         ),
     ] = None,
+    unlisted_colors: Annotated[
+        UnlistedColors | None,
+        typer.Option(
+            help="Colour masks' colours missing from classes.csv: error (name them and stop), "
+            "or ignore such pixels, neither trained nor scored (blended edges from "
+            "anti-aliased or resized masks); eval and check then read masks the same way. "
+            "\\[default: error]"
+        ),
+    ] = None,
     patience: Annotated[
         int | None,
         typer.Option(
@@ -284,6 +294,7 @@ def train(
         "channels": channels,
         "classes": _names([classes] if classes else None) or None,
         "ignore_classes": _names(ignore_class) or None,
+        "unlisted_colors": unlisted_colors,
         "patience": patience,
         "val_fraction": val_fraction,
         "seed": seed,

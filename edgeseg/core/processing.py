@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from edgeseg.core.errors import DatasetError, FrameError
-from edgeseg.core.spec import ModelSpec
+from edgeseg.core.spec import ModelSpec, UnlistedColors
 
 MaskEncoding = Literal["index", "binary", "rgb", "palette"]
 
@@ -61,9 +61,14 @@ def png_palette(path: str | Path) -> np.ndarray | None:
 
 
 def _colors_to_index(
-    rgb: np.ndarray, colors: np.ndarray, path: str | Path, ignore: int
+    rgb: np.ndarray,
+    colors: np.ndarray,
+    path: str | Path,
+    ignore: int,
+    unlisted: UnlistedColors = "error",
 ) -> np.ndarray:
-    """Map each RGB pixel to the index of its colour in `colors`; unknown colours are an error."""
+    """Map each RGB pixel to the index of its colour in `colors`; colours not there are an error
+    naming them and their share of the pixels, or `ignore` pixels with unlisted='ignore'."""
     if rgb.dtype != np.uint8 or colors.dtype != np.uint8:
         raise DatasetError(f"{path}: colour mask must be 8 bits per channel, got {rgb.dtype}")
     keys = (rgb[..., 0].astype(np.int32) << 16) | (rgb[..., 1].astype(np.int32) << 8) | rgb[..., 2]
@@ -76,10 +81,15 @@ def _colors_to_index(
     known = uniq[pos] == keys
     index_of = np.where(first < 256, first, ignore).astype(np.uint8)
     out = np.where(known, index_of[pos], ignore).astype(np.uint8)
-    if not known.all():
-        bad = np.unique(keys[~known])[:5]
-        shown = ", ".join(f"#{int(k):06X}" for k in bad)
-        raise DatasetError(f"{path}: mask colour(s) {shown} not listed in classes.csv")
+    if unlisted != "ignore" and not known.all():
+        bad = np.unique(keys[~known])
+        shown = ", ".join(f"#{int(k):06X}" for k in bad[:5]) + (" ..." if len(bad) > 5 else "")
+        share = 100.0 * float((~known).mean())
+        raise DatasetError(
+            f"{path}: mask colour(s) {shown} not listed in classes.csv ({len(bad)} colour(s) on "
+            f"{share:.2g}% of its pixels); list each class's colour, or train with "
+            "--unlisted-colors ignore to leave such pixels unscored (e.g. blended edges)"
+        )
     return out
 
 
@@ -108,8 +118,10 @@ def read_mask(
     *,
     colors: np.ndarray | None = None,
     ignore_index: int = 255,
+    unlisted_colors: UnlistedColors = "error",
 ) -> np.ndarray:
-    """Read a mask file and decode it to a 2-D uint8 class-index map (ignore_index = not scored)."""
+    """Read a mask file and decode it to a 2-D uint8 class-index map (ignore_index = not scored;
+    `unlisted_colors`: what colour-mask colours missing from `colors` become)."""
     if encoding == "palette":
         pal = png_palette(path)
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -129,7 +141,7 @@ def read_mask(
             raise DatasetError(f"{path}: colour masks need classes.csv (name,r,g,b per class)")
         if raw.ndim == 2:
             raw = cv2.cvtColor(raw, cv2.COLOR_GRAY2BGR)
-        return _colors_to_index(raw[:, :, ::-1], colors, path, ignore_index)
+        return _colors_to_index(raw[:, :, ::-1], colors, path, ignore_index, unlisted_colors)
     if raw.ndim == 3:
         if not (
             np.array_equal(raw[:, :, 0], raw[:, :, 1])

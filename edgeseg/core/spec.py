@@ -24,6 +24,10 @@ ColorOrder = Literal["rgb", "bgr"]
 OutputKind = Literal["softmax", "logits", "sigmoid"]
 Target = Literal["cpu", "edgetpu"]  # the hardware the model was trained for (decides the decoder)
 TARGETS: tuple[str, ...] = ("cpu", "edgetpu")
+# what a colour-coded mask's colours missing from classes.csv mean: an error (a wrong or
+# incomplete classes.csv), or ignored pixels (anti-aliased or resampled edges between classes)
+UnlistedColors = Literal["error", "ignore"]
+UNLISTED_COLORS: tuple[str, ...] = ("error", "ignore")
 
 # Normalisation lives INSIDE the model (a Rescaling layer built from these two numbers), so every
 # caller feeds raw 0..255 pixels and nobody can normalise twice or forget to.
@@ -116,6 +120,9 @@ class ModelSpec:
     # classes of the training data's list left out (`--ignore-class`): eval and check read masks
     # the same way, those pixels becoming ignore_index
     ignored_classes: tuple[str, ...] = ()
+    # colour masks' colours not in classes.csv (`--unlisted-colors`): eval and check read masks
+    # the same way
+    unlisted_colors: UnlistedColors = "error"
     float_miou: float | None = None
     target: Target = "cpu"
     # per-class float IoU (None for a class absent from the data) next to float_miou, so `check
@@ -159,6 +166,11 @@ class ModelSpec:
         if self.output_kind not in ("softmax", "logits", "sigmoid"):
             raise ModelError(
                 f"output kind must be 'softmax', 'logits' or 'sigmoid', got {self.output_kind!r}"
+            )
+        if self.unlisted_colors not in UNLISTED_COLORS:
+            raise ModelError(
+                f"unlisted_colors must be one of {', '.join(UNLISTED_COLORS)}, "
+                f"got {self.unlisted_colors!r}"
             )
         if self.target not in TARGETS:
             raise ModelError(f"target must be one of {', '.join(TARGETS)}, got {self.target!r}")

@@ -19,7 +19,7 @@ import numpy as np
 
 from edgeseg.core.errors import DatasetError, ModelError
 from edgeseg.core.processing import IMAGE_EXTS, MaskEncoding, png_palette, read_image, read_mask
-from edgeseg.core.spec import check_class_names
+from edgeseg.core.spec import UnlistedColors, check_class_names
 
 JPEG_EXTS = (".jpg", ".jpeg")
 VAL_DIRS = ("val", "valid", "validation")  # the held-out split's folder, as datasets name it
@@ -51,6 +51,7 @@ class Dataset:
     # class_names holds the others, renumbered in their listed order
     ignored: tuple[str, ...] = ()
     lut: np.ndarray | None = field(default=None, repr=False, compare=False)  # listed id -> id
+    unlisted_colors: UnlistedColors = "error"  # colour masks' colours not in classes.csv
 
     @property
     def num_classes(self) -> int:
@@ -70,7 +71,11 @@ class Dataset:
 
     def _read_listed(self, sample: Sample) -> np.ndarray:
         return read_mask(
-            sample.mask, self.encoding, colors=self.colors, ignore_index=self.ignore_index
+            sample.mask,
+            self.encoding,
+            colors=self.colors,
+            ignore_index=self.ignore_index,
+            unlisted_colors=self.unlisted_colors,
         )
 
     def _renumber(self, mask: np.ndarray) -> np.ndarray:
@@ -324,6 +329,7 @@ def open_dataset(
     validate: bool = True,
     progress: Callable[[int, int], None] | None = None,
     ignore_classes: Sequence[str] = (),
+    unlisted_colors: UnlistedColors = "error",
 ) -> Dataset:
     """Discover, pair, split and (by default) validate every pair of a dataset folder.
 
@@ -332,6 +338,8 @@ def open_dataset(
     latter is split deterministically with `seed` (a folder like DATA/val is all 'val' when opened
     for evaluation: pass val_fraction=1.0). `ignore_classes`: listed class names whose pixels are
     not trained or scored (a dataset's 'void' or 'unlabelled'); the model gets the others.
+    `unlisted_colors='ignore'`: colour-mask pixels of colours not in classes.csv are ignored
+    instead of refused (blended edges); index-coded masks have no colours to ignore.
     """
     root = Path(root)
     if not root.is_dir():
@@ -375,6 +383,7 @@ def open_dataset(
         source,
         ignored=tuple(n for n in names if n not in kept),
         lut=lut,
+        unlisted_colors=unlisted_colors,
     )
     if validate:
         for i, s in enumerate(everything):

@@ -21,7 +21,8 @@ def open_eval_data(data_dir: str | Path, spec: ModelSpec | None = None) -> tuple
     """(dataset, split): DATA -> its val split; DATA/val (images/ + masks/) -> every pair in it.
 
     DATA with train/ but no val/ gives the seeded held-out split `edgeseg train` validates on.
-    Masks are read as the model was trained: classes it left out (`spec.ignored_classes`) ignored.
+    Masks are read as the model was trained: classes it left out (`spec.ignored_classes`) and
+    colours missing from classes.csv (`spec.unlisted_colors`) ignored.
 
     Pairs are checked as they stream (not all up front) so thousands of images are read once.
     """
@@ -31,15 +32,18 @@ def open_eval_data(data_dir: str | Path, spec: ModelSpec | None = None) -> tuple
     found = read_class_names(root)
     listed = found[0] if found is not None else ()
     ignored = tuple(n for n in spec.ignored_classes if n in listed) if spec is not None else ()
+    unlisted = spec.unlisted_colors if spec is not None else "error"
     if split_dirs(root) is not None:
-        ds = open_dataset(root, validate=False, ignore_classes=ignored)
+        ds = open_dataset(root, validate=False, ignore_classes=ignored, unlisted_colors=unlisted)
         if not ds.val:
             raise DatasetError(
                 f"{root}: no val/ (valid/, validation/) split to evaluate on; pass the folder "
                 "holding the evaluation images/ and masks/ (e.g. DATA/val)"
             )
         return ds, "val"
-    ds = open_dataset(root, val_fraction=1.0, validate=False, ignore_classes=ignored)
+    ds = open_dataset(
+        root, val_fraction=1.0, validate=False, ignore_classes=ignored, unlisted_colors=unlisted
+    )
     return ds, "val"
 
 

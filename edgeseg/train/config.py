@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgeseg.core.errors import EdgesegError, ModelError
 from edgeseg.core.metrics import SegmentationScores
+from edgeseg.core.spec import UNLISTED_COLORS
 from edgeseg.train.recipe import CLASS_WEIGHTINGS, LOSSES
 
 if TYPE_CHECKING:
@@ -50,6 +51,9 @@ class TrainConfig:
     # listed classes whose pixels are not trained or scored (a dataset's void / unlabelled); the
     # model gets the others (recorded in its spec, so eval and check read masks the same way)
     ignore_classes: tuple[str, ...] = ()
+    # colour masks' colours missing from classes.csv: "error", or "ignore" them (blended edges);
+    # recorded in the spec like ignore_classes
+    unlisted_colors: str = "error"
     val_fraction: float = 0.2
     augment: bool = True
     verbose: int = 1  # Keras: 0 silent, 1 progress bar, 2 one line per epoch
@@ -144,6 +148,11 @@ class TrainConfig:
             (
                 self.target in ("cpu", "edgetpu"),
                 f"--target must be cpu or edgetpu, got {self.target!r}",
+            ),
+            (
+                self.unlisted_colors in UNLISTED_COLORS,
+                f"--unlisted-colors must be one of {', '.join(UNLISTED_COLORS)}, "
+                f"got {self.unlisted_colors!r}",
             ),
             (
                 self.patience is None or self.patience >= 1,

@@ -105,13 +105,21 @@ def train(
         seed=config.seed,
         progress=progress,
         ignore_classes=config.ignore_classes,
+        unlisted_colors=config.unlisted_colors,  # type: ignore[arg-type]
     )
+    if config.unlisted_colors == "ignore" and ds.encoding != "rgb":
+        raise DatasetError(
+            "--unlisted-colors ignore: applies to colour-coded masks (classes.csv with "
+            f"name,r,g,b); the masks of {config.data} are {ds.encoding}-coded"
+        )
     if ds.ignored:
         log.info(
             "classes: %s (%s left out: not trained or scored)",
             ", ".join(ds.class_names),
             ", ".join(ds.ignored),
         )
+    if ds.unlisted_colors == "ignore":
+        log.info("mask colours not in %s: ignored (not trained or scored)", ds.names_source)
     ds = ensure_val_split(ds, config.val_fraction, config.seed)
     config = resolve_recipe(config, ds)
     assert config.size is not None
@@ -120,6 +128,7 @@ def train(
         input_width=config.size[1],
         class_names=ds.class_names,
         ignored_classes=ds.ignored,
+        unlisted_colors=ds.unlisted_colors,
         channels=config.channels,
         resize=config.resize,  # type: ignore[arg-type]
         target=config.target,  # type: ignore[arg-type]

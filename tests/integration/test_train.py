@@ -418,3 +418,85 @@ def test_ignore_class_trains_without_it_and_eval_check_read_masks_the_same_way(
     assert read_spec(int8.read_bytes()).ignored_classes == ("road",)  # in the int8 metadata
     result = runner.invoke(app, ["info", str(int8)], env={"COLUMNS": "200"})
     assert result.exit_code == 0 and "left out" in result.output and "road" in result.output
+
+
+def _blended_colour_copy(index_data: Path, out: Path) -> tuple[Path, dict[str, int]]:
+    """index_data with colour masks (classes.csv) whose class edges carry blends of the two
+    colours, as anti-aliased or resized masks do; returns the folder and the val masks' count
+    of pixels in listed colours."""
+    palette = np.array([[0, 0, 0], [128, 64, 128], [70, 70, 70], [107, 142, 35], [0, 0, 142]])
+    names = (index_data / "labels.txt").read_text().split()
+    rows = [f"{n},{r},{g},{b}" for n, (r, g, b) in zip(names, palette, strict=True)]
+    (out / "classes.csv").parent.mkdir(parents=True)
+    (out / "classes.csv").write_text("name,r,g,b\n" + "\n".join(rows) + "\n")
+    listed: dict[str, int] = {}
+    for split in ("train", "val"):
+        shutil.copytree(index_data / split / "images", out / split / "images")
+        (out / split / "masks").mkdir()
+        for path in sorted((index_data / split / "masks").iterdir()):
+            m = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+            rgb = palette[m].astype(np.uint16)
+            edge = np.zeros_like(m, bool)
+            edge[:, 1:] = m[:, 1:] != m[:, :-1]  # the left neighbour is another class
+            rgb[:, 1:][edge[:, 1:]] = (rgb[:, 1:] + rgb[:, :-1])[edge[:, 1:]] // 2
+            assert cv2.imwrite(
+                str(out / split / "masks" / path.name), rgb[..., ::-1].astype(np.uint8)
+            )
+            if split == "val":
+                listed[path.stem] = int((~edge).sum())
+    return out, listed
+
+
+@pytest.mark.slow
+def test_unlisted_colours_are_refused_by_default_and_ignored_on_request(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    """Colour masks whose class edges hold blended colours: the default stops naming the file,
+    the share and the option; --unlisted-colors ignore trains without those pixels, records it
+    in the spec, and eval, convert's coverage and check read the masks the same way."""
+    import edgeseg
+
+    data, listed = _blended_colour_copy(tiny_data, tmp_path / "colour")
+    out = tmp_path / "run"
+    args = ["train", str(data), "--out", str(out), *TINY, "--epochs", "1", "--no-qat"]
+    result = runner.invoke(app, args, env={"COLUMNS": "400"})
+    assert result.exit_code == 2, result.output
+    assert (
+        "not listed in classes.csv" in result.output and "--unlisted-colors ignore" in result.output
+    )
+    assert "% of its pixels" in result.output and not out.exists()
+
+    result = runner.invoke(app, [*args, "--unlisted-colors", "ignore"])
+    assert result.exit_code == 0, result.output
+    spec = ModelSpec.load(out / "config.json")
+    assert spec.unlisted_colors == "ignore" and spec.num_classes == 5
+    scored = edgeseg.evaluate(out / "model.keras", data)
+    assert int(scored.confusion.sum()) == sum(listed.values())  # blended pixels not scored
+
+    int8 = tmp_path / "m_int8.tflite"
+    convert = ["convert", str(out / "model.keras"), "--calib", str(data), "--out", str(int8)]
+    result = runner.invoke(app, [*convert, "--calib-count", "4"])
+    assert result.exit_code == 0, result.output
+    check = ["check", str(out / "model.keras"), str(int8), "--data", str(data)]
+    result = runner.invoke(app, [*check, "--max-drop", "100", "--out-dir", str(tmp_path / "c")])
+    assert result.exit_code == 0, result.output
+    assert read_spec(int8.read_bytes()).unlisted_colors == "ignore"
+    result = runner.invoke(app, ["info", str(int8)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0 and "unlisted colours" in result.output
+
+    # index-coded masks have no colours to ignore: refused naming the option
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            str(tiny_data),
+            "--out",
+            str(tmp_path / "i"),
+            *TINY,
+            "--epochs",
+            "1",
+            "--unlisted-colors",
+            "ignore",
+        ],
+    )
+    assert result.exit_code == 2 and "applies to colour-coded masks" in result.output

@@ -473,6 +473,32 @@ def test_colour_not_in_classes_csv(tmp_path: Path) -> None:
     raises(tmp_path, f"{mask}: mask colour.*#C80000.*classes.csv")
 
 
+def test_blended_edge_colours_are_refused_with_their_share_or_ignored_on_request(
+    tmp_path: Path,
+) -> None:
+    """Anti-aliased class edges (colours between two listed ones): by default an error naming
+    the file, the colours (first five), their share of the pixels and the option; with
+    unlisted_colors='ignore' those pixels become ignore_index and the rest decode as listed."""
+    (tmp_path / "classes.csv").write_text("a,0,0,0\nb,255,255,255\n")
+    truth = np.zeros((10, 10), np.uint8)
+    truth[:, 5:] = 1
+    rgb = np.where(truth[..., None] == 1, 255, 0).astype(np.uint8).repeat(3, axis=2)
+    for row, grey in enumerate((40, 80, 120, 160, 200, 220, 230, 240, 250, 100)):
+        rgb[row, 5] = grey  # the edge column: ten different blends
+    _, mask = write_pair(tmp_path, "x", rgb)
+    raises(
+        tmp_path,
+        rf"{mask}: mask colour\(s\) #282828, #505050, #646464, #787878, #A0A0A0 \.\.\. not "
+        r"listed in classes.csv \(10 colour\(s\) on 10% of its pixels\); .* train with "
+        r"--unlisted-colors ignore",
+    )
+    ds = open_dataset(tmp_path, val_fraction=0, unlisted_colors="ignore")
+    _, decoded = ds.load(ds.train[0])
+    expected = truth.copy()
+    expected[:, 5] = 255
+    assert np.array_equal(decoded, expected)
+
+
 def test_bad_classes_csv_row(tmp_path: Path) -> None:
     csv = tmp_path / "classes.csv"
     csv.write_text("a,0,0,0\nb,300,0,0\n")

@@ -37,6 +37,7 @@ BLOB = b"\x1c\x00\x00\x00TFL3" + bytes(64) + bytes(range(256)) * 8
         ({"input_height": 1.5}, "input size"),
         ({"ignored_classes": ("road",)}, "both output classes and ignored classes"),
         ({"ignored_classes": ("void", "void")}, "repeats the name"),
+        ({"unlisted_colors": "snap"}, "unlisted_colors must be one of error, ignore"),
     ],
 )
 def test_invalid_spec_is_a_model_error(changes: dict[str, object], needle: str) -> None:
@@ -73,6 +74,19 @@ def test_ignored_classes_travel_with_the_spec_and_older_specs_have_none(tmp_path
     assert read is not None and read.ignored_classes == ("void",)
     older = {k: v for k, v in SPEC.to_dict().items() if k != "ignored_classes"}
     assert ModelSpec.from_dict(older).ignored_classes == ()
+
+
+def test_unlisted_colours_travel_with_the_spec_and_older_specs_refuse_them(
+    tmp_path: Path,
+) -> None:
+    spec = SPEC.with_updates(unlisted_colors="ignore")
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"spec": spec.to_dict()}))
+    assert ModelSpec.load(path).unlisted_colors == "ignore"
+    read = read_spec(embed_metadata(BLOB, spec))
+    assert read is not None and read.unlisted_colors == "ignore"
+    older = {k: v for k, v in SPEC.to_dict().items() if k != "unlisted_colors"}
+    assert ModelSpec.from_dict(older).unlisted_colors == "error"
 
 
 def test_json_round_trip(tmp_path: Path) -> None:
