@@ -24,7 +24,14 @@ from edgeseg.data.dataset import Dataset, open_dataset, split_pairs
 from edgeseg.train.config import TrainConfig, TrainResult, load_train_config
 
 __all__ = ["TrainConfig", "TrainResult", "ensure_val_split", "load_train_config", "train"]
-from edgeseg.train.recipe import default_min_scale, default_size, image_size, plan_steps
+from edgeseg.train.recipe import (
+    PixelCounts,
+    count_pixels,
+    default_min_scale,
+    default_size,
+    image_size,
+    plan_steps,
+)
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +128,8 @@ def train(
     if ds.unlisted_colors == "ignore":
         log.info("mask colours not in %s: ignored (not trained or scored)", ds.names_source)
     ds = ensure_val_split(ds, config.val_fraction, config.seed)
+    pixels = count_pixels(ds, ds.train)
+    _report_pixels(pixels, ds)
     config = resolve_recipe(config, ds)
     assert config.size is not None
     spec = ModelSpec(
@@ -138,7 +147,26 @@ def train(
     from edgeseg.train.loop import run_fit  # TensorFlow loads here, after validation
 
     config.out.mkdir(parents=True, exist_ok=True)
-    return run_fit(config, ds, spec, list(callbacks))
+    return run_fit(config, ds, spec, list(callbacks), pixels.frequencies)
+
+
+def _report_pixels(pixels: PixelCounts, ds: Dataset) -> None:
+    """Warn about classes no training mask holds (the model cannot learn them) and say how much
+    of the training masks is ignored, so a wrong class list shows before the training does."""
+    if absent := pixels.absent(ds.class_names):
+        log.warning(
+            "class(es) %s: no pixels in the %d training masks, so the model cannot learn them; "
+            "check the masks and %s",
+            ", ".join(absent),
+            len(ds.train),
+            ds.names_source or "the class list",
+        )
+    if pixels.ignored:
+        log.info(
+            "ignored pixels (%d in masks, not trained or scored): %.2g%% of the training masks",
+            ds.ignore_index,
+            100.0 * pixels.ignored_share,
+        )
 
 
 def resolve_recipe(config: TrainConfig, ds: Dataset) -> TrainConfig:

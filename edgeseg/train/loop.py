@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 
 from edgeseg.core.errors import ModelError, first_line
 from edgeseg.core.metrics import SegmentationScores
@@ -35,7 +36,7 @@ from edgeseg.train.mobilenet_unet import build_mobilenetv2_unet
 from edgeseg.train.model import build_unet
 from edgeseg.train.pipeline import train_dataset
 from edgeseg.train.qat_phase import QuantisationAwarePhase, restore_float_model
-from edgeseg.train.recipe import class_frequencies, class_weights, steps_per_epoch
+from edgeseg.train.recipe import class_weights, steps_per_epoch
 from edgeseg.train.strategy import is_chief, keras_multiworker_patch, make_strategy
 from edgeseg.train.xla import XlaProbe, plan_xla
 
@@ -97,11 +98,11 @@ def _fresh_model(config: TrainConfig, spec: ModelSpec) -> keras.Model:
         ) from exc
 
 
-def _loss(config: TrainConfig, ds: Dataset, spec: ModelSpec) -> SegmentationLoss:
+def _loss(config: TrainConfig, frequencies: np.ndarray, spec: ModelSpec) -> SegmentationLoss:
     """The recipe's loss, class-weighted from the training masks' pixel frequencies."""
     weights = None
     if config.class_weighting != "none":
-        weights = class_weights(class_frequencies(ds, ds.train), config.class_weighting)
+        weights = class_weights(frequencies, config.class_weighting)
     return SegmentationLoss(config.loss, spec.ignore_index, class_weights=weights)
 
 
@@ -159,9 +160,14 @@ def _resume_state(config: TrainConfig, resume_dir: Path) -> tuple[int, float]:
 
 
 def run_fit(
-    config: TrainConfig, ds: Dataset, spec: ModelSpec, user_callbacks: list[Any]
+    config: TrainConfig,
+    ds: Dataset,
+    spec: ModelSpec,
+    user_callbacks: list[Any],
+    frequencies: np.ndarray,
 ) -> TrainResult:
-    """Fit, checkpoint and report; see `edgeseg.train.fit.train`."""
+    """Fit, checkpoint and report; see `edgeseg.train.fit.train`. `frequencies`: each class's
+    share of the training pixels (recipe.count_pixels), for the class weights."""
     assert config.min_scale is not None, "run_fit takes a config from fit.resolve_recipe"
     keras.utils.set_random_seed(config.seed)
     strategy = make_strategy(config.strategy)
@@ -181,7 +187,7 @@ def run_fit(
     steps = config.steps_per_epoch or steps_per_epoch(len(ds.train), config.batch)
 
     with strategy.scope():
-        loss = _loss(config, ds, spec)
+        loss = _loss(config, frequencies, spec)
         model = _build(config, spec, steps, config.out / "resume", config.out, loss)
     if tuple(model.input_shape[1:]) != (*spec.input_size, spec.channels):
         raise ModelError(

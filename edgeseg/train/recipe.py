@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -96,14 +97,36 @@ def default_min_scale(total_steps: int) -> float:
     return CROP_MIN_SCALE if total_steps >= CROP_FROM_STEPS else 1.0
 
 
-def class_frequencies(ds: Dataset, samples: Sequence[Sample]) -> np.ndarray:
-    """Share of scored (non-ignored) training pixels in each class: float64, sums to 1."""
-    counts = np.zeros(ds.num_classes, np.float64)
-    for sample in samples:  # masks only: no need to decode the images
-        mask = ds.read_mask(sample)
-        counts += np.bincount(mask.ravel(), minlength=256)[: ds.num_classes]
-    shares: np.ndarray = counts / max(float(counts.sum()), 1.0)
-    return shares
+@dataclass(frozen=True)
+class PixelCounts:
+    """Training-mask pixels per class, and those labelled ignore_index (not trained or scored:
+    the data's own 255s, classes left out, unlisted colours)."""
+
+    per_class: np.ndarray  # int64, one count per class
+    ignored: int
+
+    @property
+    def frequencies(self) -> np.ndarray:
+        """Share of the scored pixels in each class: float64, sums to 1 (all 0 when none)."""
+        shares: np.ndarray = self.per_class / max(float(self.per_class.sum()), 1.0)
+        return shares
+
+    @property
+    def ignored_share(self) -> float:
+        return self.ignored / max(float(self.per_class.sum()) + self.ignored, 1.0)
+
+    def absent(self, class_names: Sequence[str]) -> list[str]:
+        """The classes without a single training pixel: a model cannot learn them."""
+        return [name for name, n in zip(class_names, self.per_class, strict=True) if n == 0]
+
+
+def count_pixels(ds: Dataset, samples: Sequence[Sample]) -> PixelCounts:
+    """Count the classes' and the ignored pixels of these samples' masks (masks only: no image
+    is decoded)."""
+    counts = np.zeros(256, np.int64)
+    for sample in samples:
+        counts += np.bincount(ds.read_mask(sample).ravel(), minlength=256)
+    return PixelCounts(counts[: ds.num_classes].copy(), int(counts[ds.ignore_index]))
 
 
 def class_weights(frequencies: Sequence[float] | np.ndarray, weighting: str) -> tuple[float, ...]:

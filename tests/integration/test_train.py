@@ -466,8 +466,14 @@ def test_unlisted_colours_are_refused_by_default_and_ignored_on_request(
     )
     assert "% of its pixels" in result.output and not out.exists()
 
-    result = runner.invoke(app, [*args, "--unlisted-colors", "ignore"])
+    result = runner.invoke(app, [*args, "--unlisted-colors", "ignore"], env={"COLUMNS": "400"})
     assert result.exit_code == 0, result.output
+    train_masks = sorted((tiny_data / "train" / "masks").iterdir())
+    edges = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in train_masks]
+    share = sum(int((m[:, 1:] != m[:, :-1]).sum()) for m in edges) / sum(m.size for m in edges)
+    assert f"ignored pixels (255 in masks, not trained or scored): {100 * share:.2g}%" in (
+        result.output
+    )
     spec = ModelSpec.load(out / "config.json")
     assert spec.unlisted_colors == "ignore" and spec.num_classes == 5
     scored = edgeseg.evaluate(out / "model.keras", data)
@@ -500,3 +506,23 @@ def test_unlisted_colours_are_refused_by_default_and_ignored_on_request(
         ],
     )
     assert result.exit_code == 2 and "applies to colour-coded masks" in result.output
+
+
+@pytest.mark.slow
+def test_a_listed_class_no_training_mask_holds_is_warned_about(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    """labels.txt naming a class the masks never use (a typo, a wrong list, a split without it):
+    the run says so before training, naming the class and the class list."""
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    with (data / "labels.txt").open("a") as fh:
+        fh.write("puddle\n")
+    args = ["train", str(data), "--out", str(tmp_path / "run"), *TINY, "--epochs", "1", "--no-qat"]
+    result = runner.invoke(app, args, env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    assert (
+        f"class(es) puddle: no pixels in the 8 training masks, so the model cannot learn them; "
+        f"check the masks and {data / 'labels.txt'}" in " ".join(result.output.split())
+    )
+    assert "ignored pixels" not in result.output  # the synthetic masks label every pixel

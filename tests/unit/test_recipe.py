@@ -20,8 +20,8 @@ from edgeseg.train.recipe import (
     DEFAULT_STEPS,
     MAX_WEIGHT,
     MIN_EPOCH_STEPS,
-    class_frequencies,
     class_weights,
+    count_pixels,
     default_min_scale,
     default_size,
     image_size,
@@ -148,11 +148,13 @@ def test_class_weights_sqrt_and_median_frequency() -> None:
         class_weights(f, "inverse")
 
 
-def test_class_frequencies_count_real_masks_and_skip_ignored_pixels(tmp_path: Path) -> None:
+def test_pixel_counts_of_real_masks_keep_ignored_pixels_apart(tmp_path: Path) -> None:
     ds = open_dataset(_dataset(tmp_path / "d"))
-    f = class_frequencies(ds, ds.train)
+    pixels = count_pixels(ds, ds.train)
     block = 30 * 40 / (54 * 80)  # the block's share of the 54 non-ignored rows
-    np.testing.assert_allclose(f, [1 - block, 0.0, block])
+    np.testing.assert_allclose(pixels.frequencies, [1 - block, 0.0, block])
+    assert pixels.ignored_share == pytest.approx(6 / 60)  # 6 of the 60 rows are 255
+    assert pixels.absent(ds.class_names) == [ds.class_names[1]]
 
 
 # === augmentation and loss (TensorFlow) ===
