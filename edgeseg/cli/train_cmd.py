@@ -368,7 +368,8 @@ def _print_result(result: Any) -> None:
     table.add_row("[bold]mean[/]", f"[bold]{result.best_miou:.3f}[/]")
     console.print(table)
     devices = f" on {result.replicas} devices" if result.replicas > 1 else ""
-    console.print(f"{result.epochs_run} epochs{devices}; best model {result.model_path}")
+    epochs = f"{result.epochs_run} epoch{'s' if result.epochs_run != 1 else ''}"
+    console.print(f"{epochs}{devices}; best model {result.model_path}")
     if result.cost is not None:
         console.print(f"cost: {result.cost.describe()}")
 

@@ -120,6 +120,8 @@ def test_crops_come_with_long_budgets_unless_min_scale_is_given(tmp_path: Path) 
     assert line.startswith("recipe: input 64x80, 2000 steps (20 epochs of 100), batch 8")
     assert "class weights sqrt, crops 0.5-1 of each side" in line
     assert "whole frames" in short.recipe_line()
+    one = resolve_recipe(TrainConfig(data=ds.root, out=out, steps=2), ds)
+    assert "2 steps (1 epoch of 2)" in one.recipe_line()
     assert "no augmentation" in replace(short, augment=False).recipe_line()
     with pytest.raises(ValueError, match="resolve_recipe"):
         TrainConfig(data=ds.root, out=out).recipe_line()
