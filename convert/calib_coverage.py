@@ -20,7 +20,7 @@ from edgeseg.convert.calibration import find_calibration_images
 from edgeseg.core.errors import DatasetError
 from edgeseg.core.processing import prepare_mask
 from edgeseg.core.spec import ModelSpec
-from edgeseg.data.dataset import open_dataset
+from edgeseg.data.dataset import open_dataset, sample_folder_images
 
 RARE_FRACTION = 0.001  # below 0.1 % of the calibration pixels a class is reported as rare
 
@@ -90,7 +90,12 @@ class ClassCoverage:
 
 
 def _is_dataset(folder: Path) -> bool:
-    return (folder / "masks").is_dir() or (folder / "train" / "masks").is_dir()
+    if (folder / "masks").is_dir() or (folder / "train" / "masks").is_dir():
+        return True
+    try:
+        return bool(sample_folder_images(folder))
+    except DatasetError:
+        return False
 
 
 def calibration_paths(folder: str | Path, count: int, seed: int = 0) -> list[Path]:

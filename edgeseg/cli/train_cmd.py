@@ -41,7 +41,8 @@ def train(
         Path | None,
         typer.Argument(
             help="Dataset folder: images/ + masks/ (or train/ and val/, valid/ or validation/ "
-            "holding them) and labels.txt or classes.csv. Omit it to train on built-in "
+            "holding them, or one folder per sample such as train/x/rgb.jpg + labels.png) and "
+            "labels.txt or classes.csv. Omit it to train on built-in "
             "synthetic scenes (generated once into OUT/synthetic_data).",
             show_default=False,
         ),

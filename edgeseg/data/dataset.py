@@ -2,7 +2,8 @@
 before any training starts, so bad input fails in a second with the offending path named.
 
 Layout: ROOT/images + ROOT/masks (pairs by stem), optionally ROOT/train/... and ROOT/val/...
-(or valid/, validation/: the names published datasets give the held-out split);
+(or valid/, validation/: the names published datasets give the held-out split); a split may
+instead hold one folder per sample (train/iid000123/rgb.jpg + labels.png);
 class names from ROOT/labels.txt, ROOT/classes.csv (name,r,g,b) or an explicit list.
 """
 
@@ -127,12 +128,17 @@ def _by_stem(folder: Path, exts: tuple[str, ...]) -> dict[str, Path]:
 
 
 def find_pairs(folder: Path) -> list[Sample]:
-    """Pairs in FOLDER/images and FOLDER/masks; an image without mask (or the reverse) fails."""
+    """Pairs in FOLDER/images and FOLDER/masks, or in one folder per sample (see
+    `_sample_folder_pairs`); an image without mask (or the reverse) fails."""
     img_dir, mask_dir = folder / "images", folder / "masks"
+    if not img_dir.is_dir() and not mask_dir.is_dir():
+        if (pairs := _sample_folder_pairs(folder)) is not None:
+            return pairs
     for d in (img_dir, mask_dir):
         if not d.is_dir():
             raise DatasetError(
-                f"{d}: folder not found; a dataset needs images/ and masks/ side by side"
+                f"{d}: folder not found; a dataset needs images/ and masks/ side by side (or one "
+                "folder per sample holding its image and mask, e.g. rgb.jpg + labels.png)"
             )
     images = _by_stem(img_dir, IMAGE_EXTS)
     masks = _by_stem(mask_dir, MASK_EXTS)
@@ -162,6 +168,68 @@ def find_pairs(folder: Path) -> list[Sample]:
             + (f" (and {len(lonely_masks) - 1} more)" if len(lonely_masks) > 1 else "")
         )
     return [Sample(stem, images[stem], masks[stem]) for stem in sorted(images)]
+
+
+# a file in a sample folder whose name holds one of these is the mask (labels.png, mask.png,
+# gt.png, annotation.png, segmentation.png); the other image file is the image
+MASK_NAME_HINTS = ("label", "mask", "gt", "annot", "seg")
+
+
+def _sample_folder_pairs(folder: Path) -> list[Sample] | None:
+    """Pairs laid out one folder per sample, every folder holding the same two file names, one
+    of them named as a mask (MASK_NAME_HINTS): the off-road set YCOR's train/iid000123/rgb.jpg +
+    labels.png. The sample's name is its folder's. None when FOLDER is not laid out so."""
+    subdirs = [d for d in sorted(folder.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+    if not subdirs:
+        return None
+    first = [p.name for p in _image_files(subdirs[0])]
+    masks = [n for n in first if _named_as_mask(Path(n).stem)]
+    if len(first) != 2 or len(masks) != 1:
+        return None
+    mask_name = masks[0]
+    image_name = first[1 - first.index(mask_name)]
+    if Path(mask_name).suffix.lower() in JPEG_EXTS:
+        raise DatasetError(
+            f"{subdirs[0] / mask_name}: JPEG masks are not read: lossy compression blends "
+            "class ids at every edge; export the masks as PNG"
+        )
+    if Path(mask_name).suffix.lower() not in MASK_EXTS:
+        return None
+    pairs = []
+    for d in subdirs:
+        for name in (image_name, mask_name):
+            if not (d / name).is_file():
+                raise DatasetError(
+                    f"{d}: no {name}; every sample folder in {folder} must hold its image "
+                    f"{image_name} and mask {mask_name}"
+                )
+        pairs.append(Sample(d.name, d / image_name, d / mask_name))
+    return pairs
+
+
+def _named_as_mask(stem: str) -> bool:
+    """Whether a word of STEM starts like a mask's name: labels, gtFine, color_mask (not night)."""
+    words = "".join(c if c.isalnum() else " " for c in stem.lower()).split()
+    return any(w.startswith(MASK_NAME_HINTS) for w in words)
+
+
+def sample_folder_images(root: Path) -> list[Path]:
+    """The images of a dataset laid out one folder per sample (ROOT itself, or its train/ and
+    held-out split); [] when it is not laid out so."""
+    split = split_dirs(root)
+    images: list[Path] = []
+    for folder in [d for d in split if d is not None] if split else [root]:
+        images += [s.image for s in _sample_folder_pairs(folder) or []]
+    return images
+
+
+def _image_files(folder: Path) -> list[Path]:
+    """Files OpenCV reads as images in FOLDER (hidden ones skipped), sorted by name."""
+    return [
+        p
+        for p in sorted(folder.iterdir())
+        if not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTS and p.is_file()
+    ]
 
 
 SEPARATORS = "_-."

@@ -421,27 +421,27 @@ def test_ignore_class_trains_without_it_and_eval_check_read_masks_the_same_way(
 
 
 def _blended_colour_copy(index_data: Path, out: Path) -> tuple[Path, dict[str, int]]:
-    """index_data with colour masks (classes.csv) whose class edges carry blends of the two
-    colours, as anti-aliased or resized masks do; returns the folder and the val masks' count
-    of pixels in listed colours."""
+    """index_data laid out as the off-road set YCOR publishes it (train/ and valid/, one folder
+    per sample holding rgb.jpg + labels.png) with colour masks (classes.csv) whose class edges
+    carry blends of the two colours, as anti-aliased or resized masks do; returns the folder
+    and the held-out masks' count of pixels in listed colours."""
     palette = np.array([[0, 0, 0], [128, 64, 128], [70, 70, 70], [107, 142, 35], [0, 0, 142]])
     names = (index_data / "labels.txt").read_text().split()
     rows = [f"{n},{r},{g},{b}" for n, (r, g, b) in zip(names, palette, strict=True)]
     (out / "classes.csv").parent.mkdir(parents=True)
     (out / "classes.csv").write_text("name,r,g,b\n" + "\n".join(rows) + "\n")
     listed: dict[str, int] = {}
-    for split in ("train", "val"):
-        shutil.copytree(index_data / split / "images", out / split / "images")
-        (out / split / "masks").mkdir()
+    for split, published in (("train", "train"), ("val", "valid")):
         for path in sorted((index_data / split / "masks").iterdir()):
+            sample = out / published / path.stem
+            sample.mkdir(parents=True)
+            shutil.copy(index_data / split / "images" / f"{path.stem}.jpg", sample / "rgb.jpg")
             m = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
             rgb = palette[m].astype(np.uint16)
             edge = np.zeros_like(m, bool)
             edge[:, 1:] = m[:, 1:] != m[:, :-1]  # the left neighbour is another class
             rgb[:, 1:][edge[:, 1:]] = (rgb[:, 1:] + rgb[:, :-1])[edge[:, 1:]] // 2
-            assert cv2.imwrite(
-                str(out / split / "masks" / path.name), rgb[..., ::-1].astype(np.uint8)
-            )
+            assert cv2.imwrite(str(sample / "labels.png"), rgb[..., ::-1].astype(np.uint8))
             if split == "val":
                 listed[path.stem] = int((~edge).sum())
     return out, listed
@@ -451,9 +451,10 @@ def _blended_colour_copy(index_data: Path, out: Path) -> tuple[Path, dict[str, i
 def test_unlisted_colours_are_refused_by_default_and_ignored_on_request(
     tiny_data: Path, tmp_path: Path
 ) -> None:
-    """Colour masks whose class edges hold blended colours: the default stops naming the file,
-    the share and the option; --unlisted-colors ignore trains without those pixels, records it
-    in the spec, and eval, convert's coverage and check read the masks the same way."""
+    """An off-road set as published (one folder per sample, valid/) whose colour masks' class
+    edges hold blended colours: the default stops naming the file, the share and the option;
+    --unlisted-colors ignore trains without those pixels, records it in the spec, and eval,
+    convert (calibration images and coverage) and check read the masks the same way."""
     import edgeseg
 
     data, listed = _blended_colour_copy(tiny_data, tmp_path / "colour")
@@ -483,6 +484,7 @@ def test_unlisted_colours_are_refused_by_default_and_ignored_on_request(
     convert = ["convert", str(out / "model.keras"), "--calib", str(data), "--out", str(int8)]
     result = runner.invoke(app, [*convert, "--calib-count", "4"])
     assert result.exit_code == 0, result.output
+    assert "calibration class coverage (4 masks)" in result.output  # read from the rgb.jpg folders
     check = ["check", str(out / "model.keras"), str(int8), "--data", str(data)]
     result = runner.invoke(app, [*check, "--max-drop", "100", "--out-dir", str(tmp_path / "c")])
     assert result.exit_code == 0, result.output

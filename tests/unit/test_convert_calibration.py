@@ -103,6 +103,17 @@ def test_calibration_folder_layouts(tmp_path: Path) -> None:
     _write_images(tmp_path / "published" / "train" / "images", 3)
     _write_images(tmp_path / "published" / "validation" / "images", 2)
     assert len(find_calibration_images(tmp_path / "published")) == 5
+    for sample in ("train/iid0", "train/iid1", "valid/iid9"):  # one folder per sample (YCOR)
+        folder = tmp_path / "samples" / sample
+        folder.mkdir(parents=True)
+        assert cv2.imwrite(str(folder / "rgb.png"), np.zeros((8, 8, 3), np.uint8))
+        assert cv2.imwrite(str(folder / "labels.png"), np.zeros((8, 8), np.uint8))
+    found = find_calibration_images(tmp_path / "samples")
+    assert [p.relative_to(tmp_path / "samples").as_posix() for p in found] == [
+        "train/iid0/rgb.png",
+        "train/iid1/rgb.png",
+        "valid/iid9/rgb.png",
+    ]
     _write_images(tmp_path / "published" / "val" / "images", 1)
     with pytest.raises(ConversionError, match="both val/ and validation/ found"):
         find_calibration_images(tmp_path / "published")

@@ -321,6 +321,61 @@ def test_two_held_out_split_folders_are_an_error_naming_both(tmp_path: Path) -> 
     raises(tmp_path, rf"{tmp_path}: both val/ and valid/ found; keep one held-out split folder")
 
 
+def write_sample_folder(
+    split_dir: Path, name: str, mask: np.ndarray, files: tuple[str, str] = ("rgb.jpg", "labels.png")
+) -> Path:
+    """One sample as the off-road set YCOR publishes it: SPLIT/NAME/rgb.jpg + labels.png."""
+    folder = split_dir / name
+    folder.mkdir(parents=True)
+    image = RNG.integers(0, 256, (*mask.shape[:2], 3)).astype(np.uint8)
+    assert cv2.imwrite(str(folder / files[0]), image) and cv2.imwrite(str(folder / files[1]), mask)
+    return folder
+
+
+def test_one_folder_per_sample_as_off_road_sets_publish_it(tmp_path: Path) -> None:
+    """train/iid000001/rgb.jpg + labels.png (colour) and valid/...: no images/ or masks/."""
+    (tmp_path / "classes.csv").write_text("sky,1,88,255\ntrail,156,76,30\n")
+    truth = index_mask(classes=2)
+    colour = np.array([[255, 88, 1], [30, 76, 156]], np.uint8)[truth]  # BGR for OpenCV
+    for i in range(3):
+        write_sample_folder(tmp_path / "train", f"iid{i:06d}", colour)
+    write_sample_folder(tmp_path / "valid", "iid000100", colour)
+    ds = open_dataset(tmp_path)
+    assert [s.stem for s in ds.train] == ["iid000000", "iid000001", "iid000002"]
+    assert [s.stem for s in ds.val] == ["iid000100"] and ds.encoding == "rgb"
+    _, mask = ds.load(ds.val[0])
+    assert ds.val[0].image.name == "rgb.jpg" and np.array_equal(mask, truth)
+    # a night-time image's name is not a mask's; the mask may be named any of the usual ways
+    write_sample_folder(tmp_path / "other", "a", truth, ("night.png", "gtFine.png"))
+    (tmp_path / "other" / "labels.txt").write_text("sky\ntrail\n")
+    only = open_dataset(tmp_path / "other", val_fraction=1.0)
+    assert only.val[0].image.name == "night.png" and only.val[0].mask.name == "gtFine.png"
+
+
+def test_sample_folders_missing_a_file_or_with_jpeg_masks_are_named(tmp_path: Path) -> None:
+    labels(tmp_path, "a", "b", "c")
+    write_sample_folder(tmp_path / "train", "s0", index_mask())
+    broken = write_sample_folder(tmp_path / "train", "s1", index_mask())
+    (broken / "labels.png").unlink()
+    raises(
+        tmp_path,
+        rf"{broken}: no labels.png; every sample folder in .* must hold its image "
+        r"rgb.jpg and mask labels.png",
+    )
+    jpeg = tmp_path / "jpeg"
+    first = write_sample_folder(jpeg / "train", "s0", index_mask(), ("rgb.png", "labels.jpg"))
+    labels(jpeg, "a", "b", "c")
+    raises(jpeg, rf"{first / 'labels.jpg'}: JPEG masks are not read")
+    unclear = tmp_path / "unclear"  # two images, neither named as a mask: not this layout
+    write_sample_folder(unclear / "train", "s0", index_mask(), ("left.png", "right.png"))
+    labels(unclear, "a", "b", "c")
+    raises(
+        unclear,
+        r"images: folder not found; a dataset needs images/ and masks/ side by side "
+        r"\(or one folder per sample holding its image and mask, e.g. rgb.jpg \+ labels.png\)",
+    )
+
+
 def test_discovery_reads_no_images_and_reports_progress(tmp_path: Path) -> None:
     make_flat(tmp_path, 4)
     (tmp_path / "images" / "s00.png").write_bytes(b"broken")
