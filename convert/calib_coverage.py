@@ -20,7 +20,7 @@ from edgeseg.convert.calibration import find_calibration_images
 from edgeseg.core.errors import DatasetError
 from edgeseg.core.processing import prepare_mask
 from edgeseg.core.spec import ModelSpec
-from edgeseg.data.dataset import open_dataset, sample_folder_images
+from edgeseg.data.dataset import open_dataset, paired_images
 
 RARE_FRACTION = 0.001  # below 0.1 % of the calibration pixels a class is reported as rare
 
@@ -93,7 +93,7 @@ def _is_dataset(folder: Path) -> bool:
     if (folder / "masks").is_dir() or (folder / "train" / "masks").is_dir():
         return True
     try:
-        return bool(sample_folder_images(folder))
+        return bool(paired_images(folder))
     except DatasetError:
         return False
 

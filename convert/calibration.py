@@ -16,7 +16,7 @@ import numpy as np
 from edgeseg.core.errors import ConversionError, DatasetError
 from edgeseg.core.processing import IMAGE_EXTS, prepare_image, read_image
 from edgeseg.core.spec import ModelSpec
-from edgeseg.data.dataset import sample_folder_images, split_dirs
+from edgeseg.data.dataset import paired_images, split_dirs
 
 MIN_RECOMMENDED = 20
 Progress = Callable[[int, int], None]
@@ -25,7 +25,8 @@ Frame = np.ndarray | str | Path
 
 def find_calibration_images(folder: str | Path) -> list[Path]:
     """Image files for calibration: FOLDER/images, FOLDER/train/images and its held-out split's
-    (val/, valid/ or validation/), a dataset laid out one folder per sample, or FOLDER itself."""
+    (val/, valid/ or validation/), a dataset laid out one folder per sample or with its masks
+    beside the images (train/ + trainannot/), or FOLDER itself."""
     folder = Path(folder)
     if folder.is_file():
         raise ConversionError(f"--calib {folder}: is a file; --calib must be a folder of images")
@@ -41,7 +42,7 @@ def find_calibration_images(folder: str | Path) -> list[Path]:
         dirs = [d / "images" for d in split if d is not None and (d / "images").is_dir()]
     else:
         try:
-            if pairs := sample_folder_images(folder):  # one folder per sample
+            if pairs := paired_images(folder):  # one folder per sample, or masks beside
                 return pairs
         except DatasetError as exc:
             raise ConversionError(str(exc)) from None

@@ -3,7 +3,8 @@ before any training starts, so bad input fails in a second with the offending pa
 
 Layout: ROOT/images + ROOT/masks (pairs by stem), optionally ROOT/train/... and ROOT/val/...
 (or valid/, validation/: the names published datasets give the held-out split); a split may
-instead hold one folder per sample (train/iid000123/rgb.jpg + labels.png);
+instead hold one folder per sample (train/iid000123/rgb.jpg + labels.png) or keep its masks in
+a folder beside it (train/ + trainannot/);
 class names from ROOT/labels.txt, ROOT/classes.csv (name,r,g,b) or an explicit list.
 """
 
@@ -128,18 +129,70 @@ def _by_stem(folder: Path, exts: tuple[str, ...]) -> dict[str, Path]:
 
 
 def find_pairs(folder: Path) -> list[Sample]:
-    """Pairs in FOLDER/images and FOLDER/masks, or in one folder per sample (see
-    `_sample_folder_pairs`); an image without mask (or the reverse) fails."""
+    """Pairs in FOLDER/images and FOLDER/masks, in one folder per sample (`_sample_folder_pairs`),
+    or images in FOLDER with masks in a sibling folder (`_sibling_mask_dir`); an image without
+    mask (or the reverse) fails."""
     img_dir, mask_dir = folder / "images", folder / "masks"
-    if not img_dir.is_dir() and not mask_dir.is_dir():
-        if (pairs := _sample_folder_pairs(folder)) is not None:
-            return pairs
+    if (pairs := _pairs_without_images_dir(folder)) is not None:
+        return pairs
     for d in (img_dir, mask_dir):
         if not d.is_dir():
             raise DatasetError(
                 f"{d}: folder not found; a dataset needs images/ and masks/ side by side (or one "
-                "folder per sample holding its image and mask, e.g. rgb.jpg + labels.png)"
+                "folder per sample holding its image and mask, e.g. rgb.jpg + labels.png, or "
+                f"masks in a folder beside {folder.name}/ such as {folder.name}annot/ or "
+                f"{folder.name}_labels/)"
             )
+    return _pair_folders(folder, img_dir, mask_dir)
+
+
+def _pairs_without_images_dir(folder: Path) -> list[Sample] | None:
+    """FOLDER's pairs when it has neither images/ nor masks/ but one folder per sample or a
+    mask folder beside it; None when it is not laid out either way."""
+    if (folder / "images").is_dir() or (folder / "masks").is_dir():
+        return None
+    if (pairs := _sample_folder_pairs(folder)) is not None:
+        return pairs
+    if (beside := _sibling_mask_dir(folder)) is not None:
+        return _pair_folders(folder, folder, beside)
+    return None
+
+
+def paired_images(root: Path) -> list[Path]:
+    """The images of a dataset laid out without images/ folders (one folder per sample, or masks
+    beside the images), in ROOT itself or its train/ and held-out split; [] otherwise."""
+    split = split_dirs(root)
+    images: list[Path] = []
+    for folder in [d for d in split if d is not None] if split else [root]:
+        images += [s.image for s in _pairs_without_images_dir(folder) or []]
+    return images
+
+
+# the folder beside a split's images that holds its masks: SegNet's CamVid train/ + trainannot/,
+# Kaggle's CamVid train/ + train_labels/
+MASK_DIR_SUFFIXES = ("annot", "_annot", "_labels", "_label", "_masks", "_mask", "_gt")
+
+
+def _sibling_mask_dir(folder: Path) -> Path | None:
+    """FOLDER's mask folder beside it (FOLDER + one of MASK_DIR_SUFFIXES), when FOLDER itself
+    holds images; None otherwise. Two candidates are an error: which one holds the masks is not
+    ours to guess."""
+    found = [
+        folder.parent / (folder.name + suffix)
+        for suffix in MASK_DIR_SUFFIXES
+        if (folder.parent / (folder.name + suffix)).is_dir()
+    ]
+    if not found or not _image_files(folder):
+        return None
+    if len(found) > 1:
+        raise DatasetError(
+            f"{folder}: masks could be in {' or '.join(d.name + '/' for d in found)}; keep one"
+        )
+    return found[0]
+
+
+def _pair_folders(folder: Path, img_dir: Path, mask_dir: Path) -> list[Sample]:
+    """Pairs of the images in IMG_DIR and the masks in MASK_DIR (FOLDER's) by file name."""
     images = _by_stem(img_dir, IMAGE_EXTS)
     masks = _by_stem(mask_dir, MASK_EXTS)
     if not images and not masks:
@@ -213,16 +266,6 @@ def _named_as_mask(stem: str) -> bool:
     return any(w.startswith(MASK_NAME_HINTS) for w in words)
 
 
-def sample_folder_images(root: Path) -> list[Path]:
-    """The images of a dataset laid out one folder per sample (ROOT itself, or its train/ and
-    held-out split); [] when it is not laid out so."""
-    split = split_dirs(root)
-    images: list[Path] = []
-    for folder in [d for d in split if d is not None] if split else [root]:
-        images += [s.image for s in _sample_folder_pairs(folder) or []]
-    return images
-
-
 def _image_files(folder: Path) -> list[Path]:
     """Files OpenCV reads as images in FOLDER (hidden ones skipped), sorted by name."""
     return [
@@ -235,46 +278,52 @@ def _image_files(folder: Path) -> list[Path]:
 SEPARATORS = "_-."
 
 
-def _shared_suffix(stems: list[str]) -> str:
-    """The longest ending that starts at a separator (_ - .) and every stem has, leaving a
-    non-empty rest ('' when there is none): '_L' for CamVid's 0001TP_006690_L label files."""
+def _shared_suffixes(stems: list[str]) -> list[str]:
+    """'' and every ending that starts at a separator (_ - .) and every stem has, leaving a
+    non-empty rest, shortest first: ['', '_L'] for CamVid's 0001TP_006690_L label files."""
     first = stems[0]
-    for i, ch in enumerate(first):
-        if i > 0 and ch in SEPARATORS:
-            tail = first[i:]
-            if all(s.endswith(tail) and len(s) > len(tail) for s in stems):
-                return tail
-    return ""
+    tails = [
+        first[i:]
+        for i, ch in enumerate(first)
+        if i > 0 and ch in SEPARATORS and all(s.endswith(first[i:]) for s in stems)
+    ]
+    return ["", *sorted((t for t in tails if all(len(s) > len(t) for s in stems)), key=len)]
 
 
 def _pair_by_suffixes(
     images: dict[str, Path], masks: dict[str, Path]
 ) -> tuple[dict[str, Path], dict[str, Path]] | None:
-    """Images and masks keyed by their names without the ending all images (and all masks)
+    """Images and masks keyed by their names without an ending all images (and all masks)
     share, when that pairs every file and plain names do not: CamVid's X.png + X_L.png,
     Cityscapes' X_leftImg8bit.png + X_gtFine_labelIds.png, BDD100K's X.jpg + X_train_id.png.
-    None when it does not pair them all (the plain names' errors are clearer then)."""
+    The shortest such endings win (one image X_006690 with X_006690_L keeps its name); None
+    when none pairs them all (the plain names' errors are clearer then)."""
     if not images or not masks:
         return None
-    keyed = []
-    for files in (images, masks):
-        tail = _shared_suffix(list(files))
-        keyed.append({stem[: len(stem) - len(tail)]: path for stem, path in files.items()})
-    if (
-        len(keyed[0]) != len(images)
-        or len(keyed[1]) != len(masks)
-        or keyed[0].keys() != keyed[1].keys()
-    ):
-        return None
-    return keyed[0], keyed[1]
+    candidates = sorted(
+        ((a, b) for a in _shared_suffixes(list(images)) for b in _shared_suffixes(list(masks))),
+        key=lambda ab: len(ab[0]) + len(ab[1]),
+    )
+    for image_tail, mask_tail in candidates:
+        keyed = [
+            {stem[: len(stem) - len(tail)]: path for stem, path in files.items()}
+            for files, tail in ((images, image_tail), (masks, mask_tail))
+        ]
+        if keyed[0].keys() == keyed[1].keys() and len(keyed[0]) == len(images) == len(masks):
+            return keyed[0], keyed[1]
+    return None
+
+
+CLASS_CSV_NAMES = ("classes.csv", "class_dict.csv")  # name,r,g,b per class
 
 
 def read_class_names(root: Path) -> tuple[tuple[str, ...], np.ndarray | None, Path] | None:
-    """(names, RGB colours or None, file) from classes.csv or labels.txt in root or its parent."""
+    """(names, RGB colours or None, file) from classes.csv (or class_dict.csv, the same columns
+    as Kaggle's CamVid ships them) or labels.txt in root or its parent."""
     for folder in (root, root.parent):
-        csv_path = folder / "classes.csv"
-        if csv_path.is_file():
-            return (*_read_classes_csv(csv_path), csv_path)
+        for csv_name in CLASS_CSV_NAMES:
+            if (csv_path := folder / csv_name).is_file():
+                return (*_read_classes_csv(csv_path), csv_path)
         txt = folder / "labels.txt"
         if txt.is_file():
             names = [line.strip() for line in txt.read_text().splitlines() if line.strip()]

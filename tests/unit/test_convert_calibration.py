@@ -108,6 +108,15 @@ def test_calibration_folder_layouts(tmp_path: Path) -> None:
         folder.mkdir(parents=True)
         assert cv2.imwrite(str(folder / "rgb.png"), np.zeros((8, 8, 3), np.uint8))
         assert cv2.imwrite(str(folder / "labels.png"), np.zeros((8, 8), np.uint8))
+    for split in ("train", "val"):  # masks beside the images (SegNet's CamVid)
+        for folder, array in ((split, np.zeros((8, 8, 3))), (f"{split}annot", np.zeros((8, 8)))):
+            (tmp_path / "segnet" / folder).mkdir(parents=True)
+            assert cv2.imwrite(str(tmp_path / "segnet" / folder / "a.png"), array)
+    beside = find_calibration_images(tmp_path / "segnet")
+    assert [p.relative_to(tmp_path / "segnet").as_posix() for p in beside] == [
+        "train/a.png",
+        "val/a.png",
+    ]
     found = find_calibration_images(tmp_path / "samples")
     assert [p.relative_to(tmp_path / "samples").as_posix() for p in found] == [
         "train/iid0/rgb.png",

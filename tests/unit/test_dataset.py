@@ -371,9 +371,51 @@ def test_sample_folders_missing_a_file_or_with_jpeg_masks_are_named(tmp_path: Pa
     labels(unclear, "a", "b", "c")
     raises(
         unclear,
-        r"images: folder not found; a dataset needs images/ and masks/ side by side "
-        r"\(or one folder per sample holding its image and mask, e.g. rgb.jpg \+ labels.png\)",
+        r"images: folder not found; a dataset needs images/ and masks/ side by side \(or one "
+        r"folder per sample holding its image and mask, e.g. rgb.jpg \+ labels.png, or masks in "
+        r"a folder beside train/ such as trainannot/ or train_labels/\)",
     )
+
+
+def write_flat(folder: Path, name: str, array: np.ndarray) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(folder / name), array)
+    return folder / name
+
+
+def test_masks_beside_the_images_as_segnet_camvid_ships_them(tmp_path: Path) -> None:
+    """SegNet's CamVid: train/ + trainannot/, val/ + valannot/ (and test/ + testannot/, unused),
+    index masks with void as id 11."""
+    names = [f"c{i}" for i in range(11)]
+    labels(tmp_path, *names, "void")
+    for split, stems in (("train", ["0001TP_006690", "0001TP_006720"]), ("val", ["0016E5_07959"])):
+        for stem in stems:
+            write_flat(tmp_path / split, f"{stem}.png", RNG.integers(0, 256, (12, 16, 3)))
+            write_flat(tmp_path / f"{split}annot", f"{stem}.png", index_mask(classes=12))
+    write_flat(tmp_path / "test", "x.png", RNG.integers(0, 256, (12, 16, 3)))
+    ds = open_dataset(tmp_path, ignore_classes=["void"])
+    assert [s.stem for s in ds.train] == ["0001TP_006690", "0001TP_006720"]
+    assert [s.stem for s in ds.val] == ["0016E5_07959"]
+    assert ds.val[0].mask == tmp_path / "valannot" / "0016E5_07959.png"
+    assert ds.class_names == tuple(names)
+    only_val = open_dataset(tmp_path / "val", val_fraction=1.0, ignore_classes=["void"])
+    assert [s.mask for s in only_val.val] == [s.mask for s in ds.val]
+
+
+def test_colour_masks_beside_the_images_as_kaggle_camvid_ships_them(tmp_path: Path) -> None:
+    """Kaggle's CamVid: train/X.png + train_labels/X_L.png colour masks, class_dict.csv."""
+    (tmp_path / "class_dict.csv").write_text("name,r,g,b\nSky,128,128,128\nRoad,128,64,128\n")
+    truth = index_mask(classes=2)
+    colour = np.array([[128, 128, 128], [128, 64, 128]], np.uint8)[truth][..., ::-1]
+    for split in ("train", "val"):
+        write_flat(tmp_path / split, "0001TP_006690.png", RNG.integers(0, 256, (12, 16, 3)))
+        write_flat(tmp_path / f"{split}_labels", "0001TP_006690_L.png", colour)
+    ds = open_dataset(tmp_path)
+    assert ds.class_names == ("Sky", "Road") and ds.names_source.endswith("class_dict.csv")
+    _, mask = ds.load(ds.val[0])
+    assert ds.val[0].stem == "0001TP_006690" and np.array_equal(mask, truth)
+    (tmp_path / "train_masks").mkdir()
+    raises(tmp_path, rf"{tmp_path / 'train'}: masks could be in train_labels/ or train_masks/")
 
 
 def test_discovery_reads_no_images_and_reports_progress(tmp_path: Path) -> None:
