@@ -40,9 +40,10 @@ def train(
     data: Annotated[
         Path | None,
         typer.Argument(
-            help="Dataset folder: images/ + masks/ (or train/ and val/, valid/ or validation/ "
-            "holding them, or one folder per sample such as train/x/rgb.jpg + labels.png) and "
-            "labels.txt or classes.csv. Omit it to train on built-in "
+            help="Dataset folder: images/ + masks/, or train/ and val/ (valid/, validation/) "
+            "holding them; a split may also be one folder per sample (train/x/rgb.jpg + "
+            "labels.png) or keep its masks beside it (train/ + trainannot/ or train_labels/). "
+            "Class names from labels.txt or classes.csv. Omit DATA to train on built-in "
             "synthetic scenes (generated once into OUT/synthetic_data).",
             show_default=False,
         ),

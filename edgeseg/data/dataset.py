@@ -450,11 +450,12 @@ def open_dataset(
 ) -> Dataset:
     """Discover, pair, split and (by default) validate every pair of a dataset folder.
 
-    ROOT may hold train/ and val/ (or valid/, validation/; each with images/ + masks/), or
-    images/ + masks/ directly; the
-    latter is split deterministically with `seed` (a folder like DATA/val is all 'val' when opened
-    for evaluation: pass val_fraction=1.0). `ignore_classes`: listed class names whose pixels are
-    not trained or scored (a dataset's 'void' or 'unlabelled'); the model gets the others.
+    ROOT may hold train/ and val/ (or valid/, validation/), or be a split itself; a split holds
+    images/ + masks/, one folder per sample, or images with their masks in a folder beside it
+    (`find_pairs`). A ROOT without train/ is split deterministically with `seed` (a folder like
+    DATA/val is all 'val' when opened for evaluation: pass val_fraction=1.0).
+    `ignore_classes`: listed class names whose pixels are not trained or scored (a dataset's
+    'void' or 'unlabelled'); the model gets the others.
     `unlisted_colors='ignore'`: colour-mask pixels of colours not in classes.csv are ignored
     instead of refused (blended edges); index-coded masks have no colours to ignore.
     """
