@@ -20,7 +20,7 @@ from edgeseg.convert.calibration import find_calibration_images
 from edgeseg.core.errors import DatasetError
 from edgeseg.core.processing import prepare_mask
 from edgeseg.core.spec import ModelSpec
-from edgeseg.data.dataset import open_dataset, paired_images
+from edgeseg.data.dataset import mask_dir, open_dataset, paired_images, split_dirs
 
 RARE_FRACTION = 0.001  # below 0.1 % of the calibration pixels a class is reported as rare
 
@@ -90,10 +90,11 @@ class ClassCoverage:
 
 
 def _is_dataset(folder: Path) -> bool:
-    if (folder / "masks").is_dir() or (folder / "train" / "masks").is_dir():
-        return True
+    """Whether FOLDER holds masks in a layout `edgeseg train` reads (not just images)."""
     try:
-        return bool(paired_images(folder))
+        split = split_dirs(folder)
+        folders = [d for d in split if d is not None] if split else [folder]
+        return any(mask_dir(d) is not None for d in folders) or bool(paired_images(folder))
     except DatasetError:
         return False
 
@@ -121,7 +122,7 @@ def class_coverage(
     if not _is_dataset(folder):
         return None
     try:
-        has_split = (folder / "train").is_dir()
+        has_split = split_dirs(folder) is not None
         ds = open_dataset(
             folder,
             # classes the model leaves out are named in the data's own class list

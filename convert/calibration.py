@@ -24,9 +24,9 @@ Frame = np.ndarray | str | Path
 
 
 def find_calibration_images(folder: str | Path) -> list[Path]:
-    """Image files for calibration: FOLDER/images, FOLDER/train/images and its held-out split's
-    (val/, valid/ or validation/), a dataset laid out one folder per sample or with its masks
-    beside the images (train/ + trainannot/), or FOLDER itself."""
+    """Image files for calibration: FOLDER/images, the images of a dataset's training and
+    held-out splits (train/images + val/images, one folder per sample, masks beside the images:
+    every layout `edgeseg train` reads), or FOLDER itself."""
     folder = Path(folder)
     if folder.is_file():
         raise ConversionError(f"--calib {folder}: is a file; --calib must be a folder of images")
@@ -34,19 +34,15 @@ def find_calibration_images(folder: str | Path) -> list[Path]:
         raise ConversionError(f"{folder}: calibration folder not found (pass --calib DIR)")
     if (folder / "images").is_dir():
         dirs = [folder / "images"]
-    elif (folder / "train" / "images").is_dir():
-        try:
-            split = split_dirs(folder) or (folder / "train", None)
-        except DatasetError as exc:  # two held-out folders
-            raise ConversionError(str(exc)) from None
-        dirs = [d / "images" for d in split if d is not None and (d / "images").is_dir()]
     else:
-        try:
+        try:  # a dataset's splits, laid out in any way `edgeseg train` reads
+            split = split_dirs(folder)
             if pairs := paired_images(folder):  # one folder per sample, or masks beside
                 return pairs
-        except DatasetError as exc:
+        except DatasetError as exc:  # e.g. two held-out split folders
             raise ConversionError(str(exc)) from None
-        dirs = [folder]
+        splits = [d / "images" for d in split or () if d is not None and (d / "images").is_dir()]
+        dirs = splits or [folder]
     paths = [
         p
         for d in dirs

@@ -40,8 +40,9 @@ def train(
     data: Annotated[
         Path | None,
         typer.Argument(
-            help="Dataset folder: images/ + masks/, or train/ and val/ (valid/, validation/) "
-            "holding them; a split may also be one folder per sample (train/x/rgb.jpg + "
+            help="Dataset folder: images/ + masks/ (or labels/), or train/ and val/ (training/, "
+            "valid/, validation/) holding them; a split may also be one folder per sample "
+            "(train/x/rgb.jpg + "
             "labels.png) or keep its masks beside it (train/ + trainannot/ or train_labels/). "
             "Class names from labels.txt or classes.csv. Omit DATA to train on built-in "
             "synthetic scenes (generated once into OUT/synthetic_data).",

@@ -2,7 +2,7 @@
 before any training starts, so bad input fails in a second with the offending path named.
 
 Layout: ROOT/images + ROOT/masks (pairs by stem), optionally ROOT/train/... and ROOT/val/...
-(or valid/, validation/: the names published datasets give the held-out split); a split may
+(also named as published datasets name them: TRAIN_DIRS, VAL_DIRS, MASK_DIRS); a split may
 instead hold one folder per sample (train/iid000123/rgb.jpg + labels.png) or keep its masks in
 a folder beside it (train/ + trainannot/);
 class names from ROOT/labels.txt, ROOT/classes.csv (name,r,g,b) or an explicit list.
@@ -24,7 +24,10 @@ from edgeseg.core.processing import IMAGE_EXTS, MaskEncoding, png_palette, read_
 from edgeseg.core.spec import UnlistedColors, check_class_names
 
 JPEG_EXTS = (".jpg", ".jpeg")
-VAL_DIRS = ("val", "valid", "validation")  # the held-out split's folder, as datasets name it
+# the splits' and the mask folder's names, as published datasets give them
+TRAIN_DIRS = ("train", "training")
+VAL_DIRS = ("val", "valid", "validation")
+MASK_DIRS = ("masks", "labels", "annotations")
 MASK_EXTS = (".png", ".bmp", ".tif", ".tiff")  # lossless only: JPEG blends class ids
 
 
@@ -128,14 +131,31 @@ def _by_stem(folder: Path, exts: tuple[str, ...]) -> dict[str, Path]:
     return found
 
 
+def _one_of(root: Path, names: tuple[str, ...], what: str) -> Path | None:
+    """The one folder of ROOT named one of NAMES, None when there is none; two are an error
+    (which one the user meant is not ours to guess)."""
+    found = [root / name for name in names if (root / name).is_dir()]
+    if len(found) > 1:
+        raise DatasetError(
+            f"{root}: both {' and '.join(d.name + '/' for d in found)} found; keep one {what} "
+            "folder (rename or move the other)"
+        )
+    return found[0] if found else None
+
+
+def mask_dir(folder: Path) -> Path | None:
+    """FOLDER's masks/ (or labels/ as Mapillary Vistas names it, or annotations/); None if none."""
+    return _one_of(folder, MASK_DIRS, "mask")
+
+
 def find_pairs(folder: Path) -> list[Sample]:
-    """Pairs in FOLDER/images and FOLDER/masks, in one folder per sample (`_sample_folder_pairs`),
-    or images in FOLDER with masks in a sibling folder (`_sibling_mask_dir`); an image without
-    mask (or the reverse) fails."""
-    img_dir, mask_dir = folder / "images", folder / "masks"
+    """Pairs in FOLDER/images and FOLDER/masks (or labels/, annotations/), in one folder per
+    sample (`_sample_folder_pairs`), or images in FOLDER with masks in a sibling folder
+    (`_sibling_mask_dir`); an image without mask (or the reverse) fails."""
     if (pairs := _pairs_without_images_dir(folder)) is not None:
         return pairs
-    for d in (img_dir, mask_dir):
+    img_dir, masks = folder / "images", mask_dir(folder)
+    for d in (img_dir, masks or folder / "masks"):
         if not d.is_dir():
             raise DatasetError(
                 f"{d}: folder not found; a dataset needs images/ and masks/ side by side (or one "
@@ -143,13 +163,14 @@ def find_pairs(folder: Path) -> list[Sample]:
                 f"masks in a folder beside {folder.name}/ such as {folder.name}annot/ or "
                 f"{folder.name}_labels/)"
             )
-    return _pair_folders(folder, img_dir, mask_dir)
+    assert masks is not None
+    return _pair_folders(folder, img_dir, masks)
 
 
 def _pairs_without_images_dir(folder: Path) -> list[Sample] | None:
     """FOLDER's pairs when it has neither images/ nor masks/ but one folder per sample or a
     mask folder beside it; None when it is not laid out either way."""
-    if (folder / "images").is_dir() or (folder / "masks").is_dir():
+    if (folder / "images").is_dir() or mask_dir(folder) is not None:
         return None
     if (pairs := _sample_folder_pairs(folder)) is not None:
         return pairs
@@ -409,18 +430,13 @@ def _leave_out(
 
 
 def split_dirs(root: Path) -> tuple[Path, Path | None] | None:
-    """(ROOT/train, its held-out split folder or None) when ROOT is split into train/ and val/
-    (or valid/, validation/); None when ROOT has no train/. Two held-out folders are an error:
-    which one the user meant is not ours to guess."""
-    if not (root / "train").is_dir():
+    """(ROOT/train, its held-out split folder or None) when ROOT is split into train/ (or
+    training/) and val/ (or valid/, validation/); None when ROOT has no training split. Two
+    folders for one split are an error naming both."""
+    train = _one_of(root, TRAIN_DIRS, "training split")
+    if train is None:
         return None
-    vals = [root / name for name in VAL_DIRS if (root / name).is_dir()]
-    if len(vals) > 1:
-        raise DatasetError(
-            f"{root}: both {' and '.join(v.name + '/' for v in vals)} found; keep one held-out "
-            "split folder (rename or move the other)"
-        )
-    return root / "train", (vals[0] if vals else None)
+    return train, _one_of(root, VAL_DIRS, "held-out split")
 
 
 def split_pairs(

@@ -117,6 +117,9 @@ def test_calibration_folder_layouts(tmp_path: Path) -> None:
         "train/a.png",
         "val/a.png",
     ]
+    _write_images(tmp_path / "vistas" / "training" / "images", 2)  # Mapillary's names
+    _write_images(tmp_path / "vistas" / "validation" / "images", 1)
+    assert len(find_calibration_images(tmp_path / "vistas")) == 3
     found = find_calibration_images(tmp_path / "samples")
     assert [p.relative_to(tmp_path / "samples").as_posix() for p in found] == [
         "train/iid0/rgb.png",

@@ -377,6 +377,22 @@ def test_sample_folders_missing_a_file_or_with_jpeg_masks_are_named(tmp_path: Pa
     )
 
 
+def test_training_validation_and_labels_folders_as_mapillary_names_them(tmp_path: Path) -> None:
+    """training/images + training/labels, validation/...: the same as train/, val/, masks/."""
+    labels(tmp_path, "a", "b", "c")
+    for split, stem in (("training", "t0"), ("validation", "v0")):
+        write_pair(tmp_path, stem, index_mask(), split=split)
+        (tmp_path / split / "masks").rename(tmp_path / split / "labels")
+    ds = open_dataset(tmp_path)
+    assert [s.stem for s in ds.train] == ["t0"] and [s.stem for s in ds.val] == ["v0"]
+    assert ds.val[0].mask.parent == tmp_path / "validation" / "labels"
+    (tmp_path / "training" / "masks").mkdir()
+    raises(tmp_path, rf"{tmp_path / 'training'}: both masks/ and labels/ found; keep one mask")
+    (tmp_path / "training" / "masks").rmdir()
+    (tmp_path / "train").mkdir()
+    raises(tmp_path, rf"{tmp_path}: both train/ and training/ found; keep one training split")
+
+
 def write_flat(folder: Path, name: str, array: np.ndarray) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     assert cv2.imwrite(str(folder / name), array)
