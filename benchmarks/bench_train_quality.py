@@ -5,6 +5,9 @@ int8 and check it, all with the library calls the CLI uses (train -> convert -> 
     .venv/bin/python benchmarks/bench_train_quality.py               # 15 min per set (2 models)
     .venv/bin/python benchmarks/bench_train_quality.py --quick --sets isbi2012_membrane
     .venv/bin/python benchmarks/bench_train_quality.py --minutes 5 --threads 2
+    # your own sets, at the budget `edgeseg train DATA` uses, with your own targets:
+    .venv/bin/python benchmarks/bench_train_quality.py --data-root ~/data --sets camvid,ycor \
+        --steps 2000 --target camvid=0.45 --target ycor=0.50 --ignore-class void
 
 Budget: each model trains for `--minutes` of wall time on this machine (default 7.5, so 15 minutes
 per set for the two recipes, the issue's "about 15 minutes per set on 2 cores"): a short probe
@@ -135,39 +138,61 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def run_set(data: Path, work: Path, minutes: float, runs: int, log: Any) -> list[Row]:
-    """Probe the step time, then train, convert, check and time both recipes on one dataset."""
+def run_set(
+    data: Path,
+    work: Path,
+    minutes: float,
+    runs: int,
+    log: Any,
+    steps: int | None = None,
+    ignore: tuple[str, ...] = (),
+) -> list[Row]:
+    """Probe the step time, then train, convert, check and time both recipes on one dataset;
+    with `steps`, that many optimiser steps each instead of what `minutes` buys (no time cap,
+    `--xla auto` deciding per run as `edgeseg train` does). `ignore`: class names left out
+    (`--ignore-class`) where this set lists them."""
     from edgeseg.convert.options import ConvertOptions
     from edgeseg.convert.pipeline import convert_model
+    from edgeseg.data.dataset import read_class_names
     from edgeseg.eval import compare
     from edgeseg.runtime.bench import benchmark
     from edgeseg.train import FLOAT_MODEL
     from edgeseg.train.fit import TrainConfig, train
 
-    base = TrainConfig(data=data, out=work / "probe", verbose=0, overwrite=True)
-    per_step: dict[str, float] = {}
-    for xla in ("off", "on"):  # what `--xla auto` measures, once for both recipes
-        timer = StepTimer()
-        probe = replace(base, steps=PROBE_STEPS, patience=1000, xla=xla, qat=False)
-        trained = train(probe, callbacks=[timer.callback])
-        size = tuple(json.loads(trained.config_path.read_text())["train"]["size"])
-        per_step[xla] = timer.seconds_per_step()
-    xla = min(per_step, key=per_step.__getitem__)
-    base = replace(base, xla=xla)
-    steps = max(PROBE_STEPS, int(minutes * 60 * BUDGET_SHARE / per_step[xla]))
-    log(
-        f"{data.name}: input {size[0]}x{size[1]}, {per_step['off']:.2f} s/step "
-        f"({per_step['on']:.2f} with XLA: --xla {xla}) -> {steps} steps"
+    found = read_class_names(data)
+    left_out = tuple(n for n in ignore if found is not None and n in found[0])
+    base = TrainConfig(
+        data=data, out=work / "probe", verbose=0, overwrite=True, ignore_classes=left_out
     )
+    if steps is None:
+        per_step: dict[str, float] = {}
+        for xla in ("off", "on"):  # what `--xla auto` measures, once for both recipes
+            timer = StepTimer()
+            probe = replace(base, steps=PROBE_STEPS, patience=1000, xla=xla, qat=False)
+            trained = train(probe, callbacks=[timer.callback])
+            per_step[xla] = timer.seconds_per_step()
+        xla = min(per_step, key=per_step.__getitem__)
+        base = replace(base, xla=xla)
+        steps = max(PROBE_STEPS, int(minutes * 60 * BUDGET_SHARE / per_step[xla]))
+        log(
+            f"{data.name}: {per_step['off']:.2f} s/step ({per_step['on']:.2f} with XLA: "
+            f"--xla {xla}) -> {steps} steps"
+        )
+        cap_seconds = minutes * 60
+    else:
+        log(f"{data.name}: {steps} steps per recipe (--xla auto)")
+        cap_seconds = math.inf
     rows = []
     recipes: tuple[tuple[str, dict[str, Any]], ...] = (("default", {}), ("plain", PLAIN))
     for recipe, overrides in recipes:
         out = work / f"{data.name}-{recipe}"
         t0 = time.perf_counter()
-        cap = time_cap(minutes * 60)
+        cap = time_cap(cap_seconds)
         config = replace(base, out=out, steps=steps, patience=1000, **overrides)
         trained = train(config, callbacks=[cap])
         train_min = (time.perf_counter() - t0) / 60
+        saved = json.loads(trained.config_path.read_text())
+        size = tuple(saved["train"]["size"])
         int8 = convert_model(trained.model_path, out / "model_int8.tflite", ConvertOptions(), data)
         check = compare(trained.model_path, int8.export.path, data, max_drop=MAX_INT8_DROP)
         float_path = trained.model_path.with_name(FLOAT_MODEL)
@@ -182,7 +207,7 @@ def run_set(data: Path, work: Path, minutes: float, runs: int, log: Any) -> list
             recipe=recipe,
             size=(int(size[0]), int(size[1])),
             steps=cap.steps,
-            xla=xla == "on",
+            xla=bool(saved.get("train_step", {}).get("xla", saved["train"]["xla"] == "on")),
             train_min=train_min,
             float_miou=float_check.float_miou,
             model_miou=check.float_miou,
@@ -203,15 +228,17 @@ def run_set(data: Path, work: Path, minutes: float, runs: int, log: Any) -> list
     return rows
 
 
-def verdicts(rows: list[Row]) -> list[tuple[str, bool]]:
-    """(target, met) for every target these rows can judge."""
+def verdicts(rows: list[Row], targets: dict[str, float] | None = None) -> list[tuple[str, bool]]:
+    """(target, met) for every target these rows can judge; `targets` adds or replaces mIoU
+    targets by dataset name (`--target NAME=MIOU`)."""
+    targets = {**TARGETS, **(targets or {})}
     out: list[tuple[str, bool]] = []
     by = {(r.dataset, r.recipe): r for r in rows}
     for (name, recipe), r in by.items():
         if recipe != "default":
             continue
-        if name in TARGETS:
-            out.append((f"{name} model mIoU >= {TARGETS[name]}", r.model_miou >= TARGETS[name]))
+        if name in targets:
+            out.append((f"{name} model mIoU >= {targets[name]}", r.model_miou >= targets[name]))
         plain = by.get((name, "plain"))
         if name == "labelmefacade" and plain is not None:
             above = r.model_miou >= plain.model_miou + WELL_ABOVE
@@ -225,11 +252,43 @@ def verdicts(rows: list[Row]) -> list[tuple[str, bool]]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-root", type=Path, default=SHARED)
-    parser.add_argument("--sets", default=",".join(SETS), help="comma-separated dataset names")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument(
+        "--data-root",
+        type=Path,
+        default=SHARED,
+        help="folder holding the sets (default ../shared/data, or $EDGESEG_SHARED_DATA)",
+    )
+    parser.add_argument(
+        "--sets",
+        default=",".join(SETS),
+        help="comma-separated dataset folder names under --data-root (any layout edgeseg reads)",
+    )
+    budget = parser.add_mutually_exclusive_group()
+    budget.add_argument(
         "--minutes", type=float, default=7.5, help="training budget per model (2 per set)"
+    )
+    budget.add_argument(
+        "--steps",
+        type=int,
+        help="optimiser steps per model instead of minutes (2000: what `edgeseg train DATA` does)",
+    )
+    parser.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        metavar="NAME=MIOU",
+        help="an mIoU target for a set (repeatable), e.g. camvid=0.45",
+    )
+    parser.add_argument(
+        "--ignore-class",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="leave this class out where a set lists it, as `edgeseg train --ignore-class` "
+        "(repeatable), e.g. CamVid's void",
     )
     parser.add_argument("--quick", action="store_true", help="2 minutes per model (smoke run)")
     parser.add_argument("--runs", type=int, default=50, help="timed invokes per model")
@@ -237,6 +296,16 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     args = parser.parse_args()
     minutes = 2.0 if args.quick else args.minutes
+    targets: dict[str, float] = {}
+    for item in args.target:
+        name, _, value = item.partition("=")
+        try:
+            targets[name.strip()] = float(value)
+        except ValueError:
+            parser.error(f"--target {item}: expected NAME=MIOU, e.g. camvid=0.45")
+    if args.steps is not None and args.steps < 1:
+        parser.error(f"--steps must be >= 1, got {args.steps}")
+    budget_text = f"{args.steps} optimiser steps" if args.steps else f"{minutes:g} min of training"
 
     import tensorflow as tf
 
@@ -248,20 +317,28 @@ def main() -> int:
         print(msg, file=sys.stderr, flush=True)
 
     machine = f"{cpu_model()}, {os.cpu_count()} logical CPUs"
-    log(f"budget: {minutes:g} min of training per model on {machine}")
+    log(f"budget: {budget_text} per model on {machine}")
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="bench-train-quality-") as tmp:
         for name in [s.strip() for s in args.sets.split(",") if s.strip()]:
             data = args.data_root / name
-            if not (data / "train").is_dir():
-                log(f"skip {name}: {data} not found (set EDGESEG_SHARED_DATA)")
+            if not data.is_dir():
+                log(f"skip {name}: {data} not found (pass --data-root or set EDGESEG_SHARED_DATA)")
                 continue
             try:
-                rows += run_set(data, Path(tmp) / name, minutes, args.runs, log)
+                rows += run_set(
+                    data,
+                    Path(tmp) / name,
+                    minutes,
+                    args.runs,
+                    log,
+                    args.steps,
+                    tuple(args.ignore_class),
+                )
             except Exception as exc:  # one unusable set must not hide the others' numbers
                 log(f"skip {name}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
 
-    print(f"\nbudget {minutes:g} min training per model; {machine}")
+    print(f"\nbudget {budget_text} per model; {machine}")
     columns = ["dataset", "recipe", "input", "steps", "train min", "float mIoU", "model mIoU"]
     columns += ["int8 mIoU", "agreement (model)", "agreement (float)", "GMAC/frame"]
     columns += ["int8 invoke ms"]
@@ -275,7 +352,7 @@ def main() -> int:
             f"| {100 * r.agreement:.2f}% | {100 * r.agreement_float:.2f}% "
             f"| {r.gmacs:.2f} | {r.invoke_ms:.1f} |"
         )
-    results = verdicts(rows)
+    results = verdicts(rows, targets)
     for target, met in results:
         print(f"{'met   ' if met else 'MISSED'} {target}")
     if args.json:
