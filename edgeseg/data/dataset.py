@@ -160,8 +160,8 @@ def find_pairs(folder: Path) -> list[Sample]:
             raise DatasetError(
                 f"{d}: folder not found; a dataset needs images/ and masks/ side by side (or one "
                 "folder per sample holding its image and mask, e.g. rgb.jpg + labels.png, or "
-                f"masks in a folder beside {folder.name}/ such as {folder.name}annot/ or "
-                f"{folder.name}_labels/)"
+                "images with their masks in a folder beside, e.g. train/ + trainannot/ or "
+                "train_labels/)"
             )
     assert masks is not None
     return _pair_folders(folder, img_dir, masks)

@@ -372,8 +372,8 @@ def test_sample_folders_missing_a_file_or_with_jpeg_masks_are_named(tmp_path: Pa
     raises(
         unclear,
         r"images: folder not found; a dataset needs images/ and masks/ side by side \(or one "
-        r"folder per sample holding its image and mask, e.g. rgb.jpg \+ labels.png, or masks in "
-        r"a folder beside train/ such as trainannot/ or train_labels/\)",
+        r"folder per sample holding its image and mask, e.g. rgb.jpg \+ labels.png, or images "
+        r"with their masks in a folder beside, e.g. train/ \+ trainannot/ or train_labels/\)",
     )
 
 
