@@ -155,15 +155,13 @@ def find_pairs(folder: Path) -> list[Sample]:
     if (pairs := _pairs_without_images_dir(folder)) is not None:
         return pairs
     img_dir, masks = folder / "images", mask_dir(folder)
-    for d in (img_dir, masks or folder / "masks"):
-        if not d.is_dir():
-            raise DatasetError(
-                f"{d}: folder not found; a dataset needs images/ and masks/ side by side (or one "
-                "folder per sample holding its image and mask, e.g. rgb.jpg + labels.png, or "
-                "images with their masks in a folder beside, e.g. train/ + trainannot/ or "
-                "train_labels/)"
-            )
-    assert masks is not None
+    if masks is None or not img_dir.is_dir():
+        raise DatasetError(
+            f"{img_dir if not img_dir.is_dir() else folder / 'masks'}: folder not found; a "
+            "dataset needs images/ and masks/ side by side (or one folder per sample holding its "
+            "image and mask, e.g. rgb.jpg + labels.png, or images with their masks in a folder "
+            "beside, e.g. train/ + trainannot/ or train_labels/)"
+        )
     return _pair_folders(folder, img_dir, masks)
 
 
