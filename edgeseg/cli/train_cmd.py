@@ -127,8 +127,9 @@ def train(
         typer.Option(
             help="Cross-entropy (class-weighted) + soft Dice; ce: cross-entropy only; focal+dice: "
             "focal loss (gamma 2) for the cross-entropy; ohem+dice: cross-entropy on the hard "
-            "pixels only (true-class probability under 0.7, at least the hardest 1/8). "
-            "\\[default: ce+dice]"
+            "pixels only (true-class probability under 0.7, at least the hardest 1/8); "
+            "ce+lovasz: cross-entropy + Lovasz-softmax (a surrogate of each class's IoU) "
+            "instead of Dice. \\[default: ce+dice]"
         ),
     ] = None,
     class_weights: Annotated[

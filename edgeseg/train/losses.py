@@ -1,6 +1,7 @@
 """Segmentation losses that skip ignored pixels (label 255): masked sparse cross-entropy
 (optionally class-weighted, for imbalanced classes), its focal and OHEM (hardest pixels only)
-variants, each alone or + soft Dice. The model ends in a softmax, so all take probabilities.
+variants, each alone or + soft Dice, and cross-entropy + Lovasz-softmax. The model ends in a
+softmax, so all take probabilities.
 """
 
 from __future__ import annotations
@@ -85,11 +86,33 @@ def masked_dice(y_true: Any, y_pred: Any, ignore_index: int = IGNORE_INDEX) -> A
     return 1.0 - ops.sum(dice * present) / ops.maximum(ops.sum(present), 1.0)
 
 
+def masked_lovasz(y_true: Any, y_pred: Any, ignore_index: int = IGNORE_INDEX) -> Any:
+    """Lovasz-softmax (Berman et al. 2018): the convex surrogate of 1 - IoU for each class, over
+    every scored pixel of the batch, averaged over the classes present; ignored pixels count
+    nowhere (their error is 0, so they sort last and add nothing)."""
+    num_classes = y_pred.shape[-1]
+    labels, valid = _valid_labels(y_true, num_classes, ignore_index)
+    fg = ops.reshape(ops.one_hot(labels, num_classes) * valid[..., None], (-1, num_classes))
+    probs = ops.reshape(ops.cast(y_pred, "float32"), (-1, num_classes))
+    errors = ops.transpose(ops.abs(fg - probs) * ops.reshape(valid, (-1, 1)))  # (C, pixels)
+    order = ops.argsort(-ops.stop_gradient(errors), axis=1)  # largest error first
+    errors_sorted = ops.take_along_axis(errors, order, axis=1)
+    fg_sorted = ops.take_along_axis(ops.transpose(fg), order, axis=1)
+    positives = ops.sum(fg_sorted, axis=1, keepdims=True)
+    intersection = positives - ops.cumsum(fg_sorted, axis=1)
+    union = positives + ops.cumsum(1.0 - fg_sorted, axis=1)
+    jaccard = 1.0 - intersection / ops.maximum(union, _EPS)
+    grad = ops.concatenate([jaccard[:, :1], jaccard[:, 1:] - jaccard[:, :-1]], axis=1)
+    per_class = ops.sum(errors_sorted * ops.stop_gradient(grad), axis=1)
+    present = ops.cast(ops.greater(positives[:, 0], 0), "float32")
+    return ops.sum(per_class * present) / ops.maximum(ops.sum(present), 1.0)
+
+
 @keras.saving.register_keras_serializable(package="edgeseg")
 class SegmentationLoss(keras.losses.Loss):
-    """'ce', 'ce+dice', 'focal+dice' or 'ohem+dice' on softmax outputs, skipping `ignore_index`
-    pixels; `class_weights` (one per class) weight the cross-entropy term (Dice already treats
-    classes equally)."""
+    """'ce', 'ce+dice', 'focal+dice', 'ohem+dice' or 'ce+lovasz' on softmax outputs, skipping
+    `ignore_index` pixels; `class_weights` (one per class) weight the cross-entropy term (Dice
+    and Lovasz already treat classes equally)."""
 
     def __init__(
         self,
@@ -117,6 +140,8 @@ class SegmentationLoss(keras.losses.Loss):
         )
         if self.kind.endswith("+dice"):
             loss = loss + masked_dice(y_true, y_pred, self.ignore_index)
+        elif self.kind.endswith("+lovasz"):
+            loss = loss + masked_lovasz(y_true, y_pred, self.ignore_index)
         return loss
 
     def get_config(self) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from edgeseg.train.losses import (  # noqa: E402
     SegmentationLoss,
     masked_cross_entropy,
     masked_dice,
+    masked_lovasz,
 )
 from edgeseg.train.model import build_unet  # noqa: E402
 from edgeseg.train.pipeline import eval_dataset, load_prepared, train_dataset  # noqa: E402
@@ -86,6 +87,41 @@ def test_cross_entropy_ignores_255_and_matches_keras_elsewhere() -> None:
     assert float(masked_cross_entropy(np.full_like(y, 255), p)) == 0.0
 
 
+def _lovasz_reference(labels: np.ndarray, probs: np.ndarray) -> float:
+    """Lovasz-softmax over the scored pixels, classes present, written from Berman et al. 2018
+    (Algorithm 1 and the Jaccard loss's gradient), one class at a time."""
+    scored = labels.ravel() != 255
+    lab, pr = labels.ravel()[scored], probs.reshape(-1, probs.shape[-1])[scored]
+    losses = []
+    for c in range(pr.shape[1]):
+        fg = (lab == c).astype(np.float64)
+        if fg.sum():
+            err = np.abs(fg - pr[:, c])
+            order = np.argsort(-err, kind="stable")
+            e, f = err[order], fg[order]
+            jaccard = 1 - (f.sum() - np.cumsum(f)) / (f.sum() + np.cumsum(1 - f))
+            losses.append(float(e @ np.diff(jaccard, prepend=0.0)))
+    return float(np.mean(losses))
+
+
+def test_lovasz_matches_the_paper_skips_255_and_is_zero_when_perfect() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 4, (2, 6, 7)).astype(np.uint8)
+    y[y == 3] = 1  # class 3 absent: not averaged in
+    y[0, :2] = 255
+    p = _probs(rng, (2, 6, 7, 4))
+    assert float(masked_lovasz(y, p)) == pytest.approx(_lovasz_reference(y, p), rel=1e-5)
+    p2 = p.copy()
+    p2[0, :2] = _probs(rng, p2[0, :2].shape)  # predictions under ignored pixels do not matter
+    assert float(masked_lovasz(y, p2)) == pytest.approx(float(masked_lovasz(y, p)), rel=1e-6)
+    perfect = np.eye(4, dtype=np.float32)[np.where(y == 255, 0, y)]
+    assert float(masked_lovasz(y, perfect)) == pytest.approx(0.0, abs=1e-6)
+    both = SegmentationLoss("ce+lovasz")(y, p)
+    assert float(both) == pytest.approx(
+        float(masked_cross_entropy(y, p)) + float(masked_lovasz(y, p)), rel=1e-5
+    )
+
+
 def test_dice_ignores_255_and_is_zero_for_a_perfect_prediction() -> None:
     rng = np.random.default_rng(2)
     y = rng.integers(0, 3, (2, 8, 8)).astype(np.uint8)
@@ -146,8 +182,8 @@ def test_ohem_keeps_the_hardest_share_when_few_pixels_are_hard() -> None:
     assert float(masked_cross_entropy(y, p, ohem=True)) == pytest.approx(want, rel=1e-4)
 
 
-@pytest.mark.parametrize("kind", ["focal+dice", "ohem+dice"])
-def test_focal_and_ohem_losses_train_in_a_compiled_model(kind: str) -> None:
+@pytest.mark.parametrize("kind", ["focal+dice", "ohem+dice", "ce+lovasz"])
+def test_focal_ohem_and_lovasz_losses_train_in_a_compiled_model(kind: str) -> None:
     model = build_unet((32, 32, 3), 3, depth=2, base_filters=4)
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=SegmentationLoss(kind))
     x = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
