@@ -194,20 +194,11 @@ MASK_DIR_SUFFIXES = ("annot", "_annot", "_labels", "_label", "_masks", "_mask", 
 
 def _sibling_mask_dir(folder: Path) -> Path | None:
     """FOLDER's mask folder beside it (FOLDER + one of MASK_DIR_SUFFIXES), when FOLDER itself
-    holds images; None otherwise. Two candidates are an error: which one holds the masks is not
-    ours to guess."""
-    found = [
-        folder.parent / (folder.name + suffix)
-        for suffix in MASK_DIR_SUFFIXES
-        if (folder.parent / (folder.name + suffix)).is_dir()
-    ]
-    if not found or not _image_files(folder):
+    holds images; None otherwise (two candidates: an error naming both)."""
+    if not _image_files(folder):
         return None
-    if len(found) > 1:
-        raise DatasetError(
-            f"{folder}: masks could be in {' or '.join(d.name + '/' for d in found)}; keep one"
-        )
-    return found[0]
+    names = tuple(folder.name + suffix for suffix in MASK_DIR_SUFFIXES)
+    return _one_of(folder.parent, names, "mask")
 
 
 def _pair_folders(folder: Path, img_dir: Path, mask_dir: Path) -> list[Sample]:

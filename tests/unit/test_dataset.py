@@ -431,7 +431,7 @@ def test_colour_masks_beside_the_images_as_kaggle_camvid_ships_them(tmp_path: Pa
     _, mask = ds.load(ds.val[0])
     assert ds.val[0].stem == "0001TP_006690" and np.array_equal(mask, truth)
     (tmp_path / "train_masks").mkdir()
-    raises(tmp_path, rf"{tmp_path / 'train'}: masks could be in train_labels/ or train_masks/")
+    raises(tmp_path, rf"{tmp_path}: both train_labels/ and train_masks/ found; keep one mask")
 
 
 def test_discovery_reads_no_images_and_reports_progress(tmp_path: Path) -> None:
