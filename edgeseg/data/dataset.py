@@ -119,12 +119,20 @@ def check_pair(
         )
 
 
+def _files(folder: Path, exts: tuple[str, ...]) -> list[Path]:
+    """FOLDER's files with one of `exts`, sorted by name; hidden files (macOS ._*, .DS_Store) are
+    skipped."""
+    return [
+        p
+        for p in sorted(folder.iterdir())
+        if not p.name.startswith(".") and p.suffix.lower() in exts and p.is_file()
+    ]
+
+
 def _by_stem(folder: Path, exts: tuple[str, ...]) -> dict[str, Path]:
-    """Files with one of `exts` keyed by stem; hidden files (macOS ._*, .DS_Store) are skipped."""
+    """FOLDER's files with one of `exts` (`_files`) keyed by stem; a repeated stem fails."""
     found: dict[str, Path] = {}
-    for p in sorted(folder.iterdir()):
-        if p.name.startswith(".") or p.suffix.lower() not in exts or not p.is_file():
-            continue
+    for p in _files(folder, exts):
         if p.stem in found:
             raise DatasetError(f"{p}: same name as {found[p.stem].name}; keep one file per stem")
         found[p.stem] = p
@@ -195,7 +203,7 @@ MASK_DIR_SUFFIXES = ("annot", "_annot", "_labels", "_label", "_masks", "_mask", 
 def _sibling_mask_dir(folder: Path) -> Path | None:
     """FOLDER's mask folder beside it (FOLDER + one of MASK_DIR_SUFFIXES), when FOLDER itself
     holds images; None otherwise (two candidates: an error naming both)."""
-    if not _image_files(folder):
+    if not _files(folder, IMAGE_EXTS):
         return None
     names = tuple(folder.name + suffix for suffix in MASK_DIR_SUFFIXES)
     return _one_of(folder.parent, names, "mask")
@@ -245,7 +253,7 @@ def _sample_folder_pairs(folder: Path) -> list[Sample] | None:
     subdirs = [d for d in sorted(folder.iterdir()) if d.is_dir() and not d.name.startswith(".")]
     if not subdirs:
         return None
-    first = [p.name for p in _image_files(subdirs[0])]
+    first = [p.name for p in _files(subdirs[0], IMAGE_EXTS)]
     masks = [n for n in first if _named_as_mask(Path(n).stem)]
     if len(first) != 2 or len(masks) != 1:
         return None
@@ -274,15 +282,6 @@ def _named_as_mask(stem: str) -> bool:
     """Whether a word of STEM starts like a mask's name: labels, gtFine, color_mask (not night)."""
     words = "".join(c if c.isalnum() else " " for c in stem.lower()).split()
     return any(w.startswith(MASK_NAME_HINTS) for w in words)
-
-
-def _image_files(folder: Path) -> list[Path]:
-    """Files OpenCV reads as images in FOLDER (hidden ones skipped), sorted by name."""
-    return [
-        p
-        for p in sorted(folder.iterdir())
-        if not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTS and p.is_file()
-    ]
 
 
 SEPARATORS = "_-."
