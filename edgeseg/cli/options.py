@@ -12,7 +12,7 @@ from edgeseg.cli.common import fail
 
 # Choices shown in --help as [a|b]; the library validates the same values again.
 Upsample = Literal["transpose", "resize"]
-Loss = Literal["ce", "ce+dice", "focal+dice", "ohem+dice", "ce+lovasz"]
+Loss = Literal["ce+lovasz", "ce+dice", "ce", "focal+dice", "ohem+dice"]
 Resize = Literal["stretch", "letterbox"]
 Strategy = Literal["default", "mirrored", "multiworker"]
 Target = Literal["cpu", "edgetpu"]

@@ -125,11 +125,12 @@ def train(
     loss: Annotated[
         Loss | None,
         typer.Option(
-            help="Cross-entropy (class-weighted) + soft Dice; ce: cross-entropy only; focal+dice: "
-            "focal loss (gamma 2) for the cross-entropy; ohem+dice: cross-entropy on the hard "
-            "pixels only (true-class probability under 0.7, at least the hardest 1/8); "
-            "ce+lovasz: cross-entropy + Lovasz-softmax (a surrogate of each class's IoU) "
-            "instead of Dice. \\[default: ce+dice]"
+            help="ce+lovasz: cross-entropy (class-weighted) + Lovasz-softmax, a surrogate of "
+            "each class's IoU (best on thin, rare classes; about 30% more time per step); "
+            "ce+dice: soft Dice instead; ce: cross-entropy only; focal+dice: focal loss "
+            "(gamma 2) for the cross-entropy; ohem+dice: cross-entropy on the hard pixels only "
+            "(true-class probability under 0.7, at least the hardest 1/8). "
+            "\\[default: ce+lovasz]"
         ),
     ] = None,
     class_weights: Annotated[

@@ -38,7 +38,9 @@ class TrainConfig:
     depth: int = 4
     filters: int = 16
     upsample: str = "transpose"
-    loss: str = "ce+dice"  # or "ce", "focal+dice", "ohem+dice" (recipe.LOSSES)
+    # cross-entropy + Lovasz-softmax: measured best on street scenes, no worse on aerial tiles and
+    # microscopy (README); or "ce", "ce+dice", "focal+dice", "ohem+dice" (recipe.LOSSES)
+    loss: str = "ce+lovasz"
     resize: str = "stretch"  # or "letterbox"
     channels: int = 3
     # epochs without a better val mIoU before stopping; None: never (the cosine schedule's best

@@ -36,7 +36,7 @@ def test_enumerated_options_show_their_choices() -> None:
     _, train = cli("train", "--help")
     for choices in (
         "transpose|resize",
-        "ce|ce+dice|focal+dice|ohem+dice|ce+lovasz",
+        "ce+lovasz|ce+dice|ce|focal+dice|ohem+dice",
         "stretch|letterbox",
         "default|mirrored|multiworker",
         "cpu|edgetpu",
