@@ -18,7 +18,7 @@ from edgeseg.core.errors import DatasetError
 from edgeseg.data.dataset import Dataset, Sample
 
 CLASS_WEIGHTINGS = ("none", "sqrt", "median")
-LOSSES = ("ce", "ce+dice", "focal+dice", "ohem+dice", "ce+lovasz")  # implemented in train/losses.py
+LOSSES = ("ce+lovasz", "ce+dice", "ce", "focal+dice", "ohem+dice")  # implemented in train/losses.py
 DEFAULT_STEPS = 2000  # optimiser steps when neither --steps nor --epochs is given
 DEFAULT_LONG_SIDE = 256  # long side of the input size derived from the data
 MIN_EPOCH_STEPS = 100  # with a step budget, validate after one pass but at least this many steps
