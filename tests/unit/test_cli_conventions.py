@@ -47,6 +47,18 @@ def test_enumerated_options_show_their_choices() -> None:
     assert "WIDTHxHEIGHT" in run and "640x480" in run
 
 
+def test_cli_choices_are_the_library_choices() -> None:
+    """The CLI's Literal types repeat the library's tuples (typer needs them static): a loss or
+    weighting added to one and not the other would be offered but refused, or hidden."""
+    from typing import get_args
+
+    from edgeseg.cli.options import ClassWeights, Loss
+    from edgeseg.train.recipe import CLASS_WEIGHTINGS, LOSSES
+
+    assert get_args(Loss) == LOSSES
+    assert get_args(ClassWeights) == CLASS_WEIGHTINGS
+
+
 def test_bad_choice_is_a_usage_error() -> None:
     code, out = cli("train", "--upsample", "bilinear")
     assert code == 2
