@@ -130,3 +130,20 @@ def test_train_turns_on_onednn_before_tensorflow_loads(
     ).stdout.split()
     x86 = platform.machine().lower() in ("x86_64", "amd64")
     assert out == ["2", expected_x86 if x86 else str(preset), "False"]
+
+
+def test_python_dash_m_edgeseg_is_the_edgeseg_command() -> None:
+    """`python -m edgeseg` (no bin/ on PATH, as on a Pi's --user install) names itself `edgeseg`,
+    lists every command and keeps the usage-error exit code."""
+    env = {**os.environ, "COLUMNS": "200"}
+    ok = subprocess.run(
+        [sys.executable, "-m", "edgeseg", "--help"], env=env, capture_output=True, text=True
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "Usage: edgeseg " in ok.stdout
+    assert all(f" {command} " in ok.stdout for command in COMMANDS)
+    bad = subprocess.run(
+        [sys.executable, "-m", "edgeseg", "nosuch"], env=env, capture_output=True, text=True
+    )
+    assert bad.returncode == 2
+    assert "No such command 'nosuch'" in bad.stderr
