@@ -163,6 +163,11 @@ def find_pairs(folder: Path) -> list[Sample]:
     if (pairs := _pairs_without_images_dir(folder)) is not None:
         return pairs
     img_dir, masks = folder / "images", mask_dir(folder)
+    if folder.name == "images" and not img_dir.is_dir() and mask_dir(folder.parent) is not None:
+        raise DatasetError(
+            f"{folder}: this is a dataset's images/ folder; pass the dataset folder instead: "
+            f"{_dataset_root(folder.parent)}"
+        )
     if masks is None or not img_dir.is_dir():
         raise DatasetError(
             f"{img_dir if not img_dir.is_dir() else folder / 'masks'}: folder not found; a "
@@ -171,6 +176,16 @@ def find_pairs(folder: Path) -> list[Sample]:
             "beside, e.g. train/ + trainannot/ or train_labels/)"
         )
     return _pair_folders(folder, img_dir, masks)
+
+
+def _dataset_root(split: Path) -> Path:
+    """The dataset folder SPLIT belongs to: its parent when SPLIT is that parent's train/ or
+    held-out split, else SPLIT itself."""
+    try:
+        parent_split = split_dirs(split.parent)
+    except DatasetError:
+        return split
+    return split.parent if parent_split is not None and split in parent_split else split
 
 
 def _pairs_without_images_dir(folder: Path) -> list[Sample] | None:

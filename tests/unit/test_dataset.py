@@ -637,3 +637,22 @@ def test_fewer_than_two_classes(tmp_path: Path) -> None:
 def test_no_class_names(tmp_path: Path) -> None:
     write_pair(tmp_path, "x", np.zeros((4, 4), np.uint8))
     raises(tmp_path, f"{tmp_path}: no class names")
+
+
+def test_pointing_at_a_datasets_images_folder_names_the_dataset_folder(tmp_path: Path) -> None:
+    """`edgeseg train DATA/train/images` (an easy slip) names DATA, the folder to pass, whether
+    the images/ folder sits in a split or at the top of an unsplit dataset."""
+    labels(tmp_path, "a", "b", "c")
+    write_pair(tmp_path, "t0", index_mask())
+    write_pair(tmp_path, "v0", index_mask(), split="val")
+    for split in ("train", "val"):
+        raises(
+            tmp_path / split / "images",
+            rf"{tmp_path / split / 'images'}: this is a dataset's images/ folder; pass the "
+            rf"dataset folder instead: {tmp_path}$",
+        )
+    flat = tmp_path / "flat"
+    write_pair(flat, "f0", index_mask(), split=None)
+    labels(flat, "a", "b", "c")
+    raises(flat / "images", rf"pass the dataset folder instead: {flat}$")
+    assert len(open_dataset(flat, val_fraction=0.0).train) == 1  # and that folder opens
