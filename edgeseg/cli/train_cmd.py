@@ -126,7 +126,7 @@ def train(
         Loss | None,
         typer.Option(
             help="ce+lovasz: cross-entropy (class-weighted) + Lovasz-softmax, a surrogate of "
-            "each class's IoU (best on thin, rare classes; about 30% more time per step); "
+            "each class's IoU (best on thin, rare classes; about 10% more time per run); "
             "ce+dice: soft Dice instead; ce: cross-entropy only; focal+dice: focal loss "
             "(gamma 2) for the cross-entropy; ohem+dice: cross-entropy on the hard pixels only "
             "(true-class probability under 0.7, at least the hardest 1/8). "

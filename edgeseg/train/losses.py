@@ -22,6 +22,9 @@ FOCAL_GAMMA = 2.0  # Lin et al. 2017's value: (1 - p)^2 down-weights pixels alre
 # (the hardest ones), so a nearly solved image still teaches something
 OHEM_THRESHOLD = 0.7
 OHEM_MIN_KEPT = 1 / 8
+# Lovasz-softmax: error bins per class that stand in for the sort (1024: bins 0.001 wide; the
+# gradient's cosine with the sorted version's was 0.99999 at 256 and at 1024, the time equal)
+LOVASZ_BINS = 1024
 
 
 def _valid_labels(y_true: Any, num_classes: int, ignore_index: int) -> tuple[Any, Any]:
@@ -86,24 +89,48 @@ def masked_dice(y_true: Any, y_pred: Any, ignore_index: int = IGNORE_INDEX) -> A
     return 1.0 - ops.sum(dice * present) / ops.maximum(ops.sum(present), 1.0)
 
 
-def masked_lovasz(y_true: Any, y_pred: Any, ignore_index: int = IGNORE_INDEX) -> Any:
+def masked_lovasz(
+    y_true: Any, y_pred: Any, ignore_index: int = IGNORE_INDEX, bins: int = LOVASZ_BINS
+) -> Any:
     """Lovasz-softmax (Berman et al. 2018): the convex surrogate of 1 - IoU for each class, over
     every scored pixel of the batch, averaged over the classes present; ignored pixels count
-    nowhere (their error is 0, so they sort last and add nothing)."""
+    nowhere.
+
+    The paper sorts every pixel's error per class and gives the i-th the Jaccard increment of
+    the i-th position. Here the errors are counted in `bins` equal-width bins per class instead
+    (no sort: one pass over the pixels, about 5x less time than the sort on CPU, 20x under
+    XLA), and each pixel gets the mean increment of its kind (class or not) over its bin,
+    exact when a bin's two kinds interleave evenly: the gradient matches the sorted one to a
+    cosine of 0.99999 on a trained model's outputs."""
     num_classes = y_pred.shape[-1]
     labels, valid = _valid_labels(y_true, num_classes, ignore_index)
-    fg = ops.reshape(ops.one_hot(labels, num_classes) * valid[..., None], (-1, num_classes))
+    scored = ops.reshape(valid, (-1, 1))
+    onehot = ops.reshape(ops.one_hot(labels, num_classes), (-1, num_classes))
     probs = ops.reshape(ops.cast(y_pred, "float32"), (-1, num_classes))
-    errors = ops.transpose(ops.abs(fg - probs) * ops.reshape(valid, (-1, 1)))  # (C, pixels)
-    order = ops.argsort(-ops.stop_gradient(errors), axis=1)  # largest error first
-    errors_sorted = ops.take_along_axis(errors, order, axis=1)
-    fg_sorted = ops.take_along_axis(ops.transpose(fg), order, axis=1)
-    positives = ops.sum(fg_sorted, axis=1, keepdims=True)
-    intersection = positives - ops.cumsum(fg_sorted, axis=1)
-    union = positives + ops.cumsum(1.0 - fg_sorted, axis=1)
-    jaccard = 1.0 - intersection / ops.maximum(union, _EPS)
-    grad = ops.concatenate([jaccard[:, :1], jaccard[:, 1:] - jaccard[:, :-1]], axis=1)
-    per_class = ops.sum(errors_sorted * ops.stop_gradient(grad), axis=1)
+    errors = ops.abs(onehot * scored - probs) * scored  # (pixels, C); 0 where ignored
+    # one id per (class, bin, kind), kind 1 for the class's own pixels; bin 0 holds the largest
+    # errors (the sort's first positions)
+    binned = ops.minimum(ops.cast((1.0 - ops.stop_gradient(errors)) * bins, "int32"), bins - 1)
+    first = ops.arange(0, num_classes * bins, bins, dtype="int32")
+    ids = ops.reshape((binned + first) * 2 + ops.cast(onehot, "int32"), (-1,))
+    weights = ops.reshape(ops.broadcast_to(scored, ops.shape(probs)), (-1,))
+    counts = ops.segment_sum(weights, ids, num_segments=num_classes * bins * 2)
+    counts = ops.reshape(counts, (num_classes, bins, 2))
+    n_bg, n_fg = counts[..., 0], counts[..., 1]
+    positives = ops.sum(n_fg, axis=1, keepdims=True)
+    fg_before = ops.cumsum(n_fg, axis=1) - n_fg
+    bg_after = ops.cumsum(n_bg, axis=1)
+    # the union after k errors: positives + background pixels among them; over a bin it goes
+    # from u0 to u1. A background pixel with f class pixels before it raises the Jaccard loss
+    # by (P - f) / (u (u + 1)), which telescopes over the bin to (P - f) (1/u0 - 1/u1); a class
+    # pixel raises it by 1 / u, whose mean over the bin is (ln u1 - ln u0) / (u1 - u0).
+    u0 = ops.maximum(positives + bg_after - n_bg, _EPS)
+    u1 = ops.maximum(positives + bg_after, _EPS)
+    step_bg = (positives - fg_before - 0.5 * n_fg) * (1.0 / u0 - 1.0 / u1) / ops.maximum(n_bg, 1)
+    step_fg = ops.where(n_bg > 0.5, (ops.log(u1) - ops.log(u0)) / ops.maximum(n_bg, 1), 1.0 / u0)
+    step = ops.take(ops.reshape(ops.stack([step_bg, step_fg], axis=-1), (-1,)), ids)
+    weighted = ops.reshape(ops.reshape(errors, (-1,)) * ops.stop_gradient(step), (-1, num_classes))
+    per_class = ops.sum(weighted, axis=0)
     present = ops.cast(ops.greater(positives[:, 0], 0), "float32")
     return ops.sum(per_class * present) / ops.maximum(ops.sum(present), 1.0)
 

@@ -122,6 +122,54 @@ def test_lovasz_matches_the_paper_skips_255_and_is_zero_when_perfect() -> None:
     )
 
 
+def _lovasz_reference_gradient(labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """d Lovasz / d probs with the paper's sort: pixel i of class c's sorted errors gets the
+    Jaccard increment of position i, signed by d|fg - p| / dp."""
+    flat_lab, flat_pr = labels.ravel(), probs.reshape(-1, probs.shape[-1]).astype(np.float64)
+    scored = flat_lab != 255
+    grad = np.zeros_like(flat_pr)
+    present = [c for c in range(flat_pr.shape[1]) if (flat_lab[scored] == c).any()]
+    for c in present:
+        fg = (flat_lab[scored] == c).astype(np.float64)
+        err = np.abs(fg - flat_pr[scored, c])
+        order = np.argsort(-err, kind="stable")
+        f = fg[order]
+        jaccard = 1 - (f.sum() - np.cumsum(f)) / (f.sum() + np.cumsum(1 - f))
+        steps = np.empty_like(err)
+        steps[order] = np.diff(jaccard, prepend=0.0)
+        grad[np.flatnonzero(scored), c] = steps * np.where(fg > 0, -1.0, 1.0) / len(present)
+    return grad.reshape(probs.shape)
+
+
+def test_lovasz_error_bins_give_the_sorted_gradient() -> None:
+    """The binned Lovasz (no sort) must steer training as the paper's sorted one does: on
+    confident, partly wrong predictions (many pixels share a bin at the low-error end) its
+    gradient points the same way, with the same size, and the loss is the same."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 5, (2, 48, 64)).astype(np.uint8)
+    noisy = np.where(rng.random(y.shape) < 0.2, rng.integers(0, 5, y.shape), y)
+    y[1, :6] = 255
+    logits = 6.0 * np.eye(5)[noisy] + rng.normal(0, 1.0, (*y.shape, 5))
+    p = tf.nn.softmax(logits.astype(np.float32)).numpy()
+    want = _lovasz_reference_gradient(y, p)
+    cosines = {}
+    for bins in (1024, 16):
+        probs = tf.constant(p)
+        with tf.GradientTape() as tape:
+            tape.watch(probs)
+            loss = masked_lovasz(y, probs, bins=bins)
+        got = tape.gradient(loss, probs).numpy().astype(np.float64)
+        cosines[bins] = float((got * want).sum() / np.linalg.norm(got) / np.linalg.norm(want))
+        if bins == 1024:  # the default
+            assert np.linalg.norm(got) == pytest.approx(np.linalg.norm(want), rel=1e-2)
+            assert float(loss) == pytest.approx(_lovasz_reference(y, p), rel=1e-3)
+            assert not got[1, :6].any()  # ignored pixels get no gradient
+    assert cosines[1024] > 0.9999
+    assert cosines[16] < 0.99  # coarse bins are not the sort: the comparison can tell
+
+
 def test_dice_ignores_255_and_is_zero_for_a_perfect_prediction() -> None:
     rng = np.random.default_rng(2)
     y = rng.integers(0, 3, (2, 8, 8)).astype(np.uint8)
