@@ -87,6 +87,18 @@ def test_cross_entropy_ignores_255_and_matches_keras_elsewhere() -> None:
     assert float(masked_cross_entropy(np.full_like(y, 255), p)) == 0.0
 
 
+def _jaccard_steps(fg: np.ndarray, err: np.ndarray) -> np.ndarray:
+    """Each pixel's Jaccard increment in the paper's sort (Berman et al. 2018, Algorithm 1):
+    errors in decreasing order, the i-th gets the loss's increase at position i; returned in the
+    pixels' own order."""
+    order = np.argsort(-err, kind="stable")
+    f = fg[order]
+    jaccard = 1 - (f.sum() - np.cumsum(f)) / (f.sum() + np.cumsum(1 - f))
+    steps = np.empty_like(err)
+    steps[order] = np.diff(jaccard, prepend=0.0)
+    return steps
+
+
 def _lovasz_reference(labels: np.ndarray, probs: np.ndarray) -> float:
     """Lovasz-softmax over the scored pixels, classes present, written from Berman et al. 2018
     (Algorithm 1 and the Jaccard loss's gradient), one class at a time."""
@@ -97,10 +109,7 @@ def _lovasz_reference(labels: np.ndarray, probs: np.ndarray) -> float:
         fg = (lab == c).astype(np.float64)
         if fg.sum():
             err = np.abs(fg - pr[:, c])
-            order = np.argsort(-err, kind="stable")
-            e, f = err[order], fg[order]
-            jaccard = 1 - (f.sum() - np.cumsum(f)) / (f.sum() + np.cumsum(1 - f))
-            losses.append(float(e @ np.diff(jaccard, prepend=0.0)))
+            losses.append(float(err @ _jaccard_steps(fg, err)))
     return float(np.mean(losses))
 
 
@@ -131,12 +140,7 @@ def _lovasz_reference_gradient(labels: np.ndarray, probs: np.ndarray) -> np.ndar
     present = [c for c in range(flat_pr.shape[1]) if (flat_lab[scored] == c).any()]
     for c in present:
         fg = (flat_lab[scored] == c).astype(np.float64)
-        err = np.abs(fg - flat_pr[scored, c])
-        order = np.argsort(-err, kind="stable")
-        f = fg[order]
-        jaccard = 1 - (f.sum() - np.cumsum(f)) / (f.sum() + np.cumsum(1 - f))
-        steps = np.empty_like(err)
-        steps[order] = np.diff(jaccard, prepend=0.0)
+        steps = _jaccard_steps(fg, np.abs(fg - flat_pr[scored, c]))
         grad[np.flatnonzero(scored), c] = steps * np.where(fg > 0, -1.0, 1.0) / len(present)
     return grad.reshape(probs.shape)
 
