@@ -70,13 +70,14 @@ def info(
         arch = spec.extra.get("architecture")
         if isinstance(arch, dict):
             table.add_row("architecture", ", ".join(f"{k} {v}" for k, v in arch.items()))
-        miou = "unknown" if spec.float_miou is None else f"{spec.float_miou:.4f}"
+        # percent, as `edgeseg eval` and `edgeseg check` report scores
+        miou = "unknown" if spec.float_miou is None else f"{100 * spec.float_miou:.2f}%"
         qat = spec.extra.get("qat")
         if isinstance(qat, dict):  # the model checked against is the quantisation-aware one
             table.add_row("model mIoU", f"{miou} (quantisation-aware model)")
             float_miou = (qat.get("float_val") or {}).get("miou")
             if float_miou is not None:
-                table.add_row("float mIoU", f"{float_miou:.4f} ({FLOAT_MODEL})")
+                table.add_row("float mIoU", f"{100 * float_miou:.2f}% ({FLOAT_MODEL})")
         else:
             table.add_row("float mIoU", miou)
         table.add_row("edgeseg version", spec.edgeseg_version)

@@ -9,15 +9,14 @@ exactly MobileNetV2's own preprocessing, and a gray input is replicated to 3 cha
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 import keras
 from keras import layers
 
 from edgeseg.core.spec import NORM_OFFSET, NORM_SCALE
 from edgeseg.train.config import ALPHAS
+from edgeseg.train.model import Upsample, check_head, softmax_head
 
-Upsample = Literal["transpose", "resize"]
 # the standard block outputs at strides 2, 4, 8, 16 (skips) and 32 (bottleneck)
 SKIP_LAYERS = (
     "block_1_expand_relu",
@@ -95,12 +94,7 @@ def build_mobilenetv2_unet(
     """Uncompiled MobileNetV2 U-Net taking raw pixels (H, W, C) in 0..255, C 1 or 3, H and W
     divisible by 32, and returning per-pixel softmax."""
     h, w, c = input_shape
-    if num_classes < 2:
-        raise ValueError(
-            f"`num_classes` must be >= 2 (binary uses a 2-class softmax). Received: {num_classes}"
-        )
-    if upsample not in ("transpose", "resize"):
-        raise ValueError(f"`upsample` must be 'transpose' or 'resize'. Received: {upsample!r}")
+    check_head(num_classes, upsample)
     if c not in (1, 3):
         raise ValueError(f"input channels must be 1 or 3. Received: {c}")
     if h % 32 or w % 32 or min(h, w) < 32:
@@ -130,6 +124,5 @@ def build_mobilenetv2_unet(
         if level < len(skips):
             x = layers.Concatenate(name=f"{name}_concat")([x, skips[-1 - level]])
         x = _conv_bn_relu(x, filters, name, bn_momentum, synchronized_bn)
-    logits = layers.Conv2D(num_classes, 1, name="head")(x)
-    outputs = layers.Softmax(name="probs")(logits)
+    outputs = softmax_head(x, num_classes)
     return keras.Model(inputs, outputs, name=f"mobilenetv2_unet_a{alpha:g}_{upsample}")

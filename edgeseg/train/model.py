@@ -38,6 +38,23 @@ def _upsample(x: keras.KerasTensor, filters: int, mode: Upsample, name: str) -> 
     return layers.Conv2D(filters, 3, padding="same", name=f"{name}_upconv")(x)
 
 
+def check_head(num_classes: int, upsample: str) -> None:
+    """The arguments every architecture shares, checked with the same messages."""
+    if num_classes < 2:
+        raise ValueError(
+            f"`num_classes` must be >= 2 (binary uses a 2-class softmax). Received: {num_classes}"
+        )
+    if upsample not in ("transpose", "resize"):
+        raise ValueError(f"`upsample` must be 'transpose' or 'resize'. Received: {upsample!r}")
+
+
+def softmax_head(x: keras.KerasTensor, num_classes: int) -> keras.KerasTensor:
+    """1x1 conv to per-class logits, then a Softmax layer of its own (the layer the converter
+    leaves out of the .tflite by default): the same head in every architecture."""
+    logits = layers.Conv2D(num_classes, 1, name="head")(x)
+    return layers.Softmax(name="probs")(logits)
+
+
 # === Functional Model ===
 
 
@@ -57,12 +74,7 @@ def build_unet(
     worker ends with the same moving statistics (TensorFlow backend).
     """
     h, w, c = input_shape
-    if num_classes < 2:
-        raise ValueError(
-            f"`num_classes` must be >= 2 (binary uses a 2-class softmax). Received: {num_classes}"
-        )
-    if upsample not in ("transpose", "resize"):
-        raise ValueError(f"`upsample` must be 'transpose' or 'resize'. Received: {upsample!r}")
+    check_head(num_classes, upsample)
     if depth < 1:
         raise ValueError(f"`depth` must be >= 1. Received: {depth}")
     factor = 2**depth
@@ -84,6 +96,5 @@ def build_unet(
         x = _upsample(x, filters, upsample, f"dec{level}")
         x = layers.Concatenate(name=f"dec{level}_concat")([x, skips[level]])
         x = _conv_block(x, filters, f"dec{level}", bn_momentum, synchronized_bn)
-    logits = layers.Conv2D(num_classes, 1, name="head")(x)
-    outputs = layers.Softmax(name="probs")(logits)
+    outputs = softmax_head(x, num_classes)
     return keras.Model(inputs, outputs, name=f"unet_d{depth}_f{base_filters}_{upsample}")

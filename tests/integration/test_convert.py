@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -149,6 +150,8 @@ def test_info_prints_metadata_and_ops_without_tensorflow(membrane_int8) -> None:
         "logits",  # the softmax head is left out by default
     ):
         assert expected in res.stdout, expected
+    # scores in percent, as `eval` and `check` print them
+    assert re.search(r"mIoU\W+\d{1,3}\.\d\d%", res.stdout), res.stdout
 
 
 # === Small untrained models: decoder variants and quantisation modes ===
