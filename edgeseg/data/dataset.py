@@ -385,6 +385,65 @@ def _read_classes_csv(csv_path: Path) -> tuple[tuple[str, ...], np.ndarray]:
     return tuple(names), np.array(colors, np.uint8).reshape(-1, 3)
 
 
+HINT_MASKS = 16  # masks read to say what a dataset without class names holds
+HINT_SHOWN = 8  # colours / ids listed in that message
+
+
+def _naming_hint(samples: list[Sample]) -> str:
+    """How to name the classes of a dataset that has no names yet, from what its first masks
+    hold: the colours classes.csv must list, or the ids labels.txt must name in order."""
+    generic = (
+        "add labels.txt (one name per line) or classes.csv (name,r,g,b), or pass --classes a,b,c"
+    )
+    masks = [s.mask for s in samples[:HINT_MASKS]]
+    if not masks:
+        return generic
+    if png_palette(masks[0]) is not None:
+        return (
+            f"its masks are palette PNGs (e.g. {masks[0]}): add labels.txt naming the classes in "
+            "palette order (one per line), or pass --classes a,b,c"
+        )
+    colours: set[tuple[int, ...]] = set()
+    ids: set[int] = set()
+    for path in masks:
+        raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if raw is None or raw.dtype != np.uint8:
+            return generic  # unreadable or 16-bit: open_dataset's checks name the problem
+        if raw.ndim == 3:
+            rgb = raw[:, :, 2::-1].reshape(-1, 3)  # BGR(A) -> RGB, alpha ignored
+            if (rgb != rgb[:, :1]).any():
+                colours |= {tuple(c) for c in np.unique(rgb, axis=0).tolist()}
+                continue
+            raw = raw[:, :, 0]
+        ids |= set(np.unique(raw).tolist())
+    seen = f"in the first {len(masks)} mask(s)"
+    if colours:
+        shown = sorted(colours)[:HINT_SHOWN]
+        listed = ", ".join(f"#{r:02X}{g:02X}{b:02X}" for r, g, b in shown)
+        more = f" and {len(colours) - len(shown)} more" if len(colours) > len(shown) else ""
+        r, g, b = shown[0]
+        return (
+            f"its masks are colour-coded ({len(colours)} colour(s) {seen}: {listed}{more}): add "
+            f"classes.csv with one name,r,g,b line per class colour, such as NAME,{r},{g},{b}"
+        )
+    if 255 in ids and ids <= {0, 255}:
+        return (
+            f"its masks are binary (0 and 255 {seen}): add labels.txt with 2 names, the 0 class "
+            "first (e.g. background, then the object), or pass --classes background,object"
+        )
+    values = sorted(ids - {255})
+    if not values:
+        return generic
+    listed = ", ".join(str(v) for v in values[:HINT_SHOWN]) + (
+        " ..." if len(values) > HINT_SHOWN else ""
+    )
+    top = max(values, default=0)
+    return (
+        f"its masks hold class ids {listed} {seen}: add labels.txt with {top + 1} names, one per "
+        f"line for ids 0..{top} (255 is 'ignore'), or pass --classes with {top + 1} names"
+    )
+
+
 def _detect_encoding(samples: list[Sample], num_classes: int, has_colors: bool) -> MaskEncoding:
     if has_colors:
         return "rgb"
@@ -499,10 +558,7 @@ def open_dataset(
         names, colors, source_path = found
         source = str(source_path)
     else:
-        raise DatasetError(
-            f"{root}: no class names; add labels.txt (one name per line) or classes.csv "
-            "(name,r,g,b), or pass --classes a,b,c"
-        )
+        raise DatasetError(f"{root}: no class names; {_naming_hint(train + val)}")
     if len(names) < 2:
         raise DatasetError(f"{source}: need at least 2 classes, got {len(names)}: {list(names)}")
     _check_names(names, source)

@@ -634,9 +634,39 @@ def test_fewer_than_two_classes(tmp_path: Path) -> None:
     raises(tmp_path, "need at least 2 classes", classes=["one"])
 
 
-def test_no_class_names(tmp_path: Path) -> None:
-    write_pair(tmp_path, "x", np.zeros((4, 4), np.uint8))
-    raises(tmp_path, f"{tmp_path}: no class names")
+def test_no_class_names_says_what_the_masks_hold(tmp_path: Path) -> None:
+    """Without labels.txt / classes.csv the error says what to write, from the masks themselves:
+    the ids to name, in order, for index masks."""
+    write_pair(tmp_path, "x", np.array([[0, 1], [3, 255]], np.uint8))
+    write_pair(tmp_path, "y", np.array([[0, 2], [2, 2]], np.uint8))
+    raises(
+        tmp_path,
+        rf"{tmp_path}: no class names; its masks hold class ids 0, 1, 2, 3 in the first 2 "
+        r"mask\(s\): add labels.txt with 4 names, one per line for ids 0..3 \(255 is 'ignore'\), "
+        "or pass --classes with 4 names",
+    )
+
+
+def test_no_class_names_lists_the_colours_of_colour_masks(tmp_path: Path) -> None:
+    """Colour masks (RGBA here: alpha ignored) name their colours as #RRGGBB, the first as a
+    classes.csv line to copy; --classes cannot name colours, so it is not offered."""
+    rgba = np.zeros((2, 3, 4), np.uint8)
+    rgba[..., 3] = 255
+    rgba[0, :, :3] = (128, 64, 0)  # BGR: #004080
+    rgba[1, :, :3] = (0, 0, 255)  # #FF0000
+    write_pair(tmp_path, "x", rgba)
+    err = str(raises(tmp_path, f"{tmp_path}: no class names; its masks are colour-coded"))
+    assert "(2 colour(s) in the first 1 mask(s): #004080, #FF0000)" in err
+    assert err.endswith(
+        "add classes.csv with one name,r,g,b line per class colour, such as NAME,0,64,128"
+    )
+
+
+def test_no_class_names_for_binary_masks(tmp_path: Path) -> None:
+    write_pair(tmp_path, "x", np.array([[0, 255]], np.uint8))
+    raises(
+        tmp_path, r"its masks are binary \(0 and 255 .*labels.txt with 2 names, the 0 class first"
+    )
 
 
 def test_pointing_at_a_datasets_images_folder_names_the_dataset_folder(tmp_path: Path) -> None:
