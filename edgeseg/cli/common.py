@@ -6,6 +6,7 @@ import errno
 import logging
 import os
 import platform
+import shlex
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -78,6 +79,13 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 def warn(message: str) -> None:
     err_console.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def next_steps(*commands: list[str]) -> None:
+    """`next: edgeseg ...` lines after a stage that worked: the command that usually follows,
+    with this run's paths filled in and shell-quoted, ready to copy."""
+    for command in commands:
+        console.print(f"[dim]next:[/] {escape(shlex.join(command))}", highlight=False)
 
 
 @contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,6 +13,7 @@ from edgeseg.cli.common import (
     call,
     console,
     fail,
+    next_steps,
     phases,
     quiet_tensorflow,
     user_errors,
@@ -205,6 +207,28 @@ def convert(
     console.print(f"wrote {outcome.export.path} and {outcome.report_path}")
     if edgetpu:
         edgetpu_step(outcome.export.path, outcome.report_path, strict=edgetpu_strict)
+    else:
+        _next_steps(model, outcome.export.path, options.quant)
+
+
+def _next_steps(model: Path, tflite: Path, quant: Quant) -> None:
+    """The gate, then the camera: `check` of an int8 model against the .keras it came from, on
+    the data config.json says it was trained on (when that folder is still there)."""
+    commands = []
+    if quant == Quant.INT8:
+        data = _training_data(model)
+        commands.append(["edgeseg", "check", str(model), str(tflite), "--data", data or "DATA"])
+    commands.append(["edgeseg", "run", str(tflite), "--source", "0"])
+    next_steps(*commands)
+
+
+def _training_data(model: Path) -> str | None:
+    """config.json's training data folder beside a .keras model, if it is a folder from here."""
+    try:
+        data = json.loads(model.with_name("config.json").read_text())["train"]["data"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return data if isinstance(data, str) and Path(data).is_dir() else None
 
 
 def print_report(outcome: ConvertOutcome) -> None:

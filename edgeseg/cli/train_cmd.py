@@ -14,6 +14,7 @@ from edgeseg.cli.common import (
     err_console,
     fail,
     fast_tensorflow_cpu,
+    next_steps,
     parse_size,
     quiet_tensorflow,
     route_logs,
@@ -337,6 +338,7 @@ def train(
             "interrupted: kept the best checkpoint so far (continue with --resume)", style="yellow"
         )
         raise typer.Exit(130)
+    next_steps(["edgeseg", "convert", str(result.model_path)])
 
 
 def _verbose() -> int:

@@ -4,6 +4,7 @@ exit codes with nothing half-written; Edge TPU compilation via a fake `edgetpu_c
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 import zipfile
 from pathlib import Path
@@ -199,6 +200,28 @@ def test_max_drop_path_takes_the_same_edgetpu_step(
     assert result.exit_code == 1, result.output
     assert "not the Edge TPU (--edgetpu-strict)" in _errors(result)[0]
     assert not (tmp_path / "mixed_edgetpu.tflite").exists()
+
+
+def test_convert_suggests_the_gate_then_the_camera(workdir: Path, tmp_path: Path) -> None:
+    """After an int8 conversion: `check` against the .keras (DATA where config.json names no
+    training data folder), then `run`, paths quoted for the shell; after float32 only `run`."""
+    model = _save_unet(tmp_path / "my run")  # a space: the commands must still paste
+    calib = ["--calib", str(workdir / "calib_gray")]
+    for quant, out in (("int8", "m int8.tflite"), ("float32", "m.tflite")):
+        tflite = str(model.with_name(out))
+        result = runner.invoke(
+            app, ["convert", str(model), *calib, "--quant", quant, "--out", tflite]
+        )
+        assert result.exit_code == 0, result.output
+        hints = [line for line in result.output.splitlines() if line.startswith("next:")]
+        run = f"next: edgeseg run {shlex.quote(tflite)} --source 0"
+        if quant == "int8":
+            q_model = shlex.quote(str(model))
+            check = f"next: edgeseg check {q_model} {shlex.quote(tflite)} --data DATA"
+            assert hints == [check, run]
+            assert "'" in check  # quoted
+        else:
+            assert hints == [run]
 
 
 def test_float_miou_comes_from_the_spec_not_a_second_reading_of_config(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -371,6 +372,14 @@ def test_early_stopping_is_off_by_default_and_patience_turns_it_on(
 
 
 @pytest.mark.slow
+def _next_steps(output: str) -> list[list[str]]:
+    """The `next: edgeseg ...` commands a stage suggested, as argument lists without `edgeseg`."""
+    prefix = "next: edgeseg "
+    return [
+        shlex.split(line[len(prefix) :]) for line in output.splitlines() if line.startswith(prefix)
+    ]
+
+
 def test_ignore_class_trains_without_it_and_eval_check_read_masks_the_same_way(
     tiny_data: Path, tmp_path: Path
 ) -> None:
@@ -383,6 +392,7 @@ def test_ignore_class_trains_without_it_and_eval_check_read_masks_the_same_way(
     result = runner.invoke(app, [*args, "--ignore-class", "road"])
     assert result.exit_code == 0, result.output
     assert "road left out" in result.output
+    assert _next_steps(result.output) == [["convert", str(out / "model.keras")]]
     spec = ModelSpec.load(out / "config.json")
     assert spec.class_names == ("background", "building", "vegetation", "vehicle")
     assert spec.ignored_classes == ("road",)
@@ -412,7 +422,9 @@ def test_ignore_class_trains_without_it_and_eval_check_read_masks_the_same_way(
     convert = ["convert", str(out / "model.keras"), "--calib", str(tiny_data), "--out", str(int8)]
     result = runner.invoke(app, [*convert, "--calib-count", "4"])
     assert result.exit_code == 0, result.output
+    # the gate it suggests, on the data config.json names, is the one run here
     check = ["check", str(out / "model.keras"), str(int8), "--data", str(tiny_data)]
+    assert _next_steps(result.output) == [check, ["run", str(int8), "--source", "0"]]
     result = runner.invoke(app, [*check, "--max-drop", "100", "--out-dir", str(tmp_path / "c")])
     assert result.exit_code == 0, result.output
     assert read_spec(int8.read_bytes()).ignored_classes == ("road",)  # in the int8 metadata
