@@ -403,28 +403,28 @@ def _naming_hint(samples: list[Sample]) -> str:
             f"its masks are palette PNGs (e.g. {masks[0]}): add labels.txt naming the classes in "
             "palette order (one per line), or pass --classes a,b,c"
         )
-    colours: set[tuple[int, ...]] = set()
+    colours: set[int] = set()  # 0xRRGGBB
     ids: set[int] = set()
     for path in masks:
         raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if raw is None or raw.dtype != np.uint8:
             return generic  # unreadable or 16-bit: open_dataset's checks name the problem
         if raw.ndim == 3:
-            rgb = raw[:, :, 2::-1].reshape(-1, 3)  # BGR(A) -> RGB, alpha ignored
-            if (rgb != rgb[:, :1]).any():
-                colours |= {tuple(c) for c in np.unique(rgb, axis=0).tolist()}
+            b, g, r = (raw[:, :, i].astype(np.int32) for i in range(3))  # alpha ignored
+            if (b != g).any() or (g != r).any():
+                colours |= set(np.unique((r << 16) | (g << 8) | b).tolist())
                 continue
             raw = raw[:, :, 0]
         ids |= set(np.unique(raw).tolist())
     seen = f"in the first {len(masks)} mask(s)"
     if colours:
         shown = sorted(colours)[:HINT_SHOWN]
-        listed = ", ".join(f"#{r:02X}{g:02X}{b:02X}" for r, g, b in shown)
+        listed = ", ".join(f"#{c:06X}" for c in shown)
         more = f" and {len(colours) - len(shown)} more" if len(colours) > len(shown) else ""
-        r, g, b = shown[0]
+        rgb = f"{shown[0] >> 16},{(shown[0] >> 8) & 255},{shown[0] & 255}"
         return (
             f"its masks are colour-coded ({len(colours)} colour(s) {seen}: {listed}{more}): add "
-            f"classes.csv with one name,r,g,b line per class colour, such as NAME,{r},{g},{b}"
+            f"classes.csv with one name,r,g,b line per class colour, such as NAME,{rgb}"
         )
     if 255 in ids and ids <= {0, 255}:
         return (
