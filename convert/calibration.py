@@ -16,7 +16,7 @@ import numpy as np
 from edgeseg.core.errors import ConversionError, DatasetError
 from edgeseg.core.processing import IMAGE_EXTS, prepare_image, read_image
 from edgeseg.core.spec import ModelSpec
-from edgeseg.data.dataset import paired_images, split_dirs
+from edgeseg.data.layout import paired_images, split_dirs
 
 MIN_RECOMMENDED = 20
 Progress = Callable[[int, int], None]

@@ -1,17 +1,12 @@
-"""Find image + mask pairs on disk, read class names, detect the mask encoding and validate it all
-before any training starts, so bad input fails in a second with the offending path named.
-
-Layout: ROOT/images + ROOT/masks (pairs by stem), optionally ROOT/train/... and ROOT/val/...
-(also named as published datasets name them: TRAIN_DIRS, VAL_DIRS, MASK_DIRS); a split may
-instead hold one folder per sample (train/iid000123/rgb.jpg + labels.png) or keep its masks in
-a folder beside it (train/ + trainannot/);
-class names from ROOT/labels.txt, ROOT/classes.csv (name,r,g,b) or an explicit list.
+"""A dataset's meaning, checked before any training starts: class names (labels.txt,
+classes.csv or an explicit list), the mask encoding, left-out classes, and every pair read and
+validated, so bad input fails in a second with the offending path named. Where the pairs are on
+disk is layout.py's.
 """
 
 from __future__ import annotations
 
 import csv
-import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,24 +15,9 @@ import cv2
 import numpy as np
 
 from edgeseg.core.errors import DatasetError, ModelError
-from edgeseg.core.processing import IMAGE_EXTS, MaskEncoding, png_palette, read_image, read_mask
+from edgeseg.core.processing import MaskEncoding, png_palette, read_image, read_mask
 from edgeseg.core.spec import UnlistedColors, check_class_names
-
-JPEG_EXTS = (".jpg", ".jpeg")
-# the splits' and the mask folder's names, as published datasets give them
-TRAIN_DIRS = ("train", "training")
-VAL_DIRS = ("val", "valid", "validation")
-MASK_DIRS = ("masks", "labels", "annotations")
-MASK_EXTS = (".png", ".bmp", ".tif", ".tiff")  # lossless only: JPEG blends class ids
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One image and its mask, paired by file stem."""
-
-    stem: str
-    image: Path
-    mask: Path
+from edgeseg.data.layout import Sample, find_pairs, split_dirs, split_pairs
 
 
 @dataclass(frozen=True)
@@ -117,225 +97,6 @@ def check_pair(
             f"(list a void class and train with --ignore-class NAME to leave it out), or use "
             f"{ignore} for ignored pixels"
         )
-
-
-def _files(folder: Path, exts: tuple[str, ...]) -> list[Path]:
-    """FOLDER's files with one of `exts`, sorted by name; hidden files (macOS ._*, .DS_Store) are
-    skipped."""
-    return [
-        p
-        for p in sorted(folder.iterdir())
-        if not p.name.startswith(".") and p.suffix.lower() in exts and p.is_file()
-    ]
-
-
-def _by_stem(folder: Path, exts: tuple[str, ...]) -> dict[str, Path]:
-    """FOLDER's files with one of `exts` (`_files`) keyed by stem; a repeated stem fails."""
-    found: dict[str, Path] = {}
-    for p in _files(folder, exts):
-        if p.stem in found:
-            raise DatasetError(f"{p}: same name as {found[p.stem].name}; keep one file per stem")
-        found[p.stem] = p
-    return found
-
-
-def _one_of(root: Path, names: tuple[str, ...], what: str) -> Path | None:
-    """The one folder of ROOT named one of NAMES, None when there is none; two are an error
-    (which one the user meant is not ours to guess)."""
-    found = [root / name for name in names if (root / name).is_dir()]
-    if len(found) > 1:
-        raise DatasetError(
-            f"{root}: both {' and '.join(d.name + '/' for d in found)} found; keep one {what} "
-            "folder (rename or move the other)"
-        )
-    return found[0] if found else None
-
-
-def mask_dir(folder: Path) -> Path | None:
-    """FOLDER's masks/ (or labels/ as Mapillary Vistas names it, or annotations/); None if none."""
-    return _one_of(folder, MASK_DIRS, "mask")
-
-
-def find_pairs(folder: Path) -> list[Sample]:
-    """Pairs in FOLDER/images and FOLDER/masks (or labels/, annotations/), in one folder per
-    sample (`_sample_folder_pairs`), or images in FOLDER with masks in a sibling folder
-    (`_sibling_mask_dir`); an image without mask (or the reverse) fails."""
-    if (pairs := _pairs_without_images_dir(folder)) is not None:
-        return pairs
-    img_dir, masks = folder / "images", mask_dir(folder)
-    if folder.name == "images" and not img_dir.is_dir() and mask_dir(folder.parent) is not None:
-        raise DatasetError(
-            f"{folder}: this is a dataset's images/ folder; pass the dataset folder instead: "
-            f"{_dataset_root(folder.parent)}"
-        )
-    if masks is None or not img_dir.is_dir():
-        raise DatasetError(
-            f"{img_dir if not img_dir.is_dir() else folder / 'masks'}: folder not found; a "
-            "dataset needs images/ and masks/ side by side (or one folder per sample holding its "
-            "image and mask, e.g. rgb.jpg + labels.png, or images with their masks in a folder "
-            "beside, e.g. train/ + trainannot/ or train_labels/)"
-        )
-    return _pair_folders(folder, img_dir, masks)
-
-
-def _dataset_root(split: Path) -> Path:
-    """The dataset folder SPLIT belongs to: its parent when SPLIT is that parent's train/ or
-    held-out split, else SPLIT itself."""
-    try:
-        parent_split = split_dirs(split.parent)
-    except DatasetError:
-        return split
-    return split.parent if parent_split is not None and split in parent_split else split
-
-
-def _pairs_without_images_dir(folder: Path) -> list[Sample] | None:
-    """FOLDER's pairs when it has neither images/ nor masks/ but one folder per sample or a
-    mask folder beside it; None when it is not laid out either way."""
-    if (folder / "images").is_dir() or mask_dir(folder) is not None:
-        return None
-    if (pairs := _sample_folder_pairs(folder)) is not None:
-        return pairs
-    if (beside := _sibling_mask_dir(folder)) is not None:
-        return _pair_folders(folder, folder, beside)
-    return None
-
-
-def paired_images(root: Path) -> list[Path]:
-    """The images of a dataset laid out without images/ folders (one folder per sample, or masks
-    beside the images), in ROOT itself or its train/ and held-out split; [] otherwise."""
-    split = split_dirs(root)
-    images: list[Path] = []
-    for folder in [d for d in split if d is not None] if split else [root]:
-        images += [s.image for s in _pairs_without_images_dir(folder) or []]
-    return images
-
-
-# the folder beside a split's images that holds its masks: SegNet's CamVid train/ + trainannot/,
-# Kaggle's CamVid train/ + train_labels/
-MASK_DIR_SUFFIXES = ("annot", "_annot", "_labels", "_label", "_masks", "_mask", "_gt")
-
-
-def _sibling_mask_dir(folder: Path) -> Path | None:
-    """FOLDER's mask folder beside it (FOLDER + one of MASK_DIR_SUFFIXES), when FOLDER itself
-    holds images; None otherwise (two candidates: an error naming both)."""
-    if not _files(folder, IMAGE_EXTS):
-        return None
-    names = tuple(folder.name + suffix for suffix in MASK_DIR_SUFFIXES)
-    return _one_of(folder.parent, names, "mask")
-
-
-def _pair_folders(folder: Path, img_dir: Path, mask_dir: Path) -> list[Sample]:
-    """Pairs of the images in IMG_DIR and the masks in MASK_DIR (FOLDER's) by file name."""
-    images = _by_stem(img_dir, IMAGE_EXTS)
-    masks = _by_stem(mask_dir, MASK_EXTS)
-    if not images and not masks:
-        raise DatasetError(
-            f"{folder}: no image/mask pairs found (images: {'/'.join(IMAGE_EXTS)}, masks: "
-            f"{'/'.join(MASK_EXTS)})"
-        )
-    if set(images) != set(masks) and (keyed := _pair_by_suffixes(images, masks)) is not None:
-        images, masks = keyed
-    lonely_images = sorted(set(images) - set(masks))
-    if lonely_images and (lossy := _by_stem(mask_dir, JPEG_EXTS)):
-        raise DatasetError(
-            f"{next(iter(lossy.values()))}: JPEG masks are not read: lossy compression blends "
-            "class ids at every edge; export the masks as PNG"
-        )
-    if lonely_images:
-        raise DatasetError(
-            f"{images[lonely_images[0]]}: image has no mask "
-            f"{mask_dir / (lonely_images[0] + '.png')}"
-            + (f" (and {len(lonely_images) - 1} more)" if len(lonely_images) > 1 else "")
-        )
-    lonely_masks = sorted(set(masks) - set(images))
-    if lonely_masks:
-        raise DatasetError(
-            f"{masks[lonely_masks[0]]}: mask has no image in {img_dir}"
-            + (f" (and {len(lonely_masks) - 1} more)" if len(lonely_masks) > 1 else "")
-        )
-    return [Sample(stem, images[stem], masks[stem]) for stem in sorted(images)]
-
-
-# a file in a sample folder whose name holds one of these is the mask (labels.png, mask.png,
-# gt.png, annotation.png, segmentation.png); the other image file is the image
-MASK_NAME_HINTS = ("label", "mask", "gt", "annot", "seg")
-
-
-def _sample_folder_pairs(folder: Path) -> list[Sample] | None:
-    """Pairs laid out one folder per sample, every folder holding the same two file names, one
-    of them named as a mask (MASK_NAME_HINTS): the off-road set YCOR's train/iid000123/rgb.jpg +
-    labels.png. The sample's name is its folder's. None when FOLDER is not laid out so."""
-    subdirs = [d for d in sorted(folder.iterdir()) if d.is_dir() and not d.name.startswith(".")]
-    if not subdirs:
-        return None
-    first = [p.name for p in _files(subdirs[0], IMAGE_EXTS)]
-    masks = [n for n in first if _named_as_mask(Path(n).stem)]
-    if len(first) != 2 or len(masks) != 1:
-        return None
-    mask_name = masks[0]
-    image_name = first[1 - first.index(mask_name)]
-    if Path(mask_name).suffix.lower() in JPEG_EXTS:
-        raise DatasetError(
-            f"{subdirs[0] / mask_name}: JPEG masks are not read: lossy compression blends "
-            "class ids at every edge; export the masks as PNG"
-        )
-    if Path(mask_name).suffix.lower() not in MASK_EXTS:
-        return None
-    pairs = []
-    for d in subdirs:
-        for name in (image_name, mask_name):
-            if not (d / name).is_file():
-                raise DatasetError(
-                    f"{d}: no {name}; every sample folder in {folder} must hold its image "
-                    f"{image_name} and mask {mask_name}"
-                )
-        pairs.append(Sample(d.name, d / image_name, d / mask_name))
-    return pairs
-
-
-def _named_as_mask(stem: str) -> bool:
-    """Whether a word of STEM starts like a mask's name: labels, gtFine, color_mask (not night)."""
-    words = "".join(c if c.isalnum() else " " for c in stem.lower()).split()
-    return any(w.startswith(MASK_NAME_HINTS) for w in words)
-
-
-SEPARATORS = "_-."
-
-
-def _shared_suffixes(stems: list[str]) -> list[str]:
-    """'' and every ending that starts at a separator (_ - .) and every stem has, leaving a
-    non-empty rest, shortest first: ['', '_L'] for CamVid's 0001TP_006690_L label files."""
-    first = stems[0]
-    tails = [
-        first[i:]
-        for i, ch in enumerate(first)
-        if i > 0 and ch in SEPARATORS and all(s.endswith(first[i:]) for s in stems)
-    ]
-    return ["", *sorted((t for t in tails if all(len(s) > len(t) for s in stems)), key=len)]
-
-
-def _pair_by_suffixes(
-    images: dict[str, Path], masks: dict[str, Path]
-) -> tuple[dict[str, Path], dict[str, Path]] | None:
-    """Images and masks keyed by their names without an ending all images (and all masks)
-    share, when that pairs every file and plain names do not: CamVid's X.png + X_L.png,
-    Cityscapes' X_leftImg8bit.png + X_gtFine_labelIds.png, BDD100K's X.jpg + X_train_id.png.
-    The shortest such endings win (one image X_006690 with X_006690_L keeps its name); None
-    when none pairs them all (the plain names' errors are clearer then)."""
-    if not images or not masks:
-        return None
-    candidates = sorted(
-        ((a, b) for a in _shared_suffixes(list(images)) for b in _shared_suffixes(list(masks))),
-        key=lambda ab: len(ab[0]) + len(ab[1]),
-    )
-    for image_tail, mask_tail in candidates:
-        keyed = [
-            {stem[: len(stem) - len(tail)]: path for stem, path in files.items()}
-            for files, tail in ((images, image_tail), (masks, mask_tail))
-        ]
-        if keyed[0].keys() == keyed[1].keys() and len(keyed[0]) == len(images) == len(masks):
-            return keyed[0], keyed[1]
-    return None
 
 
 CLASS_CSV_NAMES = ("classes.csv", "class_dict.csv")  # name,r,g,b per class
@@ -489,29 +250,6 @@ def _leave_out(
     for i, name in enumerate(names):
         lut[i] = ignore_index if name in ignored else kept.index(name)
     return kept, lut
-
-
-def split_dirs(root: Path) -> tuple[Path, Path | None] | None:
-    """(ROOT/train, its held-out split folder or None) when ROOT is split into train/ (or
-    training/) and val/ (or valid/, validation/); None when ROOT has no training split. Two
-    folders for one split are an error naming both."""
-    train = _one_of(root, TRAIN_DIRS, "training split")
-    if train is None:
-        return None
-    return train, _one_of(root, VAL_DIRS, "held-out split")
-
-
-def split_pairs(
-    pairs: list[Sample], val_fraction: float, seed: int
-) -> tuple[list[Sample], list[Sample]]:
-    """Deterministic (train, val) split: same seed, same split; val_fraction >= 1 -> all val."""
-    if val_fraction >= 1.0:
-        return [], list(pairs)
-    shuffled = pairs[:]
-    random.Random(seed).shuffle(shuffled)
-    n_val = max(1, round(len(pairs) * val_fraction)) if len(pairs) > 1 and val_fraction > 0 else 0
-    by_stem = lambda s: s.stem  # noqa: E731
-    return sorted(shuffled[n_val:], key=by_stem), sorted(shuffled[:n_val], key=by_stem)
 
 
 def open_dataset(

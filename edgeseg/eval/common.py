@@ -11,7 +11,8 @@ import numpy as np
 from edgeseg.core.errors import DatasetError, ModelError
 from edgeseg.core.fileio import write_image, write_text
 from edgeseg.core.spec import ModelSpec
-from edgeseg.data.dataset import Dataset, Sample, open_dataset, read_class_names, split_dirs
+from edgeseg.data.dataset import Dataset, open_dataset, read_class_names
+from edgeseg.data.layout import Sample, split_dirs
 
 Progress = Callable[[int, int], None]
 Item = tuple[Sample, np.ndarray, np.ndarray]

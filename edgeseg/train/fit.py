@@ -20,7 +20,8 @@ from typing import Any
 
 from edgeseg.core.errors import DatasetError, EdgesegError, ModelError
 from edgeseg.core.spec import ModelSpec
-from edgeseg.data.dataset import Dataset, open_dataset, split_pairs
+from edgeseg.data.dataset import Dataset, open_dataset
+from edgeseg.data.layout import split_pairs
 from edgeseg.train.config import TrainConfig, TrainResult, load_train_config
 
 __all__ = ["TrainConfig", "TrainResult", "ensure_val_split", "load_train_config", "train"]

@@ -19,7 +19,8 @@ import tensorflow as tf
 
 from edgeseg.core.processing import prepare_image, prepare_mask
 from edgeseg.core.spec import ModelSpec
-from edgeseg.data.dataset import Dataset, Sample
+from edgeseg.data.dataset import Dataset
+from edgeseg.data.layout import Sample
 from edgeseg.train.recipe import steps_per_epoch
 
 __all__ = ["augment_frame", "eval_dataset", "load_prepared", "steps_per_epoch", "train_dataset"]

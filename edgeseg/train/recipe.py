@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from edgeseg.core.errors import DatasetError
-from edgeseg.data.dataset import Dataset, Sample
+from edgeseg.data.dataset import Dataset
+from edgeseg.data.layout import Sample
 
 CLASS_WEIGHTINGS = ("none", "sqrt", "median")
 LOSSES = ("ce+lovasz", "ce+dice", "ce", "focal+dice", "ohem+dice")  # implemented in train/losses.py
