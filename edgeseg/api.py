@@ -73,15 +73,17 @@ def train(
 ) -> TrainResult:
     """Train a U-Net on DATA (images/ + masks/, or train/ and val/) into OUT, like `edgeseg train`.
 
-    `size` is N or (height, width); `target="edgetpu"` picks the decoder the Coral compiler maps
-    whole. Other keyword options are TrainConfig fields (batch, lr, depth, filters, upsample,
-    loss, resize, channels, patience, val_fraction, seed, augment, strategy, qat, qat_steps, xla,
-    ignore_classes, unlisted_colors).
+    With no options it uses the measured defaults (README "The training recipe"): the size from
+    the data, 2000 optimiser steps. `size` is N or (height, width); `target="edgetpu"` picks the
+    decoder the Coral compiler maps whole. Other keyword options are TrainConfig fields (steps,
+    batch, lr, warmup, loss, class_weighting, min_scale, augment, encoder, alpha, weights, depth,
+    filters, upsample, resize, channels, patience, val_fraction, seed, strategy, qat, qat_steps,
+    xla, ignore_classes, unlisted_colors).
     DATA=None trains on built-in synthetic scenes generated into OUT/synthetic_data. The result's
     model_path is the quantisation-aware model unless qat=False (README "The quantisation-aware
     model"). Needs the [train] extra.
 
-    >>> run = edgeseg.train("data/membrane", out="runs/m", size=128, epochs=15)  # doctest: +SKIP
+    >>> run = edgeseg.train("data/membrane", out="runs/m", steps=400)  # doctest: +SKIP
     >>> run.best_miou, run.model_path                                            # doctest: +SKIP
     """
     from edgeseg.train.fit import TrainConfig, load_train_config
