@@ -20,7 +20,8 @@ from edgeseg.convert.calibration import find_calibration_images
 from edgeseg.core.errors import DatasetError
 from edgeseg.core.processing import prepare_mask
 from edgeseg.core.spec import ModelSpec
-from edgeseg.data.dataset import mask_dir, open_dataset, paired_images, split_dirs
+from edgeseg.data.dataset import open_dataset
+from edgeseg.data.layout import split_dirs
 
 RARE_FRACTION = 0.001  # below 0.1 % of the calibration pixels a class is reported as rare
 
@@ -89,16 +90,6 @@ class ClassCoverage:
         }
 
 
-def _is_dataset(folder: Path) -> bool:
-    """Whether FOLDER holds masks in a layout `edgeseg train` reads (not just images)."""
-    try:
-        split = split_dirs(folder)
-        folders = [d for d in split if d is not None] if split else [folder]
-        return any(mask_dir(d) is not None for d in folders) or bool(paired_images(folder))
-    except DatasetError:
-        return False
-
-
 def calibration_paths(folder: str | Path, count: int, seed: int = 0) -> list[Path]:
     """The image files `representative_dataset(folder, spec, count, seed)` draws, in its order.
 
@@ -119,9 +110,7 @@ def class_coverage(
     (`prepare_mask`, nearest), so the counts are what the model input covers.
     """
     folder = Path(calib_dir)
-    if not _is_dataset(folder):
-        return None
-    try:
+    try:  # a folder of images alone (calib_data/) is no dataset: no masks, no coverage
         has_split = split_dirs(folder) is not None
         ds = open_dataset(
             folder,
@@ -134,7 +123,7 @@ def class_coverage(
             unlisted_colors=spec.unlisted_colors,
         )
     except DatasetError:
-        return None  # images without usable masks: calibration still works, coverage is unknown
+        return None  # no masks, or none usable: calibration still works, coverage is unknown
     if ds.class_names != spec.class_names:
         return None
     by_image = {s.image.resolve(): s for s in (*ds.train, *ds.val)}
