@@ -6,12 +6,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 import cv2
 
+from edgeseg.cli.common import quiet_tensorflow
 from edgeseg.core.processing import read_image
 from edgeseg.core.spec import ModelSpec
+
+quiet_tensorflow()  # before TensorFlow loads, as the CLI: its C++ start-up lines hidden
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("EDGESEG_SHARED_DATA", REPO.parent / "shared" / "data"))

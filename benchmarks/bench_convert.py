@@ -16,9 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
 import numpy as np
+
+from edgeseg.cli.common import quiet_tensorflow
+
+quiet_tensorflow()  # before TensorFlow loads, as the CLI: its C++ start-up lines hidden
 
 REPO = Path(__file__).resolve().parents[1]
 RATIO_TARGET = 0.27

@@ -15,7 +15,9 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from edgeseg.cli.common import quiet_tensorflow
+
+quiet_tensorflow()  # as the CLI: TensorFlow's and absl's C++ start-up lines hidden
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("EDGESEG_SHARED_DATA", REPO.parent / "shared" / "data"))

@@ -43,9 +43,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from edgeseg.cli.common import fast_tensorflow_cpu
+from edgeseg.cli.common import fast_tensorflow_cpu, quiet_tensorflow
+from edgeseg.runtime.quiet import quiet_native
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+quiet_tensorflow()  # as `edgeseg train`: C++ start-up lines hidden (TF_CPP_ and ABSL_ levels)
 fast_tensorflow_cpu()  # as `edgeseg train` does, before TensorFlow loads
 
 REPO = Path(__file__).resolve().parents[1]
@@ -309,6 +310,7 @@ def main() -> int:
 
     import tensorflow as tf
 
+    tf.get_logger().setLevel("ERROR")  # one process trains many models: retracing notes
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
@@ -363,4 +365,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # as the CLI: the converter's and LiteRT's native lines (fd 2) are not shown; log() still is
+    with quiet_native(show_on_error=False):
+        code = main()
+    sys.exit(code)
