@@ -64,8 +64,8 @@ def train(
     steps: Annotated[
         int | None,
         typer.Option(
-            help="Budget in optimiser steps, rounded up to whole epochs (an epoch: one pass over "
-            "the training pairs, at least 100 steps). \\[default: 2000]"
+            help="Budget in optimiser steps, split into equal epochs (validation intervals) of "
+            "at least one pass over the training pairs and 100 steps. \\[default: 2000]"
         ),
     ] = None,
     epochs: Annotated[

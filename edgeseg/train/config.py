@@ -32,7 +32,7 @@ class TrainConfig:
     data: Path
     out: Path
     size: tuple[int, int] | None = None  # (height, width); None: from the data (default_size)
-    epochs: int | None = None  # None: `steps` optimiser steps, rounded up to whole epochs
+    epochs: int | None = None  # None: `steps` optimiser steps, in equal epochs (plan_steps)
     batch: int = 8  # global batch: split across replicas with --strategy mirrored
     lr: float = 1e-3
     depth: int = 4

@@ -172,7 +172,7 @@ def _report_pixels(pixels: PixelCounts, ds: Dataset) -> None:
 
 def resolve_recipe(config: TrainConfig, ds: Dataset) -> TrainConfig:
     """The config with what the data decides filled in: the input size (median aspect ratio of
-    the training images when --size is not given), the step budget as whole epochs and, when
+    the training images when --size is not given), the step budget in equal epochs and, when
     --min-scale is not given, the crop augmentation that budget gets."""
     depth = 5 if config.encoder == "mobilenetv2" else config.depth  # its encoder halves 5 times
     size = config.size or default_size([image_size(s.image) for s in ds.train], depth)

@@ -76,8 +76,10 @@ def plan_steps(
     num_samples: int, batch: int, *, steps: int | None, epochs: int | None
 ) -> tuple[int, int]:
     """(steps per epoch, epochs) for a budget: `epochs` passes when given, else `steps` optimiser
-    steps in total (DEFAULT_STEPS when None) in epochs of at least MIN_EPOCH_STEPS, rounded up to
-    whole epochs, so small datasets get as many steps as large ones."""
+    steps in total (DEFAULT_STEPS when None), so small datasets get as many steps as large ones,
+    split into equal epochs (validation intervals) of at least one pass and MIN_EPOCH_STEPS: the
+    budget as asked (2000 = 20 x 100; 250 = 2 x 125), or fewer than `epochs` steps more when it
+    does not divide evenly, never a whole extra epoch."""
     if epochs is not None:
         return steps_per_epoch(num_samples, batch), epochs
     per_epoch = steps_per_epoch(num_samples, batch, min_steps=MIN_EPOCH_STEPS)
@@ -86,7 +88,8 @@ def plan_steps(
         raise ValueError(f"steps must be >= 1, got {total}")
     if total < per_epoch:
         return total, 1
-    return per_epoch, math.ceil(total / per_epoch)
+    count = total // per_epoch  # epochs at least per_epoch long
+    return math.ceil(total / count), count
 
 
 def default_min_scale(total_steps: int) -> float:

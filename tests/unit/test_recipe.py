@@ -79,23 +79,32 @@ def test_image_size_reads_the_header_of_a_real_file(tmp_path: Path) -> None:
 def test_step_budget_gives_small_datasets_as_many_steps_as_large_ones() -> None:
     per_epoch, epochs = plan_steps(24, 8, steps=2000, epochs=None)  # 24 membrane slices
     assert per_epoch == MIN_EPOCH_STEPS and per_epoch * epochs == 2000
-    per_epoch, epochs = plan_steps(1000 * 8 + 1, 8, steps=2000, epochs=None)  # one pass > budget
-    assert per_epoch == 1001 and epochs == 2
+    per_epoch, epochs = plan_steps(1000 * 8 + 1, 8, steps=2000, epochs=None)  # a pass: 1001
+    assert per_epoch == 2000 and epochs == 1  # not 2 x 1001: the budget as asked
     per_epoch, epochs = plan_steps(1000, 8, steps=2000, epochs=None)
     assert per_epoch == 125 and epochs == 16
     assert plan_steps(1000, 8, steps=None, epochs=None)[0] * plan_steps(
         1000, 8, steps=None, epochs=None
     )[1] == max(DEFAULT_STEPS, 125)
     assert plan_steps(24, 8, steps=30, epochs=None) == (30, 1)  # fewer steps than one epoch
+    # budgets that are no multiple of 100 are split into equal epochs, not rounded up to one more
+    assert plan_steps(24, 8, steps=250, epochs=None) == (125, 2)
+    assert plan_steps(24, 8, steps=236, epochs=None) == (118, 2)
+    assert plan_steps(24, 8, steps=199, epochs=None) == (199, 1)
+    for samples in range(8, 4000, 37):  # epochs of >= one pass and 100 steps, < epochs over
+        per_epoch, epochs = plan_steps(samples, 8, steps=2000, epochs=None)
+        assert (
+            per_epoch >= max(100, -(-samples // 8)) and 2000 <= per_epoch * epochs < 2000 + epochs
+        )
     assert plan_steps(24, 8, steps=2000, epochs=3) == (8, 3)  # epochs win: passes of >= 64
 
 
-def test_resolve_recipe_fills_in_size_and_whole_epochs(tmp_path: Path) -> None:
+def test_resolve_recipe_fills_in_size_and_equal_epochs(tmp_path: Path) -> None:
     ds = ensure_val_split(open_dataset(_dataset(tmp_path / "d")), 0.2)
     resolved = resolve_recipe(TrainConfig(data=ds.root, out=tmp_path / "r", steps=250), ds)
     assert resolved.size == (64, 80)  # 60x80 images: their own size, rounded to 2**4
-    assert resolved.steps_per_epoch == MIN_EPOCH_STEPS and resolved.epochs == 3
-    assert resolved.steps == 300
+    assert resolved.steps_per_epoch == 125 and resolved.epochs == 2  # two equal epochs
+    assert resolved.steps == 250  # the budget asked for, not rounded up to 3 x 100
     given = TrainConfig(data=ds.root, out=tmp_path / "r", size=(32, 32), steps_per_epoch=10)
     resolved = resolve_recipe(replace_steps(given, 45), ds)
     assert resolved.size == (32, 32) and resolved.epochs == 5 and resolved.steps == 50
@@ -109,9 +118,11 @@ def test_crops_come_with_long_budgets_unless_min_scale_is_given(tmp_path: Path) 
     out = tmp_path / "r"
     short = resolve_recipe(TrainConfig(data=ds.root, out=out, steps=250), ds)
     assert short.min_scale == 1.0
-    # the rounded-up budget decides: 950 steps become 10 epochs of 100 = 1000
-    rounded = resolve_recipe(TrainConfig(data=ds.root, out=out, steps=950), ds)
-    assert rounded.steps == 1000 and rounded.min_scale == CROP_MIN_SCALE
+    # the resolved budget decides: 950 steps are 9 epochs of 106 (954, whole frames); 1000 crop
+    nine = resolve_recipe(TrainConfig(data=ds.root, out=out, steps=950), ds)
+    assert (nine.epochs, nine.steps_per_epoch, nine.steps, nine.min_scale) == (9, 106, 954, 1.0)
+    ten = resolve_recipe(TrainConfig(data=ds.root, out=out, steps=1000), ds)
+    assert ten.steps == 1000 and ten.min_scale == CROP_MIN_SCALE
     given = resolve_recipe(TrainConfig(data=ds.root, out=out, steps=2000, min_scale=0.8), ds)
     assert given.min_scale == 0.8
     assert resolve_recipe(given, ds).min_scale == 0.8  # a resolved config (--resume) stays
