@@ -47,4 +47,4 @@ def test_demo_quick_runs_the_whole_chain(tmp_path: Path) -> None:
     ok, frame = video.read()
     video.release()
     assert ok and frames == 60 and frame.std() > 0
-    assert "edgeseg demo summary" in result.output and "int8 mIoU" in result.output
+    assert "edgeseg demo summary" in result.output and "mIoU int8 TFLite (%)" in result.output
