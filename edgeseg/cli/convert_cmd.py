@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,7 +19,7 @@ from edgeseg.cli.common import (
     warn,
 )
 from edgeseg.convert.options import IOType, Quant
-from edgeseg.core.errors import require_training_stack
+from edgeseg.core.errors import EdgesegError, require_training_stack
 
 if TYPE_CHECKING:
     from edgeseg.convert.pipeline import ConvertOutcome
@@ -223,12 +222,15 @@ def _next_steps(model: Path, tflite: Path, quant: Quant) -> None:
 
 
 def _training_data(model: Path) -> str | None:
-    """config.json's training data folder beside a .keras model, if it is a folder from here."""
+    """The training data folder config.json beside a .keras model records, if it is a folder
+    from here (None for a model without one, or a run folder with no training settings)."""
+    from edgeseg.train.config import load_train_config
+
     try:
-        data = json.loads(model.with_name("config.json").read_text())["train"]["data"]
-    except (OSError, ValueError, KeyError, TypeError):
+        data = load_train_config(model.parent).data
+    except (EdgesegError, OSError, ValueError):
         return None
-    return data if isinstance(data, str) and Path(data).is_dir() else None
+    return str(data) if data is not None and Path(data).is_dir() else None
 
 
 def print_report(outcome: ConvertOutcome) -> None:

@@ -112,6 +112,17 @@ def _mask_to_8bit(raw: np.ndarray, path: str | Path) -> np.ndarray:
     )
 
 
+def read_stored_mask(path: str | Path) -> np.ndarray:
+    """A mask file's pixels as stored, before any class decoding: HxW values or HxWx3 BGR
+    colours, 8 bits, alpha dropped (`_mask_to_8bit` for 16-bit files)."""
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        raise DatasetError(f"{path}: cannot read mask (missing, corrupt or unsupported format)")
+    if raw.ndim == 3 and raw.shape[2] == 4:
+        raw = raw[:, :, :3]  # RGBA masks (LabelMeFacade, many annotation tools): alpha ignored
+    return _mask_to_8bit(raw, path)
+
+
 def read_mask(
     path: str | Path,
     encoding: MaskEncoding,
@@ -130,12 +141,7 @@ def read_mask(
         if pal is None:
             raise DatasetError(f"{path}: expected a palette ('P' mode) PNG mask")
         return _colors_to_index(bgr[:, :, ::-1], pal, path, ignore_index)
-    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if raw is None:
-        raise DatasetError(f"{path}: cannot read mask (missing, corrupt or unsupported format)")
-    if raw.ndim == 3 and raw.shape[2] == 4:
-        raw = raw[:, :, :3]  # RGBA masks (LabelMeFacade, many annotation tools): alpha ignored
-    raw = _mask_to_8bit(raw, path)
+    raw = read_stored_mask(path)
     if encoding == "rgb":
         if colors is None:
             raise DatasetError(f"{path}: colour masks need classes.csv (name,r,g,b per class)")

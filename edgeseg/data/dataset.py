@@ -15,7 +15,13 @@ import cv2
 import numpy as np
 
 from edgeseg.core.errors import DatasetError, ModelError
-from edgeseg.core.processing import MaskEncoding, png_palette, read_image, read_mask
+from edgeseg.core.processing import (
+    MaskEncoding,
+    png_palette,
+    read_image,
+    read_mask,
+    read_stored_mask,
+)
 from edgeseg.core.spec import UnlistedColors, check_class_names
 from edgeseg.data.layout import Sample, find_pairs, split_dirs, split_pairs
 
@@ -167,11 +173,12 @@ def _naming_hint(samples: list[Sample]) -> str:
     colours: set[int] = set()  # 0xRRGGBB
     ids: set[int] = set()
     for path in masks:
-        raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if raw is None or raw.dtype != np.uint8:
-            return generic  # unreadable or 16-bit: open_dataset's checks name the problem
+        try:
+            raw = read_stored_mask(path)
+        except DatasetError:
+            return generic  # the pairs' own checks name an unreadable mask
         if raw.ndim == 3:
-            b, g, r = (raw[:, :, i].astype(np.int32) for i in range(3))  # alpha ignored
+            b, g, r = (raw[:, :, i].astype(np.int32) for i in range(3))
             if (b != g).any() or (g != r).any():
                 colours |= set(np.unique((r << 16) | (g << 8) | b).tolist())
                 continue

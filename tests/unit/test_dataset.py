@@ -647,14 +647,16 @@ def test_no_class_names_says_what_the_masks_hold(tmp_path: Path) -> None:
     )
 
 
-def test_no_class_names_lists_the_colours_of_colour_masks(tmp_path: Path) -> None:
-    """Colour masks (RGBA here: alpha ignored) name their colours as #RRGGBB, the first as a
-    classes.csv line to copy; --classes cannot name colours, so it is not offered."""
-    rgba = np.zeros((2, 3, 4), np.uint8)
+@pytest.mark.parametrize("bits", [8, 16])
+def test_no_class_names_lists_the_colours_of_colour_masks(tmp_path: Path, bits: int) -> None:
+    """Colour masks (RGBA here, alpha ignored; at 16 bits as LabelMeFacade publishes them) name
+    their colours as #RRGGBB, the first as a classes.csv line to copy; --classes cannot name
+    colours, so it is not offered."""
+    rgba = np.zeros((2, 3, 4), np.uint16 if bits == 16 else np.uint8)
     rgba[..., 3] = 255
     rgba[0, :, :3] = (128, 64, 0)  # BGR: #004080
     rgba[1, :, :3] = (0, 0, 255)  # #FF0000
-    write_pair(tmp_path, "x", rgba)
+    write_pair(tmp_path, "x", rgba * 257 if bits == 16 else rgba)
     err = str(raises(tmp_path, f"{tmp_path}: no class names; its masks are colour-coded"))
     assert "(2 colour(s) in the first 1 mask(s): #004080, #FF0000)" in err
     assert err.endswith(
