@@ -60,6 +60,22 @@ def png_palette(path: str | Path) -> np.ndarray | None:
     return None
 
 
+def colour_keys(rgb: np.ndarray) -> np.ndarray:
+    """One int32 0xRRGGBB per pixel (or palette row) of an ...x3 RGB uint8 array: colours
+    compared, sorted and printed (#RRGGBB) as single numbers."""
+    r, g, b = (rgb[..., i].astype(np.int32) for i in range(3))
+    keys: np.ndarray = (r << 16) | (g << 8) | b
+    return keys
+
+
+def is_gray(image: np.ndarray) -> bool:
+    """Whether an HxWx3 image's three channels are equal (a gray mask saved as colour)."""
+    return bool(
+        np.array_equal(image[:, :, 0], image[:, :, 1])
+        and np.array_equal(image[:, :, 1], image[:, :, 2])
+    )
+
+
 def _colors_to_index(
     rgb: np.ndarray,
     colors: np.ndarray,
@@ -71,10 +87,7 @@ def _colors_to_index(
     naming them and their share of the pixels, or `ignore` pixels with unlisted='ignore'."""
     if rgb.dtype != np.uint8 or colors.dtype != np.uint8:
         raise DatasetError(f"{path}: colour mask must be 8 bits per channel, got {rgb.dtype}")
-    keys = (rgb[..., 0].astype(np.int32) << 16) | (rgb[..., 1].astype(np.int32) << 8) | rgb[..., 2]
-    ckeys = (
-        (colors[:, 0].astype(np.int32) << 16) | (colors[:, 1].astype(np.int32) << 8) | colors[:, 2]
-    )
+    keys, ckeys = colour_keys(rgb), colour_keys(colors)
     # One sorted lookup instead of a full-image pass per colour (VOC palettes carry 256 entries).
     uniq, first = np.unique(ckeys, return_index=True)  # first occurrence of a repeated colour wins
     pos = np.minimum(np.searchsorted(uniq, keys), len(uniq) - 1)
@@ -149,10 +162,7 @@ def read_mask(
             raw = cv2.cvtColor(raw, cv2.COLOR_GRAY2BGR)
         return _colors_to_index(raw[:, :, ::-1], colors, path, ignore_index, unlisted_colors)
     if raw.ndim == 3:
-        if not (
-            np.array_equal(raw[:, :, 0], raw[:, :, 1])
-            and np.array_equal(raw[:, :, 1], raw[:, :, 2])
-        ):
+        if not is_gray(raw):
             raise DatasetError(
                 f"{path}: mask is colour but the dataset uses {encoding} masks; add classes.csv "
                 "(name,r,g,b) for colour-coded masks"

@@ -17,6 +17,8 @@ import numpy as np
 from edgeseg.core.errors import DatasetError, ModelError
 from edgeseg.core.processing import (
     MaskEncoding,
+    colour_keys,
+    is_gray,
     png_palette,
     read_image,
     read_mask,
@@ -178,9 +180,8 @@ def _naming_hint(samples: list[Sample]) -> str:
         except DatasetError:
             return generic  # the pairs' own checks name an unreadable mask
         if raw.ndim == 3:
-            b, g, r = (raw[:, :, i].astype(np.int32) for i in range(3))
-            if (b != g).any() or (g != r).any():
-                colours |= set(np.unique((r << 16) | (g << 8) | b).tolist())
+            if not is_gray(raw):
+                colours |= set(np.unique(colour_keys(raw[:, :, ::-1])).tolist())  # BGR -> RGB
                 continue
             raw = raw[:, :, 0]
         ids |= set(np.unique(raw).tolist())
@@ -205,7 +206,7 @@ def _naming_hint(samples: list[Sample]) -> str:
     listed = ", ".join(str(v) for v in values[:HINT_SHOWN]) + (
         " ..." if len(values) > HINT_SHOWN else ""
     )
-    top = max(values, default=0)
+    top = values[-1]
     return (
         f"its masks hold class ids {listed} {seen}: add labels.txt with {top + 1} names, one per "
         f"line for ids 0..{top} (255 is 'ignore'), or pass --classes with {top + 1} names"
