@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from edgeseg.cli.main import app
+from edgeseg.convert.target import model_is_qat
 from edgeseg.core.model_metadata import read_metadata, read_spec, strip_metadata
 from edgeseg.core.spec import ModelSpec
 
@@ -300,6 +301,23 @@ def test_bad_models_fail_with_one_line_and_write_nothing(workdir: Path, tmp_path
         app, ["convert", str(tmp_path / "missing.keras"), "--calib", str(tmp_path)]
     )
     assert result.exit_code == 2 and "model file not found" in result.stderr
+
+
+def test_a_run_folders_config_passed_as_the_model_fails_before_anything_else(
+    tmp_path: Path,
+) -> None:
+    """`edgeseg convert runs/x/config.json` (a slip of the tab key) in a quantisation-aware run's
+    folder: the wrong path is the one and only message, not the QAT note read off that file."""
+    run = tmp_path / "run"
+    _save_unet(run)
+    spec = ModelSpec.load(run / "config.json")
+    spec.with_updates(extra={"qat": {"steps": 10}}).save(run / "config.json")
+    assert model_is_qat(run / "config.json")
+    result = runner.invoke(app, ["convert", str(run / "config.json")])
+    assert result.exit_code == 2, result.output
+    assert "quantisation-aware" not in result.output
+    (err,) = _errors(result)
+    assert "not a Keras model file" in err and str(run / "config.json") in err
 
 
 def test_bad_calibration_and_output_paths(
