@@ -394,18 +394,24 @@ def opencv_has_gui() -> bool:
     return True
 
 
-def check_gui() -> None:
-    """OutputError unless a window can be opened here: a GUI-enabled OpenCV and a display."""
-    headless = "--headless --save out.mp4 or --serve 127.0.0.1:8080"
+def no_window_reason() -> str | None:
+    """Why no window can open here (an OpenCV without GUI, or no display), or None when one may."""
     if not opencv_has_gui():
-        raise OutputError(
-            "this OpenCV has no GUI (opencv-python-headless): `pip install edgeseg[gui]` "
-            f"(opencv-python), or run with {headless}"
-        )
+        return "this OpenCV has no GUI (opencv-python-headless)"
     if sys.platform.startswith("linux") and not (
         os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
     ):
-        raise OutputError(f"no display to open a window on (DISPLAY is unset): run with {headless}")
+        return "no display to open a window on (DISPLAY is unset)"
+    return None
+
+
+def check_gui() -> None:
+    """OutputError unless a window can be opened here: a GUI-enabled OpenCV and a display."""
+    headless = "--headless --save out.mp4 or --serve 127.0.0.1:8080"
+    reason = no_window_reason()
+    if reason is not None:
+        fix = "`pip install edgeseg[gui]` (opencv-python), or " if not opencv_has_gui() else ""
+        raise OutputError(f"{reason}: {fix}run with {headless}")
     try:
         cv2.namedWindow(WindowSink.title, cv2.WINDOW_NORMAL)
     except cv2.error as exc:

@@ -162,14 +162,16 @@ def run_command(
 ) -> None:
     """Run a .tflite segmentation model on a live or recorded stream.
 
-    Shows a window by default; --headless (or --serve) runs without one. Ctrl-C or SIGTERM stops
-    cleanly: the video is finalised and the stats written.
+    Shows a window by default; --headless (or --serve) runs without one, and so does --save or
+    --save-masks where no window can open (no display, opencv-python-headless). Ctrl-C or
+    SIGTERM stops cleanly: the video is finalised and the stats written.
 
     Examples:
       edgeseg run model_int8.tflite --source 0 --capture-size 640x480
       edgeseg run model_int8.tflite --source street.jpg --save street_seg.png
       edgeseg run model_int8.tflite --source clip.mp4 --headless --save out.mp4
     """
+    from edgeseg.runtime.outputs import no_window_reason
     from edgeseg.runtime.segmenter import Segmenter
     from edgeseg.runtime.sources import open_source
     from edgeseg.runtime.stream import StreamConfig, StreamRunner
@@ -182,6 +184,12 @@ def run_command(
         )
     size = parse_capture_size(capture_size) if capture_size else None
     forced = parse_threads(threads)
+    window = not headless and serve is None and not saves_image(save)
+    if window and (save is not None or save_masks is not None):
+        reason = no_window_reason()
+        if reason is not None:  # files were asked for: write them rather than stop for a window
+            console.print(f"no window: {reason}; running as with --headless", highlight=False)
+            window = False
     with user_errors():
         src = open_source(camera=camera, source=source, picamera=picamera, size=size)
         seg = Segmenter(model, threads=forced, delegate=delegate, fallback=fallback)
@@ -194,7 +202,7 @@ def run_command(
             view=view,
             hud=hud,
             alpha=alpha,
-            window=not headless and serve is None and not saves_image(save),
+            window=window,
             save=save,
             save_masks=save_masks,
             serve=serve,

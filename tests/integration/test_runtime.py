@@ -130,6 +130,23 @@ def test_headless_run_saves_video_masks_and_stats(model: Path, clip: Path, tmp_p
     assert set(cpu) == {"capture", "preprocess", "invoke", "output"} and cpu["invoke"] > 0
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="DISPLAY decides on Linux only")
+def test_without_a_display_saving_runs_headless_and_showing_is_an_error(
+    model: Path, clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Pi over SSH: `--save-masks` alone writes the masks (a note says no window opened);
+    with nothing to write, the run stops before it starts and says to add --headless."""
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    masks = tmp_path / "masks"
+    code, output = cli("run", model, "--source", clip, "--save-masks", masks)
+    assert code == 0, output
+    assert "no window:" in output and "running as with --headless" in output
+    assert len(list(masks.iterdir())) == 12
+    code, output = cli("run", model, "--source", clip, "--max-frames", "2")
+    assert code == 2 and "--headless" in output and "12 frame" not in output
+
+
 def test_membrane_model_segments_membranes(model: Path, membrane_data: Path) -> None:
     """Fails if pre/post-processing is wrong: most pixels agree with the label."""
     from edgeseg.data.dataset import open_dataset
