@@ -26,7 +26,7 @@ from edgeseg.eval.common import (
     write_text_atomic,
 )
 from edgeseg.eval.evaluate import EvalResult, Timer, iou_by_name, timed_predict, warm_up
-from edgeseg.eval.predictor import Predictor, open_predictor
+from edgeseg.eval.predictor import Predictor, TFLitePredictor, open_predictor
 from edgeseg.eval.report import disagreement_grid, make_disagreement
 
 TOP_K = 6
@@ -112,6 +112,16 @@ class _Tally:
         return EvalResult(s.path, data, s.spec, scores, self.done, side.timer.mean_ms, matrix)
 
 
+_ORDER = "the order is FLOAT INT8: edgeseg check model.keras model_int8.tflite --data ..."
+
+
+def _integer_input(pred: Predictor) -> bool:
+    """Whether a predictor is a .tflite model fed integer pixels (a quantised model)."""
+    return (
+        isinstance(pred, TFLitePredictor) and np.dtype(pred.segmenter.input["dtype"]).kind in "iu"
+    )
+
+
 def compare(
     float_model: str | Path | None,
     int8_model: str | Path,
@@ -132,8 +142,15 @@ def compare(
     and (with a float model) disagreement.png there.
     """
     int8_path = Path(int8_model)
+    if int8_path.suffix.lower() == ".keras":
+        raise ModelError(f"{int8_path}: a Keras model where the .tflite goes; {_ORDER}")
     int8_pred = open_predictor(int8_path, threads=threads)
     float_pred = open_predictor(float_model, threads=threads) if float_model is not None else None
+    if float_pred is not None and _integer_input(float_pred) and not _integer_input(int8_pred):
+        raise ModelError(
+            f"{float_pred.path}: an integer-input model where the float model goes, and "
+            f"{int8_path} takes float input: swapped? {_ORDER}"
+        )
     notes: list[str] = []
     if float_pred is not None:
         notes += check_compatible(float_pred.spec, int8_pred.spec, float_pred.path, int8_path)

@@ -307,6 +307,15 @@ def bad(
     paths["onnx"] = root / "model.onnx"
     paths["onnx"].write_bytes(b"onnx")
     paths["no_miou"] = _with_metadata(models.int8, root / "no_miou.tflite", float_miou=None)
+    from edgeseg.convert.options import ConvertOptions, Quant
+    from edgeseg.convert.pipeline import convert_model
+
+    paths["float32"] = convert_model(
+        models.keras,
+        root / "model_float32.tflite",
+        ConvertOptions(quant=Quant.FLOAT32),
+        measure_float32=False,
+    ).export.path
     return paths
 
 
@@ -324,6 +333,9 @@ def bad(
         ("no_float_miou", "carries no float mIoU"),
         ("three_models", "expected [FLOAT_MODEL] INT8_MODEL, got 3"),
         ("eval_junk", "junk.tflite: not a TFLite model"),
+        ("swapped", "model.keras: a Keras model where the .tflite goes; the order is FLOAT INT8"),
+        ("keras_alone", "model.keras: a Keras model where the .tflite goes"),
+        ("swapped_tflite", "model_int8.tflite: an integer-input model where the float model"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(
@@ -347,6 +359,9 @@ def test_bad_input_exits_2_with_one_line(
         "no_float_miou": ("check", bad["no_miou"], "--data", val),
         "three_models": ("check", models.keras, models.int8, models.int8, "--data", val),
         "eval_junk": ("eval", bad["junk"], "--data", val),
+        "swapped": ("check", models.int8, models.keras, "--data", val),
+        "keras_alone": ("check", models.keras, "--data", val),
+        "swapped_tflite": ("check", models.int8, bad["float32"], "--data", val),
     }
     out = tmp_path / "report"
     extra = ("--out-dir", out) if args[case][0] == "check" else ()
