@@ -11,6 +11,7 @@ from rich.table import Table
 
 from edgeseg.cli.common import console, user_errors, warn
 from edgeseg.core.errors import first_line
+from edgeseg.core.spec import ModelSpec
 
 
 def _cost(model: Path, spec: Any) -> str:
@@ -27,18 +28,104 @@ def _cost(model: Path, spec: Any) -> str:
     return shown + (f", {int(params):,} parameters" if params is not None else "")
 
 
+def _spec_rows(table: Table, spec: ModelSpec) -> None:
+    """The rows a .tflite's metadata and a .keras model's config.json share."""
+    from edgeseg.train import FLOAT_MODEL
+
+    table.add_row("classes", escape(", ".join(spec.class_names)))
+    if spec.ignored_classes:
+        table.add_row("left out", escape(", ".join(spec.ignored_classes)))
+    if spec.unlisted_colors == "ignore":
+        table.add_row("unlisted colours", "ignored (colour-mask colours not in classes.csv)")
+    table.add_row("palette", " ".join("#" + "".join(f"{v:02X}" for v in c) for c in spec.palette))
+    table.add_row(
+        "input",
+        f"{spec.input_height}x{spec.input_width}x{spec.channels} {spec.color_order}, "
+        f"resize {spec.resize}",
+    )
+    table.add_row(
+        "normalisation", f"x * {spec.norm_scale:.6g} + {spec.norm_offset:g} (inside the model)"
+    )
+    table.add_row("output kind", spec.output_kind)
+    table.add_row("target", spec.target)
+    arch = spec.extra.get("architecture")
+    if isinstance(arch, dict):
+        table.add_row("architecture", ", ".join(f"{k} {v}" for k, v in arch.items()))
+    # percent, as `edgeseg eval` and `edgeseg check` report scores
+    miou = "unknown" if spec.float_miou is None else f"{100 * spec.float_miou:.2f}%"
+    qat = spec.extra.get("qat")
+    if isinstance(qat, dict):  # the model checked against is the quantisation-aware one
+        table.add_row("model mIoU", f"{miou} (quantisation-aware model)")
+        float_miou = (qat.get("float_val") or {}).get("miou")
+        if float_miou is not None:
+            table.add_row("float mIoU", f"{100 * float_miou:.2f}% ({FLOAT_MODEL})")
+    else:
+        table.add_row("float mIoU", miou)
+    table.add_row("edgeseg version", spec.edgeseg_version)
+
+
+def _keras_info(model: Path) -> None:
+    """A .keras model: what `edgeseg train` recorded in config.json beside it (no TensorFlow)."""
+    from edgeseg.core.errors import EdgesegError, ModelError
+    from edgeseg.core.spec import ModelSpec
+    from edgeseg.train import CONFIG_NAME
+    from edgeseg.train.config import load_train_config
+
+    config = model.with_name(CONFIG_NAME)
+    with user_errors():
+        if not model.is_file():
+            raise ModelError(f"{model}: model file not found")
+        if not config.is_file():
+            raise ModelError(
+                f"{model}: no {CONFIG_NAME} beside it, which is what `edgeseg info` reads for a "
+                ".keras model; convert it (edgeseg convert) and run info on the .tflite"
+            )
+        spec = ModelSpec.load(config)
+    table = Table(title=str(model), show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    _spec_rows(table, spec)
+    cost = spec.extra.get("cost")
+    if isinstance(cost, dict) and {"params", "macs", "int8_bytes"} <= set(cost):
+        table.add_row(
+            "cost",
+            f"{cost['macs'] / 1e9:.3f} GMAC per frame ({int(cost['macs']):,} multiply-"
+            f"accumulates), {int(cost['params']):,} parameters, int8 .tflite about "
+            f"{cost['int8_bytes'] / 1024:.0f} KiB",
+        )
+    try:  # the recipe the run resolved, as `edgeseg train` logged it
+        trained = load_train_config(model.parent)
+        table.add_row("training", trained.recipe_line().removeprefix("recipe: "))
+        table.add_row("data", escape(str(trained.data)))
+    except (EdgesegError, ValueError):
+        pass  # a config.json without (complete) training settings: the spec is what matters
+    table.add_row("size", f"{model.stat().st_size / 1024:.0f} KiB (.keras, float32)")
+    table.add_row("recorded in", str(config))
+    console.print(table)
+
+
 def info(
-    model: Annotated[Path, typer.Argument(help="A .tflite model.", show_default=False)],
+    model: Annotated[
+        Path,
+        typer.Argument(
+            help="A .tflite model, or a .keras model with the config.json `edgeseg train` wrote.",
+            show_default=False,
+        ),
+    ],
 ) -> None:
     """Show a .tflite model's metadata, tensors, quantisation and op histogram (no TensorFlow).
+
+    For a .keras model, what training recorded beside it: classes, input, scores and cost.
 
     Example:
       edgeseg info runs/m/model_int8.tflite
     """
     from edgeseg.core.model_metadata import spec_from_payload
     from edgeseg.runtime.inspect import describe_tensor, inspect_tflite
-    from edgeseg.train import FLOAT_MODEL
 
+    if model.suffix.lower() == ".keras":
+        _keras_info(model)
+        return
     with user_errors():
         details = inspect_tflite(model)
         payload: dict[str, Any] = details.metadata or {}
@@ -49,38 +136,7 @@ def info(
     if spec is None:
         warn(f"{model}: no edgeseg metadata; showing tensors only (runtime will use defaults)")
     else:
-        table.add_row("classes", escape(", ".join(spec.class_names)))
-        if spec.ignored_classes:
-            table.add_row("left out", escape(", ".join(spec.ignored_classes)))
-        if spec.unlisted_colors == "ignore":
-            table.add_row("unlisted colours", "ignored (colour-mask colours not in classes.csv)")
-        table.add_row(
-            "palette", " ".join("#" + "".join(f"{v:02X}" for v in c) for c in spec.palette)
-        )
-        table.add_row(
-            "input",
-            f"{spec.input_height}x{spec.input_width}x{spec.channels} {spec.color_order}, "
-            f"resize {spec.resize}",
-        )
-        table.add_row(
-            "normalisation", f"x * {spec.norm_scale:.6g} + {spec.norm_offset:g} (inside the model)"
-        )
-        table.add_row("output kind", spec.output_kind)
-        table.add_row("target", spec.target)
-        arch = spec.extra.get("architecture")
-        if isinstance(arch, dict):
-            table.add_row("architecture", ", ".join(f"{k} {v}" for k, v in arch.items()))
-        # percent, as `edgeseg eval` and `edgeseg check` report scores
-        miou = "unknown" if spec.float_miou is None else f"{100 * spec.float_miou:.2f}%"
-        qat = spec.extra.get("qat")
-        if isinstance(qat, dict):  # the model checked against is the quantisation-aware one
-            table.add_row("model mIoU", f"{miou} (quantisation-aware model)")
-            float_miou = (qat.get("float_val") or {}).get("miou")
-            if float_miou is not None:
-                table.add_row("float mIoU", f"{100 * float_miou:.2f}% ({FLOAT_MODEL})")
-        else:
-            table.add_row("float mIoU", miou)
-        table.add_row("edgeseg version", spec.edgeseg_version)
+        _spec_rows(table, spec)
         keys = ("quant", "io", "calib_count", "quantisation_aware", "edgetpu")
         conv = {k: v for k, v in payload.items() if k in keys}
         if conv:

@@ -5,5 +5,6 @@ from edgeseg._callable import make_callable
 # what a quantisation-aware run keeps of the float network (model.keras is the rebuilt model);
 # here, where the CLI can read it without loading Keras
 FLOAT_MODEL = "model_float.keras"
+CONFIG_NAME = "config.json"  # the run's ModelSpec and settings, beside model.keras
 
 make_callable(__name__, "train")  # edgeseg.train(...) is the API call (edgeseg.api.train)

@@ -10,10 +10,10 @@ import keras
 
 from edgeseg.core.errors import ModelError
 from edgeseg.core.spec import ModelSpec
+from edgeseg.train import CONFIG_NAME
 from edgeseg.train import qat_layers as _qat_layers  # noqa: F401  (registers the QAT layers)
 
 log = logging.getLogger(__name__)
-CONFIG_NAME = "config.json"
 
 
 def spec_from_model(model: keras.Model, class_names: tuple[str, ...] | None = None) -> ModelSpec:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -152,6 +153,39 @@ def test_info_prints_metadata_and_ops_without_tensorflow(membrane_int8) -> None:
         assert expected in res.stdout, expected
     # scores in percent, as `eval` and `check` print them
     assert re.search(r"mIoU\W+\d{1,3}\.\d\d%", res.stdout), res.stdout
+
+
+def test_info_on_a_keras_model_reads_what_training_recorded_without_tensorflow(  # type: ignore[no-untyped-def]
+    membrane_run, tmp_path: Path
+) -> None:
+    """`edgeseg info runs/x/model.keras`: config.json's spec, cost and recipe, TensorFlow unloaded;
+    a .keras with no config.json beside it is a one-line error that says what info reads."""
+    lone = tmp_path / "lone.keras"
+    shutil.copy(membrane_run.model_path, lone)
+    code = (
+        "import sys; from typer.testing import CliRunner; from edgeseg.cli.main import app;"
+        f"r = CliRunner().invoke(app, ['info', {str(membrane_run.model_path)!r}]);"
+        "print(r.output); print('EXIT', r.exit_code, 'tensorflow' in sys.modules);"
+        f"r = CliRunner().invoke(app, ['info', {str(lone)!r}]);"
+        "print(r.output); print('EXIT', r.exit_code)"
+    )
+    env = {**os.environ, "COLUMNS": "250"}
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    shown, lone_out = res.stdout.split("EXIT 0 False", 1)
+    cost = json.loads((membrane_run.model_path.parent / "config.json").read_text())["cost"]
+    for expected in (
+        "membrane, cell_interior",
+        f"{cost['params']:,} parameters",
+        f"{cost['macs'] / 1e9:.3f} GMAC per frame",
+        "softmax",  # the Keras model keeps its softmax head
+        "steps (",
+        "loss ",
+        str(membrane_run.model_path.parent / "config.json"),
+    ):
+        assert expected in shown, (expected, shown)
+    assert "no config.json beside it" in lone_out and "EXIT 2" in lone_out
 
 
 # === Small untrained models: decoder variants and quantisation modes ===
