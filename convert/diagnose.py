@@ -28,6 +28,7 @@ from edgeseg.convert.calibration import CalibrationSet, Frame, representative_da
 from edgeseg.convert.converter import atomic_write_bytes, calibrate, serving_model
 from edgeseg.convert.options import ConvertOptions, Quant
 from edgeseg.core.errors import ConversionError, first_line
+from edgeseg.core.fileio import make_dir
 from edgeseg.core.processing import dequantize
 from edgeseg.core.spec import ModelSpec
 
@@ -263,7 +264,7 @@ def diagnose(
     result = DiagnoseResult(tuple(layers), len(calib), warnings=tuple(calib.stats.warnings))
     if out_dir is not None:
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
+        make_dir(out)
         result = replace(
             result,
             csv_path=write_csv(result, out / CSV_NAME),

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 
 from edgeseg.core.errors import EdgesegError
-from edgeseg.core.fileio import write_json
+from edgeseg.core.fileio import make_dir, write_json
 
 if TYPE_CHECKING:
     from edgeseg.convert.pipeline import ConvertOutcome
@@ -204,7 +204,7 @@ def run_demo(settings: DemoSettings, step: Step = lambda _msg: None) -> DemoSumm
 
     start = time.perf_counter()
     out = settings.out
-    out.mkdir(parents=True, exist_ok=True)
+    make_dir(out, label="--out")
     data = _make_data(settings, step)
     trained = _train(settings, data, step)
     int8, f32 = _convert(settings, trained, step)

@@ -17,7 +17,7 @@ import numpy as np
 
 from edgeseg.core.errors import OutputError as OutputError  # re-exported: stream imports it here
 from edgeseg.core.errors import WriteError
-from edgeseg.core.fileio import atomic_path, write_error, write_image
+from edgeseg.core.fileio import atomic_path, make_dir, write_image
 from edgeseg.core.processing import (
     Placement,
     blend,
@@ -327,10 +327,7 @@ class MaskSink:
     ) -> None:
         self.folder = Path(folder)
         self.names = names
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise write_error(self.folder, exc, "--save-masks") from None
+        make_dir(self.folder, label="--save-masks")
         self.frames = 0
 
     def path_for(self, frame_no: int) -> Path:

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from edgeseg.cli.common import console, fail, warn
 from edgeseg.convert.options import ConvertOptions, Quant
+from edgeseg.core.fileio import make_dir
 
 if TYPE_CHECKING:
     from edgeseg.convert.pipeline import ConvertOutcome
@@ -137,7 +138,7 @@ def _diagnose_only(model: Path, calib: Path, out_dir: Path, options: ConvertOpti
     from edgeseg.train.model_io import load_keras_model
 
     keras_model, spec = load_keras_model(model)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(out_dir)
     with console.status("running the quantisation debugger on the calibration frames..."):
         result = diagnose(
             keras_model,

@@ -59,6 +59,18 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
+def make_dir(path: str | Path, *, label: str = "") -> Path:
+    """Create a folder (and its parents) for output; an OSError becomes one WriteError (exit 4)."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise WriteError(f"{(label + ' ') if label else ''}{folder}: not a folder; give a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(folder, exc, label) from None
+    return folder
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path, *, label: str = "", mkdir: bool = False) -> Iterator[Path]:
     """Yield a unique temporary path beside `path` (same suffix, so OpenCV and Keras pick the
@@ -68,8 +80,12 @@ def atomic_path(path: str | Path, *, label: str = "", mkdir: bool = False) -> It
     option in error messages (e.g. "--save").
     """
     target = Path(path)
+    where = f"{(label + ' ') if label else ''}{target}"
     if target.is_dir():
-        raise WriteError(f"{(label + ' ') if label else ''}{target}: is a folder; give a file name")
+        raise WriteError(f"{where}: is a folder; give a file name")
+    if target.exists() and not target.is_file():
+        # renaming over it would replace the device, pipe or socket itself (as root, /dev/full)
+        raise WriteError(f"{where}: not a regular file (a device, pipe or socket); give a file")
     try:
         if mkdir:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -181,6 +197,8 @@ def atomic_dir(path: str | Path, *, label: str = "") -> Iterator[Path]:
     So an interrupted run never leaves a folder that looks complete (e.g. a generated dataset).
     """
     target = Path(path)
+    if target.exists() and not target.is_dir():  # never delete a file to put a folder there
+        raise WriteError(f"{(label + ' ') if label else ''}{target}: not a folder; give a folder")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from edgeseg.core.fileio import atomic_path, write_bytes, write_error, write_text
+from edgeseg.core.fileio import atomic_path, make_dir, write_bytes, write_error, write_text
 from edgeseg.core.metrics import MetricAccumulator, SegmentationScores
 from edgeseg.core.processing import (
     Placement,
@@ -161,7 +161,7 @@ class EpochLog(keras.callbacks.Callback):
         )
         self.rows.append(row)
         write_history(self.history_path, self.rows)
-        self.resume_dir.mkdir(exist_ok=True)
+        make_dir(self.resume_dir)
         atomic_save_model(self.model, self.resume_dir / "last.keras")
         state = {
             "epoch": epoch + 1,

@@ -19,6 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 from edgeseg.core.errors import DatasetError, EdgesegError, ModelError
+from edgeseg.core.fileio import make_dir
 from edgeseg.core.spec import ModelSpec
 from edgeseg.data.dataset import Dataset, open_dataset
 from edgeseg.data.layout import split_pairs
@@ -145,9 +146,9 @@ def train(
         extra={"architecture": config.architecture()},
     )
 
+    make_dir(config.out, label="--out")
     from edgeseg.train.loop import run_fit  # TensorFlow loads here, after validation
 
-    config.out.mkdir(parents=True, exist_ok=True)
     return run_fit(config, ds, spec, list(callbacks), pixels.frequencies)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from edgeseg.core.fileio import write_bytes
+from edgeseg.core.fileio import make_dir, write_bytes
 from edgeseg.core.metrics import SegmentationScores
 from edgeseg.core.processing import prepare_image, read_image
 from edgeseg.core.spec import ModelSpec
@@ -158,7 +158,7 @@ class QuantisationAwarePhase:
         checkpoint = BestCheckpoint(model_path, validation, write_config, best=best)
         if self.config.qat_steps == 0:
             return
-        (resume_dir / "qat").mkdir(parents=True, exist_ok=True)
+        make_dir(resume_dir / "qat")
         steps = min(steps_per_epoch, self.config.qat_steps)
         epochs = math.ceil(self.config.qat_steps / steps)
         self.model.fit(

@@ -619,6 +619,30 @@ def test_convert_and_train_and_demo_exit_4_on_a_read_only_folder(
     assert list(ro_dir.iterdir()) == []
 
 
+def test_train_and_demo_out_that_is_or_sits_under_a_file_is_exit_4(
+    tiny: dict[str, Path], tmp_path: Path
+) -> None:
+    """--out naming a file (or a folder inside one) is a write error before any work, and the
+    file is left as it was (the demo's dataset folder once replaced a file in its way)."""
+    mine = tmp_path / "notes.txt"
+    mine.write_text("mine")
+    for args, cause in (
+        (("train", tiny["data"], "--epochs", "1", "--out", mine), "not a folder"),
+        (
+            ("train", tiny["data"], "--epochs", "1", "--out", mine / "run"),
+            "a parent is not a folder",
+        ),
+        (("demo", "--quick", "--out", mine), "not a folder"),
+    ):
+        code, output = cli(*args)
+        assert code == 4, output
+        line = one_line_error(output)
+        assert f"--out {args[-1]}" in line and cause in line, line
+    assert mine.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "notes.txt"
+    ]
+
+
 @pytest.mark.slow
 def test_ctrl_c_while_convert_finishes_leaves_no_tflite_without_report(
     tiny: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch

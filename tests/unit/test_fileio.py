@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import errno
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -49,3 +51,30 @@ def test_write_image_is_checked_and_keeps_suffix_format(tmp_path: Path) -> None:
     with pytest.raises(WriteError, match="cannot encode"):
         fileio.write_image(tmp_path / "m.unknownext", img)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.png"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs os.mkfifo (POSIX)")
+def test_a_device_or_pipe_is_refused_not_replaced(tmp_path: Path) -> None:
+    """`--out /dev/full` once renamed a regular file over the device node (as root): anything
+    that exists and is neither a file nor a folder is a write error, and stays what it was."""
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    link = tmp_path / "link.json"
+    link.symlink_to(pipe)
+    for target in (pipe, link):
+        with pytest.raises(WriteError, match="not a regular file") as info:
+            fileio.write_json(target, {"x": 1}, label="--out")
+        assert info.value.exit_code == 4 and str(target) in str(info.value)
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode) and link.is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.json", "pipe"]
+    with pytest.raises(WriteError, match="is a folder"):
+        fileio.write_text(tmp_path, "x")
+
+
+def test_atomic_dir_never_replaces_a_file(tmp_path: Path) -> None:
+    target = tmp_path / "data"
+    target.write_text("mine")
+    with pytest.raises(WriteError, match="not a folder"), fileio.atomic_dir(target):
+        pass
+    assert target.read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
