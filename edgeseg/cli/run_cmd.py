@@ -163,8 +163,9 @@ def run_command(
     """Run a .tflite segmentation model on a live or recorded stream.
 
     Shows a window by default; --headless (or --serve) runs without one, and so does --save or
-    --save-masks where no window can open (no display, opencv-python-headless). Ctrl-C or
-    SIGTERM stops cleanly: the video is finalised and the stats written.
+    --save-masks where no window can open (no display, opencv-python-headless).
+
+    Ctrl-C or SIGTERM stops cleanly: the video is finalised and the stats written.
 
     Examples:
       edgeseg run model_int8.tflite --source 0 --capture-size 640x480
