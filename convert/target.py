@@ -25,8 +25,12 @@ def model_target(model: str | Path) -> str:
 
 def model_is_qat(model: str | Path) -> bool:
     """Whether config.json beside a .keras model records quantisation-aware fine-tuning (such a
-    model converts from its own int8 ranges: no calibration images needed)."""
-    config = Path(model).with_name("config.json")
+    model converts from its own int8 ranges: no calibration images needed). False for a path
+    that is not a .keras file (e.g. the config.json itself): loading it reports that."""
+    model = Path(model)
+    if model.suffix.lower() != ".keras" or not model.is_file():
+        return False
+    config = model.with_name("config.json")
     try:
         return config.is_file() and bool(ModelSpec.load(config).extra.get("qat"))
     except ModelError:

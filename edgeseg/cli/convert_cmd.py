@@ -143,13 +143,11 @@ def convert(
     from edgeseg.cli.convert_edgetpu import edgetpu_step
     from edgeseg.convert.options import ConvertOptions
     from edgeseg.convert.pipeline import convert_model
-    from edgeseg.train.model_io import check_keras_file
 
     with user_errors():
         options = ConvertOptions(
             quant=quant, io=io, calib_count=calib_count, seed=seed, keep_softmax=keep_softmax
         )
-        check_keras_file(model)
         qat = model_is_qat(model)
         if qat and (diagnose or max_drop is not None):
             # they diagnose / repair post-training quantisation: that of the float model
