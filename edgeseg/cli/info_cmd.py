@@ -14,7 +14,7 @@ from edgeseg.core.errors import first_line
 from edgeseg.core.spec import ModelSpec
 
 
-def _cost(model: Path, spec: Any) -> str:
+def _cost(model: Path, spec: ModelSpec | None) -> str:
     """MACs per frame counted from the .tflite's ops; parameters as recorded at training."""
     from edgeseg.runtime.inspect import count_model_macs
 
@@ -67,7 +67,6 @@ def _spec_rows(table: Table, spec: ModelSpec) -> None:
 def _keras_info(model: Path) -> None:
     """A .keras model: what `edgeseg train` recorded in config.json beside it (no TensorFlow)."""
     from edgeseg.core.errors import EdgesegError, ModelError
-    from edgeseg.core.spec import ModelSpec
     from edgeseg.train import CONFIG_NAME
     from edgeseg.train.config import load_train_config
 
