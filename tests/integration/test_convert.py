@@ -128,18 +128,25 @@ def test_metadata_reads_back_without_tensorflow(membrane_int8, membrane_run) -> 
     assert (quant, io, count, tf_loaded) == ("int8", "uint8", 30, False)
 
 
-def test_info_prints_metadata_and_ops_without_tensorflow(membrane_int8) -> None:  # type: ignore[no-untyped-def]
-    path = membrane_int8[0].export.path
-    code = (
-        "import sys; from typer.testing import CliRunner; from edgeseg.cli.main import app;"
-        f"r = CliRunner().invoke(app, ['info', {str(path)!r}]);"
-        "print(r.output); print('EXIT', r.exit_code, 'tensorflow' in sys.modules)"
-    )
-    env = {**os.environ, "COLUMNS": "200"}
+def info_in_a_fresh_interpreter(*models: Path) -> str:
+    """`edgeseg info MODEL` for each model in one new Python process (wide terminal): each output,
+    then `EXIT <code> <whether TensorFlow got imported>`."""
+    code = "import sys; from typer.testing import CliRunner; from edgeseg.cli.main import app\n"
+    for model in models:
+        code += (
+            f"r = CliRunner().invoke(app, ['info', {str(model)!r}])\n"
+            "print(r.output); print('EXIT', r.exit_code, 'tensorflow' in sys.modules)\n"
+        )
+    env = {**os.environ, "COLUMNS": "250"}
     res = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
     )
-    assert "EXIT 0 False" in res.stdout
+    return res.stdout
+
+
+def test_info_prints_metadata_and_ops_without_tensorflow(membrane_int8) -> None:  # type: ignore[no-untyped-def]
+    stdout = info_in_a_fresh_interpreter(membrane_int8[0].export.path)
+    assert "EXIT 0 False" in stdout
     for expected in (
         "membrane, cell_interior",
         "float mIoU",
@@ -150,9 +157,9 @@ def test_info_prints_metadata_and_ops_without_tensorflow(membrane_int8) -> None:
         "stretch",
         "logits",  # the softmax head is left out by default
     ):
-        assert expected in res.stdout, expected
+        assert expected in stdout, expected
     # scores in percent, as `eval` and `check` print them
-    assert re.search(r"mIoU\W+\d{1,3}\.\d\d%", res.stdout), res.stdout
+    assert re.search(r"mIoU\W+\d{1,3}\.\d\d%", stdout), stdout
 
 
 def test_info_on_a_keras_model_reads_what_training_recorded_without_tensorflow(  # type: ignore[no-untyped-def]
@@ -162,18 +169,8 @@ def test_info_on_a_keras_model_reads_what_training_recorded_without_tensorflow( 
     a .keras with no config.json beside it is a one-line error that says what info reads."""
     lone = tmp_path / "lone.keras"
     shutil.copy(membrane_run.model_path, lone)
-    code = (
-        "import sys; from typer.testing import CliRunner; from edgeseg.cli.main import app;"
-        f"r = CliRunner().invoke(app, ['info', {str(membrane_run.model_path)!r}]);"
-        "print(r.output); print('EXIT', r.exit_code, 'tensorflow' in sys.modules);"
-        f"r = CliRunner().invoke(app, ['info', {str(lone)!r}]);"
-        "print(r.output); print('EXIT', r.exit_code)"
-    )
-    env = {**os.environ, "COLUMNS": "250"}
-    res = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
-    )
-    shown, lone_out = res.stdout.split("EXIT 0 False", 1)
+    stdout = info_in_a_fresh_interpreter(membrane_run.model_path, lone)
+    shown, lone_out = stdout.split("EXIT 0 False", 1)
     cost = json.loads((membrane_run.model_path.parent / "config.json").read_text())["cost"]
     for expected in (
         "membrane, cell_interior",
