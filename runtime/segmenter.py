@@ -119,6 +119,15 @@ class Segmenter:
         self._direct = dtype == np.uint8 and abs(self.in_scale - 1.0) < 1e-6 and self.in_zero == 0
         self._direct |= dtype == np.uint8 and self.in_scale == 0
 
+    def __repr__(self) -> str:
+        """What a REPL or a log shows: the model, its input and classes, where it runs."""
+        s = self.spec
+        return (
+            f"Segmenter({str(self.model_path)!r}, input {s.input_height}x{s.input_width}x"
+            f"{s.channels} {np.dtype(self.input['dtype']).name}, {s.num_classes} classes, "
+            f"{self.threads} thread(s), {self.delegate_name or 'cpu'})"
+        )
+
     # === Thread count ===
 
     def thread_candidates(self) -> list[int]:

@@ -147,6 +147,14 @@ def test_without_a_display_saving_runs_headless_and_showing_is_an_error(
     assert code == 2 and "--headless" in output and "12 frame" not in output
 
 
+def test_segmenter_repr_says_what_and_where(model: Path) -> None:
+    seg = Segmenter(model, threads=1)
+    h, w, c = seg.spec.input_height, seg.spec.input_width, seg.spec.channels
+    assert repr(seg) == (
+        f"Segmenter({str(model)!r}, input {h}x{w}x{c} int8, 2 classes, 1 thread(s), cpu)"
+    )
+
+
 def test_membrane_model_segments_membranes(model: Path, membrane_data: Path) -> None:
     """Fails if pre/post-processing is wrong: most pixels agree with the label."""
     from edgeseg.data.dataset import open_dataset
