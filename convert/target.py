@@ -9,12 +9,13 @@ from pathlib import Path
 from edgeseg.convert.options import IOType
 from edgeseg.core.errors import ModelError
 from edgeseg.core.spec import ModelSpec
+from edgeseg.train import CONFIG_NAME
 
 
 def model_target(model: str | Path) -> str:
     """The target recorded in config.json beside a .keras model ('cpu' when absent or unreadable:
     the conversion itself reports a broken config)."""
-    config = Path(model).with_name("config.json")
+    config = Path(model).with_name(CONFIG_NAME)
     if not config.is_file():
         return "cpu"
     try:
@@ -30,7 +31,7 @@ def model_is_qat(model: str | Path) -> bool:
     model = Path(model)
     if model.suffix.lower() != ".keras" or not model.is_file():
         return False
-    config = model.with_name("config.json")
+    config = model.with_name(CONFIG_NAME)
     try:
         return config.is_file() and bool(ModelSpec.load(config).extra.get("qat"))
     except ModelError:

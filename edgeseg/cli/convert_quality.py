@@ -13,6 +13,7 @@ from rich.table import Table
 from edgeseg.cli.common import console, fail, warn
 from edgeseg.convert.options import ConvertOptions, Quant
 from edgeseg.core.fileio import make_dir
+from edgeseg.train import CONFIG_NAME
 
 if TYPE_CHECKING:
     from edgeseg.convert.pipeline import ConvertOutcome
@@ -39,7 +40,7 @@ def spec_beside(model: Path) -> ModelSpec | None:
     """The spec from config.json beside a .keras model, without loading the model (or None)."""
     from edgeseg.core.spec import ModelSpec
 
-    config = model.with_name("config.json")
+    config = model.with_name(CONFIG_NAME)
     return ModelSpec.load(config) if config.is_file() else None
 
 

@@ -42,11 +42,15 @@ def _umask() -> int:
     return mask
 
 
+def _where(path: str | Path, label: str = "") -> str:
+    """How an error names an output: the option, then the path ('--out runs/x')."""
+    return f"{label} {path}" if label else str(path)
+
+
 def write_error(path: str | Path, exc: OSError, label: str = "") -> WriteError:
     """An OSError on output -> one WriteError naming the path (and option) and the cause."""
     cause = _CAUSES.get(exc.errno or 0) or (exc.strerror or str(exc) or type(exc).__name__)
-    where = f"{label} {path}" if label else str(path)
-    return WriteError(f"{where}: cannot write ({cause})")
+    return WriteError(f"{_where(path, label)}: cannot write ({cause})")
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -63,7 +67,7 @@ def make_dir(path: str | Path, *, label: str = "") -> Path:
     """Create a folder (and its parents) for output; an OSError becomes one WriteError (exit 4)."""
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
-        raise WriteError(f"{(label + ' ') if label else ''}{folder}: not a folder; give a folder")
+        raise WriteError(f"{_where(folder, label)}: not a folder; give a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -80,7 +84,7 @@ def atomic_path(path: str | Path, *, label: str = "", mkdir: bool = False) -> It
     option in error messages (e.g. "--save").
     """
     target = Path(path)
-    where = f"{(label + ' ') if label else ''}{target}"
+    where = _where(target, label)
     if target.is_dir():
         raise WriteError(f"{where}: is a folder; give a file name")
     if target.exists() and not target.is_file():
@@ -168,8 +172,9 @@ def encode_image(
     except cv2.error:
         ok = False
     if not ok:
-        where = f"{label} {path}" if label else str(path)
-        raise WriteError(f"{where}: OpenCV cannot encode a {suffix} image of shape {image.shape}")
+        raise WriteError(
+            f"{_where(path, label)}: OpenCV cannot encode a {suffix} image of shape {image.shape}"
+        )
     return bytes(buf)
 
 
@@ -198,7 +203,7 @@ def atomic_dir(path: str | Path, *, label: str = "") -> Iterator[Path]:
     """
     target = Path(path)
     if target.exists() and not target.is_dir():  # never delete a file to put a folder there
-        raise WriteError(f"{(label + ' ') if label else ''}{target}: not a folder; give a folder")
+        raise WriteError(f"{_where(target, label)}: not a folder; give a folder")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from edgeseg.core.errors import EdgesegError, ModelError
 from edgeseg.core.metrics import SegmentationScores
 from edgeseg.core.spec import UNLISTED_COLORS
+from edgeseg.train import CONFIG_NAME
 from edgeseg.train.recipe import CLASS_WEIGHTINGS, LOSSES
 
 if TYPE_CHECKING:
@@ -292,7 +293,7 @@ class TrainResult:
 
 def load_train_config(run_dir: str | Path) -> TrainConfig:
     """The TrainConfig saved in RUN_DIR/config.json (to resume a run with the same settings)."""
-    path = Path(run_dir) / "config.json"
+    path = Path(run_dir) / CONFIG_NAME
     try:
         return TrainConfig.from_dict(json.loads(path.read_text())["train"])
     except FileNotFoundError as exc:

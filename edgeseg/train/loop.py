@@ -19,7 +19,7 @@ from edgeseg.core.errors import ModelError, first_line
 from edgeseg.core.metrics import SegmentationScores
 from edgeseg.core.spec import ModelSpec
 from edgeseg.data.dataset import Dataset
-from edgeseg.train import FLOAT_MODEL
+from edgeseg.train import CONFIG_NAME, FLOAT_MODEL
 from edgeseg.train.callbacks import (
     BestCheckpoint,
     EpochLog,
@@ -41,7 +41,7 @@ from edgeseg.train.strategy import is_chief, keras_multiworker_patch, make_strat
 from edgeseg.train.xla import XlaProbe, plan_xla
 
 log = logging.getLogger(__name__)
-RUN_FILES = ("model.keras", "config.json", "history.csv", "curves.png", FLOAT_MODEL)
+RUN_FILES = ("model.keras", CONFIG_NAME, "history.csv", "curves.png", FLOAT_MODEL)
 
 
 def _optimizer(config: TrainConfig, steps: int) -> keras.optimizers.Optimizer:
@@ -174,7 +174,7 @@ def run_fit(
     chief = is_chief(strategy)
     # multi-worker: every worker runs the same loop, only the chief writes into --out
     run_dir = config.out if chief else Path(tempfile.mkdtemp(prefix="edgeseg-worker-"))
-    model_path, config_path = run_dir / "model.keras", run_dir / "config.json"
+    model_path, config_path = run_dir / "model.keras", run_dir / CONFIG_NAME
     history_path, resume_dir = run_dir / "history.csv", run_dir / "resume"
     if not config.resume:
         for name in RUN_FILES:

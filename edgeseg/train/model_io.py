@@ -44,9 +44,8 @@ def check_segmentation_model(model: object, path: str | Path = "model") -> None:
         )
 
 
-def check_keras_file(path: str | Path) -> Path:
-    """`path` if it names an existing .keras archive, else ModelError: checked before anything
-    reads the files beside it, so a wrong path fails first and with the reason that matters."""
+def load_keras_model(path: str | Path) -> tuple[keras.Model, ModelSpec]:
+    """(model, spec): the spec from config.json beside the model, else inferred with a warning."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: model file not found")
@@ -54,12 +53,6 @@ def check_keras_file(path: str | Path) -> Path:
         raise ModelError(
             f"{path}: not a Keras model file (expected a .keras file written by `edgeseg train`)"
         )
-    return path
-
-
-def load_keras_model(path: str | Path) -> tuple[keras.Model, ModelSpec]:
-    """(model, spec): the spec from config.json beside the model, else inferred with a warning."""
-    path = check_keras_file(path)
     try:
         model = keras.models.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:  # Keras raises many types for corrupt archives

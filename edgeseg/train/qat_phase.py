@@ -22,7 +22,7 @@ from edgeseg.core.metrics import SegmentationScores
 from edgeseg.core.processing import prepare_image, read_image
 from edgeseg.core.spec import ModelSpec
 from edgeseg.data.dataset import Dataset
-from edgeseg.train import FLOAT_MODEL
+from edgeseg.train import CONFIG_NAME, FLOAT_MODEL
 from edgeseg.train.callbacks import (
     BestCheckpoint,
     EpochLog,
@@ -56,7 +56,7 @@ def calibration_frames(ds: Dataset, spec: ModelSpec, count: int, seed: int) -> l
 def restore_float_model(run_dir: Path) -> None:
     """Put a run's float model back as model.keras (and its scores in config.json): a resumed
     run continues float training and fine-tunes again from the new best."""
-    float_path, config_path = run_dir / FLOAT_MODEL, run_dir / "config.json"
+    float_path, config_path = run_dir / FLOAT_MODEL, run_dir / CONFIG_NAME
     if not float_path.is_file():
         return
     float_path.replace(run_dir / "model.keras")
@@ -95,7 +95,7 @@ class QuantisationAwarePhase:
     def prepare(self, loss: SegmentationLoss) -> None:
         model_path = self.run_dir / "model.keras"
         float_model = keras.models.load_model(model_path, compile=False, safe_mode=True)
-        float_run = json.loads((self.run_dir / "config.json").read_text())
+        float_run = json.loads((self.run_dir / CONFIG_NAME).read_text())
         float_val = float_run["val"]
         self.train_step = float_run.get("train_step")  # what --xla auto chose, kept on record
         write_bytes(self.run_dir / FLOAT_MODEL, model_path.read_bytes())
@@ -138,7 +138,7 @@ class QuantisationAwarePhase:
     ) -> None:
         """Fine-tune; every epoch's quantisation-aware model is validated, the best one saved."""
         assert self.model is not None, "call prepare() first"
-        model_path, config_path = self.run_dir / "model.keras", self.run_dir / "config.json"
+        model_path, config_path = self.run_dir / "model.keras", self.run_dir / CONFIG_NAME
 
         def write_config(scores: SegmentationScores, epoch: int) -> None:
             payload = run_config(self.spec, self.config, self.cost, scores, epoch, self.train_step)
