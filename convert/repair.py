@@ -23,6 +23,7 @@ from edgeseg.convert.diagnose import DiagnoseResult, LayerError, diagnose
 from edgeseg.convert.options import ConvertOptions, Quant
 from edgeseg.convert.validate import report_path_for, validate, write_report
 from edgeseg.core.errors import ConversionError
+from edgeseg.core.metrics import points
 from edgeseg.core.model_metadata import embed_metadata, read_metadata
 from edgeseg.core.spec import ModelSpec
 from edgeseg.runtime.bench import invoke_latency_ms
@@ -97,9 +98,9 @@ class RepairResult:
         c = self.chosen
         kept = f"{len(c.float_layers)} layer(s) kept in float" if c.float_layers else "full int8"
         if self.passed:
-            return f"mIoU drop {c.drop:.2f} points <= --max-drop {self.max_drop:g} ({kept})"
+            return f"mIoU drop {points(c.drop):.2f} points <= --max-drop {self.max_drop:g} ({kept})"
         return (
-            f"cannot meet --max-drop {self.max_drop:g}: best mIoU drop {c.drop:.2f} points "
+            f"cannot meet --max-drop {self.max_drop:g}: best mIoU drop {points(c.drop):.2f} points "
             f"({kept}, {len(self.attempts)} model(s) tried); best effort written to {self.path}"
         )
 
@@ -193,7 +194,9 @@ class _Search:
         )
         self.attempts.append(a)
         what = f"{len(kept)} float layer(s)" if layers else "full int8"
-        self.say(f"{what}: mIoU {miou:.4f}, drop {a.drop:.2f} points (limit {self.max_drop:g})")
+        self.say(
+            f"{what}: mIoU {miou:.4f}, drop {points(a.drop):.2f} points (limit {self.max_drop:g})"
+        )
         if a.ignored:
             self.notes.append(
                 "the quantiser ignored the float request for "

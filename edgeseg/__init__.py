@@ -49,4 +49,5 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_API, *_CALLABLE_PACKAGES])
+    """The public API only, so a REPL's tab completion offers what `__all__` promises."""
+    return sorted(__all__)

@@ -19,6 +19,7 @@ from edgeseg.cli.common import (
 )
 from edgeseg.cli.options import ImageLimit, ScoreThreads
 from edgeseg.core.errors import require_training_stack
+from edgeseg.core.metrics import points
 
 
 def check_command(
@@ -94,4 +95,6 @@ def check_command(
         for msg in result.failures:
             err_console.print(f"[bold red]FAIL:[/] {msg}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
-    console.print(f"[bold green]PASS[/] mIoU drop {result.miou_drop:.2f} points <= {max_drop:g}")
+    console.print(
+        f"[bold green]PASS[/] mIoU drop {points(result.miou_drop):.2f} points <= {max_drop:g}"
+    )

@@ -13,6 +13,7 @@ from rich.table import Table
 from edgeseg.cli.common import console, fail, warn
 from edgeseg.convert.options import ConvertOptions, Quant
 from edgeseg.core.fileio import make_dir
+from edgeseg.core.metrics import points
 from edgeseg.train import CONFIG_NAME
 
 if TYPE_CHECKING:
@@ -178,7 +179,7 @@ def print_repair(result: RepairResult) -> None:
         table.add_row(
             ", ".join(a.labels) or "none (full int8)",
             f"{a.miou:.4f}",
-            f"{a.drop:.2f}",
+            f"{points(a.drop):.2f}",
             f"{a.size_bytes / 1024:.1f}",
             f"{a.latency_ms:.2f}",
         )

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from edgeseg.cli.common import call, console, fast_tensorflow_cpu, quiet_tensorflow, user_errors
 from edgeseg.core.errors import require_training_stack
+from edgeseg.core.metrics import points
 
 
 def _mb(n: int) -> str:
@@ -56,7 +57,7 @@ def demo(
     # percent, as `edgeseg check` reports them; model.keras is the quantisation-aware model
     table.add_row("mIoU model.keras (%)", f"{100 * summary.float_miou:.2f}")
     table.add_row("mIoU int8 TFLite (%)", f"{100 * summary.int8_miou:.2f}")
-    table.add_row("drop", f"[{drop_style}]{summary.drop_points:.2f} points[/]")
+    table.add_row("drop", f"[{drop_style}]{points(summary.drop_points):.2f} points[/]")
     table.add_row(
         "model size float32 / int8",
         f"{_mb(summary.float32_size_bytes)} / {_mb(summary.int8_size_bytes)} "

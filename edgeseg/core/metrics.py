@@ -82,3 +82,9 @@ class MetricAccumulator:
 
     def scores(self) -> SegmentationScores:
         return scores_from_confusion(self.matrix)
+
+
+def points(v: float) -> float:
+    """v rounded to the 0.01 point the reports print, without a negative zero: an int8 model a
+    hair better than float shows a drop of 0.00, not -0.00."""
+    return round(v, 2) + 0.0

@@ -127,9 +127,11 @@ class ModelSpec:
     target: Target = "cpu"
     # per-class float IoU (None for a class absent from the data) next to float_miou, so `check
     # --max-class-drop` works from an int8 model's metadata alone
-    float_per_class_iou: dict[str, float | None] | None = field(default=None, compare=False)
+    float_per_class_iou: dict[str, float | None] | None = field(
+        default=None, compare=False, repr=False
+    )
     edgeseg_version: str = __version__
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "class_names", check_class_names(self.class_names))

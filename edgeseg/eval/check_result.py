@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from edgeseg.core.metrics import points
 from edgeseg.eval.evaluate import EvalResult
 
 
@@ -39,6 +40,16 @@ class CheckResult:
     notes: tuple[str, ...] = ()
     outputs: dict[str, Path] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        """The verdict and the numbers behind it, not two whole evaluations."""
+        agreement = "n/a" if self.agreement is None else f"{100 * self.agreement:.2f}%"
+        return (
+            f"CheckResult(passed={self.passed}, int8={str(self.int8.model)!r}, "
+            f"float_miou={self.float_miou:.4f}, int8_miou={self.int8.miou:.4f}, "
+            f"miou_drop={points(self.miou_drop):.2f} points (max {self.max_drop:g}), "
+            f"agreement={agreement}, baseline={self.baseline!r})"
+        )
+
     @property
     def miou_drop(self) -> float:
         """Float mIoU minus int8 mIoU, in points (positive = int8 is worse)."""
@@ -62,14 +73,14 @@ class CheckResult:
         out = []
         if not self.miou_drop <= self.max_drop:  # NaN fails too
             out.append(
-                f"mIoU drop {self.miou_drop:.2f} points > --max-drop {self.max_drop:g} "
+                f"mIoU drop {points(self.miou_drop):.2f} points > --max-drop {self.max_drop:g} "
                 f"(float {self.float_miou:.4f} -> int8 {self.int8.miou:.4f})"
             )
         if self.max_class_drop is not None:
             for name, drop in self.class_drops.items():
                 if drop is not None and drop > self.max_class_drop:
                     out.append(
-                        f"class {name!r} IoU drop {drop:.2f} points > --max-class-drop "
+                        f"class {name!r} IoU drop {points(drop):.2f} points > --max-class-drop "
                         f"{self.max_class_drop:g}"
                     )
         return tuple(out)
@@ -119,7 +130,7 @@ def _pct(v: float | None) -> str:
 
 
 def _pts(v: float | None) -> str:
-    return "n/a" if v is None or math.isnan(v) else f"{v:+.2f}"
+    return "n/a" if v is None or math.isnan(v) else f"{points(v):+.2f}"
 
 
 def check_markdown(res: CheckResult) -> str:

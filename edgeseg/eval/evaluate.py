@@ -40,6 +40,13 @@ class EvalResult:
     warnings: tuple[str, ...] = ()
     overlays: Path | None = None
 
+    def __repr__(self) -> str:
+        """The headline, not the confusion matrix: model, data, images, mIoU, pixel accuracy."""
+        return (
+            f"EvalResult(model={str(self.model)!r}, data={str(self.data)!r}, images={self.images}, "
+            f"miou={self.miou:.4f}, pixel_accuracy={self.scores.pixel_accuracy:.4f})"
+        )
+
     @property
     def miou(self) -> float:
         return self.scores.miou

@@ -290,6 +290,14 @@ class TrainResult:
     replicas: int = 1  # devices the batch was split across (--strategy mirrored / multiworker)
     cost: ModelCost | None = None  # parameters, MACs per frame, expected int8 size
 
+    def __repr__(self) -> str:
+        """Where the model is and how good it got, not every per-class score."""
+        stopped = ", interrupted" if self.interrupted else ""
+        return (
+            f"TrainResult(model={str(self.model_path)!r}, best_miou={self.best_miou:.4f}, "
+            f"epochs_run={self.epochs_run}{stopped})"
+        )
+
 
 def load_train_config(run_dir: str | Path) -> TrainConfig:
     """The TrainConfig saved in RUN_DIR/config.json (to resume a run with the same settings)."""

@@ -41,6 +41,28 @@ def test_public_names() -> None:
 
     assert TrainConfig.__module__ == "edgeseg.train.config"
     assert callable(edgeseg.train) and edgeseg.train.config.TrainConfig is TrainConfig
+    # tab completion offers the API, not the module's own imports
+    assert dir(edgeseg) == sorted(edgeseg.__all__)
+
+
+def test_train_result_repr_says_where_and_how_good() -> None:
+    from edgeseg.train.config import TrainResult
+
+    run = Path("runs/m")
+    result = TrainResult(
+        run,
+        run / "model.keras",
+        run / "config.json",
+        run / "history.csv",
+        None,
+        0.61234,
+        {"road": 0.5, "sky": 0.72468},
+        20,
+        True,
+    )
+    assert repr(result) == (
+        "TrainResult(model='runs/m/model.keras', best_miou=0.6123, epochs_run=20, interrupted)"
+    )
 
 
 @pytest.mark.parametrize(

@@ -53,6 +53,32 @@ def test_drop_is_in_points_and_limits_decide_the_verdict() -> None:
     assert not [f for f in per_class.failures if "'sky'" in f]
 
 
+def test_results_repr_is_the_headline_not_the_confusion_matrix() -> None:
+    spec = SPEC.with_updates(extra={"qat": {"float_val": {"miou": 0.5}}}, float_miou=0.9)
+    int8 = EvalResult(INT8.model, INT8.data, spec, INT8.scores, 4, 5.0, INT8.confusion)
+    assert repr(int8) == (
+        f"EvalResult(model='m_int8.tflite', data='data/val', images=4, miou={INT8.miou:.4f}, "
+        f"pixel_accuracy={INT8.scores.pixel_accuracy:.4f})"
+    )
+    res = _check(max_drop=1.0)
+    text = repr(res)
+    assert text.startswith("CheckResult(passed=False, int8='m_int8.tflite', ")
+    assert f"miou_drop={res.miou_drop:.2f} points (max 1)" in text
+    assert "agreement=90.00%" in text and "baseline='model'" in text
+    assert "confusion" not in text and "ModelSpec" not in text and "\n" not in text
+    # a spec's repr leaves out the per-class scores and the metadata bag
+    assert "float_per_class_iou" not in repr(spec) and "qat" not in repr(spec)
+    assert "class_names=('road', 'car', 'sky')" in repr(spec)
+
+
+def test_a_drop_that_rounds_to_zero_prints_without_a_minus() -> None:
+    hair = _eval("m_int8.tflite", [[90, 10, 0], [5, 95, 0], [0, 0, 100]])
+    res = CheckResult(hair, FLOAT, "model", FLOAT.miou - 1e-5, None, 1.0, None, 1.0)
+    assert -0.005 < res.miou_drop < 0
+    assert "miou_drop=0.00 points" in repr(res)
+    assert "**+0.00**" in res.to_markdown() and "-0.00" not in res.to_markdown()
+
+
 def test_nan_int8_miou_fails_instead_of_passing() -> None:
     empty = _eval("m_int8.tflite", [[0, 0, 0], [0, 0, 0], [0, 0, 0]])
     res = CheckResult(empty, FLOAT, "model", FLOAT.miou, None, 1.0, None, None)
