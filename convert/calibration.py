@@ -16,7 +16,7 @@ import numpy as np
 from edgeseg.core.errors import ConversionError, DatasetError
 from edgeseg.core.processing import IMAGE_EXTS, prepare_image, read_image
 from edgeseg.core.spec import ModelSpec
-from edgeseg.data.layout import paired_images, split_dirs
+from edgeseg.data.layout import VOC_IMAGES, paired_images, split_dirs
 
 MIN_RECOMMENDED = 20
 Progress = Callable[[int, int], None]
@@ -25,8 +25,8 @@ Frame = np.ndarray | str | Path
 
 def find_calibration_images(folder: str | Path) -> list[Path]:
     """Image files for calibration: FOLDER/images, the images of a dataset's training and
-    held-out splits (train/images + val/images, one folder per sample, masks beside the images:
-    every layout `edgeseg train` reads), or FOLDER itself."""
+    held-out splits (train/images + val/images, one folder per sample, masks beside the images,
+    Pascal VOC's JPEGImages/: every layout `edgeseg train` reads), or FOLDER itself."""
     folder = Path(folder)
     if folder.is_file():
         raise ConversionError(f"--calib {folder}: is a file; --calib must be a folder of images")
@@ -37,12 +37,13 @@ def find_calibration_images(folder: str | Path) -> list[Path]:
     else:
         try:  # a dataset's splits, laid out in any way `edgeseg train` reads
             split = split_dirs(folder)
-            if pairs := paired_images(folder):  # one folder per sample, or masks beside
+            if pairs := paired_images(folder):  # one folder per sample, masks beside, VOC
                 return pairs
         except DatasetError as exc:  # e.g. two held-out split folders
             raise ConversionError(str(exc)) from None
         splits = [d / "images" for d in split or () if d is not None and (d / "images").is_dir()]
-        dirs = splits or [folder]
+        voc = folder / VOC_IMAGES  # a VOC folder without class masks: its images still calibrate
+        dirs = splits or ([voc] if voc.is_dir() else [folder])
     paths = [
         p
         for d in dirs

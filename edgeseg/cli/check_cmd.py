@@ -34,7 +34,8 @@ def check_command(
     data: Annotated[
         Path,
         typer.Option(
-            "--data", help="DATA (its val/ split is used) or DATA/val (images/ + masks/)."
+            "--data",
+            help="DATA (its val/ split, or VOC val list, is used) or DATA/val (images/ + masks/).",
         ),
     ],
     max_drop: Annotated[

@@ -25,7 +25,8 @@ def eval_command(
     data: Annotated[
         Path,
         typer.Option(
-            "--data", help="DATA (its val/ split is used) or DATA/val (images/ + masks/)."
+            "--data",
+            help="DATA (its val/ split, or VOC val list, is used) or DATA/val (images/ + masks/).",
         ),
     ],
     out: Annotated[

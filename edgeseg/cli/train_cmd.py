@@ -44,9 +44,12 @@ def train(
             help="Dataset folder: images/ + masks/ (or labels/), or train/ and val/ (training/, "
             "valid/, validation/) holding them; a split may also be one folder per sample "
             "(train/x/rgb.jpg + "
-            "labels.png) or keep its masks beside it (train/ + trainannot/ or train_labels/). "
-            "Class names from labels.txt or classes.csv. Omit DATA to train on built-in "
-            "synthetic scenes (generated once into OUT/synthetic_data).",
+            "labels.png), keep its masks beside it (train/ + trainannot/ or train_labels/) or "
+            "each mask beside its image (train/x.jpg + x_mask.png, as Roboflow exports); "
+            "or Pascal VOC's JPEGImages/ + SegmentationClass/ (CVAT's and labelme's exports). "
+            "Class names from labels.txt or classes.csv (or labelmap.txt, _classes.csv). "
+            "Omit DATA to train on built-in synthetic scenes (generated once into "
+            "OUT/synthetic_data).",
             show_default=False,
         ),
     ] = None,

@@ -25,7 +25,14 @@ from edgeseg.core.processing import (
     read_stored_mask,
 )
 from edgeseg.core.spec import UnlistedColors, check_class_names
-from edgeseg.data.layout import Sample, find_pairs, split_dirs, split_pairs
+from edgeseg.data.layout import (
+    TRAIN_DIRS,
+    Sample,
+    find_pairs,
+    split_dirs,
+    split_pairs,
+    voc_pairs,
+)
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,18 @@ class Dataset:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    def summary(self) -> str:
+        """One line on what was found, so a wrong layout, split or class list shows up front:
+        '12 train / 4 val pairs, 5 classes from labelmap.txt, colour-coded masks'."""
+        source = Path(self.names_source)
+        if source.is_relative_to(self.root):  # "labels.txt", "train/_classes.csv"
+            source = source.relative_to(self.root)
+        left_out = f" ({len(self.ignored)} more left out)" if self.ignored else ""
+        return (
+            f"{len(self.train)} train / {len(self.val)} val pairs, {self.num_classes} classes"
+            f"{left_out} from {source}, {ENCODING_WORDS[self.encoding]} masks"
+        )
 
     def read_mask(self, sample: Sample) -> np.ndarray:
         """The pair's mask as a uint8 class-index map in `class_names` ids (unchecked)."""
@@ -108,20 +127,96 @@ def check_pair(
 
 
 CLASS_CSV_NAMES = ("classes.csv", "class_dict.csv")  # name,r,g,b per class
+# one name per line: ours, and labelme2voc.py's (whose first class is _background_)
+CLASS_LIST_NAMES = ("labels.txt", "class_names.txt")
+LABELMAP_NAME = "labelmap.txt"  # name:r,g,b:parts:actions per class, as CVAT's VOC export
+PIXEL_CSV_NAME = "_classes.csv"  # "Pixel Value, Class" per class, as Roboflow exports masks
+ENCODING_WORDS = {
+    "rgb": "colour-coded",
+    "palette": "palette PNG",
+    "index": "class-index",
+    "binary": "binary 0/255",
+}
 
 
 def read_class_names(root: Path) -> tuple[tuple[str, ...], np.ndarray | None, Path] | None:
     """(names, RGB colours or None, file) from classes.csv (or class_dict.csv, the same columns
-    as Kaggle's CamVid ships them) or labels.txt in root or its parent."""
+    as Kaggle's CamVid ships them), labels.txt (or class_names.txt, labelme2voc's), or
+    labelmap.txt (CVAT's Pascal VOC export) in root or its parent; or from the `_classes.csv`
+    (pixel value, class) that Roboflow's mask export puts in root, its parent or its train/."""
+    found = _read_class_files(root)
+    if found is not None:
+        return found
+    splits = [root / d for d in TRAIN_DIRS]
+    for folder in (root, root.parent, *splits):
+        if (pixel_csv := folder / PIXEL_CSV_NAME).is_file():
+            return _read_pixel_value_csv(pixel_csv), None, pixel_csv
+    return None
+
+
+def _read_pixel_value_csv(path: Path) -> tuple[str, ...]:
+    """Class names by pixel value from Roboflow's `_classes.csv` (`Pixel Value, Class` header,
+    then `0, background` ...); the values must be 0..N-1, as the masks' class ids."""
+    by_value: dict[int, str] = {}
+    with path.open(newline="") as fh:
+        for lineno, row in enumerate(csv.reader(fh, skipinitialspace=True), start=1):
+            if not row or (lineno == 1 and not row[0].strip().isdigit()):
+                continue  # the header
+            if len(row) != 2 or not row[0].strip().isdigit():
+                raise DatasetError(f"{path}:{lineno}: expected 'pixel value, class', got {row}")
+            by_value[int(row[0])] = row[1].strip()
+    if sorted(by_value) != list(range(len(by_value))):
+        raise DatasetError(
+            f"{path}: pixel values must be 0..{len(by_value) - 1} (one per class), got "
+            f"{sorted(by_value)}"
+        )
+    return tuple(by_value[v] for v in range(len(by_value)))
+
+
+def _read_class_files(root: Path) -> tuple[tuple[str, ...], np.ndarray | None, Path] | None:
     for folder in (root, root.parent):
         for csv_name in CLASS_CSV_NAMES:
             if (csv_path := folder / csv_name).is_file():
                 return (*_read_classes_csv(csv_path), csv_path)
-        txt = folder / "labels.txt"
-        if txt.is_file():
-            names = [line.strip() for line in txt.read_text().splitlines() if line.strip()]
-            return tuple(names), None, txt
+        for list_name in CLASS_LIST_NAMES:
+            if (txt := folder / list_name).is_file():
+                names = [line.strip() for line in txt.read_text().splitlines() if line.strip()]
+                return tuple(names), None, txt
+        if (labelmap := folder / LABELMAP_NAME).is_file():
+            return (*_read_labelmap(labelmap), labelmap)
     return None
+
+
+def _read_labelmap(path: Path) -> tuple[tuple[str, ...], np.ndarray | None]:
+    """Names and RGB colours (None when no line gives one) from a Pascal VOC labelmap.txt:
+    `name:r,g,b:parts:actions` per class in id order, `#` comments (CVAT, Datumaro)."""
+    names: list[str] = []
+    colors: list[list[int] | None] = []
+    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        fields = line.split(":")
+        rgb = fields[1].split(",") if len(fields) > 1 and fields[1].strip() else []
+        try:
+            values = [int(v) for v in rgb]
+        except ValueError:
+            values = [-1]
+        if len(fields) != 4 or (
+            rgb and (len(values) != 3 or not all(0 <= v <= 255 for v in values))
+        ):
+            raise DatasetError(
+                f"{path}:{lineno}: expected name:r,g,b:parts:actions (r,g,b integers 0..255, "
+                f"parts and actions may be empty), got {line.strip()!r}"
+            )
+        names.append(fields[0].strip())
+        colors.append(values or None)
+    given = [c for c in colors if c is not None]
+    if given and len(given) != len(colors):
+        missing = names[colors.index(None)]
+        raise DatasetError(
+            f"{path}: class {missing!r} has no colour; give every class r,g,b or none"
+        )
+    return tuple(names), (np.array(given, np.uint8).reshape(-1, 3) if given else None)
 
 
 def _check_names(names: tuple[str, ...], source: str) -> None:
@@ -286,7 +381,13 @@ def open_dataset(
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: dataset folder not found")
-    if (split := split_dirs(root)) is not None:
+    if (voc := voc_pairs(root)) is not None:
+        train = voc.train
+        if voc.val is not None:
+            val = voc.val
+        else:  # a train list alone, or no lists: hold out a seeded fraction
+            train, val = split_pairs(train, val_fraction, seed)
+    elif (split := split_dirs(root)) is not None:
         train = find_pairs(split[0])
         if split[1] is not None:
             val = find_pairs(split[1])

@@ -4,7 +4,10 @@ datasets are published in, and the train / held-out split.
 Layout: ROOT/images + ROOT/masks (pairs by stem), optionally ROOT/train/... and ROOT/val/...
 (also named as published datasets name them: TRAIN_DIRS, VAL_DIRS, MASK_DIRS); a split may
 instead hold one folder per sample (train/iid000123/rgb.jpg + labels.png) or keep its masks in
-a folder beside it (train/ + trainannot/). What the masks mean is dataset.py's.
+a folder beside it (train/ + trainannot/) or each mask beside its image (train/x.jpg +
+x_mask.png, Roboflow's export). ROOT may also be laid out as Pascal VOC, which CVAT's
+"Segmentation mask" export and labelme's labelme2voc.py write: JPEGImages/ + SegmentationClass/,
+split by the lists in ImageSets/Segmentation/. What the masks mean is dataset.py's.
 """
 
 from __future__ import annotations
@@ -53,6 +56,14 @@ def _by_stem(folder: Path, exts: tuple[str, ...]) -> dict[str, Path]:
     return found
 
 
+def _jpeg_mask(path: Path) -> DatasetError:
+    """The error for a JPEG mask, whichever layout it was found in."""
+    return DatasetError(
+        f"{path}: JPEG masks are not read: lossy compression blends class ids at every edge; "
+        "export the masks as PNG"
+    )
+
+
 def _one_of(root: Path, names: tuple[str, ...], what: str) -> Path | None:
     """The one folder of ROOT named one of NAMES, None when there is none; two are an error
     (which one the user meant is not ours to guess)."""
@@ -82,12 +93,18 @@ def find_pairs(folder: Path) -> list[Sample]:
             f"{folder}: this is a dataset's images/ folder; pass the dataset folder instead: "
             f"{_dataset_root(folder.parent)}"
         )
+    if folder.name in (VOC_IMAGES, *VOC_MASK_DIRS) and voc_dirs(folder.parent) is not None:
+        raise DatasetError(
+            f"{folder}: this is a Pascal VOC dataset's {folder.name}/ folder; pass the dataset "
+            f"folder instead: {folder.parent}"
+        )
     if masks is None or not img_dir.is_dir():
         raise DatasetError(
             f"{img_dir if not img_dir.is_dir() else folder / 'masks'}: folder not found; a "
             "dataset needs images/ and masks/ side by side (or one folder per sample holding its "
             "image and mask, e.g. rgb.jpg + labels.png, or images with their masks in a folder "
-            "beside, e.g. train/ + trainannot/ or train_labels/)"
+            "beside, e.g. train/ + trainannot/ or train_labels/, or each mask beside its image, "
+            "e.g. x.jpg + x_mask.png; or Pascal VOC's JPEGImages/ + SegmentationClass/)"
         )
     return _pair_folders(folder, img_dir, masks)
 
@@ -103,20 +120,56 @@ def _dataset_root(split: Path) -> Path:
 
 
 def _pairs_without_images_dir(folder: Path) -> list[Sample] | None:
-    """FOLDER's pairs when it has neither images/ nor masks/ but one folder per sample or a
-    mask folder beside it; None when it is not laid out either way."""
+    """FOLDER's pairs when it has neither images/ nor masks/ but one folder per sample, a mask
+    folder beside it or each mask beside its image; None when it is not laid out so."""
     if (folder / "images").is_dir() or mask_dir(folder) is not None:
         return None
     if (pairs := _sample_folder_pairs(folder)) is not None:
         return pairs
     if (beside := _sibling_mask_dir(folder)) is not None:
         return _pair_folders(folder, folder, beside)
-    return None
+    return _same_folder_pairs(folder)
+
+
+# a mask kept beside its image in one folder: Roboflow's X.jpg + X_mask.png
+MASK_NAME_ENDINGS = ("_mask", "_label", "_labels", "_gt", "_seg", "_annot")
+
+
+def _same_folder_pairs(folder: Path) -> list[Sample] | None:
+    """Pairs kept side by side in FOLDER, each mask named after its image plus one ending of
+    MASK_NAME_ENDINGS (Roboflow's 'Semantic Segmentation Masks' export: train/X.jpg +
+    train/X_mask.png); None unless FOLDER holds such masks. Every other image needs its mask."""
+    files = _files(folder, IMAGE_EXTS)
+    for ending in MASK_NAME_ENDINGS:
+        named = [p for p in files if p.stem.endswith(ending) and len(p.stem) > len(ending)]
+        # about one mask per image, not a folder of pictures one of which is named x_seg.jpg
+        if named and 2 * len(named) >= len(files) - len(named):
+            break
+    else:
+        return None
+    masks = {p.stem[: -len(ending)]: p for p in named}
+    images: dict[str, Path] = {}
+    for p in sorted(set(files) - set(named)):
+        if p.stem in images:
+            raise DatasetError(f"{p}: same name as {images[p.stem].name}; keep one file per stem")
+        images[p.stem] = p
+    if lossy := [p for p in masks.values() if p.suffix.lower() in JPEG_EXTS]:
+        raise _jpeg_mask(lossy[0])
+    for stem, path in images.items():
+        if stem not in masks:
+            raise DatasetError(f"{path}: image has no mask {folder / (stem + ending + '.png')}")
+    for stem, path in masks.items():
+        if stem not in images:
+            raise DatasetError(f"{path}: mask has no image {stem}.* in {folder}")
+    return [Sample(stem, images[stem], masks[stem]) for stem in sorted(images)]
 
 
 def paired_images(root: Path) -> list[Path]:
-    """The images of a dataset laid out without images/ folders (one folder per sample, or masks
-    beside the images), in ROOT itself or its train/ and held-out split; [] otherwise."""
+    """The images of a dataset laid out without images/ folders (one folder per sample, masks
+    beside the images, or Pascal VOC's JPEGImages/ with the images that have a mask), in ROOT
+    itself or its train/ and held-out split; [] otherwise."""
+    if (voc := voc_pairs(root, masks_required=False)) is not None:
+        return [s.image for s in voc.train + (voc.val or [])]
     split = split_dirs(root)
     images: list[Path] = []
     for folder in [d for d in split if d is not None] if split else [root]:
@@ -150,11 +203,8 @@ def _pair_folders(folder: Path, img_dir: Path, mask_dir: Path) -> list[Sample]:
     if set(images) != set(masks) and (keyed := _pair_by_suffixes(images, masks)) is not None:
         images, masks = keyed
     lonely_images = sorted(set(images) - set(masks))
-    if lonely_images and (lossy := _by_stem(mask_dir, JPEG_EXTS)):
-        raise DatasetError(
-            f"{next(iter(lossy.values()))}: JPEG masks are not read: lossy compression blends "
-            "class ids at every edge; export the masks as PNG"
-        )
+    if lonely_images and (jpegs := _by_stem(mask_dir, JPEG_EXTS)):
+        raise _jpeg_mask(next(iter(jpegs.values())))
     if lonely_images:
         raise DatasetError(
             f"{images[lonely_images[0]]}: image has no mask "
@@ -189,10 +239,7 @@ def _sample_folder_pairs(folder: Path) -> list[Sample] | None:
     mask_name = masks[0]
     image_name = first[1 - first.index(mask_name)]
     if Path(mask_name).suffix.lower() in JPEG_EXTS:
-        raise DatasetError(
-            f"{subdirs[0] / mask_name}: JPEG masks are not read: lossy compression blends "
-            "class ids at every edge; export the masks as PNG"
-        )
+        raise _jpeg_mask(subdirs[0] / mask_name)
     if Path(mask_name).suffix.lower() not in MASK_EXTS:
         return None
     pairs = []
@@ -250,6 +297,95 @@ def _pair_by_suffixes(
         if keyed[0].keys() == keyed[1].keys() and len(keyed[0]) == len(images) == len(masks):
             return keyed[0], keyed[1]
     return None
+
+
+# === Pascal VOC layout ===
+
+VOC_IMAGES = "JPEGImages"
+# labelme2voc.py writes SegmentationClass/*.npy and the PNGs in SegmentationClassPNG/
+VOC_MASK_DIRS = ("SegmentationClass", "SegmentationClassPNG")
+VOC_LISTS = Path("ImageSets", "Segmentation")
+
+
+@dataclass(frozen=True)
+class VocPairs:
+    """A VOC-layout dataset's pairs: `train` and `val` from ImageSets/Segmentation/ train.txt and
+    val.txt (val None when there is no held-out list), or every pair in `train` and val None
+    when there are no such lists."""
+
+    train: list[Sample]
+    val: list[Sample] | None
+    listed: bool  # whether the split came from a train list
+
+
+def voc_dirs(root: Path, *, masks_required: bool = True) -> tuple[Path, Path] | None:
+    """(JPEGImages/, the mask folder) when ROOT is laid out as Pascal VOC; None otherwise. A
+    JPEGImages/ without masks fails unless `masks_required` is False (then None)."""
+    images = root / VOC_IMAGES
+    if not images.is_dir():
+        return None
+    for name in VOC_MASK_DIRS:
+        if (masks := root / name).is_dir() and _files(masks, MASK_EXTS):
+            return images, masks
+    if not masks_required:
+        return None
+    raise DatasetError(
+        f"{root}: has {VOC_IMAGES}/ but no {' or '.join(d + '/' for d in VOC_MASK_DIRS)} with "
+        "masks; a Pascal VOC layout keeps its class masks there (CVAT: export as 'Segmentation "
+        "mask'; labelme: labelme2voc.py)"
+    )
+
+
+def _voc_list(root: Path, names: tuple[str, ...]) -> Path | None:
+    """ROOT's ImageSets/Segmentation/NAME.txt for one of NAMES (any case), None when none."""
+    lists = root / VOC_LISTS
+    if not lists.is_dir():
+        return None
+    found = [p for p in _files(lists, (".txt",)) if p.stem.lower() in names]
+    if len(found) > 1:
+        raise DatasetError(
+            f"{lists}: both {' and '.join(p.name for p in found)} found; keep one list per split"
+        )
+    return found[0] if found else None
+
+
+def voc_pairs(root: Path, *, masks_required: bool = True) -> VocPairs | None:
+    """ROOT's pairs when it is laid out as Pascal VOC (`voc_dirs`), else None. The samples are
+    the images with a mask (VOC's JPEGImages/ also holds images made for detection only), split
+    by ImageSets/Segmentation/train.txt and val.txt (also training/valid/validation) when there
+    is a train list; a listed name without its image or mask fails naming the list's line."""
+    dirs = voc_dirs(root, masks_required=masks_required)
+    if dirs is None:
+        return None
+    images, masks = _by_stem(dirs[0], IMAGE_EXTS), _by_stem(dirs[1], MASK_EXTS)
+
+    def pair(stem: str, where: str) -> Sample:
+        for files, folder, what in ((images, dirs[0], "image"), (masks, dirs[1], "mask")):
+            if stem not in files:
+                raise DatasetError(f"{where}: {stem!r} has no {what} in {folder}")
+        return Sample(stem, images[stem], masks[stem])
+
+    train_list = _voc_list(root, TRAIN_DIRS)
+    if train_list is None:  # voc_dirs found masks
+        return VocPairs([pair(stem, str(masks[stem])) for stem in sorted(masks)], None, False)
+
+    def listed(path: Path) -> list[Sample]:
+        stems = [ln.split()[0] if ln.split() else "" for ln in path.read_text().splitlines()]
+        out = [pair(s, f"{path}:{n}") for n, s in enumerate(stems, start=1) if s]
+        if not out:
+            raise DatasetError(f"{path}: lists no samples (one image name per line)")
+        return out
+
+    val_list = _voc_list(root, VAL_DIRS)
+    return VocPairs(listed(train_list), None if val_list is None else listed(val_list), True)
+
+
+def is_split(root: Path) -> bool:
+    """Whether ROOT names its training split (train/ folders, or Pascal VOC's train list): then
+    its held-out pairs are what evaluation scores, as `edgeseg train` validated on them."""
+    if (voc := voc_pairs(root)) is not None:
+        return voc.listed
+    return split_dirs(root) is not None
 
 
 def split_dirs(root: Path) -> tuple[Path, Path | None] | None:

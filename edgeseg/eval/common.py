@@ -12,7 +12,7 @@ from edgeseg.core.errors import DatasetError, ModelError
 from edgeseg.core.fileio import write_image, write_text
 from edgeseg.core.spec import ModelSpec
 from edgeseg.data.dataset import Dataset, open_dataset, read_class_names
-from edgeseg.data.layout import Sample, split_dirs
+from edgeseg.data.layout import Sample, is_split
 
 Progress = Callable[[int, int], None]
 Item = tuple[Sample, np.ndarray, np.ndarray]
@@ -21,7 +21,8 @@ Item = tuple[Sample, np.ndarray, np.ndarray]
 def open_eval_data(data_dir: str | Path, spec: ModelSpec | None = None) -> tuple[Dataset, str]:
     """(dataset, split): DATA -> its val split; DATA/val (images/ + masks/) -> every pair in it.
 
-    DATA with train/ but no val/ gives the seeded held-out split `edgeseg train` validates on.
+    DATA with train/ but no val/ (or Pascal VOC's train list without a val list) gives the seeded
+    held-out split `edgeseg train` validates on.
     Masks are read as the model was trained: classes it left out (`spec.ignored_classes`) and
     colours missing from classes.csv (`spec.unlisted_colors`) ignored.
 
@@ -34,7 +35,7 @@ def open_eval_data(data_dir: str | Path, spec: ModelSpec | None = None) -> tuple
     listed = found[0] if found is not None else ()
     ignored = tuple(n for n in spec.ignored_classes if n in listed) if spec is not None else ()
     unlisted = spec.unlisted_colors if spec is not None else "error"
-    if split_dirs(root) is not None:
+    if is_split(root):
         ds = open_dataset(root, validate=False, ignore_classes=ignored, unlisted_colors=unlisted)
         if not ds.val:
             raise DatasetError(

@@ -121,6 +121,8 @@ def train(
             "--unlisted-colors ignore: applies to colour-coded masks (classes.csv with "
             f"name,r,g,b); the masks of {config.data} are {ds.encoding}-coded"
         )
+    ds = ensure_val_split(ds, config.val_fraction, config.seed)
+    log.info("data: %s", ds.summary())
     if ds.ignored:
         log.info(
             "classes: %s (%s left out: not trained or scored)",
@@ -129,7 +131,6 @@ def train(
         )
     if ds.unlisted_colors == "ignore":
         log.info("mask colours not in %s: ignored (not trained or scored)", ds.names_source)
-    ds = ensure_val_split(ds, config.val_fraction, config.seed)
     pixels = count_pixels(ds, ds.train)
     _report_pixels(pixels, ds)
     config = resolve_recipe(config, ds)

@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from edgeseg.convert.calibration import find_calibration_images
 from edgeseg.core.errors import DatasetError
 from edgeseg.data.dataset import open_dataset
+from edgeseg.eval.common import open_eval_data
 
 RNG = np.random.default_rng(0)
 
@@ -373,7 +375,9 @@ def test_sample_folders_missing_a_file_or_with_jpeg_masks_are_named(tmp_path: Pa
         unclear,
         r"images: folder not found; a dataset needs images/ and masks/ side by side \(or one "
         r"folder per sample holding its image and mask, e.g. rgb.jpg \+ labels.png, or images "
-        r"with their masks in a folder beside, e.g. train/ \+ trainannot/ or train_labels/\)",
+        r"with their masks in a folder beside, e.g. train/ \+ trainannot/ or train_labels/, or "
+        r"each mask beside its image, e.g. x.jpg \+ x_mask.png; or Pascal VOC's JPEGImages/ \+ "
+        r"SegmentationClass/\)$",
     )
 
 
@@ -432,6 +436,177 @@ def test_colour_masks_beside_the_images_as_kaggle_camvid_ships_them(tmp_path: Pa
     assert ds.val[0].stem == "0001TP_006690" and np.array_equal(mask, truth)
     (tmp_path / "train_masks").mkdir()
     raises(tmp_path, rf"{tmp_path}: both train_labels/ and train_masks/ found; keep one mask")
+
+
+CVAT_LABELMAP = (
+    "# label:color_rgb:parts:actions\nbackground:0,0,0::\nroad:128,64,128::\ncar:0,0,142::\n"
+)
+CVAT_RGB = np.array([[0, 0, 0], [128, 64, 128], [0, 0, 142]], np.uint8)
+
+
+def write_voc(root: Path, masked: list[str], *, unmasked: tuple[str, ...] = ()) -> np.ndarray:
+    """A Pascal VOC layout as CVAT's 'Segmentation mask' export writes it: JPEGImages/*.jpg,
+    SegmentationClass/*.png in labelmap.txt's RGB colours, SegmentationObject/ (instances, not
+    read); `unmasked` images have no class mask (VOC's detection-only images). Returns the ids."""
+    truth = index_mask(classes=3)
+    colour = CVAT_RGB[truth][..., ::-1]  # BGR for OpenCV
+    for stem in [*masked, *unmasked]:
+        write_flat(root / "JPEGImages", f"{stem}.jpg", RNG.integers(0, 256, (12, 16, 3)))
+    for stem in masked:
+        write_flat(root / "SegmentationClass", f"{stem}.png", colour)
+        write_flat(root / "SegmentationObject", f"{stem}.png", colour)
+    (root / "labelmap.txt").write_text(CVAT_LABELMAP)
+    return truth
+
+
+def voc_list(root: Path, name: str, *stems: str) -> Path:
+    path = root / "ImageSets" / "Segmentation" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{s}\n" for s in stems))
+    return path
+
+
+def test_pascal_voc_layout_as_cvat_exports_it(tmp_path: Path) -> None:
+    """JPEGImages/ + SegmentationClass/ split by ImageSets/Segmentation/train.txt and val.txt,
+    class names and colours from labelmap.txt; images without a class mask are not samples."""
+    truth = write_voc(tmp_path, ["a", "b", "c", "d"], unmasked=("e",))
+    voc_list(tmp_path, "train.txt", "a", "c", "b")
+    voc_list(tmp_path, "val.txt", "d")
+    ds = open_dataset(tmp_path)
+    assert ds.summary() == "3 train / 1 val pairs, 3 classes from labelmap.txt, colour-coded masks"
+    assert stems(ds.train) == ["a", "c", "b"] and stems(ds.val) == ["d"]
+    assert ds.class_names == ("background", "road", "car") and ds.encoding == "rgb"
+    assert ds.names_source.endswith("labelmap.txt")
+    image, mask = ds.load(ds.val[0])
+    assert ds.val[0].image == tmp_path / "JPEGImages" / "d.jpg"
+    assert image.shape == (12, 16, 3) and np.array_equal(mask, truth)
+    # evaluation scores the val list; calibration uses the images that have masks
+    evaluated, split = open_eval_data(tmp_path)
+    assert split == "val" and stems(evaluated.val) == ["d"]
+    assert sorted(p.stem for p in find_calibration_images(tmp_path)) == ["a", "b", "c", "d"]
+
+
+def test_pascal_voc_layout_without_lists_or_with_a_train_list_alone_is_split(
+    tmp_path: Path,
+) -> None:
+    write_voc(tmp_path, [f"s{i}" for i in range(10)])
+    voc_list(tmp_path, "default.txt", *[f"s{i}" for i in range(10)])  # CVAT's one subset
+    ds = open_dataset(tmp_path, seed=0)
+    assert len(ds.train) == 8 and len(ds.val) == 2
+    assert sorted(stems(ds.train + ds.val)) == [f"s{i}" for i in range(10)]
+    assert len(open_eval_data(tmp_path)[0].val) == 10  # no split named: all of it is for eval
+    voc_list(tmp_path, "Train.txt", *[f"s{i}" for i in range(6)])  # any case, as CVAT names it
+    listed = open_dataset(tmp_path, seed=0)
+    assert len(listed.train) == 5 and len(listed.val) == 1  # the train list's held-out fifth
+    assert set(stems(listed.train + listed.val)) == {f"s{i}" for i in range(6)}
+    assert stems(open_eval_data(tmp_path)[0].val) == stems(listed.val)
+
+
+def test_labelme2voc_output_with_palette_pngs_and_class_names_txt(tmp_path: Path) -> None:
+    """labelme2voc.py: class_names.txt (_background_ first), SegmentationClass/*.npy and the
+    palette PNGs in SegmentationClassPNG/, unlabelled pixels (-1) stored as 255."""
+    (tmp_path / "class_names.txt").write_text("_background_\nperson\ncar")  # no final newline
+    idx = index_mask(classes=3)
+    idx[0, :] = 255
+    write_flat(tmp_path / "JPEGImages", "2011_000003.jpg", RNG.integers(0, 256, (12, 16, 3)))
+    (tmp_path / "SegmentationClass").mkdir()
+    np.save(tmp_path / "SegmentationClass" / "2011_000003.npy", idx.astype(np.int32))
+    (tmp_path / "SegmentationClassPNG").mkdir()
+    pal = Image.frombytes("P", (idx.shape[1], idx.shape[0]), idx.tobytes())
+    pal.putpalette(voc_colormap().ravel().tolist())
+    pal.save(tmp_path / "SegmentationClassPNG" / "2011_000003.png")
+    ds = open_dataset(tmp_path, val_fraction=1.0, ignore_classes=["car"])
+    assert ds.summary() == (
+        "0 train / 1 val pairs, 2 classes (1 more left out) from class_names.txt, palette PNG masks"
+    )
+    ds = open_dataset(tmp_path, val_fraction=1.0, classes=["bg", "person", "car"])
+    assert ds.summary().endswith("3 classes from the given class list, palette PNG masks")
+    ds = open_dataset(tmp_path, val_fraction=1.0)
+    assert ds.class_names == ("_background_", "person", "car") and ds.encoding == "palette"
+    assert np.array_equal(ds.load(ds.val[0])[1], idx)
+
+
+def test_pascal_voc_layout_errors_name_the_file_and_line(tmp_path: Path) -> None:
+    write_voc(tmp_path, ["a", "b"])
+    voc_list(tmp_path, "train.txt", "a", "zz")
+    raises(tmp_path, rf"{tmp_path / 'ImageSets/Segmentation/train.txt'}:2: 'zz' has no image in")
+    voc_list(tmp_path, "train.txt", "")
+    raises(tmp_path, r"train.txt: lists no samples \(one image name per line\)")
+    voc_list(tmp_path, "train.txt", "a")
+    voc_list(tmp_path, "training.txt", "b")
+    raises(tmp_path, r"Segmentation: both train.txt and training.txt found; keep one list")
+    (tmp_path / "ImageSets" / "Segmentation" / "training.txt").unlink()
+    raises(
+        tmp_path / "JPEGImages",
+        rf"this is a Pascal VOC dataset's JPEGImages/ folder; pass the dataset folder instead: "
+        rf"{tmp_path}$",
+    )
+    (tmp_path / "labelmap.txt").write_text("background:0,0,0::\nroad:128,64::\n")
+    raises(tmp_path, r"labelmap.txt:2: expected name:r,g,b:parts:actions .*got 'road:128,64::'")
+    (tmp_path / "labelmap.txt").write_text("background:0,0,0::\nroad:::\n")
+    raises(tmp_path, r"labelmap.txt: class 'road' has no colour; give every class r,g,b")
+    for png in (tmp_path / "SegmentationClass").iterdir():
+        png.unlink()
+    raises(tmp_path, rf"{tmp_path}: has JPEGImages/ but no SegmentationClass/ or Segmentation")
+
+
+def write_roboflow(root: Path, split: str, stems: list[str]) -> np.ndarray:
+    """Roboflow's 'Semantic Segmentation Masks' export: SPLIT/X.jpg + SPLIT/X_mask.png (class
+    ids) and SPLIT/_classes.csv ('Pixel Value, Class')."""
+    truth = index_mask(classes=3)
+    (root / split).mkdir(parents=True, exist_ok=True)
+    for stem in stems:
+        write_flat(root / split, f"{stem}.jpg", RNG.integers(0, 256, (12, 16, 3)))
+        write_flat(root / split, f"{stem}_mask.png", truth)
+    (root / split / "_classes.csv").write_text(
+        "Pixel Value, Class\n0, background\n1, weed\n2, crop\n"
+    )
+    return truth
+
+
+def test_masks_beside_their_images_in_one_folder_as_roboflow_exports_them(tmp_path: Path) -> None:
+    write_roboflow(tmp_path, "train", ["a_jpg.rf.1f2e", "b_jpg.rf.9c0d"])
+    truth = write_roboflow(tmp_path, "valid", ["c_jpg.rf.77aa"])
+    write_roboflow(tmp_path, "test", ["d_jpg.rf.0000"])
+    ds = open_dataset(tmp_path)
+    assert stems(ds.train) == ["a_jpg.rf.1f2e", "b_jpg.rf.9c0d"] and stems(ds.val) == [
+        "c_jpg.rf.77aa"
+    ]
+    assert ds.class_names == ("background", "weed", "crop") and ds.encoding == "index"
+    assert (
+        ds.summary()
+        == "2 train / 1 val pairs, 3 classes from train/_classes.csv, class-index masks"
+    )
+    _, mask = ds.load(ds.val[0])
+    assert ds.val[0].mask.name == "c_jpg.rf.77aa_mask.png" and np.array_equal(mask, truth)
+    assert len(open_dataset(tmp_path / "valid", val_fraction=1.0).val) == 1  # names beside it
+    calib = find_calibration_images(tmp_path)
+    assert sorted(p.name for p in calib) == [
+        "a_jpg.rf.1f2e.jpg",
+        "b_jpg.rf.9c0d.jpg",
+        "c_jpg.rf.77aa.jpg",
+    ]
+
+
+def test_one_folder_pairs_fail_naming_the_file_and_pictures_are_not_taken_for_it(
+    tmp_path: Path,
+) -> None:
+    write_roboflow(tmp_path, "train", ["a", "b"])
+    (tmp_path / "train" / "b_mask.png").unlink()
+    raises(tmp_path, rf"{tmp_path / 'train' / 'b.jpg'}: image has no mask .*b_mask.png$")
+    jpeg = tmp_path / "jpeg" / "train"
+    write_flat(jpeg, "a.jpg", RNG.integers(0, 256, (12, 16, 3)))
+    write_flat(jpeg, "a_mask.jpg", index_mask())
+    labels(tmp_path / "jpeg", "a", "b", "c")
+    raises(tmp_path / "jpeg", rf"{jpeg / 'a_mask.jpg'}: JPEG masks are not read: lossy")
+    write_roboflow(tmp_path / "pics", "train", [])
+    for i in range(4):  # four pictures, one of them named like a mask: not this layout
+        write_flat(tmp_path / "pics" / "train", f"p{i}.jpg", RNG.integers(0, 256, (12, 16, 3)))
+    write_flat(tmp_path / "pics" / "train", "p0_seg.png", index_mask())
+    raises(tmp_path / "pics", r"train/images: folder not found; a dataset needs images/")
+    (tmp_path / "train" / "_classes.csv").write_text("Pixel Value, Class\n0, bg\n2, weed\n")
+    write_flat(tmp_path / "train", "b_mask.png", index_mask())
+    raises(tmp_path, r"_classes.csv: pixel values must be 0..1 \(one per class\), got \[0, 2\]")
 
 
 def test_discovery_reads_no_images_and_reports_progress(tmp_path: Path) -> None:
