@@ -32,18 +32,19 @@ def find_calibration_images(folder: str | Path) -> list[Path]:
         raise ConversionError(f"--calib {folder}: is a file; --calib must be a folder of images")
     if not folder.is_dir():
         raise ConversionError(f"{folder}: calibration folder not found (pass --calib DIR)")
-    if (folder / "images").is_dir():
-        dirs = [folder / "images"]
-    else:
-        try:  # a dataset's splits, laid out in any way `edgeseg train` reads
+    try:  # a dataset's splits, laid out in any way `edgeseg train` reads
+        if (images := folder / "images").is_dir():  # its splits when it holds them
+            split = split_dirs(images)
+            dirs = [d for d in split if d is not None] if split else [images]
+        elif pairs := paired_images(folder):  # one folder per sample, masks beside, VOC
+            return pairs
+        else:
             split = split_dirs(folder)
-            if pairs := paired_images(folder):  # one folder per sample, masks beside, VOC
-                return pairs
-        except DatasetError as exc:  # e.g. two held-out split folders
-            raise ConversionError(str(exc)) from None
-        splits = [d / "images" for d in split or () if d is not None and (d / "images").is_dir()]
-        voc = folder / VOC_IMAGES  # a VOC folder without class masks: its images still calibrate
-        dirs = splits or ([voc] if voc.is_dir() else [folder])
+            voc = folder / VOC_IMAGES  # a VOC folder without class masks still calibrates
+            splits = [d / "images" for d in split or () if d and (d / "images").is_dir()]
+            dirs = splits or ([voc] if voc.is_dir() else [folder])
+    except DatasetError as exc:  # e.g. two held-out split folders
+        raise ConversionError(str(exc)) from None
     paths = [
         p
         for d in dirs

@@ -42,7 +42,8 @@ def train(
         Path | None,
         typer.Argument(
             help="Dataset folder: images/ + masks/ (or labels/), or train/ and val/ (training/, "
-            "valid/, validation/) holding them; a split may also be one folder per sample "
+            "valid/, validation/) holding them (or held inside them: images/train + "
+            "masks/train); a split may also be one folder per sample "
             "(train/x/rgb.jpg + "
             "labels.png), keep its masks beside it (train/ + trainannot/ or train_labels/) or "
             "each mask beside its image (train/x.jpg + x_mask.png, as Roboflow exports); "

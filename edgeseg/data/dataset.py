@@ -29,9 +29,8 @@ from edgeseg.data.layout import (
     TRAIN_DIRS,
     Sample,
     find_pairs,
-    split_dirs,
+    find_splits,
     split_pairs,
-    voc_pairs,
 )
 
 
@@ -369,10 +368,11 @@ def open_dataset(
 ) -> Dataset:
     """Discover, pair, split and (by default) validate every pair of a dataset folder.
 
-    ROOT may hold train/ and val/ (or valid/, validation/), or be a split itself; a split holds
-    images/ + masks/, one folder per sample, or images with their masks in a folder beside it
-    (`find_pairs`). A ROOT without train/ is split deterministically with `seed` (a folder like
-    DATA/val is all 'val' when opened for evaluation: pass val_fraction=1.0).
+    ROOT may hold train/ and val/ (or valid/, validation/), images/train + masks/train, a
+    Pascal VOC layout, or be a split itself (`find_splits`); a split holds images/ + masks/, one
+    folder per sample, images with their masks in a folder beside it or each mask beside its
+    image (`find_pairs`). Without a named held-out split, a seeded fraction is held out (a
+    folder like DATA/val is all 'val' when opened for evaluation: pass val_fraction=1.0).
     `ignore_classes`: listed class names whose pixels are not trained or scored (a dataset's
     'void' or 'unlabelled'); the model gets the others.
     `unlisted_colors='ignore'`: colour-mask pixels of colours not in classes.csv are ignored
@@ -381,20 +381,10 @@ def open_dataset(
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: dataset folder not found")
-    if (voc := voc_pairs(root)) is not None:
-        train = voc.train
-        if voc.val is not None:
-            val = voc.val
-        else:  # a train list alone, or no lists: hold out a seeded fraction
-            train, val = split_pairs(train, val_fraction, seed)
-    elif (split := split_dirs(root)) is not None:
-        train = find_pairs(split[0])
-        if split[1] is not None:
-            val = find_pairs(split[1])
-        else:  # train/ alone: hold out a seeded fraction of it
-            train, val = split_pairs(train, val_fraction, seed)
-    else:
-        train, val = split_pairs(find_pairs(root), val_fraction, seed)
+    splits = find_splits(root)
+    train, val = (splits.train, splits.val) if splits is not None else (find_pairs(root), None)
+    if val is None:  # no held-out split named: hold out a seeded fraction
+        train, val = split_pairs(train, val_fraction, seed)
     found = read_class_names(root)
     colors = None
     if classes:

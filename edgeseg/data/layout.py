@@ -307,17 +307,6 @@ VOC_MASK_DIRS = ("SegmentationClass", "SegmentationClassPNG")
 VOC_LISTS = Path("ImageSets", "Segmentation")
 
 
-@dataclass(frozen=True)
-class VocPairs:
-    """A VOC-layout dataset's pairs: `train` and `val` from ImageSets/Segmentation/ train.txt and
-    val.txt (val None when there is no held-out list), or every pair in `train` and val None
-    when there are no such lists."""
-
-    train: list[Sample]
-    val: list[Sample] | None
-    listed: bool  # whether the split came from a train list
-
-
 def voc_dirs(root: Path, *, masks_required: bool = True) -> tuple[Path, Path] | None:
     """(JPEGImages/, the mask folder) when ROOT is laid out as Pascal VOC; None otherwise. A
     JPEGImages/ without masks fails unless `masks_required` is False (then None)."""
@@ -349,7 +338,7 @@ def _voc_list(root: Path, names: tuple[str, ...]) -> Path | None:
     return found[0] if found else None
 
 
-def voc_pairs(root: Path, *, masks_required: bool = True) -> VocPairs | None:
+def voc_pairs(root: Path, *, masks_required: bool = True) -> Splits | None:
     """ROOT's pairs when it is laid out as Pascal VOC (`voc_dirs`), else None. The samples are
     the images with a mask (VOC's JPEGImages/ also holds images made for detection only), split
     by ImageSets/Segmentation/train.txt and val.txt (also training/valid/validation) when there
@@ -367,7 +356,7 @@ def voc_pairs(root: Path, *, masks_required: bool = True) -> VocPairs | None:
 
     train_list = _voc_list(root, TRAIN_DIRS)
     if train_list is None:  # voc_dirs found masks
-        return VocPairs([pair(stem, str(masks[stem])) for stem in sorted(masks)], None, False)
+        return Splits([pair(stem, str(masks[stem])) for stem in sorted(masks)], None, named=False)
 
     def listed(path: Path) -> list[Sample]:
         stems = [ln.split()[0] if ln.split() else "" for ln in path.read_text().splitlines()]
@@ -377,15 +366,57 @@ def voc_pairs(root: Path, *, masks_required: bool = True) -> VocPairs | None:
         return out
 
     val_list = _voc_list(root, VAL_DIRS)
-    return VocPairs(listed(train_list), None if val_list is None else listed(val_list), True)
+    return Splits(listed(train_list), None if val_list is None else listed(val_list))
+
+
+@dataclass(frozen=True)
+class Splits:
+    """A dataset's pairs as its layout splits them: `val` None means no held-out split is named
+    (a fraction of `train` is held out); `named` is False when the layout names no training
+    split either (a VOC folder without lists: all of it is one pool, like DATA/images + masks)."""
+
+    train: list[Sample]
+    val: list[Sample] | None
+    named: bool = True
+
+
+def find_splits(root: Path) -> Splits | None:
+    """ROOT's pairs when its layout splits them (train/ + val/ folders, images/train +
+    masks/train, or Pascal VOC), None when ROOT is one pool of pairs (`find_pairs`)."""
+    if (voc := voc_pairs(root)) is not None:
+        return voc
+    if (nested := _nested_splits(root)) is not None:
+        return nested
+    if (split := split_dirs(root)) is not None:
+        return Splits(find_pairs(split[0]), None if split[1] is None else find_pairs(split[1]))
+    return None
 
 
 def is_split(root: Path) -> bool:
-    """Whether ROOT names its training split (train/ folders, or Pascal VOC's train list): then
-    its held-out pairs are what evaluation scores, as `edgeseg train` validated on them."""
-    if (voc := voc_pairs(root)) is not None:
-        return voc.listed
-    return split_dirs(root) is not None
+    """Whether ROOT names its training split: then its held-out pairs are what evaluation
+    scores, as `edgeseg train` validated on them."""
+    return (splits := find_splits(root)) is not None and splits.named
+
+
+def _nested_splits(root: Path) -> Splits | None:
+    """Splits kept inside images/ and masks/: images/train + masks/train (images/val +
+    masks/val), as ADE20K publishes them (images/training + annotations/training); None when
+    images/ holds no training split."""
+    images, masks = root / "images", mask_dir(root)
+    if masks is None or not images.is_dir() or (split := split_dirs(images)) is None:
+        return None
+
+    def pairs(folder: Path, names: tuple[str, ...]) -> list[Sample]:
+        beside = _one_of(masks, names, "mask split")
+        if beside is None:
+            raise DatasetError(
+                f"{masks}: no {' or '.join(n + '/' for n in names[:2])} folder for the masks of "
+                f"{folder}; keep each split's masks in {masks.name}/ under the split's name"
+            )
+        return _pair_folders(folder, folder, beside)
+
+    val = None if split[1] is None else pairs(split[1], VAL_DIRS)
+    return Splits(pairs(split[0], TRAIN_DIRS), val)
 
 
 def split_dirs(root: Path) -> tuple[Path, Path | None] | None:

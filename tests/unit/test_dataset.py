@@ -550,6 +550,32 @@ def test_pascal_voc_layout_errors_name_the_file_and_line(tmp_path: Path) -> None
     raises(tmp_path, rf"{tmp_path}: has JPEGImages/ but no SegmentationClass/ or Segmentation")
 
 
+def test_splits_inside_images_and_masks_as_ade20k_publishes_them(tmp_path: Path) -> None:
+    """images/training + annotations/training (ADE20K), images/val + masks/val (many Kaggle
+    sets): the split folders sit inside the image and mask folders."""
+    labels(tmp_path, "other", "wall", "floor")
+    truth = index_mask()
+    for split, stems_ in (("training", ["ADE_train_1", "ADE_train_2"]), ("validation", ["v1"])):
+        for stem in stems_:
+            write_flat(
+                tmp_path / "images" / split, f"{stem}.jpg", RNG.integers(0, 256, (12, 16, 3))
+            )
+            write_flat(tmp_path / "annotations" / split, f"{stem}.png", truth)
+    ds = open_dataset(tmp_path, ignore_classes=["other"])
+    assert stems(ds.train) == ["ADE_train_1", "ADE_train_2"] and stems(ds.val) == ["v1"]
+    assert ds.val[0].mask == tmp_path / "annotations" / "validation" / "v1.png"
+    evaluated, _ = open_eval_data(tmp_path)
+    assert stems(evaluated.val) == ["v1"]
+    assert len(find_calibration_images(tmp_path)) == 3
+    (tmp_path / "annotations" / "validation" / "v1.png").rename(tmp_path / "v1.png")
+    (tmp_path / "annotations" / "validation").rmdir()
+    raises(
+        tmp_path,
+        rf"{tmp_path / 'annotations'}: no val/ or valid/ folder for the masks of "
+        rf"{tmp_path / 'images' / 'validation'}; keep each split's masks in annotations/",
+    )
+
+
 def write_roboflow(root: Path, split: str, stems: list[str]) -> np.ndarray:
     """Roboflow's 'Semantic Segmentation Masks' export: SPLIT/X.jpg + SPLIT/X_mask.png (class
     ids) and SPLIT/_classes.csv ('Pixel Value, Class')."""
