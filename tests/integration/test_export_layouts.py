@@ -23,6 +23,7 @@ pytestmark = pytest.mark.slow
 runner = CliRunner()
 TINY = ["--size", "64", "--depth", "2", "--filters", "8", "--batch", "8", "--epochs", "1"]
 COLOURS = [(0, 0, 0), (128, 64, 128), (70, 70, 70), (107, 142, 35), (0, 0, 142)]  # RGB
+NAMES = ["background", "road", "building", "vegetation", "vehicle"]  # the synthetic scenes'
 
 
 def cvat_export(tmp_path: Path) -> Path:
@@ -50,33 +51,31 @@ def cvat_export(tmp_path: Path) -> Path:
     return root
 
 
-def test_a_cvat_voc_export_trains_converts_and_evaluates(tmp_path: Path) -> None:
-    data = cvat_export(tmp_path)
+def train_convert_eval(data: Path, tmp_path: Path, found: str) -> dict[str, object]:
+    """`edgeseg train` (which must say `found` about the data), `convert --calib DATA`,
+    `eval --data DATA`; returns the scores eval wrote."""
     run = tmp_path / "run"
     result = runner.invoke(app, ["train", str(data), "--out", str(run), *TINY])
     assert result.exit_code == 0, result.output
-    assert (
-        "data: 12 train / 4 val pairs, 5 classes from labelmap.txt, colour-coded" in result.output
-    )
+    assert f"data: {found}" in result.output
     saved = json.loads((run / "config.json").read_text())
-    assert saved["spec"]["class_names"] == [
-        "background",
-        "road",
-        "building",
-        "vegetation",
-        "vehicle",
-    ]
-
+    assert saved["spec"]["class_names"] == NAMES
     tflite = tmp_path / "model_int8.tflite"
     convert = ["convert", str(run / "model.keras"), "--calib", str(data), "--out", str(tflite)]
     result = runner.invoke(app, [*convert, "--calib-count", "8"])
     assert result.exit_code == 0, result.output
     assert read_spec(tflite) is not None
-
     scores = tmp_path / "scores.json"
     result = runner.invoke(app, ["eval", str(tflite), "--data", str(data), "--out", str(scores)])
     assert result.exit_code == 0, result.output
-    assert json.loads(scores.read_text())["images"] == 4  # the val list, nothing else
+    out: dict[str, object] = json.loads(scores.read_text())
+    return out
+
+
+def test_a_cvat_voc_export_trains_converts_and_evaluates(tmp_path: Path) -> None:
+    found = "12 train / 4 val pairs, 5 classes from labelmap.txt, colour-coded masks"
+    scores = train_convert_eval(cvat_export(tmp_path), tmp_path, found)
+    assert scores["images"] == 4  # the val list, nothing else
 
 
 def roboflow_export(tmp_path: Path) -> Path:
@@ -99,18 +98,6 @@ def roboflow_export(tmp_path: Path) -> Path:
 
 
 def test_a_roboflow_mask_export_trains_converts_and_evaluates(tmp_path: Path) -> None:
-    data = roboflow_export(tmp_path)
-    run = tmp_path / "run"
-    result = runner.invoke(app, ["train", str(data), "--out", str(run), *TINY])
-    assert result.exit_code == 0, result.output
-    assert "data: 12 train / 4 val pairs, 5 classes from train/_classes.csv, class-index" in (
-        result.output
-    )
-    tflite = tmp_path / "model_int8.tflite"
-    convert = ["convert", str(run / "model.keras"), "--calib", str(data), "--out", str(tflite)]
-    result = runner.invoke(app, [*convert, "--calib-count", "8"])
-    assert result.exit_code == 0, result.output
-    scores = tmp_path / "scores.json"
-    result = runner.invoke(app, ["eval", str(tflite), "--data", str(data), "--out", str(scores)])
-    assert result.exit_code == 0, result.output
-    assert json.loads(scores.read_text())["images"] == 4  # valid/, not test/
+    found = "12 train / 4 val pairs, 5 classes from train/_classes.csv, class-index masks"
+    scores = train_convert_eval(roboflow_export(tmp_path), tmp_path, found)
+    assert scores["images"] == 4  # valid/, not test/
