@@ -177,9 +177,20 @@ def _bar() -> Progress:
 
 
 @contextmanager
+def _shown(bar: Progress) -> Iterator[Progress]:
+    """BAR live on a terminal; elsewhere (a CI log, a pipe) not started at all, so it leaves not
+    even the blank line a stopped bar prints."""
+    if err_console.is_terminal:
+        with bar:
+            yield bar
+    else:
+        yield bar
+
+
+@contextmanager
 def phases(first: str) -> Iterator[Phases]:
     """A `Phases` line on stderr for multi-step library calls (convert)."""
-    with _bar() as bar:
+    with _shown(_bar()) as bar:
         steps = Phases(bar, bar.add_task(first, total=None))
         steps.phase(first)
         yield steps
@@ -187,12 +198,25 @@ def phases(first: str) -> Iterator[Phases]:
 
 
 @contextmanager
-def progress_bar(label: str) -> Iterator[Callable[[int, int], None]]:
-    """A rich progress bar driven by the library's progress(done, total) callback."""
-    with _bar() as bar:
-        task = bar.add_task(label, total=None)
+def progress_bar(label: str, *, until_done: bool = False) -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar on a terminal driven by the library's progress(done, total)
+    callback. With `until_done` it shows from the first call to the one that reaches the total,
+    so a first phase (checking a dataset's pairs) can report inside a longer call (training)."""
+    bar = _bar()
+    task = bar.add_task(label, total=None)
+    live = err_console.is_terminal
 
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+        if live and not bar.live.is_started and done < total:
+            bar.start()
+        if until_done and done >= total and bar.live.is_started:
+            bar.stop()
 
+    if live and not until_done:
+        bar.start()
+    try:
         yield update
+    finally:
+        if bar.live.is_started:
+            bar.stop()

@@ -16,6 +16,7 @@ from edgeseg.cli.common import (
     fast_tensorflow_cpu,
     next_steps,
     parse_size,
+    progress_bar,
     quiet_tensorflow,
     route_logs,
     stdout_isatty,
@@ -335,7 +336,8 @@ def train(
             config = TrainConfig(
                 data=source, out=out, overwrite=overwrite, verbose=_verbose(), **given
             )
-        result = run_training(config)
+        with progress_bar("checking the dataset's pairs", until_done=True) as progress:
+            result = run_training(config, progress=progress)
     _print_result(result)
     if result.interrupted:
         err_console.print(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -147,3 +148,31 @@ def test_python_dash_m_edgeseg_is_the_edgeseg_command() -> None:
     )
     assert bad.returncode == 2
     assert "No such command 'nosuch'" in bad.stderr
+
+
+def test_progress_bars_draw_on_a_terminal_only_and_until_done_closes_at_the_total(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A CI log gets no bar and not even a stray blank line; on a terminal a bar `until_done`
+    (dataset checks inside `edgeseg train`) is gone once its total is reached."""
+    import io
+
+    from rich.console import Console
+
+    from edgeseg.cli import common
+
+    for terminal in (False, True):
+        out = io.StringIO()
+        monkeypatch.setattr(common, "err_console", Console(file=out, force_terminal=terminal))
+        with common.progress_bar("checking pairs", until_done=True) as progress:
+            progress(1, 2)
+            progress(2, 2)
+            drawn = out.getvalue()
+            progress(2, 2)  # training goes on; nothing is drawn any more
+        assert out.getvalue() == drawn
+        assert ("checking pairs" in drawn) is terminal and (drawn == "") is not terminal
+    out = io.StringIO()  # a convert's steps in a CI log: one line each, nothing else
+    monkeypatch.setattr(common, "err_console", Console(file=out, force_terminal=False))
+    with common.phases("export") as steps:
+        steps.phase("calibrate")
+    assert re.fullmatch(r"  export \d+\.\d s\n  calibrate \d+\.\d s\n", out.getvalue())
