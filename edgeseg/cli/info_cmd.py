@@ -1,4 +1,5 @@
-"""`edgeseg info`: what a .tflite expects and contains, without TensorFlow."""
+"""`edgeseg info`: what a .tflite expects and contains, what training recorded for a .keras, and
+what `edgeseg train` would find in a dataset folder; all without TensorFlow."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from edgeseg.cli.common import console, user_errors, warn
-from edgeseg.core.errors import first_line
+from edgeseg.cli.common import console, fail, progress_bar, user_errors, warn
+from edgeseg.cli.options import IgnoreClassOption, UnlistedColorsOption, split_names
+from edgeseg.core.errors import MissingStackError, first_line
 from edgeseg.core.spec import ModelSpec
 
 
@@ -103,25 +105,85 @@ def _keras_info(model: Path) -> None:
     console.print(table)
 
 
+def _data_info(folder: Path, ignore_class: list[str] | None, unlisted: str | None) -> None:
+    """A dataset folder: what `edgeseg train` would find and do (layout, split, classes and their
+    share of the training pixels, loss weights, the resolved recipe), without TensorFlow."""
+    from edgeseg.train.config import TrainConfig
+    from edgeseg.train.fit import absent_classes, prepare_data
+    from edgeseg.train.recipe import class_weights
+
+    config = TrainConfig(
+        data=folder,
+        out=Path("runs/unet"),
+        ignore_classes=split_names(ignore_class),
+        unlisted_colors=unlisted or "error",
+    )
+    with user_errors(), progress_bar("checking the dataset's pairs") as progress:
+        try:
+            prepared = prepare_data(config, progress=progress)
+        except ImportError as exc:  # Pillow reads image sizes: part of the training stack
+            raise MissingStackError(
+                f"edgeseg info of a dataset needs the training stack ({exc.name} not "
+                "installed): pip install 'edgeseg[train]'"
+            ) from None
+    ds, pixels, resolved = prepared.ds, prepared.pixels, prepared.config
+    table = Table(title=str(folder), show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("data", escape(ds.summary()))
+    if ds.ignored:
+        table.add_row("left out", escape(", ".join(ds.ignored)) + " (not trained or scored)")
+    if pixels.ignored:
+        table.add_row(
+            "ignored pixels",
+            f"{100 * pixels.ignored_share:.2g}% of the training masks ({ds.ignore_index})",
+        )
+    table.add_row("edgeseg train", resolved.recipe_line().removeprefix("recipe: "))
+    console.print(table)
+    weights = class_weights(pixels.frequencies, resolved.class_weighting)
+    classes = Table(title="classes in the training masks")
+    for column in ("id", "class", "pixels", "loss weight"):
+        classes.add_column(column, justify="left" if column == "class" else "right")
+    for i, (name, share, weight) in enumerate(
+        zip(ds.class_names, pixels.frequencies, weights, strict=True)
+    ):
+        classes.add_row(str(i), escape(name), f"{100 * share:.2f}%", f"{weight:.2f}")
+    console.print(classes)
+    if message := absent_classes(pixels, ds):
+        warn(message)
+
+
 def info(
     model: Annotated[
         Path,
         typer.Argument(
-            help="A .tflite model, or a .keras model with the config.json `edgeseg train` wrote.",
+            help="A .tflite model, a .keras model with the config.json `edgeseg train` wrote, "
+            "or a dataset folder.",
             show_default=False,
         ),
     ],
+    ignore_class: IgnoreClassOption = None,
+    unlisted_colors: UnlistedColorsOption = None,
 ) -> None:
     """Show a .tflite model's metadata, tensors, quantisation and op histogram (no TensorFlow).
 
-    For a .keras model, what training recorded beside it: classes, input, scores and cost.
+    For a .keras model, what training recorded beside it: classes, input, scores and cost. For
+    a dataset folder, what `edgeseg train` would find in it and do with it: pairs, split,
+    classes with their share of the training pixels and loss weights, and the recipe.
 
-    Example:
+    Examples:
       edgeseg info runs/m/model_int8.tflite
+      edgeseg info ../shared/data/labelmefacade
     """
     from edgeseg.core.model_metadata import spec_from_payload
     from edgeseg.runtime.inspect import describe_tensor, inspect_tflite
 
+    if model.is_dir():
+        _data_info(model, ignore_class, unlisted_colors)
+        return
+    if ignore_class or unlisted_colors:
+        given = "--ignore-class" if ignore_class else "--unlisted-colors"
+        raise fail(f"{given}: applies to a dataset folder, and {model} is not one")
     if model.suffix.lower() == ".keras":
         _keras_info(model)
         return

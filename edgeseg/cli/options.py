@@ -31,6 +31,32 @@ ScoreThreads = Annotated[
     int | None, typer.Option("--threads", min=1, help="TFLite threads (default: all cores).")
 ]
 
+# How a dataset's masks are read, for the commands that open one to train on or describe it
+IgnoreClassOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--ignore-class",
+        metavar="<name>",
+        help="A listed class whose pixels are neither trained nor scored, such as a "
+        "dataset's void or unlabelled (repeat it or give a,b); the model gets the other "
+        "classes, and eval and check read masks the same way.",
+    ),
+]
+UnlistedColorsOption = Annotated[
+    UnlistedColors | None,
+    typer.Option(
+        help="Colour masks' colours missing from classes.csv: error (name them and stop), "
+        "or ignore such pixels, neither trained nor scored (blended edges from "
+        "anti-aliased or resized masks); eval and check then read masks the same way. "
+        "\\[default: error]"
+    ),
+]
+
+
+def split_names(values: list[str] | None) -> tuple[str, ...]:
+    """Class names from a repeatable option whose values may also be comma lists."""
+    return tuple(n.strip() for v in values or () for n in v.split(",") if n.strip())
+
 
 def _two_ints(text: str) -> tuple[int, int] | None:
     for sep in ("x", "X", ",", "*"):

@@ -25,13 +25,15 @@ from edgeseg.cli.common import (
 from edgeseg.cli.options import (
     ClassWeights,
     Encoder,
+    IgnoreClassOption,
     Loss,
     Resize,
     Strategy,
     Target,
-    UnlistedColors,
+    UnlistedColorsOption,
     Upsample,
     Xla,
+    split_names,
 )
 from edgeseg.core.errors import require_training_stack
 
@@ -197,25 +199,8 @@ def train(
         str | None,
         typer.Option(help="Class names a,b,c in mask-index order (instead of labels.txt)."),
     ] = None,
-    ignore_class: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--ignore-class",
-            metavar="<name>",
-            help="A listed class whose pixels are neither trained nor scored, such as a "
-            "dataset's void or unlabelled (repeat it or give a,b); the model gets the other "
-            "classes, and eval and check read masks the same way.",
-        ),
-    ] = None,
-    unlisted_colors: Annotated[
-        UnlistedColors | None,
-        typer.Option(
-            help="Colour masks' colours missing from classes.csv: error (name them and stop), "
-            "or ignore such pixels, neither trained nor scored (blended edges from "
-            "anti-aliased or resized masks); eval and check then read masks the same way. "
-            "\\[default: error]"
-        ),
-    ] = None,
+    ignore_class: IgnoreClassOption = None,
+    unlisted_colors: UnlistedColorsOption = None,
     patience: Annotated[
         int | None,
         typer.Option(
@@ -303,8 +288,8 @@ def train(
         "loss": loss,
         "resize": resize,
         "channels": channels,
-        "classes": _names([classes] if classes else None) or None,
-        "ignore_classes": _names(ignore_class) or None,
+        "classes": split_names([classes] if classes else None) or None,
+        "ignore_classes": split_names(ignore_class) or None,
         "unlisted_colors": unlisted_colors,
         "patience": patience,
         "val_fraction": val_fraction,
@@ -385,8 +370,3 @@ def _print_result(result: Any) -> None:
     console.print(f"{epochs}{devices}; best model {result.model_path}")
     if result.cost is not None:
         console.print(f"cost: {result.cost.describe()}")
-
-
-def _names(values: list[str] | None) -> tuple[str, ...]:
-    """Class names from a repeatable option whose values may also be comma lists."""
-    return tuple(n.strip() for v in values or () for n in v.split(",") if n.strip())

@@ -15,7 +15,7 @@ import logging
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from edgeseg.core.errors import DatasetError, EdgesegError, ModelError
@@ -25,7 +25,15 @@ from edgeseg.data.dataset import Dataset, open_dataset
 from edgeseg.data.layout import split_pairs
 from edgeseg.train.config import TrainConfig, TrainResult, load_train_config
 
-__all__ = ["TrainConfig", "TrainResult", "ensure_val_split", "load_train_config", "train"]
+__all__ = [
+    "PreparedData",
+    "TrainConfig",
+    "TrainResult",
+    "ensure_val_split",
+    "load_train_config",
+    "prepare_data",
+    "train",
+]
 from edgeseg.train.recipe import (
     PixelCounts,
     count_pixels,
@@ -107,21 +115,8 @@ def train(
     """
     configure_logical_cpus()
     _check_out(config)
-    ds = open_dataset(
-        config.data,
-        classes=config.classes,
-        val_fraction=config.val_fraction,
-        seed=config.seed,
-        progress=progress,
-        ignore_classes=config.ignore_classes,
-        unlisted_colors=config.unlisted_colors,  # type: ignore[arg-type]
-    )
-    if config.unlisted_colors == "ignore" and ds.encoding != "rgb":
-        raise DatasetError(
-            "--unlisted-colors ignore: applies to colour-coded masks (classes.csv with "
-            f"name,r,g,b); the masks of {config.data} are {ds.encoding}-coded"
-        )
-    ds = ensure_val_split(ds, config.val_fraction, config.seed)
+    prepared = prepare_data(config, progress=progress)
+    ds, pixels, config = prepared.ds, prepared.pixels, prepared.config
     log.info("data: %s", ds.summary())
     if ds.ignored:
         log.info(
@@ -131,9 +126,7 @@ def train(
         )
     if ds.unlisted_colors == "ignore":
         log.info("mask colours not in %s: ignored (not trained or scored)", ds.names_source)
-    pixels = count_pixels(ds, ds.train)
     _report_pixels(pixels, ds)
-    config = resolve_recipe(config, ds)
     assert config.size is not None
     spec = ModelSpec(
         input_height=config.size[0],
@@ -153,17 +146,56 @@ def train(
     return run_fit(config, ds, spec, list(callbacks), pixels.frequencies)
 
 
+@dataclass(frozen=True)
+class PreparedData:
+    """What `train` knows before TensorFlow starts: the checked, split dataset, its training
+    pixels per class and the config with what the data decides (size, steps, crops) resolved."""
+
+    ds: Dataset
+    pixels: PixelCounts
+    config: TrainConfig
+
+
+def prepare_data(
+    config: TrainConfig, *, progress: Callable[[int, int], None] | None = None
+) -> PreparedData:
+    """Open and check every pair of `config.data`, split it and resolve the recipe, without
+    TensorFlow: the first half of `train`, and all of `edgeseg info DATA`."""
+    ds = open_dataset(
+        config.data,
+        classes=config.classes,
+        val_fraction=config.val_fraction,
+        seed=config.seed,
+        progress=progress,
+        ignore_classes=config.ignore_classes,
+        unlisted_colors=config.unlisted_colors,  # type: ignore[arg-type]
+    )
+    if config.unlisted_colors == "ignore" and ds.encoding != "rgb":
+        raise DatasetError(
+            "--unlisted-colors ignore: applies to colour-coded masks (classes.csv with "
+            f"name,r,g,b); the masks of {config.data} are {ds.encoding}-coded"
+        )
+    ds = ensure_val_split(ds, config.val_fraction, config.seed)
+    pixels = count_pixels(ds, ds.train)
+    return PreparedData(ds, pixels, resolve_recipe(config, ds))
+
+
+def absent_classes(pixels: PixelCounts, ds: Dataset) -> str | None:
+    """The warning for listed classes no training mask holds (a typo or a wrong class list
+    shows now, not as 0 IoU after the run); None when every class has pixels."""
+    if not (absent := pixels.absent(ds.class_names)):
+        return None
+    return (
+        f"class(es) {', '.join(absent)}: no pixels in the {len(ds.train)} training masks, so the "
+        f"model cannot learn them; check the masks and {ds.names_source or 'the class list'}"
+    )
+
+
 def _report_pixels(pixels: PixelCounts, ds: Dataset) -> None:
     """Warn about classes no training mask holds (the model cannot learn them) and say how much
     of the training masks is ignored, so a wrong class list shows before the training does."""
-    if absent := pixels.absent(ds.class_names):
-        log.warning(
-            "class(es) %s: no pixels in the %d training masks, so the model cannot learn them; "
-            "check the masks and %s",
-            ", ".join(absent),
-            len(ds.train),
-            ds.names_source or "the class list",
-        )
+    if message := absent_classes(pixels, ds):
+        log.warning("%s", message)
     if pixels.ignored:
         log.info(
             "ignored pixels (%d in masks, not trained or scored): %.2g%% of the training masks",

@@ -1,0 +1,79 @@
+"""`edgeseg info DATA`: what `edgeseg train` would find in a dataset folder and do with it, read
+from real PNG files, without TensorFlow."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+from typer.testing import CliRunner
+
+from edgeseg.cli.main import app
+
+runner = CliRunner()
+
+
+def make_dataset(root: Path) -> Path:
+    """12 pairs at 120x160: 'road' on the top quarter, 'car' on one 10x10 block per mask, 255
+    (ignored) on one row, and a listed 'puddle' no mask holds."""
+    root.mkdir(parents=True)
+    (root / "labels.txt").write_text("road\ngrass\ncar\npuddle\n")
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 10), ("val", 2)):
+        for folder in ("images", "masks"):
+            (root / split / folder).mkdir(parents=True)
+        for i in range(count):
+            mask = np.ones((120, 160), np.uint8)
+            mask[:30] = 0
+            mask[50:60, 50:60] = 2
+            mask[-1] = 255
+            image = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+            assert cv2.imwrite(str(root / split / "images" / f"s{i}.jpg"), image)
+            assert cv2.imwrite(str(root / split / "masks" / f"s{i}.png"), mask)
+    return root
+
+
+def test_info_on_a_dataset_shows_the_split_classes_shares_weights_and_recipe(
+    tmp_path: Path,
+) -> None:
+    data = make_dataset(tmp_path / "data")
+    result = runner.invoke(app, ["info", str(data)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "10 train / 2 val pairs, 4 classes from labels.txt, class-index masks" in out
+    assert "input 128x160, 2000 steps (20 epochs of 100)" in out  # the frames' 4:3, at most 160
+    scored = 119 * 160  # the last row is ignored
+    road, car = 30 * 160 / scored, 100 / scored
+    assert f"{100 * road:.2f}%" in out and f"{100 * car:.2f}%" in out
+    assert "ignored pixels" in out and "0.83% of the training masks (255)" in out  # 1 row of 120
+    assert "class(es) puddle: no pixels in the 10 training masks" in out
+    rows = {line.split("│")[2].strip(): line for line in out.splitlines() if line.count("│") == 5}
+    car_weight = float(rows["car"].split("│")[4])
+    assert car_weight > float(rows["grass"].split("│")[4])  # rarer classes weigh more
+    assert rows["puddle"].split("│")[3].strip() == "0.00%"
+
+    left_out = runner.invoke(app, ["info", str(data), "--ignore-class", "puddle"])
+    assert left_out.exit_code == 0 and "puddle (not trained or scored)" in left_out.output
+    assert "class(es) puddle" not in left_out.output
+
+
+def test_info_options_for_data_are_refused_for_a_model_and_tensorflow_stays_out(
+    tmp_path: Path,
+) -> None:
+    model = tmp_path / "m.tflite"
+    model.write_bytes(b"not read")
+    result = runner.invoke(app, ["info", str(model), "--ignore-class", "void"])
+    assert result.exit_code == 2
+    assert "--ignore-class: applies to a dataset folder" in result.output
+    data = make_dataset(tmp_path / "data")
+    code = (
+        "import sys; from typer.testing import CliRunner; from edgeseg.cli.main import app; "
+        f"r = CliRunner().invoke(app, ['info', {str(data)!r}]); "
+        "assert r.exit_code == 0, r.output; print('tensorflow' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"
