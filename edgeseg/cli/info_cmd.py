@@ -12,7 +12,7 @@ from rich.table import Table
 
 from edgeseg.cli.common import console, fail, progress_bar, user_errors, warn
 from edgeseg.cli.options import IgnoreClassOption, UnlistedColorsOption, split_names
-from edgeseg.core.errors import MissingStackError, first_line
+from edgeseg.core.errors import DatasetError, MissingStackError, first_line
 from edgeseg.core.spec import ModelSpec
 
 
@@ -121,6 +121,10 @@ def _data_info(folder: Path, ignore_class: list[str] | None, unlisted: str | Non
     with user_errors(), progress_bar("checking the dataset's pairs") as progress:
         try:
             prepared = prepare_data(config, progress=progress)
+        except DatasetError as exc:  # a folder, but no dataset: say what info takes
+            raise DatasetError(
+                f"{exc}; `edgeseg info` takes a .tflite or .keras model, or a dataset folder"
+            ) from None
         except ImportError as exc:  # Pillow reads image sizes: part of the training stack
             raise MissingStackError(
                 f"edgeseg info of a dataset needs the training stack ({exc.name} not "

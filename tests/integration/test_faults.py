@@ -429,10 +429,12 @@ def test_folder_source_with_only_bad_images_is_an_error(tmp_path: Path) -> None:
         src.read()
 
 
-def test_info_on_a_folder_says_it_is_a_folder(tmp_path: Path) -> None:
+def test_info_on_a_folder_that_is_no_dataset_says_what_info_takes(tmp_path: Path) -> None:
     code, output = cli("info", tmp_path)
     assert code == 2
-    assert "is a folder" in one_line_error(output)
+    error = one_line_error(output)
+    assert "images: folder not found; a dataset needs images/ and masks/" in error
+    assert error.endswith("`edgeseg info` takes a .tflite or .keras model, or a dataset folder")
 
 
 def test_calib_file_says_it_must_be_a_folder(tmp_path: Path) -> None:
