@@ -13,6 +13,7 @@ from typing import Any
 from edgeseg.convert.calibration import CalibrationStats
 from edgeseg.convert.edgetpu import EdgeTpuResult, PrecheckIssue, edgetpu_precheck
 from edgeseg.convert.options import ConvertOptions, Quant
+from edgeseg.core.fileio import json_text
 from edgeseg.runtime.inspect import ModelInfo, inspect_tflite
 
 # Ops a full-integer U-Net may contain (normalise layer, encoder/decoder, head), anything else is
@@ -125,7 +126,7 @@ def write_report(report: ConversionReport, path: str | Path) -> Path:
     """Write the report JSON atomically."""
     from edgeseg.convert.converter import atomic_write_bytes
 
-    return Path(atomic_write_bytes(path, (json.dumps(report.to_dict(), indent=2) + "\n").encode()))
+    return Path(atomic_write_bytes(path, json_text(report.to_dict()).encode()))
 
 
 __all__ = [

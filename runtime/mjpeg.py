@@ -10,7 +10,6 @@ while someone watches, and each viewer takes the latest frame when it is ready (
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import threading
@@ -23,6 +22,7 @@ import cv2
 import numpy as np
 
 from edgeseg.core.errors import EdgesegError
+from edgeseg.core.fileio import json_text
 from edgeseg.runtime.mjpeg_page import render_page
 
 log = logging.getLogger("edgeseg.runtime")
@@ -267,7 +267,7 @@ class MjpegServer:
                 if path in ("/", "/index.html"):
                     self._send(200, "text/html; charset=utf-8", server.page)
                 elif path == "/stats":
-                    body = json.dumps(server.stats()).encode()
+                    body = json_text(server.stats(), indent=None).encode()
                     self._send(200, "application/json", body)
                 elif path == "/stream.mjpg":
                     self._stream()

@@ -327,8 +327,19 @@ class MaskSink:
     ) -> None:
         self.folder = Path(folder)
         self.names = names
+        self._made = not self.folder.exists()
         make_dir(self.folder, label="--save-masks")
         self.frames = 0
+
+    def close(self) -> Path | None:
+        """The folder, or None when no mask was written; a folder this run made is then
+        removed, so a run that fails before its first frame leaves nothing behind."""
+        if self.frames:
+            return self.folder
+        if self._made:
+            with contextlib.suppress(OSError):  # not empty after all: someone else wrote there
+                self.folder.rmdir()
+        return None
 
     def path_for(self, frame_no: int) -> Path:
         name = self.names(frame_no) if self.names is not None else None

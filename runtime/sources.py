@@ -219,6 +219,23 @@ class NetworkSource(_CaptureSource):
         return f"{self.target}: cannot open the stream (check the URL, network and credentials)"
 
 
+def _images_below(folder: Path) -> str:
+    """'; pass a folder that holds them, such as FOLDER/val/images (N images)' when FOLDER is a
+    dataset whose images sit one or two levels down (val/images, images/, JPEGImages/); the
+    held-out split first, as that is what a model has not seen."""
+
+    def count(d: Path) -> int:
+        return sum(1 for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+
+    subdirs = sorted((d for d in folder.iterdir() if d.is_dir()), key=lambda d: d.name)
+    held_out = [d for d in subdirs if d.name.lower() in ("val", "valid", "validation", "test")]
+    candidates = [c for d in [*held_out, *subdirs] for c in (d / "images", d) if c.is_dir()]
+    for candidate in candidates:
+        if n := count(candidate):
+            return f"; pass a folder that holds them, such as {candidate} ({n} images)"
+    return ""
+
+
 class ImageFolderSource(Source):
     """Every image in a folder, in name order, or one image file; an unreadable file is skipped
     with a warning and counted in `skipped` (one bad file never costs the frames around it)."""
@@ -239,7 +256,10 @@ class ImageFolderSource(Source):
             files = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_EXTS)
         self._stems = [p.stem for p in files]
         if not files:
-            raise SourceError(f"{self.folder}: no images ({', '.join(sorted(IMAGE_EXTS))})")
+            raise SourceError(
+                f"{self.folder}: no images ({', '.join(sorted(IMAGE_EXTS))})"
+                + _images_below(self.folder)
+            )
         self._files, self._pos = files, 0
 
     def read(self) -> np.ndarray | None:

@@ -115,6 +115,7 @@ class StreamRunner:
         self._errors: list[BaseException] = []
         self.video: VideoSink | ImageSink | None = None
         self.masks: MaskSink | None = None
+        self.masks_written: Path | None = None  # the --save-masks folder, once a mask is in it
         self.server: MjpegServer | None = None
         self.window: WindowSink | None = None
         self.paced = source.live or config.realtime
@@ -359,6 +360,8 @@ class StreamRunner:
                 self.server.close()
             if self.window is not None:
                 self.window.close()
+            if self.masks is not None:
+                self.masks_written = self.masks.close()
         return video
 
     def _finalise(self) -> StreamResult:
@@ -375,7 +378,7 @@ class StreamRunner:
             self.stats,
             self.stopped_by,
             video,
-            self.config.save_masks if self.masks else None,
+            self.masks_written,
             self.config.stats_path,
             self.error,
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -157,9 +158,33 @@ def append_text(path: str | Path, text: str, *, label: str = "") -> Path:
     return Path(path)
 
 
+def _plain(value: Any) -> Any:
+    """VALUE with what JSON cannot hold made plain: NaN and infinities become null (Python's
+    json writes them as NaN / Infinity, which JavaScript, jq and most parsers reject), numpy
+    scalars and arrays become numbers and lists, tuples lists."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def json_text(payload: Any, *, indent: int | None = 2) -> str:
+    """The one way edgeseg writes JSON (reports, stats, config.json, metadata, the live page's
+    /stats): strict JSON, non-finite numbers as null; pretty with a final newline by default."""
+    text = json.dumps(_plain(payload), indent=indent, allow_nan=False)
+    return text + "\n" if indent is not None else text
+
+
 def write_json(path: str | Path, payload: Any, *, label: str = "", mkdir: bool = False) -> Path:
-    """Write pretty JSON (with a final newline) atomically; returns the path."""
-    return write_text(path, json.dumps(payload, indent=2) + "\n", label=label, mkdir=mkdir)
+    """Write `json_text(payload)` atomically; returns the path."""
+    return write_text(path, json_text(payload), label=label, mkdir=mkdir)
 
 
 def encode_image(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeseg.core.errors import ModelError, first_line
+from edgeseg.core.fileio import json_text
 from edgeseg.core.spec import ModelSpec
 
 METADATA_NAME = "edgeseg.json"
@@ -29,7 +30,7 @@ def embed_metadata(
     payload = {"spec": spec.to_dict(), **(extra or {})}
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr(METADATA_NAME, json.dumps(payload, indent=2))
+        zf.writestr(METADATA_NAME, json_text(payload))
     return strip_metadata(tflite_bytes) + buf.getvalue()
 
 

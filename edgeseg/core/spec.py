@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from edgeseg import __version__
 from edgeseg.core.errors import ModelError
-from edgeseg.core.fileio import write_text
+from edgeseg.core.fileio import json_text, write_text
 
 ResizePolicy = Literal["stretch", "letterbox"]
 ColorOrder = Literal["rgb", "bgr"]
@@ -245,11 +245,11 @@ class ModelSpec:
             raise ModelError(f"invalid model spec: {type(exc).__name__}: {exc}") from exc
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
+        return json_text(self.to_dict())
 
     def save(self, path: str | Path) -> None:
         """Write atomically: a crash never leaves a half-written config."""
-        write_text(path, self.to_json() + "\n")
+        write_text(path, self.to_json())
 
     @classmethod
     def load(cls, path: str | Path) -> ModelSpec:

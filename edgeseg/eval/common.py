@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from edgeseg.core.errors import DatasetError, ModelError
-from edgeseg.core.fileio import write_image, write_text
 from edgeseg.core.spec import ModelSpec
 from edgeseg.data.dataset import Dataset, open_dataset, read_class_names
 from edgeseg.data.layout import Sample, is_split
@@ -111,13 +110,3 @@ def iter_chunks(ds: Dataset, split: str, limit: int | None, size: int) -> Iterat
             chunk = []
     if chunk:
         yield chunk
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder, so readers never see half a file."""
-    write_text(path, text, mkdir=True)
-
-
-def write_image_atomic(path: Path, image: np.ndarray) -> None:
-    """Encode in memory, then write through the one atomic writer (core.fileio)."""
-    write_image(path, image, mkdir=True)

@@ -4,13 +4,13 @@ ONE pass (each image read once); the images where they disagree most are kept in
 from __future__ import annotations
 
 import heapq
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from edgeseg.core.errors import DatasetError, ModelError
+from edgeseg.core.fileio import write_image, write_json, write_text
 from edgeseg.core.metrics import MetricAccumulator
 from edgeseg.core.spec import ModelSpec
 from edgeseg.eval.check_result import CheckResult, Disagreement
@@ -22,8 +22,6 @@ from edgeseg.eval.common import (
     count_items,
     iter_chunks,
     open_eval_data,
-    write_image_atomic,
-    write_text_atomic,
 )
 from edgeseg.eval.evaluate import EvalResult, Timer, iou_by_name, timed_predict, warm_up
 from edgeseg.eval.predictor import Predictor, TFLitePredictor, open_predictor
@@ -207,7 +205,7 @@ def write_check_reports(res: CheckResult, out_dir: Path) -> CheckResult:
     res = replace(res, outputs=outputs)
     if res.worst:
         grid = disagreement_grid(res.worst, res.int8.spec, res.float_eval, res.int8)
-        write_image_atomic(outputs["disagreement"], grid)
-    write_text_atomic(outputs["markdown"], res.to_markdown())
-    write_text_atomic(outputs["json"], json.dumps(res.to_dict(), indent=2) + "\n")
+        write_image(outputs["disagreement"], grid, mkdir=True)
+    write_text(outputs["markdown"], res.to_markdown(), mkdir=True)
+    write_json(outputs["json"], res.to_dict(), mkdir=True)
     return res

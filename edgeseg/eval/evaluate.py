@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from edgeseg.core.errors import DatasetError
+from edgeseg.core.fileio import write_image, write_json
 from edgeseg.core.metrics import MetricAccumulator, SegmentationScores
 from edgeseg.core.spec import ModelSpec
 from edgeseg.eval.common import (
@@ -19,8 +19,6 @@ from edgeseg.eval.common import (
     count_items,
     iter_chunks,
     open_eval_data,
-    write_image_atomic,
-    write_text_atomic,
 )
 from edgeseg.eval.overlays import eval_overlay
 from edgeseg.eval.predictor import Predictor, open_predictor
@@ -74,7 +72,7 @@ class EvalResult:
 
     def write_json(self, path: str | Path) -> Path:
         path = Path(path)
-        write_text_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
+        write_json(path, self.to_dict(), mkdir=True)
         return path
 
 
@@ -155,7 +153,7 @@ def evaluate_predictor(
             acc.update(mask, pred)
             if out_dir is not None:
                 picture = eval_overlay(sample.stem, image, mask, pred, spec)
-                write_image_atomic(out_dir / f"{sample.stem}.png", picture)
+                write_image(out_dir / f"{sample.stem}.png", picture, mkdir=True)
         done += len(chunk)
         if progress:
             progress(done, total)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import time
 from collections.abc import Callable
@@ -18,7 +17,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from edgeseg.core.fileio import atomic_path, make_dir, write_bytes, write_error, write_text
+from edgeseg.core.fileio import (
+    atomic_path,
+    make_dir,
+    write_bytes,
+    write_error,
+    write_json,
+    write_text,
+)
 from edgeseg.core.metrics import MetricAccumulator, SegmentationScores
 from edgeseg.core.processing import (
     Placement,
@@ -31,11 +37,6 @@ from edgeseg.core.spec import ModelSpec
 from edgeseg.data.dataset import Dataset
 
 HISTORY_FIELDS = ("epoch", "loss", "val_loss", "val_miou", "val_pixel_accuracy", "lr", "seconds")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` through the one atomic writer (kept as a name the training loop imports)."""
-    write_text(path, text)
 
 
 def atomic_save_model(model: keras.Model, path: Path) -> None:
@@ -168,7 +169,7 @@ class EpochLog(keras.callbacks.Callback):
             "best_miou": self.checkpoint.best,
             "best_epoch": self.checkpoint.best_epoch + 1,
         }
-        atomic_write_text(self.resume_dir / "state.json", json.dumps(state, indent=2) + "\n")
+        write_json(self.resume_dir / "state.json", state)
 
 
 def write_history(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -178,7 +179,7 @@ def write_history(path: Path, rows: list[dict[str, Any]]) -> None:
     )
     writer.writeheader()
     writer.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
+    write_text(path, buf.getvalue())
 
 
 def read_history(path: Path) -> list[dict[str, Any]]:

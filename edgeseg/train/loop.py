@@ -16,6 +16,7 @@ import keras
 import numpy as np
 
 from edgeseg.core.errors import ModelError, first_line
+from edgeseg.core.fileio import write_json
 from edgeseg.core.metrics import SegmentationScores
 from edgeseg.core.spec import ModelSpec
 from edgeseg.data.dataset import Dataset
@@ -25,7 +26,6 @@ from edgeseg.train.callbacks import (
     EpochLog,
     ValidationData,
     ValidationMIoU,
-    atomic_write_text,
     plot_curves,
     read_history,
 )
@@ -203,7 +203,7 @@ def run_fit(
 
     def write_config(scores: SegmentationScores, epoch: int) -> None:
         payload = run_config(spec, config, cost, scores, epoch)
-        atomic_write_text(config_path, json.dumps(payload, indent=2) + "\n")
+        write_json(config_path, payload)
 
     agree = _cross_worker_mean(strategy) if config.strategy == "multiworker" else None
     validation = ValidationMIoU(ValidationData(ds, spec, model.loss), agree)
@@ -255,7 +255,7 @@ def run_fit(
         )
     if probe is not None and probe.result is not None:  # on record, whichever epoch was best
         saved = {**json.loads(config_path.read_text()), "train_step": probe.result}
-        atomic_write_text(config_path, json.dumps(saved, indent=2) + "\n")
+        write_json(config_path, saved)
     if config.makes_qat_model and not interrupted:
         phase = QuantisationAwarePhase(config, ds, spec, run_dir, rows, cost)
         try:

@@ -17,7 +17,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from edgeseg.core.fileio import make_dir, write_bytes
+from edgeseg.core.fileio import make_dir, write_bytes, write_json
 from edgeseg.core.metrics import SegmentationScores
 from edgeseg.core.processing import prepare_image, read_image
 from edgeseg.core.spec import ModelSpec
@@ -29,7 +29,6 @@ from edgeseg.train.callbacks import (
     ValidationData,
     ValidationMIoU,
     atomic_save_model,
-    atomic_write_text,
 )
 from edgeseg.train.config import TrainConfig, run_config
 from edgeseg.train.cost import ModelCost
@@ -72,7 +71,7 @@ def restore_float_model(run_dir: Path) -> None:
             spec["norm_scale"], spec["norm_offset"] = qat["float_norm"]
         spec["float_per_class_iou"] = qat["float_val"]["per_class_iou"]
         payload["val"] = qat["float_val"]
-        atomic_write_text(config_path, json.dumps(payload, indent=2) + "\n")
+        write_json(config_path, payload)
 
 
 class QuantisationAwarePhase:
@@ -142,7 +141,7 @@ class QuantisationAwarePhase:
 
         def write_config(scores: SegmentationScores, epoch: int) -> None:
             payload = run_config(self.spec, self.config, self.cost, scores, epoch, self.train_step)
-            atomic_write_text(config_path, json.dumps(payload, indent=2) + "\n")
+            write_json(config_path, payload)
 
         data_val = ValidationData(self.ds, self.spec, self.model.loss)
         validation = ValidationMIoU(data_val)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import stat
 from pathlib import Path
@@ -18,6 +19,32 @@ def test_write_json_lands_whole_and_leaves_no_temp(tmp_path: Path) -> None:
     out = fileio.write_json(tmp_path / "a.json", {"x": 1})
     assert out.read_text() == '{\n  "x": 1\n}\n'
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+
+
+def test_json_is_strict_whatever_the_payload_holds(tmp_path: Path) -> None:
+    """NaN and infinities (an mIoU of no class, a thread trial that never ran) become null, not
+    the NaN / Infinity tokens JavaScript and jq reject; numpy values become plain numbers."""
+    payload = {
+        "nan": float("nan"),
+        "inf": float("-inf"),
+        "np": np.float32(0.5),
+        "n": np.int64(3),
+        "arr": np.array([1.0, np.inf]),
+        "nested": ({"x": np.nan},),
+    }
+    text = fileio.json_text(payload)
+    assert "NaN" not in text and "Infinity" not in text and text.endswith("}\n")
+    assert json.loads(text) == {
+        "nan": None,
+        "inf": None,
+        "np": 0.5,
+        "n": 3,
+        "arr": [1.0, None],
+        "nested": [{"x": None}],
+    }
+    assert fileio.json_text({"a": 1}, indent=None) == '{"a": 1}'
+    out = fileio.write_json(tmp_path / "s.json", {"fps": float("inf")})
+    assert json.loads(out.read_text()) == {"fps": None}
 
 
 def test_failure_inside_block_keeps_old_file_and_removes_temp(tmp_path: Path) -> None:

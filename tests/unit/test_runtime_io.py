@@ -179,6 +179,35 @@ def test_mask_sink_names_by_frame_number(tmp_path: Path) -> None:
     assert [p.name for p in (tmp_path / "masks").iterdir()] == ["000017.png"]
 
 
+def test_mask_sink_leaves_no_empty_folder_it_made(tmp_path: Path) -> None:
+    """A run that fails before its first frame leaves no --save-masks folder behind; a folder
+    that was there before stays, and one with masks in it is the result."""
+    made = MaskSink(tmp_path / "new")
+    assert (tmp_path / "new").is_dir() and made.close() is None
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "old").mkdir()
+    assert MaskSink(tmp_path / "old").close() is None and (tmp_path / "old").is_dir()
+    used = MaskSink(tmp_path / "used")
+    used.write(0, np.zeros((2, 2), np.uint8))
+    assert used.close() == tmp_path / "used" and (tmp_path / "used" / "000000.png").is_file()
+
+
+def test_a_dataset_folder_as_source_names_a_folder_of_its_images(tmp_path: Path) -> None:
+    for split, n in (("train", 3), ("val", 2)):
+        for i in range(n):
+            (tmp_path / split / "images").mkdir(parents=True, exist_ok=True)
+            image = np.zeros((8, 8, 3), np.uint8)
+            assert cv2.imwrite(str(tmp_path / split / "images" / f"{i}.png"), image)
+    with pytest.raises(SourceError) as info:
+        ImageFolderSource(tmp_path).open()
+    assert str(info.value).endswith(
+        f"; pass a folder that holds them, such as {tmp_path / 'val' / 'images'} (2 images)"
+    )
+    with pytest.raises(SourceError) as info:
+        ImageFolderSource(tmp_path / "val").open()  # val/ itself: one level further down
+    assert str(info.value).endswith(f"such as {tmp_path / 'val' / 'images'} (2 images)")
+
+
 @pytest.mark.skipif(opencv_has_gui(), reason="this OpenCV build has a GUI")
 def test_headless_opencv_says_install_gui_extra() -> None:
     with pytest.raises(OutputError, match=r"edgeseg\[gui\].*--headless.*--serve"):
