@@ -16,7 +16,7 @@ import numpy as np
 
 from edgeseg.core.errors import SourceError, first_line
 from edgeseg.core.errors import SourceLost as SourceLost  # re-exported: stream imports it here
-from edgeseg.core.processing import IMAGE_EXTS, read_image
+from edgeseg.core.processing import IMAGE_EXTS, MASK_NAME_ENDINGS, read_image
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +219,23 @@ class NetworkSource(_CaptureSource):
         return f"{self.target}: cannot open the stream (check the URL, network and credentials)"
 
 
+def _without_masks(files: list[Path]) -> list[Path]:
+    """FILES without the masks kept beside their images (X_mask.png next to X.jpg, as a
+    Roboflow export's split folders hold them): a dataset's split run as frames."""
+    stems = {p.stem for p in files}
+    masks = {
+        p
+        for p in files
+        for e in MASK_NAME_ENDINGS
+        if p.stem.endswith(e) and p.stem[: -len(e)] in stems
+    }
+    if masks:
+        log.warning(
+            "skipped %d mask file(s) beside their images (such as %s)", len(masks), min(masks).name
+        )
+    return [p for p in files if p not in masks]
+
+
 def _images_below(folder: Path) -> str:
     """'; pass a folder that holds them, such as FOLDER/val/images (N images)' when FOLDER is a
     dataset whose images sit one or two levels down (val/images, images/, JPEGImages/); the
@@ -253,7 +270,9 @@ class ImageFolderSource(Source):
         if self.folder.is_file():
             files = [self.folder]
         else:
-            files = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+            files = _without_masks(
+                sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+            )
         self._stems = [p.stem for p in files]
         if not files:
             raise SourceError(

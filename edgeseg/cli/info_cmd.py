@@ -182,6 +182,8 @@ def info(
     from edgeseg.core.model_metadata import spec_from_payload
     from edgeseg.runtime.inspect import describe_tensor, inspect_tflite
 
+    if not model.exists() and model.suffix.lower() not in (".tflite", ".keras"):
+        raise fail(f"{model}: not found; info takes a .tflite or .keras model, or a dataset folder")
     if model.is_dir():
         _data_info(model, ignore_class, unlisted_colors)
         return

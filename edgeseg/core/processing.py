@@ -26,6 +26,9 @@ MaskEncoding = Literal["index", "binary", "rgb", "palette"]
 
 # Image files every stage reads (datasets, calibration, folder sources); OpenCV decodes them all
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+# a mask kept beside its image in one folder is named after it plus one of these (Roboflow's
+# X.jpg + X_mask.png): datasets pair them, and a folder of frames skips the masks
+MASK_NAME_ENDINGS = ("_mask", "_label", "_labels", "_gt", "_seg", "_annot")
 
 
 def read_image(path: str | Path) -> np.ndarray:

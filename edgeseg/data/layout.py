@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeseg.core.errors import DatasetError
-from edgeseg.core.processing import IMAGE_EXTS
+from edgeseg.core.processing import IMAGE_EXTS, MASK_NAME_ENDINGS
 
 JPEG_EXTS = (".jpg", ".jpeg")
 # the splits' and the mask folder's names, as published datasets give them
@@ -129,10 +129,6 @@ def _pairs_without_images_dir(folder: Path) -> list[Sample] | None:
     if (beside := _sibling_mask_dir(folder)) is not None:
         return _pair_folders(folder, folder, beside)
     return _same_folder_pairs(folder)
-
-
-# a mask kept beside its image in one folder: Roboflow's X.jpg + X_mask.png
-MASK_NAME_ENDINGS = ("_mask", "_label", "_labels", "_gt", "_seg", "_annot")
 
 
 def _same_folder_pairs(folder: Path) -> list[Sample] | None:

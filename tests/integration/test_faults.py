@@ -435,6 +435,12 @@ def test_info_on_a_folder_that_is_no_dataset_says_what_info_takes(tmp_path: Path
     error = one_line_error(output)
     assert "images: folder not found; a dataset needs images/ and masks/" in error
     assert error.endswith("`edgeseg info` takes a .tflite or .keras model, or a dataset folder")
+    code, output = cli("info", tmp_path / "typo")
+    assert code == 2
+    assert one_line_error(output) == (
+        f"error: {tmp_path / 'typo'}: not found; info takes a .tflite or .keras model, or a "
+        "dataset folder"
+    )
 
 
 def test_calib_file_says_it_must_be_a_folder(tmp_path: Path) -> None:

@@ -208,6 +208,20 @@ def test_a_dataset_folder_as_source_names_a_folder_of_its_images(tmp_path: Path)
     assert str(info.value).endswith(f"such as {tmp_path / 'val' / 'images'} (2 images)")
 
 
+def test_a_split_with_masks_beside_its_images_runs_the_images_only(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Roboflow's valid/ holds X.jpg + X_mask.png: `run --source valid/` runs X.jpg and says it
+    skipped the masks; a picture whose name merely ends like a mask (no partner) still runs."""
+    for name in ("a.jpg", "a_mask.png", "b.jpg", "b_mask.png", "lonely_seg.png"):
+        assert cv2.imwrite(str(tmp_path / name), np.zeros((8, 8, 3), np.uint8))
+    source = ImageFolderSource(tmp_path)
+    with caplog.at_level("WARNING", logger="edgeseg.runtime"):
+        source.open()
+    assert [source.frame_name(i) for i in range(3)] == ["a", "b", "lonely_seg"]
+    assert "skipped 2 mask file(s) beside their images (such as a_mask.png)" in caplog.text
+
+
 @pytest.mark.skipif(opencv_has_gui(), reason="this OpenCV build has a GUI")
 def test_headless_opencv_says_install_gui_extra() -> None:
     with pytest.raises(OutputError, match=r"edgeseg\[gui\].*--headless.*--serve"):
