@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -105,12 +106,26 @@ def _keras_info(model: Path) -> None:
     console.print(table)
 
 
+def _sizes(sizes: list[tuple[int, int]]) -> str:
+    """The training images' sizes as WIDTHxHEIGHT: the one size they share, or the median size
+    and the range (what the derived input size follows)."""
+    if len(set(sizes)) == 1:
+        h, w = sizes[0]
+        return f"{w}x{h} (all {len(sizes)} training images)"
+    (h, w), (h0, w0), (h1, w1) = (
+        (int(v) for v in np.median(sizes, axis=0)),
+        min(sizes, key=lambda hw: hw[0] * hw[1]),
+        max(sizes, key=lambda hw: hw[0] * hw[1]),
+    )
+    return f"median {w}x{h} (from {w0}x{h0} to {w1}x{h1}, {len(sizes)} training images)"
+
+
 def _data_info(folder: Path, ignore_class: list[str] | None, unlisted: str | None) -> None:
     """A dataset folder: what `edgeseg train` would find and do (layout, split, classes and their
     share of the training pixels, loss weights, the resolved recipe), without TensorFlow."""
     from edgeseg.train.config import TrainConfig
     from edgeseg.train.fit import absent_classes, prepare_data
-    from edgeseg.train.recipe import class_weights
+    from edgeseg.train.recipe import class_weights, image_size
 
     config = TrainConfig(
         data=folder,
@@ -142,6 +157,7 @@ def _data_info(folder: Path, ignore_class: list[str] | None, unlisted: str | Non
             "ignored pixels",
             f"{100 * pixels.ignored_share:.2g}% of the training masks ({ds.ignore_index})",
         )
+    table.add_row("image size", _sizes([image_size(s.image) for s in ds.train]))
     table.add_row("edgeseg train", resolved.recipe_line().removeprefix("recipe: "))
     console.print(table)
     weights = class_weights(pixels.frequencies, resolved.class_weighting)
