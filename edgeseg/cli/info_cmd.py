@@ -174,7 +174,7 @@ def _data_info(folder: Path, ignore_class: list[str] | None, unlisted: str | Non
 
 
 def info(
-    model: Annotated[
+    path: Annotated[
         Path,
         typer.Argument(
             help="A .tflite model, a .keras model with the config.json `edgeseg train` wrote, "
@@ -185,11 +185,12 @@ def info(
     ignore_class: IgnoreClassOption = None,
     unlisted_colors: UnlistedColorsOption = None,
 ) -> None:
-    """Show a .tflite model's metadata, tensors, quantisation and op histogram (no TensorFlow).
+    """Inspect a model or a dataset folder, without TensorFlow.
 
-    For a .keras model, what training recorded beside it: classes, input, scores and cost. For
-    a dataset folder, what `edgeseg train` would find in it and do with it: pairs, split,
-    classes with their share of the training pixels and loss weights, and the recipe.
+    A .tflite model: its metadata, tensors, quantisation, op histogram and cost. A .keras model:
+    what training recorded beside it (classes, input, scores, cost). A dataset folder: what
+    `edgeseg train` would find in it and do with it (pairs, split, classes with their share of
+    the training pixels and loss weights, the recipe).
 
     Examples:
       edgeseg info runs/m/model_int8.tflite
@@ -198,26 +199,26 @@ def info(
     from edgeseg.core.model_metadata import spec_from_payload
     from edgeseg.runtime.inspect import describe_tensor, inspect_tflite
 
-    if not model.exists() and model.suffix.lower() not in (".tflite", ".keras"):
-        raise fail(f"{model}: not found; info takes a .tflite or .keras model, or a dataset folder")
-    if model.is_dir():
-        _data_info(model, ignore_class, unlisted_colors)
+    if not path.exists() and path.suffix.lower() not in (".tflite", ".keras"):
+        raise fail(f"{path}: not found; info takes a .tflite or .keras model, or a dataset folder")
+    if path.is_dir():
+        _data_info(path, ignore_class, unlisted_colors)
         return
     if ignore_class or unlisted_colors:
         given = "--ignore-class" if ignore_class else "--unlisted-colors"
-        raise fail(f"{given}: applies to a dataset folder, and {model} is not one")
-    if model.suffix.lower() == ".keras":
-        _keras_info(model)
+        raise fail(f"{given}: applies to a dataset folder, and {path} is not one")
+    if path.suffix.lower() == ".keras":
+        _keras_info(path)
         return
     with user_errors():
-        details = inspect_tflite(model)
+        details = inspect_tflite(path)
         payload: dict[str, Any] = details.metadata or {}
-        spec = spec_from_payload(payload, model)
-    table = Table(title=str(model), show_header=False)
+        spec = spec_from_payload(payload, path)
+    table = Table(title=str(path), show_header=False)
     table.add_column(style="bold")
     table.add_column()
     if spec is None:
-        warn(f"{model}: no edgeseg metadata; showing tensors only (runtime will use defaults)")
+        warn(f"{path}: no edgeseg metadata; showing tensors only (runtime will use defaults)")
     else:
         _spec_rows(table, spec)
         keys = ("quant", "io", "calib_count", "quantisation_aware", "edgetpu")
@@ -225,7 +226,7 @@ def info(
         if conv:
             table.add_row("conversion", escape(", ".join(f"{k} {v}" for k, v in conv.items())))
     table.add_row("size", f"{details.size_bytes / 1024:.0f} KiB")
-    table.add_row("cost", _cost(model, spec))
+    table.add_row("cost", _cost(path, spec))
     table.add_row("interpreter", details.interpreter.split()[0])  # the package, as `run -v`
     for t in details.inputs:
         table.add_row("input tensor", f"{t.name}: {describe_tensor(t)}")
