@@ -213,7 +213,7 @@ def _read_labelmap(path: Path) -> tuple[tuple[str, ...], np.ndarray | None]:
     if given and len(given) != len(colors):
         missing = names[colors.index(None)]
         raise DatasetError(
-            f"{path}: class {missing!r} has no colour; give every class r,g,b or none"
+            f"{path}: class {missing!r} has no colour; give every class r,g,b, or none of them"
         )
     return tuple(names), (np.array(given, np.uint8).reshape(-1, 3) if given else None)
 
