@@ -171,6 +171,8 @@ def _data_info(folder: Path, ignore_class: list[str] | None, unlisted: str | Non
     console.print(classes)
     if message := absent_classes(pixels, ds):
         warn(message)
+    if hint := ds.void_hint():
+        console.print(f"note: {escape(hint)}", highlight=False)
 
 
 def info(

@@ -68,6 +68,18 @@ class Dataset:
             f"{left_out} from {source}, {ENCODING_WORDS[self.encoding]} masks"
         )
 
+    def void_hint(self) -> str | None:
+        """A note when a kept class is named as datasets name unannotated pixels (CamVid's
+        void, Cityscapes' unlabeled): trained as a class, it teaches the model to predict
+        clutter; None when no class is named so."""
+        void = [n for n in self.class_names if n.strip().lower().strip("_") in VOID_NAMES]
+        if not void:
+            return None
+        return (
+            f"class {void[0]!r} is trained and scored like the others; if it marks pixels no one "
+            f"annotated, leave it out with --ignore-class {void[0]}"
+        )
+
     def read_mask(self, sample: Sample) -> np.ndarray:
         """The pair's mask as a uint8 class-index map in `class_names` ids (unchecked)."""
         return self._renumber(self._read_listed(sample))
@@ -130,6 +142,8 @@ CLASS_CSV_NAMES = ("classes.csv", "class_dict.csv")  # name,r,g,b per class
 CLASS_LIST_NAMES = ("labels.txt", "class_names.txt")
 LABELMAP_NAME = "labelmap.txt"  # name:r,g,b:parts:actions per class, as CVAT's VOC export
 PIXEL_CSV_NAME = "_classes.csv"  # "Pixel Value, Class" per class, as Roboflow exports masks
+# names datasets give the pixels no one annotated (CamVid, Cityscapes, labelme's __ignore__)
+VOID_NAMES = ("void", "unlabeled", "unlabelled", "ignore", "ignored", "unannotated", "unknown")
 ENCODING_WORDS = {
     "rgb": "colour-coded",
     "palette": "palette PNG",

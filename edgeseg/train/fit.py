@@ -126,6 +126,8 @@ def train(
         )
     if ds.unlisted_colors == "ignore":
         log.info("mask colours not in %s: ignored (not trained or scored)", ds.names_source)
+    if hint := ds.void_hint():
+        log.info("note: %s", hint)
     _report_pixels(pixels, ds)
     assert config.size is not None
     spec = ModelSpec(

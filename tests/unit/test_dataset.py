@@ -420,6 +420,13 @@ def test_masks_beside_the_images_as_segnet_camvid_ships_them(tmp_path: Path) -> 
     assert ds.class_names == tuple(names)
     only_val = open_dataset(tmp_path / "val", val_fraction=1.0, ignore_classes=["void"])
     assert [s.mask for s in only_val.val] == [s.mask for s in ds.val]
+    assert ds.void_hint() is None  # left out, as it should be
+    kept = open_dataset(tmp_path)  # void trained like a class: say how to leave it out
+    assert kept.void_hint() == (
+        "class 'void' is trained and scored like the others; if it marks pixels no one "
+        "annotated, leave it out with --ignore-class void"
+    )
+    assert open_dataset(tmp_path, classes=[f"c{i}" for i in range(12)]).void_hint() is None
 
 
 def test_colour_masks_beside_the_images_as_kaggle_camvid_ships_them(tmp_path: Path) -> None:
