@@ -66,6 +66,8 @@ def eval_command(
             result.write_json(out)
     for w in result.warnings:
         warn(w)
+    for note in result.notes:
+        console.print(f"note: {escape(note)}", highlight=False, soft_wrap=True)
     d = result.to_dict()
     console.print(f"{model.name} on {result.images} images from {data}")
     table = Table()

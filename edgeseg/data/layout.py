@@ -12,6 +12,7 @@ split by the lists in ImageSets/Segmentation/. What the masks mean is dataset.py
 
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -436,3 +437,11 @@ def split_pairs(
     n_val = max(1, round(len(pairs) * val_fraction)) if len(pairs) > 1 and val_fraction > 0 else 0
     by_stem = lambda s: s.stem  # noqa: E731
     return sorted(shuffled[n_val:], key=by_stem), sorted(shuffled[:n_val], key=by_stem)
+
+
+def pairs_fingerprint(samples: list[Sample] | tuple[Sample, ...]) -> str:
+    """A short digest of the pairs' names, whatever their order: the same pool of pairs gives
+    the same fingerprint wherever the folder is, so evaluation can tell the folder a model was
+    trained on (and score the pairs training held out) from another one."""
+    names = "\n".join(sorted(s.stem for s in samples))
+    return hashlib.sha256(names.encode()).hexdigest()[:16]

@@ -5,23 +5,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from edgeseg.core.errors import DatasetError, ModelError
 from edgeseg.core.spec import ModelSpec
 from edgeseg.data.dataset import Dataset, open_dataset, read_class_names
-from edgeseg.data.layout import Sample, is_split
+from edgeseg.data.layout import Sample, is_split, pairs_fingerprint
 
 Progress = Callable[[int, int], None]
 Item = tuple[Sample, np.ndarray, np.ndarray]
 
 
-def open_eval_data(data_dir: str | Path, spec: ModelSpec | None = None) -> tuple[Dataset, str]:
-    """(dataset, split): DATA -> its val split; DATA/val (images/ + masks/) -> every pair in it.
+def open_eval_data(
+    data_dir: str | Path, spec: ModelSpec | None = None
+) -> tuple[Dataset, str, list[str]]:
+    """(dataset, split, notes): DATA -> its val split; DATA/val (images/ + masks/) -> every pair
+    in it; the folder a model was trained on, when it names no held-out split -> the pairs
+    training held out (told by the pairs' fingerprint `edgeseg train` recorded), with a note.
 
     DATA with train/ but no val/ (or Pascal VOC's train list without a val list) gives the seeded
-    held-out split `edgeseg train` validates on.
+    held-out split `edgeseg train` validated on (its --seed and --val-fraction, as recorded).
     Masks are read as the model was trained: classes it left out (`spec.ignored_classes`) and
     colours missing from classes.csv (`spec.unlisted_colors`) ignored.
 
@@ -34,18 +39,47 @@ def open_eval_data(data_dir: str | Path, spec: ModelSpec | None = None) -> tuple
     listed = found[0] if found is not None else ()
     ignored = tuple(n for n in spec.ignored_classes if n in listed) if spec is not None else ()
     unlisted = spec.unlisted_colors if spec is not None else "error"
+    recorded = _split_record(spec)
+    seed, fraction = (recorded["seed"], recorded["val_fraction"]) if recorded else (0, 0.2)
+
+    def opened(val_fraction: float) -> Dataset:
+        return open_dataset(
+            root,
+            val_fraction=val_fraction,
+            seed=seed,
+            validate=False,
+            ignore_classes=ignored,
+            unlisted_colors=unlisted,
+        )
+
     if is_split(root):
-        ds = open_dataset(root, validate=False, ignore_classes=ignored, unlisted_colors=unlisted)
+        ds = opened(fraction)
         if not ds.val:
             raise DatasetError(
                 f"{root}: no val/ (valid/, validation/) split to evaluate on; pass the folder "
                 "holding the evaluation images/ and masks/ (e.g. DATA/val)"
             )
-        return ds, "val"
-    ds = open_dataset(
-        root, val_fraction=1.0, validate=False, ignore_classes=ignored, unlisted_colors=unlisted
-    )
-    return ds, "val"
+        return ds, "val", []
+    everything = opened(1.0)
+    if recorded and recorded["pairs"] == pairs_fingerprint(everything.val):
+        ds = opened(fraction)
+        note = (
+            f"{root} holds the pairs the model was trained on: scored the {len(ds.val)} that "
+            f"training held out (--val-fraction {fraction:g}, --seed {seed}), not the "
+            f"{len(ds.train)} it learned from"
+        )
+        return ds, "val", [note]
+    return everything, "val", []
+
+
+def _split_record(spec: ModelSpec | None) -> dict[str, Any] | None:
+    """The split `edgeseg train` recorded in the model's spec, when it is whole."""
+    record = spec.extra.get("split") if spec is not None else None
+    if not isinstance(record, dict):
+        return None
+    ok = isinstance(record.get("pairs"), str) and isinstance(record.get("seed"), int)
+    fraction = record.get("val_fraction")
+    return record if ok and isinstance(fraction, int | float) and 0 < fraction < 1 else None
 
 
 def check_model_classes(ds: Dataset, spec: ModelSpec, model: Path) -> list[str]:

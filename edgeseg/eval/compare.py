@@ -152,8 +152,8 @@ def compare(
     notes: list[str] = []
     if float_pred is not None:
         notes += check_compatible(float_pred.spec, int8_pred.spec, float_pred.path, int8_path)
-    ds, split = open_eval_data(data_dir, int8_pred.spec)
-    notes += check_model_classes(ds, int8_pred.spec, int8_path)
+    ds, split, split_notes = open_eval_data(data_dir, int8_pred.spec)
+    notes += split_notes + check_model_classes(ds, int8_pred.spec, int8_path)
     if float_pred is None:
         float_miou, float_per_class = metadata_baseline(int8_path, int8_pred.spec)
         if max_class_drop is not None and float_per_class is None:

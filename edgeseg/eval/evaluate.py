@@ -37,6 +37,7 @@ class EvalResult:
     confusion: np.ndarray
     warnings: tuple[str, ...] = ()
     overlays: Path | None = None
+    notes: tuple[str, ...] = ()  # what was scored, where it is not the obvious (held-out pairs)
 
     def __repr__(self) -> str:
         """The headline, not the confusion matrix: model, data, images, mIoU, pixel accuracy."""
@@ -68,6 +69,7 @@ class EvalResult:
             "class_names": list(self.spec.class_names),
             "confusion_matrix": self.confusion.tolist(),
             "warnings": list(self.warnings),
+            "notes": list(self.notes),
         }
 
     def write_json(self, path: str | Path) -> Path:
@@ -139,7 +141,7 @@ def evaluate_predictor(
 ) -> EvalResult:
     """`evaluate` with an already opened predictor (lets callers reuse a loaded model)."""
     spec = predictor.spec
-    ds, split = open_eval_data(data_dir, spec)
+    ds, split, notes = open_eval_data(data_dir, spec)
     warnings = check_model_classes(ds, spec, predictor.path)
     total = count_items(ds, split, limit)
     acc = MetricAccumulator(spec.num_classes, ds.ignore_index)
@@ -168,5 +170,6 @@ def evaluate_predictor(
         mean_latency_ms=timer.mean_ms,
         confusion=acc.matrix.copy(),
         warnings=tuple(warnings),
+        notes=tuple(notes),
         overlays=out_dir,
     )

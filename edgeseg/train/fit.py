@@ -22,7 +22,7 @@ from edgeseg.core.errors import DatasetError, EdgesegError, ModelError
 from edgeseg.core.fileio import make_dir
 from edgeseg.core.spec import ModelSpec
 from edgeseg.data.dataset import Dataset, open_dataset
-from edgeseg.data.layout import split_pairs
+from edgeseg.data.layout import pairs_fingerprint, split_pairs
 from edgeseg.train.config import TrainConfig, TrainResult, load_train_config
 
 __all__ = [
@@ -139,13 +139,23 @@ def train(
         channels=config.channels,
         resize=config.resize,  # type: ignore[arg-type]
         target=config.target,  # type: ignore[arg-type]
-        extra={"architecture": config.architecture()},
+        extra={"architecture": config.architecture(), "split": _split_record(config, ds)},
     )
 
     make_dir(config.out, label="--out")
     from edgeseg.train.loop import run_fit  # TensorFlow loads here, after validation
 
     return run_fit(config, ds, spec, list(callbacks), pixels.frequencies)
+
+
+def _split_record(config: TrainConfig, ds: Dataset) -> dict[str, Any]:
+    """How the pairs were split, so `eval DATA` on the folder trained on (when it names no
+    held-out split) scores the pairs training held out, not the ones it learned from."""
+    return {
+        "pairs": pairs_fingerprint(ds.train + ds.val),
+        "seed": config.seed,
+        "val_fraction": config.val_fraction,
+    }
 
 
 @dataclass(frozen=True)

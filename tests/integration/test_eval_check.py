@@ -371,3 +371,35 @@ def test_bad_input_exits_2_with_one_line(
     assert len(lines) == 1 and lines[0].startswith("error:"), r.stderr
     assert expected in lines[0]
     assert not out.exists()  # nothing half-written
+
+
+def test_eval_on_the_unsplit_folder_trained_on_scores_the_held_out_pairs(tmp_path: Path) -> None:
+    """Trained on DATA/images + DATA/masks (training held out a seeded fifth), `eval --data
+    DATA` scores that fifth and says so, not the pairs the model learned from; a folder with
+    other pairs is scored whole."""
+    data = tmp_path / "flat"
+    for folder in ("images", "masks"):
+        (data / folder).mkdir(parents=True)
+    (data / "labels.txt").write_text("ground\nthing\n")
+    rng = np.random.default_rng(0)
+    for i in range(10):
+        mask = np.zeros((32, 32), np.uint8)
+        mask[8:24, 8:24] = 1
+        assert cv2.imwrite(str(data / "images" / f"p{i}.png"), rng.integers(0, 256, (32, 32, 3)))
+        assert cv2.imwrite(str(data / "masks" / f"p{i}.png"), mask)
+    run = tmp_path / "run"
+    tiny = ["--size", "32", "--depth", "2", "--filters", "8", "--epochs", "1", "--seed", "3"]
+    result = cli("train", data, "--out", run, *tiny, "--val-fraction", "0.3", "--no-qat")
+    assert result.exit_code == 0, result.output
+    scores = tmp_path / "scores.json"
+    result = cli("eval", run / "model.keras", "--data", data, "--out", scores)
+    assert result.exit_code == 0, result.output
+    assert "scored the 3 that training held out (--val-fraction 0.3, --seed 3)" in result.output
+    assert json.loads(scores.read_text())["images"] == 3
+    other = tmp_path / "other"
+    shutil.copytree(data, other)
+    (other / "images" / "p9.png").rename(other / "images" / "q9.png")
+    (other / "masks" / "p9.png").rename(other / "masks" / "q9.png")
+    result = cli("eval", run / "model.keras", "--data", other, "--out", scores)
+    assert result.exit_code == 0 and "held out" not in result.output
+    assert json.loads(scores.read_text())["images"] == 10

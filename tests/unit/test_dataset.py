@@ -488,7 +488,7 @@ def test_pascal_voc_layout_as_cvat_exports_it(tmp_path: Path) -> None:
     assert ds.val[0].image == tmp_path / "JPEGImages" / "d.jpg"
     assert image.shape == (12, 16, 3) and np.array_equal(mask, truth)
     # evaluation scores the val list; calibration uses the images that have masks
-    evaluated, split = open_eval_data(tmp_path)
+    evaluated, split, _ = open_eval_data(tmp_path)
     assert split == "val" and stems(evaluated.val) == ["d"]
     assert sorted(p.stem for p in find_calibration_images(tmp_path)) == ["a", "b", "c", "d"]
 
@@ -571,7 +571,7 @@ def test_splits_inside_images_and_masks_as_ade20k_publishes_them(tmp_path: Path)
     ds = open_dataset(tmp_path, ignore_classes=["other"])
     assert stems(ds.train) == ["ADE_train_1", "ADE_train_2"] and stems(ds.val) == ["v1"]
     assert ds.val[0].mask == tmp_path / "annotations" / "validation" / "v1.png"
-    evaluated, _ = open_eval_data(tmp_path)
+    evaluated, _, _ = open_eval_data(tmp_path)
     assert stems(evaluated.val) == ["v1"]
     assert len(find_calibration_images(tmp_path)) == 3
     (tmp_path / "annotations" / "validation" / "v1.png").rename(tmp_path / "v1.png")

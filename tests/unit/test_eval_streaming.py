@@ -37,8 +37,8 @@ class ThresholdPredictor:
 
 
 def test_data_root_and_val_folder_give_the_same_images(membrane_data: Path) -> None:
-    ds_root, split = open_eval_data(membrane_data)
-    ds_val, _ = open_eval_data(membrane_data / "val")
+    ds_root, split, _ = open_eval_data(membrane_data)
+    ds_val, _, _ = open_eval_data(membrane_data / "val")
     assert split == "val"
     assert [s.stem for s in ds_root.val] == [s.stem for s in ds_val.val]
     assert len(ds_val.val) == 6 and not ds_val.train
@@ -52,7 +52,7 @@ def test_a_valid_folder_is_the_split_eval_scores(membrane_data: Path, tmp_path: 
     for name in ("train", "labels.txt"):
         (tmp_path / name).symlink_to(membrane_data / name)
     (tmp_path / "valid").symlink_to(membrane_data / "val")
-    ds, split = open_eval_data(tmp_path)
+    ds, split, _ = open_eval_data(tmp_path)
     assert split == "val" and len(ds.train) == len(list((membrane_data / "train/images").iterdir()))
     assert [s.stem for s in ds.val] == [s.stem for s in open_eval_data(membrane_data)[0].val]
 
@@ -61,7 +61,7 @@ def test_evaluate_predictor_matches_direct_metrics(membrane_data: Path, tmp_path
     pred = ThresholdPredictor()
     assert isinstance(pred, Predictor)
     result = evaluate_predictor(pred, membrane_data / "val", save_overlays=tmp_path / "ov", limit=5)
-    ds, _ = open_eval_data(membrane_data / "val")
+    ds, _, _ = open_eval_data(membrane_data / "val")
     acc = MetricAccumulator(2)
     for _, image, mask in list(ds.iter_split("val"))[:5]:
         acc.update(mask, pred.predict(image))
@@ -80,7 +80,7 @@ def test_evaluate_predictor_matches_direct_metrics(membrane_data: Path, tmp_path
 
 
 def test_class_count_mismatch_names_both(membrane_data: Path) -> None:
-    ds, _ = open_eval_data(membrane_data / "val")
+    ds, _, _ = open_eval_data(membrane_data / "val")
     three = ModelSpec(64, 64, ("a", "b", "c"))
     with pytest.raises(DatasetError, match=r"dataset has 2 classes .* has 3"):
         check_model_classes(ds, three, Path("m.tflite"))
@@ -101,7 +101,7 @@ def test_empty_or_missing_data_is_a_dataset_error(tmp_path: Path, membrane_data:
     only_train = tmp_path / "only_train"
     shutil.copytree(membrane_data / "val", only_train / "train")
     shutil.copy(membrane_data / "labels.txt", only_train)
-    ds, split = open_eval_data(only_train)
+    ds, split, _ = open_eval_data(only_train)
     assert split == "val" and len(ds.val) == 1 and len(ds.train) == 5
 
 
