@@ -16,7 +16,7 @@ import numpy as np
 from edgeseg.core.errors import ConversionError, DatasetError
 from edgeseg.core.processing import IMAGE_EXTS, prepare_image, read_image
 from edgeseg.core.spec import ModelSpec
-from edgeseg.data.layout import VOC_IMAGES, paired_images, split_dirs
+from edgeseg.data.layout import VOC_IMAGES, image_dir, paired_images, split_dirs
 
 MIN_RECOMMENDED = 20
 Progress = Callable[[int, int], None]
@@ -33,7 +33,7 @@ def find_calibration_images(folder: str | Path) -> list[Path]:
     if not folder.is_dir():
         raise ConversionError(f"{folder}: calibration folder not found (pass --calib DIR)")
     try:  # a dataset's splits, laid out in any way `edgeseg train` reads
-        if (images := folder / "images").is_dir():  # its splits when it holds them
+        if (images := image_dir(folder)) is not None:  # its splits when it holds them
             split = split_dirs(images)
             dirs = [d for d in split if d is not None] if split else [images]
         elif pairs := paired_images(folder):  # one folder per sample, masks beside, VOC
@@ -41,7 +41,7 @@ def find_calibration_images(folder: str | Path) -> list[Path]:
         else:
             split = split_dirs(folder)
             voc = folder / VOC_IMAGES  # a VOC folder without class masks still calibrates
-            splits = [d / "images" for d in split or () if d and (d / "images").is_dir()]
+            splits = [i for d in split or () if d and (i := image_dir(d)) is not None]
             dirs = splits or ([voc] if voc.is_dir() else [folder])
     except DatasetError as exc:  # e.g. two held-out split folders
         raise ConversionError(str(exc)) from None

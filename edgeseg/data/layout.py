@@ -13,6 +13,7 @@ split by the lists in ImageSets/Segmentation/. What the masks mean is dataset.py
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +23,21 @@ from edgeseg.core.processing import IMAGE_EXTS, MASK_NAME_ENDINGS
 
 JPEG_EXTS = (".jpg", ".jpeg")
 # the splits' and the mask folder's names, as published datasets give them
+# (matched in any case: Kaggle's sets often say Train/, Images/, Masks/)
 TRAIN_DIRS = ("train", "training")
 VAL_DIRS = ("val", "valid", "validation")
-MASK_DIRS = ("masks", "labels", "annotations")
+IMAGE_DIRS = ("images", "image", "imgs", "img")
+MASK_DIRS = (
+    "masks",
+    "mask",
+    "labels",
+    "label",
+    "annotations",
+    "annotation",
+    "gt",
+    "ground_truth",
+    "groundtruth",
+)
 MASK_EXTS = (".png", ".bmp", ".tif", ".tiff")  # lossless only: JPEG blends class ids
 
 
@@ -66,9 +79,15 @@ def _jpeg_mask(path: Path) -> DatasetError:
 
 
 def _one_of(root: Path, names: tuple[str, ...], what: str) -> Path | None:
-    """The one folder of ROOT named one of NAMES, None when there is none; two are an error
-    (which one the user meant is not ours to guess)."""
-    found = [root / name for name in names if (root / name).is_dir()]
+    """The one folder of ROOT named one of NAMES in any case, None when there is none; two are
+    an error (which one the user meant is not ours to guess)."""
+    if not root.is_dir():
+        return None
+    with os.scandir(root) as entries:
+        found = sorted(
+            (Path(e.path) for e in entries if e.is_dir() and e.name.lower() in names),
+            key=lambda d: (names.index(d.name.lower()), d.name),
+        )
     if len(found) > 1:
         raise DatasetError(
             f"{root}: both {' and '.join(d.name + '/' for d in found)} found; keep one {what} "
@@ -78,8 +97,14 @@ def _one_of(root: Path, names: tuple[str, ...], what: str) -> Path | None:
 
 
 def mask_dir(folder: Path) -> Path | None:
-    """FOLDER's masks/ (or labels/ as Mapillary Vistas names it, or annotations/); None if none."""
+    """FOLDER's masks/ (or labels/ as Mapillary Vistas names it, annotations/, gt/, ... in any
+    case: MASK_DIRS); None if none."""
     return _one_of(folder, MASK_DIRS, "mask")
+
+
+def image_dir(folder: Path) -> Path | None:
+    """FOLDER's images/ (or image/, imgs/, img/, in any case); None if none."""
+    return _one_of(folder, IMAGE_DIRS, "image")
 
 
 def find_pairs(folder: Path) -> list[Sample]:
@@ -88,8 +113,8 @@ def find_pairs(folder: Path) -> list[Sample]:
     (`_sibling_mask_dir`); an image without mask (or the reverse) fails."""
     if (pairs := _pairs_without_images_dir(folder)) is not None:
         return pairs
-    img_dir, masks = folder / "images", mask_dir(folder)
-    if folder.name == "images" and not img_dir.is_dir() and mask_dir(folder.parent) is not None:
+    img_dir, masks = image_dir(folder), mask_dir(folder)
+    if folder.name.lower() in IMAGE_DIRS and img_dir is None and mask_dir(folder.parent):
         raise DatasetError(
             f"{folder}: this is a dataset's images/ folder; pass the dataset folder instead: "
             f"{_dataset_root(folder.parent)}"
@@ -99,9 +124,9 @@ def find_pairs(folder: Path) -> list[Sample]:
             f"{folder}: this is a Pascal VOC dataset's {folder.name}/ folder; pass the dataset "
             f"folder instead: {folder.parent}"
         )
-    if masks is None or not img_dir.is_dir():
+    if masks is None or img_dir is None:
         raise DatasetError(
-            f"{img_dir if not img_dir.is_dir() else folder / 'masks'}: folder not found; a "
+            f"{folder / ('images' if img_dir is None else 'masks')}: folder not found; a "
             "dataset needs images/ and masks/ side by side (or one folder per sample holding its "
             "image and mask, e.g. rgb.jpg + labels.png, or images with their masks in a folder "
             "beside, e.g. train/ + trainannot/ or train_labels/, or each mask beside its image, "
@@ -123,7 +148,7 @@ def _dataset_root(split: Path) -> Path:
 def _pairs_without_images_dir(folder: Path) -> list[Sample] | None:
     """FOLDER's pairs when it has neither images/ nor masks/ but one folder per sample, a mask
     folder beside it or each mask beside its image; None when it is not laid out so."""
-    if (folder / "images").is_dir() or mask_dir(folder) is not None:
+    if image_dir(folder) is not None or mask_dir(folder) is not None:
         return None
     if (pairs := _sample_folder_pairs(folder)) is not None:
         return pairs
@@ -399,8 +424,8 @@ def _nested_splits(root: Path) -> Splits | None:
     """Splits kept inside images/ and masks/: images/train + masks/train (images/val +
     masks/val), as ADE20K publishes them (images/training + annotations/training); None when
     images/ holds no training split."""
-    images, masks = root / "images", mask_dir(root)
-    if masks is None or not images.is_dir() or (split := split_dirs(images)) is None:
+    images, masks = image_dir(root), mask_dir(root)
+    if masks is None or images is None or (split := split_dirs(images)) is None:
         return None
 
     def pairs(folder: Path, names: tuple[str, ...]) -> list[Sample]:

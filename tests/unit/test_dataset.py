@@ -557,6 +557,25 @@ def test_pascal_voc_layout_errors_name_the_file_and_line(tmp_path: Path) -> None
     raises(tmp_path, rf"{tmp_path}: has JPEGImages/ but no SegmentationClass/ or Segmentation")
 
 
+def test_folder_names_in_any_case_and_their_singular_and_gt_forms(tmp_path: Path) -> None:
+    """Kaggle's Train/Images + Train/Masks and Validation/...; img/ + gt/ side by side."""
+    labels(tmp_path, "a", "b", "c")
+    for split, stem in (("Train", "t0"), ("Validation", "v0")):
+        write_flat(tmp_path / split / "Images", f"{stem}.jpg", RNG.integers(0, 256, (12, 16, 3)))
+        write_flat(tmp_path / split / "Masks", f"{stem}.png", index_mask())
+    ds = open_dataset(tmp_path)
+    assert stems(ds.train) == ["t0"] and stems(ds.val) == ["v0"]
+    assert ds.val[0].mask == tmp_path / "Validation" / "Masks" / "v0.png"
+    assert [p.name for p in find_calibration_images(tmp_path)] == ["t0.jpg", "v0.jpg"]
+    flat = tmp_path / "flat"
+    write_flat(flat / "img", "a.jpg", RNG.integers(0, 256, (12, 16, 3)))
+    write_flat(flat / "gt", "a.png", index_mask())
+    labels(flat, "a", "b", "c")
+    assert open_dataset(flat, val_fraction=1.0).val[0].mask == flat / "gt" / "a.png"
+    (flat / "masks").mkdir()
+    raises(flat, rf"{flat}: both masks/ and gt/ found; keep one mask folder")
+
+
 def test_splits_inside_images_and_masks_as_ade20k_publishes_them(tmp_path: Path) -> None:
     """images/training + annotations/training (ADE20K), images/val + masks/val (many Kaggle
     sets): the split folders sit inside the image and mask folders."""
