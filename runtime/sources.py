@@ -16,7 +16,13 @@ import numpy as np
 
 from edgeseg.core.errors import SourceError, first_line
 from edgeseg.core.errors import SourceLost as SourceLost  # re-exported: stream imports it here
-from edgeseg.core.processing import IMAGE_EXTS, MASK_NAME_ENDINGS, read_image
+from edgeseg.core.processing import (
+    IMAGE_DIRS,
+    IMAGE_EXTS,
+    MASK_DIRS,
+    MASK_NAME_ENDINGS,
+    read_image,
+)
 
 log = logging.getLogger(__name__)
 
@@ -244,12 +250,18 @@ def _images_below(folder: Path) -> str:
     def count(d: Path) -> int:
         return sum(1 for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
 
-    subdirs = sorted((d for d in folder.iterdir() if d.is_dir()), key=lambda d: d.name)
+    def dirs(d: Path) -> list[Path]:  # image folders first, never a mask folder
+        found = [c for c in d.iterdir() if c.is_dir() and c.name.lower() not in MASK_DIRS]
+        named = (*IMAGE_DIRS, "jpegimages")  # and Pascal VOC's
+        return sorted(found, key=lambda c: (c.name.lower() not in named, c.name))
+
+    subdirs = dirs(folder)
     held_out = [d for d in subdirs if d.name.lower() in ("val", "valid", "validation", "test")]
-    candidates = [c for d in [*held_out, *subdirs] for c in (d / "images", d) if c.is_dir()]
+    candidates = [c for d in [*held_out, *subdirs] for c in (*dirs(d), d)]
     for candidate in candidates:
         if n := count(candidate):
-            return f"; pass a folder that holds them, such as {candidate} ({n} images)"
+            images = f"{n} image{'s' if n != 1 else ''}"
+            return f"; pass a folder that holds them, such as {candidate} ({images})"
     return ""
 
 

@@ -29,6 +29,19 @@ IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 # a mask kept beside its image in one folder is named after it plus one of these (Roboflow's
 # X.jpg + X_mask.png): datasets pair them, and a folder of frames skips the masks
 MASK_NAME_ENDINGS = ("_mask", "_label", "_labels", "_gt", "_seg", "_annot")
+# a dataset's image and mask folders, as datasets name them (matched in any case)
+IMAGE_DIRS = ("images", "image", "imgs", "img")
+MASK_DIRS = (
+    "masks",
+    "mask",
+    "labels",
+    "label",
+    "annotations",
+    "annotation",
+    "gt",
+    "ground_truth",
+    "groundtruth",
+)
 
 
 def read_image(path: str | Path) -> np.ndarray:

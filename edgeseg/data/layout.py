@@ -19,25 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeseg.core.errors import DatasetError
-from edgeseg.core.processing import IMAGE_EXTS, MASK_NAME_ENDINGS
+from edgeseg.core.processing import IMAGE_DIRS, IMAGE_EXTS, MASK_DIRS, MASK_NAME_ENDINGS
 
 JPEG_EXTS = (".jpg", ".jpeg")
 # the splits' and the mask folder's names, as published datasets give them
 # (matched in any case: Kaggle's sets often say Train/, Images/, Masks/)
 TRAIN_DIRS = ("train", "training")
 VAL_DIRS = ("val", "valid", "validation")
-IMAGE_DIRS = ("images", "image", "imgs", "img")
-MASK_DIRS = (
-    "masks",
-    "mask",
-    "labels",
-    "label",
-    "annotations",
-    "annotation",
-    "gt",
-    "ground_truth",
-    "groundtruth",
-)
+
 MASK_EXTS = (".png", ".bmp", ".tif", ".tiff")  # lossless only: JPEG blends class ids
 
 

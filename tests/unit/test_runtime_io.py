@@ -206,6 +206,13 @@ def test_a_dataset_folder_as_source_names_a_folder_of_its_images(tmp_path: Path)
     with pytest.raises(SourceError) as info:
         ImageFolderSource(tmp_path / "val").open()  # val/ itself: one level further down
     assert str(info.value).endswith(f"such as {tmp_path / 'val' / 'images'} (2 images)")
+    ade = tmp_path / "ade"  # annotations/ sorts before images/: a mask folder is never named
+    for folder in ("annotations", "Images"):
+        (ade / folder / "training").mkdir(parents=True)
+        assert cv2.imwrite(str(ade / folder / "training" / "a.png"), np.zeros((8, 8), np.uint8))
+    with pytest.raises(SourceError) as info:
+        ImageFolderSource(ade).open()
+    assert str(info.value).endswith(f"such as {ade / 'Images' / 'training'} (1 image)")
 
 
 def test_a_split_with_masks_beside_its_images_runs_the_images_only(
