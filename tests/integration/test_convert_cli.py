@@ -395,4 +395,4 @@ def test_help_texts() -> None:
         assert option in result.stdout
     assert "int8" in result.stdout and "float16" in result.stdout
     result = runner.invoke(app, ["info", "--help"], env={"COLUMNS": "200"})
-    assert result.exit_code == 0 and "no TensorFlow" in result.stdout
+    assert result.exit_code == 0 and "without TensorFlow" in result.stdout
