@@ -4,6 +4,7 @@ chunks, check a model against the dataset's classes, write files atomically."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import numpy as np
 from edgeseg.core.errors import DatasetError, ModelError
 from edgeseg.core.spec import ModelSpec
 from edgeseg.data.dataset import Dataset, open_dataset, read_class_names
-from edgeseg.data.layout import Sample, is_split, pairs_fingerprint
+from edgeseg.data.layout import Sample, is_split, pairs_fingerprint, split_pairs
 
 Progress = Callable[[int, int], None]
 Item = tuple[Sample, np.ndarray, np.ndarray]
@@ -62,7 +63,8 @@ def open_eval_data(
         return ds, "val", []
     everything = opened(1.0)
     if recorded and recorded["pairs"] == pairs_fingerprint(everything.val):
-        ds = opened(fraction)
+        train, val = split_pairs(list(everything.val), fraction, seed)  # as open_dataset splits
+        ds = replace(everything, train=tuple(train), val=tuple(val))
         note = (
             f"{root} holds the pairs the model was trained on: scored the {len(ds.val)} that "
             f"training held out (--val-fraction {fraction:g}, --seed {seed}), not the "
