@@ -162,7 +162,8 @@ def evaluate(
     save_overlays: PathLike | None = None,
 ) -> EvalResult:
     """Score a `.keras` or `.tflite` model on DATA (its val split) or DATA/val, like `edgeseg eval`:
-    `.miou`, `.per_class_iou`, `.scores`, `.mean_latency_ms`, `.to_dict()`.
+    `.miou`, `.per_class_iou`, `.scores`, `.mean_latency_ms`, `.to_dict()`; `.notes` says when
+    DATA is the unsplit folder the model was trained on (only the held-out pairs are scored).
 
     >>> edgeseg.evaluate("model_int8.tflite", "data/membrane").miou  # doctest: +SKIP
     """
