@@ -123,6 +123,7 @@ def _sizes(sizes: list[tuple[int, int]]) -> str:
 def _data_info(folder: Path, ignore_class: list[str] | None, unlisted: str | None) -> None:
     """A dataset folder: what `edgeseg train` would find and do (layout, split, classes and their
     share of the training pixels, loss weights, the resolved recipe), without TensorFlow."""
+    from edgeseg.data.layout import find_pairs, find_splits
     from edgeseg.train.config import TrainConfig
     from edgeseg.train.fit import absent_classes, prepare_data
     from edgeseg.train.recipe import class_weights, image_size
@@ -134,12 +135,14 @@ def _data_info(folder: Path, ignore_class: list[str] | None, unlisted: str | Non
         unlisted_colors=unlisted or "error",
     )
     with user_errors(), progress_bar("checking the dataset's pairs") as progress:
-        try:
-            prepared = prepare_data(config, progress=progress)
-        except DatasetError as exc:  # a folder, but no dataset: say what info takes
+        try:  # a folder laid out as no dataset: say what info takes (a bad pair is the data's)
+            _ = find_splits(folder) or find_pairs(folder)
+        except DatasetError as exc:
             raise DatasetError(
                 f"{exc}; `edgeseg info` takes a .tflite or .keras model, or a dataset folder"
             ) from None
+        try:
+            prepared = prepare_data(config, progress=progress)
         except ImportError as exc:  # Pillow reads image sizes: part of the training stack
             raise MissingStackError(
                 f"edgeseg info of a dataset needs the training stack ({exc.name} not "

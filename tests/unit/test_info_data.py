@@ -85,3 +85,13 @@ def test_mixed_image_sizes_show_the_median_and_the_range() -> None:
 
     sizes = [(480, 640), (360, 480), (1080, 1920)]  # (height, width), as the recipe reads them
     assert _sizes(sizes) == "median 640x480 (from 480x360 to 1920x1080, 3 training images)"
+
+
+def test_a_bad_pair_is_the_datas_error_not_a_question_of_what_info_takes(tmp_path: Path) -> None:
+    data = make_dataset(tmp_path / "data")
+    bad = np.full((120, 160), 7, np.uint8)  # beyond the 4 listed classes
+    assert cv2.imwrite(str(data / "train" / "masks" / "s3.png"), bad)
+    result = runner.invoke(app, ["info", str(data)])
+    assert result.exit_code == 2
+    assert "s3.png: mask values [7] are >= the number of classes (4" in result.output
+    assert "`edgeseg info` takes" not in result.output
