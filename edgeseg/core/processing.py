@@ -98,9 +98,11 @@ def _colors_to_index(
     path: str | Path,
     ignore: int,
     unlisted: UnlistedColors = "error",
+    source: str = "classes.csv",
 ) -> np.ndarray:
     """Map each RGB pixel to the index of its colour in `colors`; colours not there are an error
-    naming them and their share of the pixels, or `ignore` pixels with unlisted='ignore'."""
+    naming them, their share of the pixels and the `source` file that lists the colours, or
+    `ignore` pixels with unlisted='ignore'."""
     if rgb.dtype != np.uint8 or colors.dtype != np.uint8:
         raise DatasetError(f"{path}: colour mask must be 8 bits per channel, got {rgb.dtype}")
     keys, ckeys = colour_keys(rgb), colour_keys(colors)
@@ -115,7 +117,7 @@ def _colors_to_index(
         shown = ", ".join(f"#{int(k):06X}" for k in bad[:5]) + (" ..." if len(bad) > 5 else "")
         share = 100.0 * float((~known).mean())
         raise DatasetError(
-            f"{path}: mask colour(s) {shown} not listed in classes.csv ({len(bad)} colour(s) on "
+            f"{path}: mask colour(s) {shown} not listed in {source} ({len(bad)} colour(s) on "
             f"{share:.2g}% of its pixels); list each class's colour, or train with "
             "--unlisted-colors ignore to leave such pixels unscored (e.g. blended edges)"
         )
@@ -159,9 +161,11 @@ def read_mask(
     colors: np.ndarray | None = None,
     ignore_index: int = 255,
     unlisted_colors: UnlistedColors = "error",
+    colors_source: str = "classes.csv",
 ) -> np.ndarray:
     """Read a mask file and decode it to a 2-D uint8 class-index map (ignore_index = not scored;
-    `unlisted_colors`: what colour-mask colours missing from `colors` become)."""
+    `unlisted_colors`: what colour-mask colours missing from `colors` become; `colors_source`:
+    the file that lists them, named in errors)."""
     if encoding == "palette":
         pal = png_palette(path)
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -176,7 +180,9 @@ def read_mask(
             raise DatasetError(f"{path}: colour masks need classes.csv (name,r,g,b per class)")
         if raw.ndim == 2:
             raw = cv2.cvtColor(raw, cv2.COLOR_GRAY2BGR)
-        return _colors_to_index(raw[:, :, ::-1], colors, path, ignore_index, unlisted_colors)
+        return _colors_to_index(
+            raw[:, :, ::-1], colors, path, ignore_index, unlisted_colors, colors_source
+        )
     if raw.ndim == 3:
         if not is_gray(raw):
             raise DatasetError(

@@ -99,7 +99,14 @@ class Dataset:
             colors=self.colors,
             ignore_index=self.ignore_index,
             unlisted_colors=self.unlisted_colors,
+            colors_source=self._colors_source(),
         )
+
+    def _colors_source(self) -> str:
+        """The file the mask colours come from, as errors name it (labelmap.txt, class_dict.csv);
+        classes.csv when the names were given on the command line."""
+        source = Path(self.names_source)
+        return source.name if source.suffix in (".csv", ".txt") else "classes.csv"
 
     def _renumber(self, mask: np.ndarray) -> np.ndarray:
         return mask if self.lut is None else self.lut[mask]

@@ -491,6 +491,9 @@ def test_pascal_voc_layout_as_cvat_exports_it(tmp_path: Path) -> None:
     evaluated, split, _ = open_eval_data(tmp_path)
     assert split == "val" and stems(evaluated.val) == ["d"]
     assert sorted(p.stem for p in find_calibration_images(tmp_path)) == ["a", "b", "c", "d"]
+    # a colour the labelmap does not list is named with the file that lists the colours
+    write_flat(tmp_path / "SegmentationClass", "d.png", np.full((12, 16, 3), 7, np.uint8))
+    raises(tmp_path, r"d.png: mask colour\(s\) #070707 not listed in labelmap.txt \(1 colour")
 
 
 def test_pascal_voc_layout_without_lists_or_with_a_train_list_alone_is_split(
