@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,8 +52,13 @@ def _files(folder: Path, exts: tuple[str, ...]) -> list[Path]:
 
 def _by_stem(folder: Path, exts: tuple[str, ...]) -> dict[str, Path]:
     """FOLDER's files with one of `exts` (`_files`) keyed by stem; a repeated stem fails."""
+    return _keyed(_files(folder, exts))
+
+
+def _keyed(files: list[Path]) -> dict[str, Path]:
+    """FILES keyed by stem, in their order; a repeated stem fails naming both files."""
     found: dict[str, Path] = {}
-    for p in _files(folder, exts):
+    for p in files:
         if p.stem in found:
             raise DatasetError(f"{p}: same name as {found[p.stem].name}; keep one file per stem")
         found[p.stem] = p
@@ -159,20 +165,10 @@ def _same_folder_pairs(folder: Path) -> list[Sample] | None:
     else:
         return None
     masks = {p.stem[: -len(ending)]: p for p in named}
-    images: dict[str, Path] = {}
-    for p in sorted(set(files) - set(named)):
-        if p.stem in images:
-            raise DatasetError(f"{p}: same name as {images[p.stem].name}; keep one file per stem")
-        images[p.stem] = p
     if lossy := [p for p in masks.values() if p.suffix.lower() in JPEG_EXTS]:
         raise _jpeg_mask(lossy[0])
-    for stem, path in images.items():
-        if stem not in masks:
-            raise DatasetError(f"{path}: image has no mask {folder / (stem + ending + '.png')}")
-    for stem, path in masks.items():
-        if stem not in images:
-            raise DatasetError(f"{path}: mask has no image {stem}.* in {folder}")
-    return [Sample(stem, images[stem], masks[stem]) for stem in sorted(images)]
+    images = _keyed(sorted(set(files) - set(named)))
+    return _matched(images, masks, lambda stem: folder / f"{stem}{ending}.png", folder)
 
 
 def paired_images(root: Path) -> list[Path]:
@@ -213,13 +209,24 @@ def _pair_folders(folder: Path, img_dir: Path, mask_dir: Path) -> list[Sample]:
         )
     if set(images) != set(masks) and (keyed := _pair_by_suffixes(images, masks)) is not None:
         images, masks = keyed
-    lonely_images = sorted(set(images) - set(masks))
-    if lonely_images and (jpegs := _by_stem(mask_dir, JPEG_EXTS)):
+    if set(images) - set(masks) and (jpegs := _by_stem(mask_dir, JPEG_EXTS)):
         raise _jpeg_mask(next(iter(jpegs.values())))
+    return _matched(images, masks, lambda stem: mask_dir / f"{stem}.png", img_dir)
+
+
+def _matched(
+    images: dict[str, Path],
+    masks: dict[str, Path],
+    mask_for: Callable[[str], Path],
+    img_dir: Path,
+) -> list[Sample]:
+    """Samples of images and masks keyed by one name, in name order; the first image without
+    its mask (`mask_for` names the file it needs) or mask without its image fails, with how
+    many more there are."""
+    lonely_images = sorted(set(images) - set(masks))
     if lonely_images:
         raise DatasetError(
-            f"{images[lonely_images[0]]}: image has no mask "
-            f"{mask_dir / (lonely_images[0] + '.png')}"
+            f"{images[lonely_images[0]]}: image has no mask {mask_for(lonely_images[0])}"
             + (f" (and {len(lonely_images) - 1} more)" if len(lonely_images) > 1 else "")
         )
     lonely_masks = sorted(set(masks) - set(images))
