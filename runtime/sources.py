@@ -21,6 +21,7 @@ from edgeseg.core.processing import (
     IMAGE_EXTS,
     MASK_DIRS,
     MASK_NAME_ENDINGS,
+    VAL_DIRS,
     read_image,
 )
 
@@ -256,7 +257,7 @@ def _images_below(folder: Path) -> str:
         return sorted(found, key=lambda c: (c.name.lower() not in named, c.name))
 
     subdirs = dirs(folder)
-    held_out = [d for d in subdirs if d.name.lower() in ("val", "valid", "validation", "test")]
+    held_out = [d for d in subdirs if d.name.lower() in (*VAL_DIRS, "test")]
     candidates = [c for d in [*held_out, *subdirs] for c in (*dirs(d), d)]
     for candidate in candidates:
         if n := count(candidate):

@@ -29,7 +29,10 @@ IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 # a mask kept beside its image in one folder is named after it plus one of these (Roboflow's
 # X.jpg + X_mask.png): datasets pair them, and a folder of frames skips the masks
 MASK_NAME_ENDINGS = ("_mask", "_label", "_labels", "_gt", "_seg", "_annot")
-# a dataset's image and mask folders, as datasets name them (matched in any case)
+# a dataset's splits, image and mask folders, as datasets name them (matched in any case:
+# Kaggle's sets often say Train/, Images/, Masks/)
+TRAIN_DIRS = ("train", "training")
+VAL_DIRS = ("val", "valid", "validation")
 IMAGE_DIRS = ("images", "image", "imgs", "img")
 MASK_DIRS = (
     "masks",

@@ -16,6 +16,7 @@ import numpy as np
 
 from edgeseg.core.errors import DatasetError, ModelError
 from edgeseg.core.processing import (
+    TRAIN_DIRS,
     MaskEncoding,
     colour_keys,
     is_gray,
@@ -26,7 +27,6 @@ from edgeseg.core.processing import (
 )
 from edgeseg.core.spec import UnlistedColors, check_class_names
 from edgeseg.data.layout import (
-    TRAIN_DIRS,
     Sample,
     find_pairs,
     find_splits,

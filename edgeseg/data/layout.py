@@ -20,13 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeseg.core.errors import DatasetError
-from edgeseg.core.processing import IMAGE_DIRS, IMAGE_EXTS, MASK_DIRS, MASK_NAME_ENDINGS
+from edgeseg.core.processing import (
+    IMAGE_DIRS,
+    IMAGE_EXTS,
+    MASK_DIRS,
+    MASK_NAME_ENDINGS,
+    TRAIN_DIRS,
+    VAL_DIRS,
+)
 
 JPEG_EXTS = (".jpg", ".jpeg")
 # the splits' and the mask folder's names, as published datasets give them
-# (matched in any case: Kaggle's sets often say Train/, Images/, Masks/)
-TRAIN_DIRS = ("train", "training")
-VAL_DIRS = ("val", "valid", "validation")
 
 MASK_EXTS = (".png", ".bmp", ".tif", ".tiff")  # lossless only: JPEG blends class ids
 
