@@ -21,7 +21,6 @@ from edgeseg.core.errors import DatasetError
 from edgeseg.core.processing import prepare_mask
 from edgeseg.core.spec import ModelSpec
 from edgeseg.data.dataset import open_dataset
-from edgeseg.data.layout import is_split
 
 RARE_FRACTION = 0.001  # below 0.1 % of the calibration pixels a class is reported as rare
 
@@ -111,12 +110,11 @@ def class_coverage(
     """
     folder = Path(calib_dir)
     try:  # a folder of images alone (calib_data/) is no dataset: no masks, no coverage
-        has_split = is_split(folder)
         ds = open_dataset(
             folder,
             # classes the model leaves out are named in the data's own class list
             classes=None if spec.ignored_classes else spec.class_names,
-            val_fraction=0.0 if not has_split else 0.2,
+            val_fraction=0.0,  # train and val are counted together: no split needed
             ignore_index=spec.ignore_index,
             validate=False,
             ignore_classes=spec.ignored_classes,

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from edgeseg.cli.common import console, fail, progress_bar, user_errors, warn
 from edgeseg.cli.options import IgnoreClassOption, UnlistedColorsOption, split_names
-from edgeseg.core.errors import DatasetError, MissingStackError, first_line
+from edgeseg.core.errors import DatasetError, MissingStackError, NotADatasetError, first_line
 from edgeseg.core.spec import ModelSpec
 
 
@@ -123,10 +123,9 @@ def _sizes(sizes: list[tuple[int, int]]) -> str:
 def _data_info(folder: Path, ignore_class: list[str] | None, unlisted: str | None) -> None:
     """A dataset folder: what `edgeseg train` would find and do (layout, split, classes and their
     share of the training pixels, loss weights, the resolved recipe), without TensorFlow."""
-    from edgeseg.data.layout import find_pairs, find_splits
     from edgeseg.train.config import TrainConfig
     from edgeseg.train.fit import absent_classes, prepare_data
-    from edgeseg.train.recipe import class_weights, image_size
+    from edgeseg.train.recipe import class_weights
 
     config = TrainConfig(
         data=folder,
@@ -135,14 +134,12 @@ def _data_info(folder: Path, ignore_class: list[str] | None, unlisted: str | Non
         unlisted_colors=unlisted or "error",
     )
     with user_errors(), progress_bar("checking the dataset's pairs") as progress:
-        try:  # a folder laid out as no dataset: say what info takes (a bad pair is the data's)
-            _ = find_splits(folder) or find_pairs(folder)
-        except DatasetError as exc:
+        try:
+            prepared = prepare_data(config, progress=progress)
+        except NotADatasetError as exc:  # say what info takes (a bad pair is the data's error)
             raise DatasetError(
                 f"{exc}; `edgeseg info` takes a .tflite or .keras model, or a dataset folder"
             ) from None
-        try:
-            prepared = prepare_data(config, progress=progress)
         except ImportError as exc:  # Pillow reads image sizes: part of the training stack
             raise MissingStackError(
                 f"edgeseg info of a dataset needs the training stack ({exc.name} not "
@@ -160,7 +157,7 @@ def _data_info(folder: Path, ignore_class: list[str] | None, unlisted: str | Non
             "ignored pixels",
             f"{100 * pixels.ignored_share:.2g}% of the training masks ({ds.ignore_index})",
         )
-    table.add_row("image size", _sizes([image_size(s.image) for s in ds.train]))
+    table.add_row("image size", _sizes(list(prepared.sizes or ())))
     table.add_row("edgeseg train", resolved.recipe_line().removeprefix("recipe: "))
     console.print(table)
     weights = class_weights(pixels.frequencies, resolved.class_weighting)

@@ -24,6 +24,11 @@ class DatasetError(EdgesegError):
     """A dataset folder, image or mask cannot be used as given."""
 
 
+class NotADatasetError(DatasetError):
+    """A folder laid out as no dataset (no images/ + masks/, no pairs in it), as opposed to a
+    dataset with a bad pair: a command taking models or datasets says what else it takes."""
+
+
 class ModelError(EdgesegError):
     """A model file is missing, corrupt, or not a per-pixel class map."""
 

@@ -27,6 +27,7 @@ from edgeseg.core.processing import (
 )
 from edgeseg.core.spec import UnlistedColors, check_class_names
 from edgeseg.data.layout import (
+    DEFAULT_VAL_FRACTION,
     Sample,
     find_pairs,
     find_splits,
@@ -379,7 +380,7 @@ def open_dataset(
     root: str | Path,
     *,
     classes: list[str] | tuple[str, ...] | None = None,
-    val_fraction: float = 0.2,
+    val_fraction: float = DEFAULT_VAL_FRACTION,
     seed: int = 0,
     ignore_index: int = 255,
     validate: bool = True,

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeseg.core.errors import DatasetError
+from edgeseg.core.errors import DatasetError, NotADatasetError
 from edgeseg.core.processing import (
     IMAGE_DIRS,
     IMAGE_EXTS,
@@ -124,7 +124,7 @@ def find_pairs(folder: Path) -> list[Sample]:
             f"folder instead: {folder.parent}"
         )
     if masks is None or img_dir is None:
-        raise DatasetError(
+        raise NotADatasetError(
             f"{folder / ('images' if img_dir is None else 'masks')}: folder not found; a "
             "dataset needs images/ and masks/ side by side (or one folder per sample holding its "
             "image and mask, e.g. rgb.jpg + labels.png, or images with their masks in a folder "
@@ -207,7 +207,7 @@ def _pair_folders(folder: Path, img_dir: Path, mask_dir: Path) -> list[Sample]:
     images = _by_stem(img_dir, IMAGE_EXTS)
     masks = _by_stem(mask_dir, MASK_EXTS)
     if not images and not masks:
-        raise DatasetError(
+        raise NotADatasetError(
             f"{folder}: no image/mask pairs found (images: {'/'.join(IMAGE_EXTS)}, masks: "
             f"{'/'.join(MASK_EXTS)})"
         )
@@ -449,6 +449,11 @@ def split_dirs(root: Path) -> tuple[Path, Path | None] | None:
     if train is None:
         return None
     return train, _one_of(root, VAL_DIRS, "held-out split")
+
+
+DEFAULT_VAL_FRACTION = 0.2
+"""Share of pairs held out for validation when a dataset names no held-out split (the one
+default `edgeseg train`, `open_dataset` and evaluation of a model that recorded no split share)."""
 
 
 def split_pairs(

@@ -13,7 +13,13 @@ import numpy as np
 from edgeseg.core.errors import DatasetError, ModelError
 from edgeseg.core.spec import ModelSpec
 from edgeseg.data.dataset import Dataset, open_dataset, read_class_names
-from edgeseg.data.layout import Sample, is_split, pairs_fingerprint, split_pairs
+from edgeseg.data.layout import (
+    DEFAULT_VAL_FRACTION,
+    Sample,
+    is_split,
+    pairs_fingerprint,
+    split_pairs,
+)
 
 Progress = Callable[[int, int], None]
 Item = tuple[Sample, np.ndarray, np.ndarray]
@@ -41,7 +47,9 @@ def open_eval_data(
     ignored = tuple(n for n in spec.ignored_classes if n in listed) if spec is not None else ()
     unlisted = spec.unlisted_colors if spec is not None else "error"
     recorded = _split_record(spec)
-    seed, fraction = (recorded["seed"], recorded["val_fraction"]) if recorded else (0, 0.2)
+    seed, fraction = (
+        (recorded["seed"], recorded["val_fraction"]) if recorded else (0, DEFAULT_VAL_FRACTION)
+    )
 
     def opened(val_fraction: float) -> Dataset:
         return open_dataset(

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from edgeseg.core.errors import EdgesegError, ModelError
 from edgeseg.core.metrics import SegmentationScores
 from edgeseg.core.spec import UNLISTED_COLORS
+from edgeseg.data.layout import DEFAULT_VAL_FRACTION
 from edgeseg.train import CONFIG_NAME
 from edgeseg.train.recipe import CLASS_WEIGHTINGS, LOSSES
 
@@ -57,7 +58,7 @@ class TrainConfig:
     # colour masks' colours missing from classes.csv: "error", or "ignore" them (blended edges);
     # recorded in the spec like ignore_classes
     unlisted_colors: str = "error"
-    val_fraction: float = 0.2
+    val_fraction: float = DEFAULT_VAL_FRACTION
     augment: bool = True
     verbose: int = 1  # Keras: 0 silent, 1 progress bar, 2 one line per epoch
     lr_schedule: str = "cosine"  # or "constant"

@@ -166,6 +166,8 @@ class PreparedData:
     ds: Dataset
     pixels: PixelCounts
     config: TrainConfig
+    sizes: tuple[tuple[int, int], ...] | None = None
+    """The training images' (height, width), read when the data decides the input size."""
 
 
 def prepare_data(
@@ -189,7 +191,8 @@ def prepare_data(
         )
     ds = ensure_val_split(ds, config.val_fraction, config.seed)
     pixels = count_pixels(ds, ds.train)
-    return PreparedData(ds, pixels, resolve_recipe(config, ds))
+    sizes = None if config.size else tuple(image_size(s.image) for s in ds.train)
+    return PreparedData(ds, pixels, resolve_recipe(config, ds, sizes), sizes)
 
 
 def absent_classes(pixels: PixelCounts, ds: Dataset) -> str | None:
@@ -216,12 +219,18 @@ def _report_pixels(pixels: PixelCounts, ds: Dataset) -> None:
         )
 
 
-def resolve_recipe(config: TrainConfig, ds: Dataset) -> TrainConfig:
+def resolve_recipe(
+    config: TrainConfig, ds: Dataset, sizes: Sequence[tuple[int, int]] | None = None
+) -> TrainConfig:
     """The config with what the data decides filled in: the input size (median aspect ratio of
     the training images when --size is not given), the step budget in equal epochs and, when
-    --min-scale is not given, the crop augmentation that budget gets."""
+    --min-scale is not given, the crop augmentation that budget gets. `sizes`: the training
+    images' (height, width) when the caller has read them already."""
     depth = 5 if config.encoder == "mobilenetv2" else config.depth  # its encoder halves 5 times
-    size = config.size or default_size([image_size(s.image) for s in ds.train], depth)
+    if config.size:
+        size = config.size
+    else:
+        size = default_size(sizes or [image_size(s.image) for s in ds.train], depth)
     per_epoch, epochs = plan_steps(
         len(ds.train), config.batch, steps=config.steps, epochs=config.epochs
     )

@@ -60,6 +60,28 @@ def test_cli_choices_are_the_library_choices() -> None:
     assert get_args(ClassWeights) == CLASS_WEIGHTINGS
 
 
+def test_train_help_defaults_are_the_config_defaults() -> None:
+    """`train --help` writes its defaults out (the options default to None so a resumed run can
+    tell what was typed): each must be what TrainConfig actually uses, or the help lies."""
+    from dataclasses import MISSING, fields
+
+    from typer.main import get_command
+
+    from edgeseg.train.config import TrainConfig
+
+    defaults = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
+    train = get_command(app).commands["train"]  # type: ignore[attr-defined]
+    compared = 0
+    for param in train.params:
+        shown = re.search(r"\[default: ([^\]]*)\]", getattr(param, "help", None) or "")
+        value = defaults.get(param.name or "")
+        if shown is None or value is None or isinstance(value, bool):
+            continue
+        assert shown.group(1).split(";")[0] == str(value), (param.name, shown.group(1), value)
+        compared += 1
+    assert compared >= 10  # warmup, batch, lr, encoder, depth, loss, val_fraction, seed, ...
+
+
 def test_bad_choice_is_a_usage_error() -> None:
     code, out = cli("train", "--upsample", "bilinear")
     assert code == 2

@@ -95,3 +95,19 @@ def test_a_bad_pair_is_the_datas_error_not_a_question_of_what_info_takes(tmp_pat
     assert result.exit_code == 2
     assert "s3.png: mask values [7] are >= the number of classes (4" in result.output
     assert "`edgeseg info` takes" not in result.output
+
+
+def test_a_folder_laid_out_as_no_dataset_says_what_info_takes(tmp_path: Path) -> None:
+    """Only a folder with no dataset shape gets the hint; an image without its mask is the data's
+    own error (the layout was recognised)."""
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("x")
+    result = runner.invoke(app, ["info", str(tmp_path / "notes")])
+    assert result.exit_code == 2
+    assert "`edgeseg info` takes a .tflite or .keras model, or a dataset folder" in result.output
+    data = make_dataset(tmp_path / "data")
+    (data / "train" / "masks" / "s3.png").unlink()
+    result = runner.invoke(app, ["info", str(data)])
+    assert result.exit_code == 2
+    assert "s3.jpg: image has no mask" in result.output
+    assert "`edgeseg info` takes" not in result.output
