@@ -16,8 +16,9 @@ from edgeseg.convert.options import ConvertOptions, Quant
 from edgeseg.core.fileio import json_text
 from edgeseg.runtime.inspect import ModelInfo, inspect_tflite
 
-# Ops a full-integer U-Net may contain (normalise layer, encoder/decoder, head), anything else is
-# a sign the graph was not static (SHAPE, PACK, STRIDED_SLICE...) or a float fallback.
+# Ops a full-integer model of either encoder may contain (normalise layer, U-Net or MobileNetV2
+# encoder with its depthwise convolutions, decoder, head); anything else is a
+# sign the graph was not static (SHAPE, PACK, STRIDED_SLICE...) or a float fallback.
 EXPECTED_INT8_OPS = frozenset(
     {
         "QUANTIZE",
@@ -25,6 +26,7 @@ EXPECTED_INT8_OPS = frozenset(
         "ADD",
         "MUL",
         "CONV_2D",
+        "DEPTHWISE_CONV_2D",
         "MAX_POOL_2D",
         "CONCATENATION",
         "TRANSPOSE_CONV",
@@ -83,7 +85,7 @@ def validate(
     if options.quant == Quant.INT8 and non_int8:
         warnings.append(f"ops not in int8: {', '.join(non_int8)}")
     if unexpected:
-        warnings.append(f"unexpected ops for a static U-Net: {', '.join(unexpected)}")
+        warnings.append(f"unexpected ops for a static segmentation model: {', '.join(unexpected)}")
     precheck = edgetpu_precheck(info)
     report = ConversionReport(
         model=info.path,

@@ -57,6 +57,7 @@ def test_tiny_mobilenetv2_trains_converts_and_runs(tmp_path: Path) -> None:
     cli("convert", run / "model.keras", "--calib", data, "--out", tflite, "--calib-count", "8")
     report = json.loads(tflite.with_suffix(".report.json").read_text())
     assert report["edgetpu_precheck"] is not None
+    assert report["unexpected_ops"] == [] and report["warnings"] == []  # depthwise is expected
     info = cli("info", tflite)
     assert "encoder mobilenetv2, alpha 0.35" in info
     assert "DEPTHWISE_CONV_2D" in info and "1x64x64x3" in info.replace(", ", "x")
