@@ -27,22 +27,36 @@ if TYPE_CHECKING:
 CHECKOUT = Path(__file__).resolve().parents[2]  # the source checkout, when run from one
 NO_CALIB = (
     "no calibration images: pass --calib DIR (100-300 frames from your camera, or a dataset "
-    "folder). The default calib_data/ is looked for in the working folder and in a source "
-    "checkout; it is not installed with the package, because its synthetic frames suit only "
-    "models trained on the synthetic data"
+    "folder). Without it convert looks for calib_data/ in the working folder, then the data "
+    "the model was trained on (config.json beside it), then a source checkout's calib_data/ "
+    "(synthetic frames, not installed with the package: they suit only models trained on the "
+    "synthetic data)"
 )
 
 
-def default_calib() -> Path | None:
-    """`calib_data/` in the working folder, else the source checkout's, if either exists.
+SYNTHETIC_CALIB = (
+    "the source checkout's synthetic frames, which suit only a model trained on the synthetic "
+    "data: pass --calib DIR with frames like the model's"
+)
 
-    An installed package has none on purpose: synthetic frames would silently give a real model
-    the wrong int8 ranges, so there `--calib` is required.
+
+def default_calib(model: Path | None = None) -> tuple[Path, str] | None:
+    """Where `convert` calibrates without --calib, and why: `calib_data/` in the working folder
+    (frames the user put there), else the folder the model was trained on (config.json beside
+    it: the kind of frames the model is for), else the source checkout's synthetic frames.
+
+    An installed package has no calib_data/ on purpose: synthetic frames would silently give a
+    real model the wrong int8 ranges, so without a folder of its own --calib is required.
     """
-    checkout = CHECKOUT / "calib_data" if (CHECKOUT / "pyproject.toml").is_file() else None
-    for candidate in (Path.cwd() / "calib_data", checkout):
-        if candidate is not None and candidate.is_dir():
-            return candidate
+    here = Path.cwd() / "calib_data"
+    if here.is_dir():
+        return here, "calib_data/ in the working folder"
+    trained_on = _training_data(model) if model is not None else None
+    if trained_on is not None:
+        return Path(trained_on), "the data the model was trained on, as config.json records"
+    checkout = CHECKOUT / "calib_data"
+    if (CHECKOUT / "pyproject.toml").is_file() and checkout.is_dir():
+        return checkout, SYNTHETIC_CALIB
     return None
 
 
@@ -56,8 +70,8 @@ def convert(
         typer.Option(
             "--calib",
             help="Calibration images: a folder of images or a dataset folder (images/ or "
-            "train/images + val/images). Default: ./calib_data/, or the source checkout's; "
-            "required when edgeseg is installed from a wheel.",
+            "train/images + val/images). Default: ./calib_data/, else the data the model was "
+            "trained on (config.json), else a source checkout's synthetic calib_data/.",
         ),
     ] = None,
     out: Annotated[
@@ -171,9 +185,16 @@ def convert(
             )
             calib = None
         elif options.needs_calibration and calib is None:
-            calib = default_calib()
-            if calib is None:
+            found = default_calib(model)
+            if found is None:
                 raise fail(NO_CALIB)
+            calib, why = found
+            if why == SYNTHETIC_CALIB:
+                warn(f"calibration frames: {calib}, {why}")
+            else:
+                console.print(
+                    f"calibration frames: {calib} ({why}; --calib DIR chooses)", highlight=False
+                )
         edgetpu = edgetpu or edgetpu_strict  # strict implies compiling, with the same checks
         if edgetpu and options.quant != Quant.INT8:
             flag = "--edgetpu-strict" if edgetpu_strict else "--edgetpu"

@@ -352,7 +352,7 @@ def test_bad_calibration_and_output_paths(
     assert result.exit_code == 2 and "no usable calibration images" in result.stderr
     import edgeseg.cli.convert_cmd as convert_cmd
 
-    monkeypatch.setattr(convert_cmd, "default_calib", lambda: None)
+    monkeypatch.setattr(convert_cmd, "default_calib", lambda model: None)
     result = runner.invoke(app, ["convert", model, "--out", str(tmp_path / "c.tflite")])
     assert result.exit_code == 2 and "no calibration images: pass --calib DIR" in result.stderr
     result = runner.invoke(app, ["convert", model, "--quant", "int4"])

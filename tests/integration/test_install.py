@@ -23,9 +23,9 @@ from pathlib import Path
 import edgeseg
 from edgeseg.cli.convert_cmd import default_calib
 print(edgeseg.__file__)
-print(default_calib())
+print((default_calib() or [None])[0])
 Path("calib_data").mkdir()
-print(default_calib())
+print((default_calib() or [None])[0])
 """
 
 

@@ -144,3 +144,45 @@ def test_options_validate_and_describe_io() -> None:
         ConvertOptions(calib_count=0)
     with pytest.raises(ConversionError, match="float_layers only applies"):
         ConvertOptions(quant=Quant.FLOAT32, float_layers=("head",))
+
+
+def test_convert_calibrates_without_calib_on_the_working_folders_frames_then_the_training_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --calib: ./calib_data/ first (the user's camera frames), then the folder
+    config.json says the model was trained on, and the checkout's synthetic frames only last (a
+    real model calibrated on them gets the wrong int8 ranges)."""
+    import json
+
+    from edgeseg.cli import convert_cmd
+    from edgeseg.train.config import TrainConfig
+
+    data = tmp_path / "street"
+    _write_images(data / "images", 3)
+    run = tmp_path / "runs" / "street"
+    run.mkdir(parents=True)
+    config = {"train": TrainConfig(data=data, out=run).to_dict()}
+    (run / "config.json").write_text(json.dumps(config))
+    model = run / "model.keras"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(convert_cmd, "CHECKOUT", tmp_path / "no checkout")
+
+    assert convert_cmd.default_calib(model) == (
+        data,
+        "the data the model was trained on, as config.json records",
+    )
+    assert convert_cmd.default_calib(tmp_path / "elsewhere" / "model.keras") is None
+    (tmp_path / "calib_data").mkdir()
+    assert convert_cmd.default_calib(model) == (
+        tmp_path / "calib_data",
+        "calib_data/ in the working folder",
+    )
+    (tmp_path / "calib_data").rmdir()
+    checkout = tmp_path / "checkout"
+    (checkout / "calib_data").mkdir(parents=True)
+    (checkout / "pyproject.toml").write_text("")
+    monkeypatch.setattr(convert_cmd, "CHECKOUT", checkout)
+    found = convert_cmd.default_calib(tmp_path / "elsewhere" / "model.keras")
+    assert found is not None and found[0] == checkout / "calib_data" and "synthetic" in found[1]
+    assert convert_cmd.default_calib(model) is not None
+    assert convert_cmd.default_calib(model)[0] == data  # type: ignore[index]
