@@ -338,8 +338,8 @@ class StreamRunner:
                 self.stats.dropped = captured.dropped
             self.stats.finished = time.perf_counter()
             self.source.release()
-            if self.trial is not None and self.trial.chosen is None:  # stream shorter than trial
-                self.trial.chosen, self.trial.finished = self.seg.threads, False
+            if self.trial is not None:  # a stream shorter than the trial ends it
+                self.trial.end_early(self.seg.threads)
         return self._finalise()
 
     @_stage("output")

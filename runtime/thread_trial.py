@@ -38,6 +38,20 @@ class ThreadTrial:
         if all(len(c) >= TRIAL_FRAMES for c in self.cycles.values()):
             self.chosen = min(self.candidates, key=lambda n: self.median_ms(n))
 
+    def end_early(self, current: int) -> None:
+        """The stream ended before every candidate had its timed frames: note it, and keep the
+        faster of what was timed when every candidate got at least one cycle (what the stats
+        and `bench --stream` report), else the thread count in use."""
+        if self.chosen is not None:
+            return
+        self.finished = False
+        timed = all(self.cycles[n] for n in self.candidates)
+        self.chosen = min(self.candidates, key=self.median_ms) if timed else current
+
+    def timed_frames(self) -> int:
+        """Cycles timed so far over all candidates (a finished trial times TRIAL_FRAMES each)."""
+        return sum(len(c) for c in self.cycles.values())
+
     def median_ms(self, threads: int) -> float:
         c = self.cycles[threads]
         return float(np.median(c)) * 1000.0 if c else float("inf")
@@ -47,5 +61,9 @@ class ThreadTrial:
             "candidates": self.candidates,
             "chosen": self.chosen,
             "trial_finished": self.finished,
-            "cycle_p50_ms": {str(n): round(self.median_ms(n), 3) for n in self.candidates},
+            "timed_frames": self.timed_frames(),
+            "cycle_p50_ms": {  # None: a candidate the stream ended before
+                str(n): round(self.median_ms(n), 3) if self.cycles[n] else None
+                for n in self.candidates
+            },
         }

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from edgeseg.cli.common import console, fail, user_errors
+from edgeseg.cli.common import console, fail, user_errors, warn
 from edgeseg.cli.options import Fallback, parse_capture_size
 
 if TYPE_CHECKING:
@@ -93,8 +93,22 @@ def _stream_table(r: StreamBench) -> Table:
 def _stream_report(r: StreamBench) -> None:
     console.print(_stream_table(r))
     if r.auto:
-        tried = ", ".join(f"{k} thread(s) {v} ms/frame" for k, v in r.auto["cycle_p50_ms"].items())
-        console.print(f"--threads auto tried {tried}; kept {r.threads}", highlight=False)
+        tried = ", ".join(
+            f"{k} thread(s) " + (f"{v} ms/frame" if v is not None else "not reached")
+            for k, v in r.auto["cycle_p50_ms"].items()
+        )
+        if r.auto["trial_finished"]:
+            console.print(f"--threads auto tried {tried}; kept {r.threads}", highlight=False)
+        else:
+            from edgeseg.runtime.thread_trial import TRIAL_FRAMES, TRIAL_WARMUP
+
+            per = TRIAL_WARMUP + TRIAL_FRAMES
+            warn(
+                f"--threads auto: the stream ended before the thread trial did ({tried}, "
+                f"{r.auto['timed_frames']} frames timed); it needs {per} frames per candidate "
+                f"and one more, {per * len(r.auto['candidates']) + 1} here: use a longer video "
+                "or --threads N"
+            )
     if r.cpu_ms:
         parts = ", ".join(f"{k} {v:.2f}" for k, v in r.cpu_ms.items())
         console.print(

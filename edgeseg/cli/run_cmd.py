@@ -219,11 +219,14 @@ def run_command(
             result = runner.run()
     s = result.stats
     invoke = s.stages["invoke"].summary()
+    auto = ""
+    if runner.trial is not None:
+        auto = " (auto)" if runner.trial.finished else " (auto: the stream ended during the trial)"
     console.print(
         f"{s.processed} frame(s) processed of {s.frames_in} read ({s.dropped} dropped"
         f"{f', {s.skipped} unreadable skipped' if s.skipped else ''}) at "
         f"{s.fps:.1f} FPS; invoke p50 {invoke['p50_ms']} ms on {seg.threads} thread(s)"
-        f"{' (auto)' if runner.trial is not None else ''}; stopped by {result.stopped_by}",
+        f"{auto}; stopped by {result.stopped_by}",
         highlight=False,
     )
     saved = "image" if saves_image(save) else "video"

@@ -143,6 +143,27 @@ def test_thread_trial_keeps_the_shorter_stream_cycle() -> None:
     assert ThreadTrial([1]).chosen == 1  # one core: nothing to try
 
 
+def test_a_stream_shorter_than_the_thread_trial_reports_what_was_timed() -> None:
+    """A 30-frame video ends one cycle short of the trial: the faster of what was timed is
+    reported (not the count that happened to run last), flagged as an unfinished trial."""
+    per = TRIAL_WARMUP + TRIAL_FRAMES
+    trial = ThreadTrial([2, 1])
+    cycle = {2: 0.020, 1: 0.025}
+    for i in range(2 * per - 1):  # the last candidate's last cycle never closes
+        threads = trial.threads_for(i)
+        trial.record(i, threads, cycle[threads])
+    assert trial.chosen is None
+    trial.end_early(current=1)
+    summary = trial.to_dict()
+    assert trial.chosen == 2 and not summary["trial_finished"]
+    assert summary["timed_frames"] == 2 * TRIAL_FRAMES - 1
+    short = ThreadTrial([2, 1])
+    for i in range(per):  # only the first candidate timed: keep what runs
+        short.record(i, 2, 0.020)
+    short.end_early(current=1)
+    assert short.chosen == 1 and not short.finished
+
+
 def test_cli_process_settings_are_scoped_to_the_run() -> None:
     from edgeseg.cli.run_cmd import GIL_SWITCH_INTERVAL, stream_process_settings
 
