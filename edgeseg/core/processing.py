@@ -526,7 +526,9 @@ def draw_legend(
     for i, name in enumerate(class_names):
         y = 4 + i * line_h
         color = tuple(int(c) for c in lut[i])
-        cv2.rectangle(image, (x0, y), (x0 + line_h - 6, y + line_h - 6), color, -1)
+        corner = (x0 + line_h - 6, y + line_h - 6)
+        cv2.rectangle(image, (x0, y), corner, color, -1)
+        cv2.rectangle(image, (x0, y), corner, (128, 128, 128), 1)  # a black class stays visible
         cv2.putText(
             image,
             name,

@@ -81,6 +81,22 @@ class Dataset:
             f"annotated, leave it out with --ignore-class {void[0]}"
         )
 
+    def palette(self) -> tuple[tuple[int, int, int], ...] | None:
+        """The dataset's own colour for each kept class (colour-coded masks: the class list's
+        colours; palette PNGs: the first mask's palette), so overlays, the legend and the live
+        page show the colours its labels use; None for index masks, which carry no colours."""
+        listed: np.ndarray | None = None
+        if self.encoding == "rgb":
+            listed = self.colors
+        elif self.encoding == "palette" and (first := self.train + self.val):
+            listed = png_palette(first[0].mask)
+        count = self.num_classes + len(self.ignored)
+        if listed is None or len(listed) < count:
+            return None
+        lut = self.lut if self.lut is not None else np.arange(256, dtype=np.uint8)
+        kept = [i for i in range(count) if lut[i] != self.ignore_index]
+        return tuple((int(r), int(g), int(b)) for r, g, b in listed[kept])
+
     def read_mask(self, sample: Sample) -> np.ndarray:
         """The pair's mask as a uint8 class-index map in `class_names` ids (unchecked)."""
         return self._renumber(self._read_listed(sample))

@@ -134,6 +134,7 @@ def train(
         input_height=config.size[0],
         input_width=config.size[1],
         class_names=ds.class_names,
+        palette=ds.palette() or (),  # the dataset's own colours, else the default palette
         ignored_classes=ds.ignored,
         unlisted_colors=ds.unlisted_colors,
         channels=config.channels,

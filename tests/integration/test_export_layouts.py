@@ -76,6 +76,8 @@ def test_a_cvat_voc_export_trains_converts_and_evaluates(tmp_path: Path) -> None
     found = "12 train / 4 val pairs, 5 classes from labelmap.txt, colour-coded masks"
     scores = train_convert_eval(cvat_export(tmp_path), tmp_path, found)
     assert scores["images"] == 4  # the val list, nothing else
+    spec = read_spec(tmp_path / "model_int8.tflite")
+    assert spec is not None and spec.palette == tuple(COLOURS)  # the labels' own colours
 
 
 def roboflow_export(tmp_path: Path) -> Path:

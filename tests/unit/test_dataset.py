@@ -114,6 +114,8 @@ def test_ignore_class_in_the_middle_of_colour_masks_renumbers_the_rest(tmp_path:
     assert ds.class_names == ("sky", "road", "car")
     expected = np.array([0, 255, 1, 2], np.uint8)[idx]
     assert np.array_equal(ds.load(ds.train[0])[1], expected)
+    # the model's overlays use the data's own colours, for the classes it keeps
+    assert ds.palette() == ((0, 0, 255), (128, 64, 128), (255, 0, 0))
 
 
 def test_ignore_class_keeps_catching_values_beyond_the_listed_classes(tmp_path: Path) -> None:
@@ -245,6 +247,7 @@ def test_palette_masks_as_pascal_voc_ships_them(tmp_path: Path) -> None:
     ds = open_dataset(tmp_path)
     assert ds.encoding == "palette"
     assert np.array_equal(ds.load(ds.train[0])[1], idx)
+    assert ds.palette() == tuple(tuple(int(v) for v in c) for c in voc_colormap()[:3])
 
 
 def test_explicit_classes_override_labels_txt(tmp_path: Path) -> None:
@@ -252,6 +255,7 @@ def test_explicit_classes_override_labels_txt(tmp_path: Path) -> None:
     write_pair(tmp_path, "x", index_mask(classes=4))
     ds = open_dataset(tmp_path, classes=["p", "q", "r", "s"])
     assert ds.class_names == ("p", "q", "r", "s")
+    assert ds.palette() is None  # index masks carry no colours: the model gets the default
 
 
 def test_grayscale_and_colour_images_of_varying_sizes(tmp_path: Path) -> None:
