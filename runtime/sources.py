@@ -22,6 +22,7 @@ from edgeseg.core.processing import (
     MASK_DIRS,
     MASK_NAME_ENDINGS,
     VAL_DIRS,
+    named_as_mask,
     read_image,
 )
 
@@ -243,10 +244,26 @@ def _without_masks(files: list[Path]) -> list[Path]:
     return [p for p in files if p not in masks]
 
 
+def _sample_images(folder: Path) -> list[tuple[Path, str]] | None:
+    """(image, sample name) for each sample folder when FOLDER is a split laid out one folder
+    per sample, each holding its image and a mask named as one (the off-road set YCOR's
+    valid/iid000123/rgb.jpg + labels.png): the split run as frames, named by folder. None when
+    FOLDER is not laid out so."""
+    subdirs = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+    found = []
+    for d in subdirs:
+        files = [p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS]
+        images = [p for p in files if not named_as_mask(p.stem)]
+        if len(files) != 2 or len(images) != 1:
+            return None
+        found.append((images[0], d.name))
+    return found or None
+
+
 def _images_below(folder: Path) -> str:
     """'; pass a folder that holds them, such as FOLDER/val/images (N images)' when FOLDER is a
-    dataset whose images sit one or two levels down (val/images, images/, JPEGImages/); the
-    held-out split first, as that is what a model has not seen."""
+    dataset whose images sit one or two levels down (val/images, images/, JPEGImages/, or a
+    split of sample folders); the held-out split first, as that is what a model has not seen."""
 
     def count(d: Path) -> int:
         return sum(1 for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
@@ -258,11 +275,13 @@ def _images_below(folder: Path) -> str:
 
     subdirs = dirs(folder)
     held_out = [d for d in subdirs if d.name.lower() in (*VAL_DIRS, "test")]
-    candidates = [c for d in [*held_out, *subdirs] for c in (*dirs(d), d)]
-    for candidate in candidates:
-        if n := count(candidate):
-            images = f"{n} image{'s' if n != 1 else ''}"
-            return f"; pass a folder that holds them, such as {candidate} ({images})"
+    for d in [*held_out, *subdirs]:
+        if samples := _sample_images(d):  # a split of sample folders runs as it is
+            return f"; pass a folder that holds them, such as {d} ({len(samples)} samples)"
+        for candidate in (*dirs(d), d):
+            if n := count(candidate):
+                images = f"{n} image{'s' if n != 1 else ''}"
+                return f"; pass a folder that holds them, such as {candidate} ({images})"
     return ""
 
 
@@ -287,6 +306,8 @@ class ImageFolderSource(Source):
                 sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_EXTS)
             )
         self._stems = [p.stem for p in files]
+        if not files and (samples := _sample_images(self.folder)) is not None:
+            files, self._stems = [p for p, _ in samples], [name for _, name in samples]
         if not files:
             raise SourceError(
                 f"{self.folder}: no images ({', '.join(sorted(IMAGE_EXTS))})"

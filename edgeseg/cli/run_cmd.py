@@ -219,9 +219,7 @@ def run_command(
             result = runner.run()
     s = result.stats
     invoke = s.stages["invoke"].summary()
-    auto = ""
-    if runner.trial is not None:
-        auto = " (auto)" if runner.trial.finished else " (auto: the stream ended during the trial)"
+    auto = " (auto)" if runner.trial is not None else ""  # --stats says if the trial finished
     console.print(
         f"{s.processed} frame(s) processed of {s.frames_in} read ({s.dropped} dropped"
         f"{f', {s.skipped} unreadable skipped' if s.skipped else ''}) at "

@@ -29,6 +29,18 @@ IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 # a mask kept beside its image in one folder is named after it plus one of these (Roboflow's
 # X.jpg + X_mask.png): datasets pair them, and a folder of frames skips the masks
 MASK_NAME_ENDINGS = ("_mask", "_label", "_labels", "_gt", "_seg", "_annot")
+# a file in a sample folder whose name holds one of these is the mask (labels.png, mask.png,
+# gt.png, annotation.png, segmentation.png); the other image file is the image
+MASK_NAME_HINTS = ("label", "mask", "gt", "annot", "seg")
+
+
+def named_as_mask(stem: str) -> bool:
+    """Whether a word of STEM starts like a mask's name: labels, gtFine, color_mask (not night):
+    how a sample folder's mask is told from its image (datasets pair them, frames skip it)."""
+    words = "".join(c if c.isalnum() else " " for c in stem.lower()).split()
+    return any(w.startswith(MASK_NAME_HINTS) for w in words)
+
+
 # a dataset's splits, image and mask folders, as datasets name them (matched in any case:
 # Kaggle's sets often say Train/, Images/, Masks/)
 TRAIN_DIRS = ("train", "training")

@@ -27,11 +27,10 @@ from edgeseg.core.processing import (
     MASK_NAME_ENDINGS,
     TRAIN_DIRS,
     VAL_DIRS,
+    named_as_mask,
 )
 
 JPEG_EXTS = (".jpg", ".jpeg")
-# the splits' and the mask folder's names, as published datasets give them
-
 MASK_EXTS = (".png", ".bmp", ".tif", ".tiff")  # lossless only: JPEG blends class ids
 
 
@@ -242,20 +241,15 @@ def _matched(
     return [Sample(stem, images[stem], masks[stem]) for stem in sorted(images)]
 
 
-# a file in a sample folder whose name holds one of these is the mask (labels.png, mask.png,
-# gt.png, annotation.png, segmentation.png); the other image file is the image
-MASK_NAME_HINTS = ("label", "mask", "gt", "annot", "seg")
-
-
 def _sample_folder_pairs(folder: Path) -> list[Sample] | None:
     """Pairs laid out one folder per sample, every folder holding the same two file names, one
-    of them named as a mask (MASK_NAME_HINTS): the off-road set YCOR's train/iid000123/rgb.jpg +
+    of them named as a mask (`named_as_mask`): the off-road set YCOR's train/iid000123/rgb.jpg +
     labels.png. The sample's name is its folder's. None when FOLDER is not laid out so."""
     subdirs = [d for d in sorted(folder.iterdir()) if d.is_dir() and not d.name.startswith(".")]
     if not subdirs:
         return None
     first = [p.name for p in _files(subdirs[0], IMAGE_EXTS)]
-    masks = [n for n in first if _named_as_mask(Path(n).stem)]
+    masks = [n for n in first if named_as_mask(Path(n).stem)]
     if len(first) != 2 or len(masks) != 1:
         return None
     mask_name = masks[0]
@@ -274,12 +268,6 @@ def _sample_folder_pairs(folder: Path) -> list[Sample] | None:
                 )
         pairs.append(Sample(d.name, d / image_name, d / mask_name))
     return pairs
-
-
-def _named_as_mask(stem: str) -> bool:
-    """Whether a word of STEM starts like a mask's name: labels, gtFine, color_mask (not night)."""
-    words = "".join(c if c.isalnum() else " " for c in stem.lower()).split()
-    return any(w.startswith(MASK_NAME_HINTS) for w in words)
 
 
 SEPARATORS = "_-."

@@ -229,6 +229,28 @@ def test_a_split_with_masks_beside_its_images_runs_the_images_only(
     assert "skipped 2 mask file(s) beside their images (such as a_mask.png)" in caplog.text
 
 
+def test_a_split_of_sample_folders_runs_each_samples_image_named_by_its_folder(
+    tmp_path: Path,
+) -> None:
+    """YCOR's valid/iid000123/rgb.jpg + labels.png: `run --source valid/` runs rgb.jpg of each
+    sample (never the label image) and names the frames after the folders; the dataset root
+    points at that split, not at one sample folder."""
+    for split in ("train", "valid"):
+        for i in range(2):
+            sample = tmp_path / split / f"iid{i:06d}"
+            sample.mkdir(parents=True)
+            assert cv2.imwrite(str(sample / "rgb.jpg"), np.full((8, 8, 3), 200, np.uint8))
+            assert cv2.imwrite(str(sample / "labels.png"), np.zeros((8, 8, 3), np.uint8))
+    source = ImageFolderSource(tmp_path / "valid")
+    source.open()
+    assert [source.frame_name(i) for i in range(2)] == ["iid000000", "iid000001"]
+    frames = [source.read(), source.read(), source.read()]
+    assert frames[2] is None and all(f is not None and f.mean() > 150 for f in frames[:2])
+    with pytest.raises(SourceError) as info:
+        ImageFolderSource(tmp_path).open()
+    assert str(info.value).endswith(f"such as {tmp_path / 'valid'} (2 samples)")
+
+
 @pytest.mark.skipif(opencv_has_gui(), reason="this OpenCV build has a GUI")
 def test_headless_opencv_says_install_gui_extra() -> None:
     with pytest.raises(OutputError, match=r"edgeseg\[gui\].*--headless.*--serve"):
