@@ -80,7 +80,10 @@ def convert_model(
     if qat:
         check_qat_options(options)
     elif options.needs_calibration and calib is None:
-        raise ConversionError("int8 conversion needs calibration images: pass --calib DIR")
+        raise ConversionError(
+            f"{model_path}: {options.quant} conversion of a float model needs calibration "
+            "images: pass --calib DIR (calib= in Python), a folder of frames or a dataset"
+        )
     model, spec = serving_model(model, spec, options)  # the softmax head left out by default
     rep: CalibrationSet | None = None
     if options.needs_calibration and not qat:

@@ -127,7 +127,9 @@ def convert(
     """Convert a trained `.keras` model to TFLite (full-integer int8 by default), like
     `edgeseg convert`; returns the `.tflite` path (report JSON beside it).
 
-    `calib` (a folder of representative frames or a dataset) is required for int8 / int16x8.
+    `calib` (a folder of representative frames or a dataset) is required for int8 / int16x8
+    of a float model; a quantisation-aware model (what `train` writes by default) converts to
+    int8 from its own ranges and needs none.
     `io=None` means uint8 for a model trained with target="edgetpu", else int8. `edgetpu=True`
     also runs edgetpu_compiler (must be on PATH). Needs the [train] extra.
 
@@ -143,10 +145,6 @@ def convert(
         calib_count=calib_count,
         seed=seed,
     )
-    if options.needs_calibration and calib is None:
-        raise EdgesegError(
-            f"{quant} conversion needs calib=: a folder of representative frames or a dataset"
-        )
     outcome = convert_model(model, out, options, calib)
     if edgetpu:
         compile_and_record(outcome.export.path, outcome.report_path)

@@ -241,6 +241,9 @@ def test_train_qat_steps_then_convert_without_calibration_and_check(
     assert "int8 ranges from the model itself" in converted.output
     report = json.loads((out / "model_int8.report.json").read_text())
     assert report["non_int8_ops"] == []
+    import edgeseg  # the Python API converts it without calib= too, as the CLI does
+
+    assert edgeseg.convert(out / "model.keras", tmp_path / "api_int8.tflite").is_file()
     info = runner.invoke(app, ["info", str(out / "model_int8.tflite")])
     assert info.exit_code == 0, info.output
     assert "quantisation-aware model" in info.output and "quantisation_aware True" in info.output
