@@ -11,7 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from edgeseg.core.errors import DelegateError, ModelError, UnknownDelegateError, first_line
+from edgeseg.core.errors import (
+    DelegateError,
+    EdgesegError,
+    ModelError,
+    UnknownDelegateError,
+    first_line,
+)
 from edgeseg.core.model_metadata import read_spec, strip_metadata
 from edgeseg.core.processing import (
     Placement,
@@ -78,6 +84,8 @@ class Segmenter:
     ) -> None:
         if fallback not in (None, "cpu"):
             raise DelegateError(f"--fallback {fallback!r}: the only fallback is 'cpu'")
+        if threads is not None and (isinstance(threads, bool) or threads < 1):
+            raise EdgesegError(f"threads={threads!r}: expected a number of threads >= 1, or None")
         self.model_path = Path(model_path)
         self.model_bytes = read_model_bytes(self.model_path)
         Interpreter, load_fn, self.interpreter_package = resolve_interpreter()

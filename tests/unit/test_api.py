@@ -80,6 +80,14 @@ def test_frames_are_checked(frame: object, message: str) -> None:
         check_frame(frame)
 
 
+@pytest.mark.parametrize("threads", [0, -1, True])
+def test_segmenter_refuses_a_thread_count_below_one(threads: object, tmp_path: Path) -> None:
+    """threads=0 used to mean 'all cores' silently (0 is falsy); it is refused before the model
+    is read, as --threads 0 is on the command line."""
+    with pytest.raises(EdgesegError, match=r"threads=.*expected a number of threads >= 1"):
+        edgeseg.Segmenter(tmp_path / "never_read.tflite", threads=threads)  # type: ignore[arg-type]
+
+
 def test_overlay_draws_at_frame_size_and_checks_the_map() -> None:
     spec = ModelSpec(32, 32, ("bg", "road", "car"))
     frame = np.full((48, 64, 3), 100, np.uint8)
