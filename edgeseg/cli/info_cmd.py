@@ -161,13 +161,17 @@ def _data_info(folder: Path, ignore_class: list[str] | None, unlisted: str | Non
     table.add_row("edgeseg train", resolved.recipe_line().removeprefix("recipe: "))
     console.print(table)
     weights = class_weights(pixels.frequencies, resolved.class_weighting)
+    palette = ds.palette()  # colour-coded masks: the colour each class is read from
     classes = Table(title="classes in the training masks")
-    for column in ("id", "class", "pixels", "loss weight"):
-        classes.add_column(column, justify="left" if column == "class" else "right")
+    columns = ("id", "class", *(("colour",) if palette else ()), "pixels", "loss weight")
+    for column in columns:
+        classes.add_column(column, justify="left" if column in ("class", "colour") else "right")
     for i, (name, share, weight) in enumerate(
         zip(ds.class_names, pixels.frequencies, weights, strict=True)
     ):
-        classes.add_row(str(i), escape(name), f"{100 * share:.2f}%", f"{weight:.2f}")
+        hexa = "" if palette is None else "#{:02X}{:02X}{:02X}".format(*palette[i])
+        colour = (f"[on {hexa}]  [/] {hexa}",) if hexa else ()  # a swatch on a terminal
+        classes.add_row(str(i), escape(name), *colour, f"{100 * share:.2f}%", f"{weight:.2f}")
     console.print(classes)
     if message := absent_classes(pixels, ds):
         warn(message)

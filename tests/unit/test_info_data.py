@@ -111,3 +111,25 @@ def test_a_folder_laid_out_as_no_dataset_says_what_info_takes(tmp_path: Path) ->
     assert result.exit_code == 2
     assert "s3.jpg: image has no mask" in result.output
     assert "`edgeseg info` takes" not in result.output
+
+
+def test_colour_coded_masks_show_the_colour_each_class_is_read_from(tmp_path: Path) -> None:
+    """A wrong row in classes.csv shows as a wrong colour next to its class (index masks have no
+    colour column)."""
+    root = tmp_path / "colour"
+    root.mkdir()
+    (root / "classes.csv").write_text("name,r,g,b\nsky,30,60,90\ntrail,200,10,10\n")
+    for split in ("train", "val"):
+        for folder in ("images", "masks"):
+            (root / split / folder).mkdir(parents=True)
+        mask = np.zeros((32, 32, 3), np.uint8)
+        mask[:] = (90, 60, 30)  # BGR of sky
+        mask[16:] = (10, 10, 200)  # BGR of trail
+        assert cv2.imwrite(str(root / split / "masks" / "a.png"), mask)
+        assert cv2.imwrite(str(root / split / "images" / "a.png"), mask)
+    result = runner.invoke(app, ["info", str(root)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    rows = {line.split("│")[2].strip(): line for line in result.output.splitlines() if "%" in line}
+    assert "#1E3C5A" in rows["sky"] and "#C80A0A" in rows["trail"]
+    index = runner.invoke(app, ["info", str(make_dataset(tmp_path / "index"))])
+    assert "#" not in index.output and "┃ colour" not in index.output
