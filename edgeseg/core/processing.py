@@ -32,15 +32,6 @@ MASK_NAME_ENDINGS = ("_mask", "_label", "_labels", "_gt", "_seg", "_annot")
 # a file in a sample folder whose name holds one of these is the mask (labels.png, mask.png,
 # gt.png, annotation.png, segmentation.png); the other image file is the image
 MASK_NAME_HINTS = ("label", "mask", "gt", "annot", "seg")
-
-
-def named_as_mask(stem: str) -> bool:
-    """Whether a word of STEM starts like a mask's name: labels, gtFine, color_mask (not night):
-    how a sample folder's mask is told from its image (datasets pair them, frames skip it)."""
-    words = "".join(c if c.isalnum() else " " for c in stem.lower()).split()
-    return any(w.startswith(MASK_NAME_HINTS) for w in words)
-
-
 # a dataset's splits, image and mask folders, as datasets name them (matched in any case:
 # Kaggle's sets often say Train/, Images/, Masks/)
 TRAIN_DIRS = ("train", "training")
@@ -57,6 +48,13 @@ MASK_DIRS = (
     "ground_truth",
     "groundtruth",
 )
+
+
+def named_as_mask(stem: str) -> bool:
+    """Whether a word of STEM starts like a mask's name: labels, gtFine, color_mask (not night):
+    how a sample folder's mask is told from its image (datasets pair them, frames skip it)."""
+    words = "".join(c if c.isalnum() else " " for c in stem.lower()).split()
+    return any(w.startswith(MASK_NAME_HINTS) for w in words)
 
 
 def read_image(path: str | Path) -> np.ndarray:
