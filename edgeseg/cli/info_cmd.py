@@ -111,13 +111,13 @@ def _sizes(sizes: list[tuple[int, int]]) -> str:
     and the range (what the derived input size follows)."""
     if len(set(sizes)) == 1:
         h, w = sizes[0]
-        return f"{w}x{h} (all {len(sizes)} training images)"
+        return f"{w}x{h} (WxH, all {len(sizes)} training images)"
     (h, w), (h0, w0), (h1, w1) = (
         (int(v) for v in np.median(sizes, axis=0)),
         min(sizes, key=lambda hw: hw[0] * hw[1]),
         max(sizes, key=lambda hw: hw[0] * hw[1]),
     )
-    return f"median {w}x{h} (from {w0}x{h0} to {w1}x{h1}, {len(sizes)} training images)"
+    return f"median {w}x{h} (WxH, from {w0}x{h0} to {w1}x{h1}, {len(sizes)} training images)"
 
 
 def _data_info(folder: Path, ignore_class: list[str] | None, unlisted: str | None) -> None:

@@ -254,7 +254,8 @@ class TrainConfig:
             qat = ", then the quantisation-aware model"
             qat += f" fine-tuned {self.qat_steps} steps" if self.qat_steps else ""
         return (
-            f"recipe: input {self.size[0]}x{self.size[1]}, {self.steps} steps "
+            f"recipe: input {self.size[0]}x{self.size[1]} (HxW), {self.steps} "
+            f"step{'s' if self.steps != 1 else ''} "
             f"({self.epochs} epoch{'s' if self.epochs != 1 else ''} of {self.steps_per_epoch}), "
             f"batch {self.batch}, "
             f"lr {self.lr:g} {self.lr_schedule}, loss {self.loss}, class weights "

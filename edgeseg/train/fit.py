@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+
 from edgeseg.core.errors import DatasetError, EdgesegError, ModelError
 from edgeseg.core.fileio import make_dir
 from edgeseg.core.spec import ModelSpec
@@ -115,9 +117,12 @@ def train(
     """
     configure_logical_cpus()
     _check_out(config)
+    given_size = config.size
     prepared = prepare_data(config, progress=progress)
     ds, pixels, config = prepared.ds, prepared.pixels, prepared.config
     log.info("data: %s", ds.summary())
+    if given_size and (message := size_orientation_warning(given_size, ds)):
+        log.warning("%s", message)
     if ds.ignored:
         log.info(
             "classes: %s (%s left out: not trained or scored)",
@@ -194,6 +199,25 @@ def prepare_data(
     pixels = count_pixels(ds, ds.train)
     sizes = None if config.size else tuple(image_size(s.image) for s in ds.train)
     return PreparedData(ds, pixels, resolve_recipe(config, ds, sizes), sizes)
+
+
+def size_orientation_warning(size: tuple[int, int], ds: Dataset) -> str | None:
+    """The warning for a --size (HEIGHTxWIDTH) that is portrait for landscape training images or
+    the reverse: the frames' WIDTHxHEIGHT typed as --size stretches every frame across; None when
+    the orientations agree (or either is near square). Reads the first images' headers only."""
+    sizes = [image_size(s.image) for s in ds.train[:16]]
+    height, width = (float(v) for v in np.median(sizes, axis=0))
+    frames, model = width / height, size[1] / size[0]
+    if not (min(frames, model) < 1 / 1.2 and max(frames, model) > 1.2):
+        return None
+    shape = "portrait" if model < 1 else "landscape"
+    return (
+        f"--size {size[0]}x{size[1]} is HEIGHTxWIDTH: a {shape} input for "
+        f"{'landscape' if frames > 1 else 'portrait'} images ({int(width)}x{int(height)}, "
+        f"width x height), so every frame is squeezed into the other orientation; for "
+        "their aspect pass "
+        f"--size {size[1]}x{size[0]}"
+    )
 
 
 def absent_classes(pixels: PixelCounts, ds: Dataset) -> str | None:

@@ -126,7 +126,7 @@ def test_ctrl_c_keeps_the_checkpoint_then_resume_continues(tiny_data: Path, tmp_
     resumed = runner.invoke(app, ["train", "--out", str(out), "--resume", "--epochs", "3"])
     assert resumed.exit_code == 0, resumed.output
     # the recipe line says what the budget chose: 3 epochs of 2 steps, too short for crops
-    assert "recipe: input 32x32, 6 steps (3 epochs of 2)" in resumed.output
+    assert "recipe: input 32x32 (HxW), 6 steps (3 epochs of 2)" in resumed.output
     assert "whole frames" in resumed.output
     assert "bg" not in resumed.output and "vehicle" in resumed.output  # per-class IoU table
     assert [r["epoch"] for r in _history(out)] == ["1", "2", "3"]

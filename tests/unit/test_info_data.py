@@ -44,8 +44,8 @@ def test_info_on_a_dataset_shows_the_split_classes_shares_weights_and_recipe(
     assert result.exit_code == 0, result.output
     out = result.output
     assert "10 train / 2 val pairs, 4 classes from labels.txt, class-index masks" in out
-    assert "160x120 (all 10 training images)" in out
-    assert "input 128x160, 2000 steps (20 epochs of 100)" in out  # the frames' 4:3, at most 160
+    assert "160x120 (WxH, all 10 training images)" in out
+    assert "input 128x160 (HxW), 2000 steps (20 epochs of 100)" in out  # 4:3, at most 160
     scored = 119 * 160  # the last row is ignored
     road, car = 30 * 160 / scored, 100 / scored
     assert f"{100 * road:.2f}%" in out and f"{100 * car:.2f}%" in out
@@ -84,7 +84,7 @@ def test_mixed_image_sizes_show_the_median_and_the_range() -> None:
     from edgeseg.cli.info_cmd import _sizes
 
     sizes = [(480, 640), (360, 480), (1080, 1920)]  # (height, width), as the recipe reads them
-    assert _sizes(sizes) == "median 640x480 (from 480x360 to 1920x1080, 3 training images)"
+    assert _sizes(sizes) == "median 640x480 (WxH, from 480x360 to 1920x1080, 3 training images)"
 
 
 def test_a_bad_pair_is_the_datas_error_not_a_question_of_what_info_takes(tmp_path: Path) -> None:

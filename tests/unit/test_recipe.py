@@ -128,7 +128,7 @@ def test_crops_come_with_long_budgets_unless_min_scale_is_given(tmp_path: Path) 
     assert resolve_recipe(given, ds).min_scale == 0.8  # a resolved config (--resume) stays
     assert TrainConfig(data=ds.root, out=out).to_dict()["min_scale"] is None
     line = resolve_recipe(TrainConfig(data=ds.root, out=out, steps=2000), ds).recipe_line()
-    assert line.startswith("recipe: input 64x80, 2000 steps (20 epochs of 100), batch 8")
+    assert line.startswith("recipe: input 64x80 (HxW), 2000 steps (20 epochs of 100), batch 8")
     assert "class weights sqrt, crops 0.5-1 of each side" in line
     assert "whole frames" in short.recipe_line()
     one = resolve_recipe(TrainConfig(data=ds.root, out=out, steps=2), ds)
@@ -136,6 +136,20 @@ def test_crops_come_with_long_budgets_unless_min_scale_is_given(tmp_path: Path) 
     assert "no augmentation" in replace(short, augment=False).recipe_line()
     with pytest.raises(ValueError, match="resolve_recipe"):
         TrainConfig(data=ds.root, out=out).recipe_line()
+
+
+def test_a_size_typed_width_first_is_warned_about(tmp_path: Path) -> None:
+    """--size is HEIGHTxWIDTH while cameras and image viewers say WIDTHxHEIGHT: 544x1024 frames'
+    --size 256x128 would train portrait on landscape frames, so it is named with the fix."""
+    from edgeseg.train.fit import size_orientation_warning
+
+    ds = open_dataset(_dataset(tmp_path / "d", hw=(60, 112)))  # landscape, 112x60 (WxH)
+    message = size_orientation_warning((128, 64), ds)
+    assert message is not None and "--size 128x64 is HEIGHTxWIDTH: a portrait input" in message
+    assert "landscape images (112x60, width x height)" in message
+    assert message.endswith("pass --size 64x128")
+    assert size_orientation_warning((64, 128), ds) is None  # the frames' orientation
+    assert size_orientation_warning((64, 64), ds) is None  # square: no orientation to invert
 
 
 def replace_steps(config: TrainConfig, steps: int) -> TrainConfig:
