@@ -203,8 +203,8 @@ def prepare_data(
 
 def size_orientation_warning(size: tuple[int, int], ds: Dataset) -> str | None:
     """The warning for a --size (HEIGHTxWIDTH) that is portrait for landscape training images or
-    the reverse: the frames' WIDTHxHEIGHT typed as --size stretches every frame across; None when
-    the orientations agree (or either is near square). Reads the first images' headers only."""
+    the reverse (the frames' WIDTHxHEIGHT typed as --size squeezes every frame into the other
+    orientation); None when they agree or either is near square. Reads 16 images' headers."""
     sizes = [image_size(s.image) for s in ds.train[:16]]
     height, width = (float(v) for v in np.median(sizes, axis=0))
     frames, model = width / height, size[1] / size[0]
