@@ -154,14 +154,14 @@ def run_set(
     (`--ignore-class`) where this set lists them."""
     from edgeseg.convert.options import ConvertOptions
     from edgeseg.convert.pipeline import convert_model
-    from edgeseg.data.dataset import read_class_names
+    from edgeseg.data.dataset import match_class_names, read_class_names
     from edgeseg.eval import compare
     from edgeseg.runtime.bench import benchmark
     from edgeseg.train import FLOAT_MODEL
     from edgeseg.train.fit import TrainConfig, train
 
     found = read_class_names(data)
-    left_out = tuple(n for n in ignore if found is not None and n in found[0])
+    left_out = match_class_names(ignore, found[0])[0] if found is not None else ()
     base = TrainConfig(
         data=data, out=work / "probe", verbose=0, overwrite=True, ignore_classes=left_out
     )

@@ -367,6 +367,25 @@ def _detect_encoding(samples: list[Sample], num_classes: int, has_colors: bool) 
     return "index"
 
 
+def match_class_names(
+    given: Sequence[str], names: Sequence[str]
+) -> tuple[tuple[str, ...], list[str]]:
+    """(the listed names the given ones mean, the given names that mean none): a name as listed,
+    else the one listed name equal to it ignoring case (`--ignore-class void` for CamVid's
+    'Void'); two listed names equal ignoring case need the exact one."""
+    found: list[str] = []
+    unknown: list[str] = []
+    for name in given:
+        same = [n for n in names if n.casefold() == name.casefold()]
+        if name in names:
+            found.append(name)
+        elif len(same) == 1:
+            found.append(same[0])
+        else:
+            unknown.append(name)
+    return tuple(found), unknown
+
+
 def _leave_out(
     names: tuple[str, ...], ignored: tuple[str, ...], ignore_index: int, source: str
 ) -> tuple[tuple[str, ...], np.ndarray | None]:
@@ -374,7 +393,7 @@ def _leave_out(
     classes' ids mapped to `ignore_index`; None when nothing is ignored)."""
     if not ignored:
         return names, None
-    unknown = [n for n in ignored if n not in names]
+    ignored, unknown = match_class_names(ignored, names)
     if unknown:
         raise DatasetError(
             f"--ignore-class {', '.join(unknown)}: not a class in {source}; its classes are "

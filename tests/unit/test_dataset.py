@@ -118,6 +118,21 @@ def test_ignore_class_in_the_middle_of_colour_masks_renumbers_the_rest(tmp_path:
     assert ds.palette() == ((0, 0, 255), (128, 64, 128), (255, 0, 0))
 
 
+def test_ignore_class_matches_the_listed_name_in_any_case(tmp_path: Path) -> None:
+    """SegNet's CamVid lists 'Void': `--ignore-class void` (as the README's benchmark command
+    types it) leaves it out under its listed name; two names equal but for case need the exact
+    one."""
+    from edgeseg.data.dataset import match_class_names
+
+    labels(tmp_path, "Sky", "Road", "Void")
+    write_pair(tmp_path, "a", index_mask(classes=3))
+    ds = open_dataset(tmp_path, val_fraction=0, ignore_classes=["void"])
+    assert ds.class_names == ("Sky", "Road") and ds.ignored == ("Void",)
+    assert match_class_names(["VOID", "sky"], ["Sky", "Void"]) == (("Void", "Sky"), [])
+    assert match_class_names(["void"], ["Void", "VOID"]) == ((), ["void"])
+    assert match_class_names(["Void"], ["Void", "VOID"]) == (("Void",), [])
+
+
 def test_ignore_class_keeps_catching_values_beyond_the_listed_classes(tmp_path: Path) -> None:
     names_file = labels(tmp_path, "a", "b", "void")
     m = index_mask()
