@@ -48,6 +48,11 @@ class ThreadTrial:
         timed = all(self.cycles[n] for n in self.candidates)
         self.chosen = min(self.candidates, key=self.median_ms) if timed else current
 
+    def frames_needed(self) -> int:
+        """Frames a stream needs for the trial to finish: each candidate's warm-up and timed
+        frames, and one more to close the last timed cycle."""
+        return (TRIAL_WARMUP + TRIAL_FRAMES) * len(self.candidates) + 1
+
     def timed_frames(self) -> int:
         """Cycles timed so far over all candidates (a finished trial times TRIAL_FRAMES each)."""
         return sum(len(c) for c in self.cycles.values())
@@ -62,6 +67,7 @@ class ThreadTrial:
             "chosen": self.chosen,
             "trial_finished": self.finished,
             "timed_frames": self.timed_frames(),
+            "frames_needed": self.frames_needed(),
             "cycle_p50_ms": {  # None: a candidate the stream ended before
                 str(n): round(self.median_ms(n), 3) if self.cycles[n] else None
                 for n in self.candidates

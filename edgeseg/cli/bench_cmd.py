@@ -100,14 +100,11 @@ def _stream_report(r: StreamBench) -> None:
         if r.auto["trial_finished"]:
             console.print(f"--threads auto tried {tried}; kept {r.threads}", highlight=False)
         else:
-            from edgeseg.runtime.thread_trial import TRIAL_FRAMES, TRIAL_WARMUP
-
-            per = TRIAL_WARMUP + TRIAL_FRAMES
+            needed, candidates = r.auto["frames_needed"], len(r.auto["candidates"])
             warn(
                 f"--threads auto: the stream ended before the thread trial did ({tried}, "
-                f"{r.auto['timed_frames']} frames timed); it needs {per} frames per candidate "
-                f"and one more, {per * len(r.auto['candidates']) + 1} here: use a longer video "
-                "or --threads N"
+                f"{r.auto['timed_frames']} frames timed); it needs {needed // candidates} frames "
+                f"per candidate and one more, {needed} here: use a longer video or --threads N"
             )
     if r.cpu_ms:
         parts = ", ".join(f"{k} {v:.2f}" for k, v in r.cpu_ms.items())

@@ -18,8 +18,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
-
 from edgeseg.core.errors import DatasetError, EdgesegError, ModelError
 from edgeseg.core.fileio import make_dir
 from edgeseg.core.spec import ModelSpec
@@ -42,6 +40,7 @@ from edgeseg.train.recipe import (
     default_min_scale,
     default_size,
     image_size,
+    median_aspect,
     plan_steps,
 )
 
@@ -206,14 +205,13 @@ def size_orientation_warning(size: tuple[int, int], ds: Dataset) -> str | None:
     the reverse (the frames' WIDTHxHEIGHT typed as --size squeezes every frame into the other
     orientation); None when they agree or either is near square. Reads 16 images' headers."""
     sizes = [image_size(s.image) for s in ds.train[:16]]
-    height, width = (float(v) for v in np.median(sizes, axis=0))
-    frames, model = width / height, size[1] / size[0]
+    frames, model = median_aspect(sizes), size[1] / size[0]
     if not (min(frames, model) < 1 / 1.2 and max(frames, model) > 1.2):
         return None
     shape = "portrait" if model < 1 else "landscape"
     return (
         f"--size {size[0]}x{size[1]} is HEIGHTxWIDTH: a {shape} input for "
-        f"{'landscape' if frames > 1 else 'portrait'} images ({int(width)}x{int(height)}, "
+        f"{'landscape' if frames > 1 else 'portrait'} images ({sizes[0][1]}x{sizes[0][0]}, "
         f"width x height), so every frame is squeezed into the other orientation; for "
         "their aspect pass "
         f"--size {size[1]}x{size[0]}"

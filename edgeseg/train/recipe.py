@@ -42,6 +42,12 @@ def image_size(path: str | Path) -> tuple[int, int]:
         raise DatasetError(f"{path}: cannot read the image size ({exc})") from exc
 
 
+def median_aspect(sizes: Sequence[tuple[int, int]]) -> float:
+    """The median width / height of images of these (h, w) sizes: the frame shape the derived
+    input size follows and a given --size is checked against."""
+    return float(np.median([w / h for h, w in sizes]))
+
+
 def default_size(
     sizes: Sequence[tuple[int, int]], depth: int, long_side: int = DEFAULT_LONG_SIDE
 ) -> tuple[int, int]:
@@ -51,7 +57,7 @@ def default_size(
     if not sizes:
         raise DatasetError("no images to derive an input size from; pass --size")
     factor = 2**depth
-    aspect = float(np.median([w / h for h, w in sizes]))  # width / height
+    aspect = median_aspect(sizes)  # width / height
     longest = float(np.median([max(h, w) for h, w in sizes]))
     side = max(factor, min(long_side, math.ceil(longest / factor) * factor))
     side = side // factor * factor
