@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NamedTuple
 
 import typer
 from rich.table import Table
@@ -40,7 +40,16 @@ SYNTHETIC_CALIB = (
 )
 
 
-def default_calib(model: Path | None = None) -> tuple[Path, str] | None:
+class CalibChoice(NamedTuple):
+    """The folder `convert` calibrates on without --calib, why, and whether it is only the
+    checkout's synthetic frames (then a warning: they suit no real model)."""
+
+    path: Path
+    why: str
+    synthetic: bool = False
+
+
+def default_calib(model: Path | None = None) -> CalibChoice | None:
     """Where `convert` calibrates without --calib, and why: `calib_data/` in the working folder
     (frames the user put there), else the folder the model was trained on (config.json beside
     it: the kind of frames the model is for), else the source checkout's synthetic frames.
@@ -50,13 +59,15 @@ def default_calib(model: Path | None = None) -> tuple[Path, str] | None:
     """
     here = Path.cwd() / "calib_data"
     if here.is_dir():
-        return here, "calib_data/ in the working folder"
+        return CalibChoice(here, "calib_data/ in the working folder")
     trained_on = _training_data(model) if model is not None else None
     if trained_on is not None:
-        return Path(trained_on), "the data the model was trained on, as config.json records"
+        return CalibChoice(
+            Path(trained_on), "the data the model was trained on, as config.json records"
+        )
     checkout = CHECKOUT / "calib_data"
     if (CHECKOUT / "pyproject.toml").is_file() and checkout.is_dir():
-        return checkout, SYNTHETIC_CALIB
+        return CalibChoice(checkout, SYNTHETIC_CALIB, synthetic=True)
     return None
 
 
@@ -188,12 +199,13 @@ def convert(
             found = default_calib(model)
             if found is None:
                 raise fail(NO_CALIB)
-            calib, why = found
-            if why == SYNTHETIC_CALIB:
-                warn(f"calibration frames: {calib}, {why}")
+            calib = found.path
+            if found.synthetic:
+                warn(f"calibration frames: {calib}, {found.why}")
             else:
                 console.print(
-                    f"calibration frames: {calib} ({why}; --calib DIR chooses)", highlight=False
+                    f"calibration frames: {calib} ({found.why}; --calib DIR chooses)",
+                    highlight=False,
                 )
         edgetpu = edgetpu or edgetpu_strict  # strict implies compiling, with the same checks
         if edgetpu and options.quant != Quant.INT8:

@@ -170,12 +170,14 @@ def test_convert_calibrates_without_calib_on_the_working_folders_frames_then_the
     assert convert_cmd.default_calib(model) == (
         data,
         "the data the model was trained on, as config.json records",
+        False,
     )
     assert convert_cmd.default_calib(tmp_path / "elsewhere" / "model.keras") is None
     (tmp_path / "calib_data").mkdir()
     assert convert_cmd.default_calib(model) == (
         tmp_path / "calib_data",
         "calib_data/ in the working folder",
+        False,
     )
     (tmp_path / "calib_data").rmdir()
     checkout = tmp_path / "checkout"
@@ -183,6 +185,6 @@ def test_convert_calibrates_without_calib_on_the_working_folders_frames_then_the
     (checkout / "pyproject.toml").write_text("")
     monkeypatch.setattr(convert_cmd, "CHECKOUT", checkout)
     found = convert_cmd.default_calib(tmp_path / "elsewhere" / "model.keras")
-    assert found is not None and found[0] == checkout / "calib_data" and "synthetic" in found[1]
-    assert convert_cmd.default_calib(model) is not None
-    assert convert_cmd.default_calib(model)[0] == data  # type: ignore[index]
+    assert found is not None and found.path == checkout / "calib_data" and found.synthetic
+    trained_on = convert_cmd.default_calib(model)
+    assert trained_on is not None and trained_on.path == data and not trained_on.synthetic
