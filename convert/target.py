@@ -4,12 +4,15 @@ an Edge TPU model converts with uint8 input by default (camera bytes straight in
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 from edgeseg.convert.options import IOType
 from edgeseg.core.errors import ModelError
 from edgeseg.core.spec import ModelSpec
-from edgeseg.train import CONFIG_NAME
+from edgeseg.train import CONFIG_NAME, QAT_LAYERS, QAT_PACKAGE
+
+_MAX_CONFIG_BYTES = 64 << 20  # a model's layer list; far above any U-Net's (about 30 KB)
 
 
 def model_target(model: str | Path) -> str:
@@ -25,17 +28,21 @@ def model_target(model: str | Path) -> str:
 
 
 def model_is_qat(model: str | Path) -> bool:
-    """Whether config.json beside a .keras model records quantisation-aware fine-tuning (such a
-    model converts from its own int8 ranges: no calibration images needed). False for a path
-    that is not a .keras file (e.g. the config.json itself): loading it reports that."""
+    """Whether a .keras file is a quantisation-aware model (converts from its own int8 ranges: no
+    calibration images needed), read off the layer list in its archive without loading Keras: a
+    run's model_float.keras shares the run's config.json but is the float network. False for a
+    path that is not a readable .keras archive: loading it reports that."""
     model = Path(model)
     if model.suffix.lower() != ".keras" or not model.is_file():
         return False
-    config = model.with_name(CONFIG_NAME)
     try:
-        return config.is_file() and bool(ModelSpec.load(config).extra.get("qat"))
-    except ModelError:
+        with zipfile.ZipFile(model) as archive:
+            if archive.getinfo("config.json").file_size > _MAX_CONFIG_BYTES:
+                return False
+            config = archive.read("config.json").decode("utf-8", "replace")
+    except (OSError, KeyError, zipfile.BadZipFile):
         return False
+    return any(f'"{QAT_PACKAGE}>{layer}"' in config for layer in QAT_LAYERS)
 
 
 def default_io(model: str | Path) -> IOType:

@@ -17,7 +17,9 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-PACKAGE = "edgeseg.qat"
+from edgeseg.train import QAT_PACKAGE
+
+PACKAGE = QAT_PACKAGE
 INPUT_RANGE = (0.0, 255.0)  # every edgeseg model takes raw 0..255 pixels and normalises inside
 
 

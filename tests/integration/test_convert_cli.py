@@ -312,7 +312,8 @@ def test_a_run_folders_config_passed_as_the_model_fails_before_anything_else(
     _save_unet(run)
     spec = ModelSpec.load(run / "config.json")
     spec.with_updates(extra={"qat": {"steps": 10}}).save(run / "config.json")
-    assert model_is_qat(run / "model.keras") and not model_is_qat(run / "config.json")
+    # the model's own layers decide, not config.json's claim (model_float.keras shares it)
+    assert not model_is_qat(run / "model.keras") and not model_is_qat(run / "config.json")
     result = runner.invoke(app, ["convert", str(run / "config.json"), "--calib", str(tmp_path)])
     assert result.exit_code == 2, result.output
     assert "quantisation-aware" not in result.output

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from edgeseg.cli.main import app
 from edgeseg.convert.converter import export, serving_model
 from edgeseg.convert.options import ConvertOptions
+from edgeseg.convert.target import model_is_qat
 from edgeseg.core.errors import ModelError
 from edgeseg.core.spec import ModelSpec
 from edgeseg.train.mobilenet_unet import build_mobilenetv2_unet
@@ -196,6 +197,15 @@ def test_folding_keeps_the_float_function() -> None:
     assert (probs_f.argmax(-1) == probs_q.argmax(-1)).mean() > 0.97
 
 
+def test_the_layer_names_convert_reads_off_an_archive_are_the_quantisation_aware_layers() -> None:
+    """convert tells a quantisation-aware .keras by these names without loading Keras."""
+    from edgeseg.train import QAT_LAYERS, QAT_PACKAGE
+    from edgeseg.train.qat_layers import FakeQuant, QuantConv
+
+    assert {FakeQuant.__name__, QuantConv.__name__} == set(QAT_LAYERS)
+    assert keras.saving.get_registered_name(FakeQuant) == f"{QAT_PACKAGE}>FakeQuant"
+
+
 def test_unsupported_layers_and_double_quantisation_are_refused() -> None:
     inputs = keras.Input((16, 16, 3))
     x = keras.layers.Conv2D(4, 3, padding="same")(inputs)
@@ -254,6 +264,16 @@ def test_train_qat_steps_then_convert_without_calibration_and_check(
         ["check", str(out / "model.keras"), str(out / "model_int8.tflite"), "--data", str(data)],
     )
     assert checked.exit_code in (0, 1), checked.output  # a tiny model: a verdict, not an error
+
+    # the run's float network shares its config.json but is no quantisation-aware model: it
+    # calibrates on the data the run trained on (no calib_data/ here), not on no frames at all
+    assert model_is_qat(out / "model.keras") and not model_is_qat(out / "model_float.keras")
+    float_int8 = runner.invoke(
+        app, ["convert", str(out / "model_float.keras"), "--out", str(tmp_path / "f.tflite")]
+    )
+    assert float_int8.exit_code == 0, float_int8.output
+    assert "int8 ranges from the model itself" not in float_int8.output
+    assert f"calibration frames: {data}" in " ".join(float_int8.output.split())
 
     refused = runner.invoke(app, ["convert", str(out / "model.keras"), "--quant", "float16"])
     assert refused.exit_code == 2 and "int8 only" in refused.output, refused.output
