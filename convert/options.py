@@ -49,6 +49,18 @@ def as_io(value: str) -> IOType:
     return _choice(IOType, value, "--io")
 
 
+def check_io(quant: Quant, io: IOType | None) -> None:
+    """An --io the mode would silently not honour is refused: integer input exists only for full
+    int8 models (int16x8 takes int16, the float modes float32)."""
+    if io is None or io == IOType.FLOAT32 or quant == Quant.INT8:
+        return
+    takes = "int16 (or float32)" if quant == Quant.INT16X8 else "float32"
+    raise ConversionError(
+        f"--io {io.value} (io= in Python) applies to --quant int8 only: --quant {quant.value} "
+        f"models take {takes} input; leave --io out"
+    )
+
+
 @dataclass(frozen=True)
 class ConvertOptions:
     """Everything that decides what `export` produces, apart from the model and the images."""

@@ -48,23 +48,13 @@ __all__ = [
 PathLike = str | Path
 
 
-def _size(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
-    if size is None:
-        return None
-    if isinstance(size, int):
-        return (size, size)
-    if len(size) != 2:
-        raise EdgesegError(f"size must be N or (height, width), got {size!r}")
-    return (int(size[0]), int(size[1]))
-
-
 def train(
     data: PathLike | None = None,
     out: PathLike = "runs/unet",
     *,
-    size: int | tuple[int, int] | None = None,
+    size: int | str | tuple[int, int] | None = None,
     epochs: int | None = None,
-    target: Literal["cpu", "edgetpu"] = "cpu",
+    target: Literal["cpu", "edgetpu"] | None = None,
     resume: bool = False,
     overwrite: bool = False,
     classes: Sequence[str] | None = None,
@@ -74,11 +64,12 @@ def train(
     """Train a U-Net on DATA (images/ + masks/, or train/ and val/) into OUT, like `edgeseg train`.
 
     With no options it uses the measured defaults (README "The training recipe"): the size from
-    the data, 2000 optimiser steps. `size` is N or (height, width); `target="edgetpu"` picks the
-    decoder the Coral compiler maps whole. Other keyword options are TrainConfig fields (steps,
-    batch, lr, warmup, loss, class_weighting, min_scale, augment, encoder, alpha, weights, depth,
-    filters, upsample, resize, channels, patience, val_fraction, seed, strategy, qat, qat_steps,
-    xla, ignore_classes, unlisted_colors).
+    the data, 2000 optimiser steps. `size` is N, "HxW" or (height, width); `target="edgetpu"`
+    picks the decoder the Coral compiler maps whole (None: "cpu", or what a resumed run had);
+    `classes` a list of names or "a,b,c"; `steps` or `epochs`, not both. Other keyword options
+    are TrainConfig fields (steps, batch, lr, warmup, loss, class_weighting, min_scale, augment,
+    encoder, alpha, weights, depth, filters, upsample, resize, channels, patience, val_fraction,
+    seed, strategy, qat, qat_steps, xla, ignore_classes, unlisted_colors).
     DATA=None trains on built-in synthetic scenes generated into OUT/synthetic_data. The result's
     model_path is the quantisation-aware model unless qat=False (README "The quantisation-aware
     model"). Needs the [train] extra.
@@ -86,31 +77,40 @@ def train(
     >>> run = edgeseg.train("data/membrane", out="runs/m", steps=400)  # doctest: +SKIP
     >>> run.best_miou, run.model_path                                            # doctest: +SKIP
     """
-    from edgeseg.train.fit import TrainConfig, load_train_config
+    from edgeseg.train.config import build_config
     from edgeseg.train.fit import train as run_training
 
     given: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
-    if (hw := _size(size)) is not None:
-        given["size"] = hw
-    if epochs is not None:
-        given["epochs"] = epochs
-    if classes is not None:
-        given["classes"] = tuple(classes)
-    out = Path(out)
-    if resume:
-        base = load_train_config(out).to_dict()
-        base.update(given, resume=True, out=out, data=data or base["data"], verbose=verbose)
-        return run_training(TrainConfig.from_dict(base))
-    if data is None:
-        from edgeseg.data.synthetic import generate_synthetic_dataset
-
-        data = out / "synthetic_data"
-        if not (Path(data) / "labels.txt").is_file():
-            generate_synthetic_dataset(data, seed=given.get("seed", 0))
-    config = TrainConfig(
-        data=Path(data), out=out, target=target, overwrite=overwrite, verbose=verbose, **given
+    # N, "N", "HxW" or (height, width), names as a list: TrainConfig checks them
+    for name, value in (
+        ("size", size),
+        ("epochs", epochs),
+        ("classes", classes),
+        ("target", target),
+    ):
+        if value is not None:
+            given[name] = value
+    config = build_config(
+        data,
+        out,
+        given,
+        resume=resume,
+        overwrite=overwrite,
+        verbose=verbose,
+        synthetic=_synthetic_data,
     )
     return run_training(config)
+
+
+def _synthetic_data(out: Path, seed: int) -> Path:
+    """The built-in synthetic scenes, generated once into OUT/synthetic_data."""
+    from edgeseg.data.synthetic import generate_synthetic_dataset
+    from edgeseg.train import SYNTHETIC_FOLDER
+
+    folder = out / SYNTHETIC_FOLDER
+    if not (folder / "labels.txt").is_file():
+        generate_synthetic_dataset(folder, seed=seed)
+    return folder
 
 
 def convert(
@@ -135,13 +135,14 @@ def convert(
 
     >>> tflite = edgeseg.convert("runs/m/model.keras", calib="data/membrane")  # doctest: +SKIP
     """
-    from edgeseg.convert.options import ConvertOptions, as_io, as_quant
+    from edgeseg.convert.options import ConvertOptions, as_io, as_quant, check_io
     from edgeseg.convert.pipeline import compile_and_record, convert_model
     from edgeseg.convert.target import default_io
 
+    check_io(as_quant(quant), as_io(io) if io is not None else None)
     options = ConvertOptions(
         quant=as_quant(quant),
-        io=as_io(io) if io else default_io(model),
+        io=as_io(io) if io is not None else default_io(model),
         calib_count=calib_count,
         seed=seed,
     )
@@ -219,10 +220,26 @@ def overlay(
     from edgeseg.core.processing import overlay as blend
 
     model_spec = spec.spec if isinstance(spec, Segmenter) else spec
-    check_frame(frame)
-    if not isinstance(class_map, np.ndarray) or class_map.shape[:2] != frame.shape[:2]:
+    if not isinstance(model_spec, ModelSpec):
+        raise EdgesegError(
+            f"spec: expected a Segmenter or its .spec (a ModelSpec), got {type(spec).__name__}"
+        )
+    frame = check_frame(frame)
+    if not isinstance(class_map, np.ndarray) or class_map.shape != frame.shape[:2]:
         got = getattr(class_map, "shape", type(class_map).__name__)
-        raise EdgesegError(f"class map {got} does not match the frame size {frame.shape[:2]}")
+        raise EdgesegError(
+            f"class map {got}: expected an HxW map of the frame's size {frame.shape[:2]}, as "
+            "Segmenter.predict returns"
+        )
+    if not np.issubdtype(class_map.dtype, np.integer):
+        raise EdgesegError(f"class map of {class_map.dtype}: expected integer class ids")
+    if class_map.size and not 0 <= int(class_map.min()) <= int(class_map.max()) < len(
+        model_spec.palette
+    ):
+        raise EdgesegError(
+            f"class map holds ids {int(class_map.min())}..{int(class_map.max())}: the model has "
+            f"{len(model_spec.palette)} classes (0..{len(model_spec.palette) - 1})"
+        )
     if not 0.0 <= alpha <= 1.0:
         raise EdgesegError(f"alpha must be in [0, 1], got {alpha}")
     image = np.ascontiguousarray(blend(frame, class_map, model_spec.palette, alpha))

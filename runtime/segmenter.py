@@ -6,6 +6,7 @@ The eval stage measures `.tflite` files through `Segmenter.predict`: what is mea
 from __future__ import annotations
 
 import logging
+import numbers
 from pathlib import Path
 from typing import Any
 
@@ -84,13 +85,12 @@ class Segmenter:
     ) -> None:
         if fallback not in (None, "cpu"):
             raise DelegateError(f"--fallback {fallback!r}: the only fallback is 'cpu'")
-        if threads is not None and (isinstance(threads, bool) or threads < 1):
-            raise EdgesegError(f"threads={threads!r}: expected a number of threads >= 1, or None")
+        count = default_threads() if threads is None else _thread_count(threads)
         self.model_path = Path(model_path)
         self.model_bytes = read_model_bytes(self.model_path)
         Interpreter, load_fn, self.interpreter_package = resolve_interpreter()
         self._interpreter_class = Interpreter
-        self.threads = threads or default_threads()
+        self.threads = count
         self.delegate_name: str | None = None
         self.fallback_allowed = fallback == "cpu"
         delegates: list[Any] = []
@@ -148,6 +148,7 @@ class Segmenter:
 
     def use_threads(self, threads: int) -> None:
         """Run on an interpreter with `threads` threads (built once, then cached; CPU only)."""
+        threads = _thread_count(threads)
         if threads == self.threads:
             return
         if self.delegate_name is not None:
@@ -266,3 +267,11 @@ class Segmenter:
                 f"; {label} took {r.delegated_ops}/{r.total_ops} ops in {r.partitions} partition(s)"
             )
         return text
+
+
+def _thread_count(threads: object) -> int:
+    """A thread count as the interpreter takes it (an int >= 1; NumPy ints too): anything else is
+    one clear error here, not the interpreter's "cannot load" that would blame the model."""
+    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1:
+        raise EdgesegError(f"threads={threads!r}: expected a number of threads >= 1, or None")
+    return int(threads)

@@ -116,16 +116,12 @@ def call(fn: Callable[..., T], *args: object, **kwargs: object) -> T:
 
 def parse_size(text: str, option: str = "--size") -> tuple[int, int]:
     """Network input size: '256' -> (256, 256); '192x256' -> (height 192, width 256)."""
+    from edgeseg.train.config import parse_size as size_pair
+
     try:
-        if "x" in text.lower():
-            h, w = (int(v) for v in text.lower().split("x"))
-        else:
-            h = w = int(text)
-    except ValueError:
-        raise fail(f"{option} {text!r}: expected N or HxW, e.g. 256 or 192x256") from None
-    if h <= 0 or w <= 0:
-        raise fail(f"{option} {text!r}: must be positive")
-    return h, w
+        return size_pair(text, option)
+    except EdgesegError as e:
+        raise fail(str(e)) from None
 
 
 def stdout_isatty() -> bool:

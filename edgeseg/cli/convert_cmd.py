@@ -18,7 +18,7 @@ from edgeseg.cli.common import (
     user_errors,
     warn,
 )
-from edgeseg.convert.options import IOType, Quant
+from edgeseg.convert.options import IOType, Quant, check_io
 from edgeseg.core.errors import EdgesegError, require_training_stack
 
 if TYPE_CHECKING:
@@ -161,6 +161,8 @@ def convert(
     from edgeseg.convert.target import model_is_qat
     from edgeseg.train import FLOAT_MODEL
 
+    with user_errors():
+        check_io(quant, io)
     io, edgetpu = resolve_target(model, io, edgetpu, quant)
     quiet_tensorflow()
     call(require_training_stack, "edgeseg convert")

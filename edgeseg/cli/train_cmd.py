@@ -36,8 +36,7 @@ from edgeseg.cli.options import (
     split_names,
 )
 from edgeseg.core.errors import require_training_stack
-
-SYNTHETIC_FOLDER = "synthetic_data"
+from edgeseg.train import SYNTHETIC_FOLDER
 
 
 def train(
@@ -306,21 +305,19 @@ def train(
     fast_tensorflow_cpu()
     route_logs("edgeseg.train", logging.INFO)  # the recipe line, and warnings as one-liners
     call(require_training_stack, "edgeseg train")
-    from edgeseg.train.fit import TrainConfig, load_train_config
+    from edgeseg.train.config import build_config
     from edgeseg.train.fit import train as run_training
 
     with user_errors():
-        if resume:
-            base = load_train_config(out).to_dict()
-            if "steps" in given and "epochs" not in given:
-                base["epochs"] = None  # the new step budget decides the epochs
-            base.update(given, resume=True, out=out, data=data or base["data"], verbose=_verbose())
-            config = TrainConfig.from_dict(base)
-        else:
-            source = data if data is not None else _synthetic_data(out, given.get("seed", 0))
-            config = TrainConfig(
-                data=source, out=out, overwrite=overwrite, verbose=_verbose(), **given
-            )
+        config = build_config(
+            data,
+            out,
+            given,
+            resume=resume,
+            overwrite=overwrite,
+            verbose=_verbose(),
+            synthetic=_synthetic_data,
+        )
         with progress_bar("checking the dataset's pairs", until_done=True) as progress:
             result = run_training(config, progress=progress)
     _print_result(result)

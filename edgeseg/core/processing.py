@@ -9,6 +9,7 @@ Pure numpy + OpenCV. Frames follow OpenCV's convention: BGR (3 channels) or sing
 
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,9 +60,14 @@ def named_as_mask(stem: str) -> bool:
 
 def read_image(path: str | Path) -> np.ndarray:
     """Read an image as OpenCV does (BGR uint8, or 2-D gray); 16-bit is scaled, alpha dropped."""
+    if not isinstance(path, str | os.PathLike):
+        raise DatasetError(f"expected an image file path, got {type(path).__name__}")
+    if not Path(path).is_file():  # said plainly, before OpenCV's own warning on stderr
+        what = "is a folder, not an image file" if Path(path).is_dir() else "image file not found"
+        raise DatasetError(f"{path}: {what}")
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
-        raise DatasetError(f"{path}: cannot read image (missing, corrupt or unsupported format)")
+        raise DatasetError(f"{path}: cannot read image (corrupt or unsupported format)")
     if img.dtype == np.uint16:
         img = (img // 256).astype(np.uint8)
     elif img.dtype != np.uint8:
@@ -229,7 +235,7 @@ def check_frame(frame: object) -> np.ndarray:
             "; drop alpha with frame[:, :, :3]" if frame.ndim == 3 and frame.shape[2] == 4 else ""
         )
         raise FrameError(f"expected an HxWx3 BGR or HxW gray image, got shape {frame.shape}{hint}")
-    return frame
+    return frame[:, :, 0] if frame.ndim == 3 and frame.shape[2] == 1 else frame  # HxWx1: gray
 
 
 # === Colour order, channels and resize ===
@@ -249,6 +255,8 @@ class Placement:
 
 def to_model_channels(frame: np.ndarray, spec: ModelSpec) -> np.ndarray:
     """OpenCV frame (BGR or gray) -> HxWxC uint8 in the model's channel count and colour order."""
+    if frame.ndim == 3 and frame.shape[2] == 1:  # gray with a channel axis (NumPy, PIL 'L')
+        frame = frame[:, :, 0]
     if frame.ndim == 2:
         if spec.channels == 1:
             return frame[:, :, None]

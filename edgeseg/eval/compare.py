@@ -110,7 +110,10 @@ class _Tally:
         return EvalResult(s.path, data, s.spec, scores, self.done, side.timer.mean_ms, matrix)
 
 
-_ORDER = "the order is FLOAT INT8: edgeseg check model.keras model_int8.tflite --data ..."
+_ORDER = (
+    "the order is FLOAT INT8: edgeseg check model.keras model_int8.tflite --data ... "
+    "(in Python: edgeseg.check(int8_model, data, float_model=...))"
+)
 
 
 def _integer_input(pred: Predictor) -> bool:
@@ -175,6 +178,12 @@ def compare(
             progress(tally.done, total)
     if tally.done == 0:
         raise DatasetError(f"{data_dir}: no images to evaluate (--limit {limit})")
+    if float_pred is None and limit is not None:
+        notes.append(
+            f"--limit {limit} (limit= in Python): the int8 model was scored on {tally.done} "
+            "image(s), the metadata baseline on the converter's evaluation images, so the drop "
+            "compares different images; pass the float model to score both on the same ones"
+        )
     q_eval = tally.result(tally.int8, Path(data_dir))
     f_eval = tally.result(tally.float, Path(data_dir)) if tally.float is not None else None
     if f_eval is not None:

@@ -6,6 +6,7 @@ from edgeseg._callable import make_callable
 # here, where the CLI can read it without loading Keras
 FLOAT_MODEL = "model_float.keras"
 CONFIG_NAME = "config.json"  # the run's ModelSpec and settings, beside model.keras
+SYNTHETIC_FOLDER = "synthetic_data"  # where `train` without DATA generates its scenes, in OUT
 # the Keras package of the quantisation-aware layers (qat_layers), as a saved model names them
 QAT_PACKAGE = "edgeseg.qat"
 QAT_LAYERS = ("FakeQuant", "QuantConv")  # what makes a model quantisation-aware (qat.is_quantized)

@@ -3,8 +3,11 @@ imports the other), and how they are saved in config.json."""
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
+import numbers
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +28,47 @@ LR_SCHEDULES = ("cosine", "constant")
 ENCODERS = ("unet", "mobilenetv2")
 ALPHAS = (0.35, 0.5, 0.75, 1.0)  # MobileNetV2 width multipliers (all have ImageNet weights)
 XLA_MODES = ("auto", "on", "off")  # whether the training step is XLA-compiled (train/xla.py)
+# TrainConfig's numeric fields by annotation, and what a value must be
+_NUMERIC_FIELDS: dict[str, type] = {
+    "int": numbers.Integral,
+    "int | None": numbers.Integral,
+    "float": numbers.Real,
+    "float | None": numbers.Real,
+}
+
+
+def parse_size(size: object, option: str = "--size") -> tuple[int, int]:
+    """A network input size as (height, width): N, "N", "HxW" (as --size takes it) or a
+    (height, width) pair; one clear error otherwise (a string is never split into characters)."""
+    pair: tuple[object, ...]
+    if isinstance(size, str):
+        text = size.strip().lower()
+        pair = tuple(text.split("x")) if "x" in text else (text, text)
+    elif isinstance(size, numbers.Integral) and not isinstance(size, bool):
+        pair = (size, size)
+    elif isinstance(size, Sequence) and not isinstance(size, bytes):
+        pair = tuple(size)
+    else:
+        pair = ()
+    try:
+        if len(pair) != 2 or any(isinstance(v, bool | float) for v in pair):
+            raise ValueError
+        height, width = (int(v) for v in pair)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise EdgesegError(f"{option} {size!r}: expected N or HxW, e.g. 256 or 192x256") from None
+    if height <= 0 or width <= 0:
+        raise EdgesegError(f"{option} {size!r}: must be positive")
+    return height, width
+
+
+def _names(names: object) -> tuple[str, ...]:
+    """Class names as a tuple: a string is one name or a comma list, as --classes takes them
+    (never split into characters)."""
+    if isinstance(names, str):
+        return tuple(n.strip() for n in names.split(",") if n.strip())
+    if not isinstance(names, Iterable) or not all(isinstance(n, str) for n in names):
+        raise EdgesegError(f"class names {names!r}: expected a list of strings")
+    return tuple(names)
 
 
 @dataclass(frozen=True)
@@ -90,14 +134,12 @@ class TrainConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "data", Path(self.data))
         object.__setattr__(self, "out", Path(self.out))
+        self._check_numbers()
         if self.size is not None:
-            object.__setattr__(self, "size", tuple(int(v) for v in self.size))
+            object.__setattr__(self, "size", parse_size(self.size))
         if self.classes is not None:
-            object.__setattr__(self, "classes", tuple(self.classes))
-        ignored = self.ignore_classes
-        object.__setattr__(
-            self, "ignore_classes", (ignored,) if isinstance(ignored, str) else tuple(ignored)
-        )
+            object.__setattr__(self, "classes", _names(self.classes))
+        object.__setattr__(self, "ignore_classes", _names(self.ignore_classes))
         if self.target == "edgetpu" and self.upsample == "transpose":
             # The compiler maps strided TRANSPOSE_CONV to the CPU (google-coral/edgetpu #509).
             object.__setattr__(self, "upsample", "resize")
@@ -270,6 +312,21 @@ class TrainConfig:
         d["ignore_classes"] = list(self.ignore_classes)
         return d
 
+    def _check_numbers(self) -> None:
+        """Numeric settings as numbers (NumPy ones become Python's), so a Python caller's
+        `steps="10"` is one clear error here rather than a TypeError deep in training."""
+        for field in fields(self):
+            value = getattr(self, field.name)
+            kind = _NUMERIC_FIELDS.get(str(field.type))
+            if kind is None or value is None:
+                continue
+            integral = kind is numbers.Integral
+            if isinstance(value, bool) or not isinstance(value, kind):
+                expected = "an integer" if integral else "a number"
+                raise EdgesegError(f"{field.name}={value!r}: expected {expected}")
+            number: Any = value  # a numbers.Integral / numbers.Real, checked just above
+            object.__setattr__(self, field.name, int(number) if integral else float(number))
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         known = {f.name for f in fields(cls)}
@@ -310,6 +367,42 @@ def load_train_config(run_dir: str | Path) -> TrainConfig:
         raise ModelError(f"{path}: not found; nothing to resume in {run_dir}") from exc
     except (KeyError, TypeError, json.JSONDecodeError) as exc:
         raise ModelError(f"{path}: no usable training settings ({exc})") from exc
+
+
+def build_config(
+    data: str | Path | None,
+    out: str | Path,
+    given: dict[str, Any],
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    verbose: int = 1,
+    synthetic: Callable[[Path, int], Path],
+) -> TrainConfig:
+    """The TrainConfig of one `train` request, for the CLI and the Python API alike: `given` is
+    the options the user set (None left out); --resume starts from the run's saved settings (a
+    new --steps budget then replaces the epochs it had resolved); without DATA, `synthetic(out,
+    seed)` provides the built-in scenes."""
+    known = {f.name for f in fields(TrainConfig)}
+    for name, value in given.items():
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f"; did you mean {close[0]}=?" if close else ""
+            raise EdgesegError(f"unknown training option {name}={value!r}{hint}")
+    if "steps" in given and "epochs" in given:
+        raise EdgesegError(
+            "--steps and --epochs both given: the budget is one or the other (steps= / epochs= "
+            "in Python)"
+        )
+    out = Path(out)
+    if resume:
+        base = load_train_config(out).to_dict()
+        if "steps" in given:
+            base["epochs"] = None  # the new step budget decides the epochs
+        base.update(given, resume=True, out=out, data=data or base["data"], verbose=verbose)
+        return TrainConfig.from_dict(base)
+    source = Path(data) if data is not None else synthetic(out, given.get("seed", 0))
+    return TrainConfig(data=source, out=out, overwrite=overwrite, verbose=verbose, **given)
 
 
 def run_config(

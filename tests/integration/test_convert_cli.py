@@ -338,6 +338,14 @@ def test_bad_calibration_and_output_paths(
         ],
         "--edgetpu needs --quant int8": ["--quant", "float16", "--edgetpu"],
         "--edgetpu-strict needs --quant int8": ["--quant", "float16", "--edgetpu-strict"],
+        # an integer input a float or 16-bit mode would silently not have
+        "--io uint8 (io= in Python) applies to --quant int8 only": [
+            "--quant",
+            "float32",
+            "--io",
+            "uint8",
+        ],
+        "models take int16 (or float32) input": ["--quant", "int16x8", "--io", "int8"],
     }
     for message, extra in cases.items():
         result = runner.invoke(app, ["convert", model, *extra])

@@ -4,6 +4,7 @@ are checked with clear errors, and the Edge TPU target travels from training to 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -96,8 +97,120 @@ def test_overlay_draws_at_frame_size_and_checks_the_map() -> None:
     out = edgeseg.overlay(frame, classes, spec, legend=False)
     assert out.shape == frame.shape and out.dtype == np.uint8
     assert not np.array_equal(out[:, :32], out[:, 32:])  # two classes, two colours
-    with pytest.raises(EdgesegError, match="does not match the frame size"):
+    with pytest.raises(EdgesegError, match="expected an HxW map of the frame's size"):
         edgeseg.overlay(frame, classes[:10], spec)
+    gray = edgeseg.overlay(frame[:, :, :1], classes, spec, legend=False)  # HxWx1: gray
+    assert gray.shape == frame.shape
+    # wrong inputs are one EdgesegError naming what was passed, not IndexError / cv2.error
+    cases: list[tuple[object, object, str]] = [
+        (classes.astype(np.float32), spec, "expected integer class ids"),
+        (np.dstack([classes] * 3), spec, "expected an HxW map"),
+        (classes + 3, spec, "ids 3..5: the model has 3 classes"),
+        (classes, None, "expected a Segmenter or its .spec"),
+        (classes, "model.tflite", "got str"),
+    ]
+    for class_map, bad_spec, message in cases:
+        with pytest.raises(EdgesegError, match=re.escape(message)):
+            edgeseg.overlay(frame, class_map, bad_spec)  # type: ignore[arg-type]
+
+
+def test_a_gray_frame_with_a_channel_axis_is_gray() -> None:
+    """HxWx1 (NumPy, PIL 'L' arrays) passes check_frame and prepares as HxW gray does."""
+    from edgeseg.core.processing import prepare_image
+
+    spec = ModelSpec(16, 16, ("a", "b"))
+    gray = np.random.default_rng(0).integers(0, 256, (20, 30), dtype=np.uint8)
+    assert check_frame(gray[:, :, None]).shape == (20, 30)
+    with_axis, _ = prepare_image(gray[:, :, None], spec)
+    plain, _ = prepare_image(gray, spec)
+    assert np.array_equal(with_axis, plain)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"size": "64"}, None),  # a string is N or HxW, never split into characters
+        ({"size": "48x64"}, None),
+        ({"size": np.int64(64)}, None),
+        ({"size": "6x"}, "expected N or HxW"),
+        ({"size": 64.0}, "expected N or HxW"),
+        ({"size": (0, 64)}, "must be positive"),
+        ({"steps": "10"}, "steps='10': expected an integer"),
+        ({"lr": "0.1"}, "lr='0.1': expected a number"),
+        ({"batch": True}, "batch=True: expected an integer"),
+        ({"step": 10}, "unknown training option step=10; did you mean steps=?"),
+        ({"steps": 10, "epochs": 2}, "--steps and --epochs both given"),
+        ({"classes": 5}, "expected a list of strings"),
+    ],
+)
+def test_training_options_are_checked_once_for_the_cli_and_python(
+    options: dict[str, object], message: str | None, tmp_path: Path
+) -> None:
+    from edgeseg.train.config import build_config
+
+    def no_synthetic(out: Path, seed: int) -> Path:
+        raise AssertionError("DATA was given")
+
+    def build() -> object:
+        return build_config(tmp_path, tmp_path / "run", options, synthetic=no_synthetic)
+
+    if message is None:
+        config = build()
+        size = config.size  # type: ignore[attr-defined]
+        assert size in ((64, 64), (48, 64)) and all(type(v) is int for v in size)
+    else:
+        with pytest.raises(EdgesegError, match=re.escape(message)):
+            build()
+
+
+def test_names_and_numbers_normalise() -> None:
+    from edgeseg.train.config import TrainConfig
+
+    config = TrainConfig(
+        data=Path("d"),
+        out=Path("o"),
+        classes="sky, road",  # type: ignore[arg-type]
+        ignore_classes="void",  # type: ignore[arg-type]
+        steps=np.int64(20),  # type: ignore[arg-type]
+        lr=np.float32(0.5),  # type: ignore[arg-type]
+        min_scale=1,  # an int where a float goes is a number
+    )
+    assert config.classes == ("sky", "road") and config.ignore_classes == ("void",)
+    assert type(config.steps) is int and type(config.lr) is float and config.min_scale == 1.0
+
+
+def test_resuming_with_a_new_step_budget_drops_the_resolved_epochs(tmp_path: Path) -> None:
+    """The saved settings hold the epochs the last budget resolved to; a new steps= replaces
+    them, for the Python API as for --resume --steps (one build_config for both)."""
+    from edgeseg.train.config import TrainConfig, build_config
+
+    run = tmp_path / "run"
+    run.mkdir()
+    saved = TrainConfig(data=tmp_path, out=run, steps=40, epochs=2, steps_per_epoch=20)
+    (run / "config.json").write_text(json.dumps({"train": saved.to_dict()}))
+    resumed = build_config(None, run, {"steps": 80}, resume=True, synthetic=lambda o, s: o)
+    assert resumed.resume and resumed.steps == 80 and resumed.epochs is None
+    assert resumed.data == tmp_path
+
+
+@pytest.mark.parametrize("threads", ["auto", "2", 2.5])
+def test_segmenter_refuses_a_thread_count_that_is_no_integer(
+    threads: object, tmp_path: Path
+) -> None:
+    with pytest.raises(EdgesegError, match=r"threads=.*expected a number of threads >= 1"):
+        edgeseg.Segmenter(tmp_path / "never_read.tflite", threads=threads)  # type: ignore[arg-type]
+
+
+def test_reading_a_missing_image_says_so(tmp_path: Path) -> None:
+    from edgeseg.core.errors import DatasetError
+    from edgeseg.core.processing import read_image
+
+    with pytest.raises(DatasetError, match=r"street\.jpg: image file not found"):
+        read_image(tmp_path / "street.jpg")
+    with pytest.raises(DatasetError, match="is a folder, not an image file"):
+        read_image(tmp_path)
+    with pytest.raises(DatasetError, match="expected an image file path, got NoneType"):
+        read_image(None)  # type: ignore[arg-type]
 
 
 def test_target_edgetpu_picks_the_resize_decoder_and_is_recorded(tmp_path: Path) -> None:
