@@ -2,11 +2,53 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
+from typing import Any
+
 import typer
+from typer.core import TyperGroup
 
 from edgeseg import __version__
+from edgeseg.cli.common import fail
+
+
+class OneLineErrors(TyperGroup):
+    """Usage errors (an unknown option, a value out of range) as the one `error:` line every
+    other failure is, naming the command's --help, instead of Typer's usage box."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(
+                args, prog_name, complete_var, standalone_mode, windows_expand_args, **extra
+            )
+        try:
+            code = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        except typer.Abort:
+            sys.exit(fail("aborted", 1).exit_code)
+        except Exception as exc:
+            # Click's usage errors; Typer vendors Click, so they are told by their class names
+            kinds = {kind.__name__ for kind in type(exc).__mro__}
+            if "ClickException" not in kinds:
+                raise
+            if "NoArgsIsHelpError" in kinds:  # `edgeseg` alone: the help is the answer
+                sys.exit(2)
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+            sys.exit(fail(f"{exc.format_message()}{hint}", exc.exit_code).exit_code)  # type: ignore[attr-defined]
+        sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)
+
 
 app = typer.Typer(
+    cls=OneLineErrors,
     name="edgeseg",
     help=(
         "Semantic segmentation from laptop to embedded hardware.\n\n"

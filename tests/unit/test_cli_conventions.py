@@ -198,3 +198,28 @@ def test_progress_bars_draw_on_a_terminal_only_and_until_done_closes_at_the_tota
     with common.phases("export") as steps:
         steps.phase("calibrate")
     assert re.fullmatch(r"  export \d+\.\d s\n  calibrate \d+\.\d s\n", out.getvalue())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "m.tflite", "--alpha", "1.5"], "Invalid value for '--alpha'"),
+        (["train", "--steps", "abc"], "Invalid value for '--steps'"),
+        (["run", "m.tflite", "--bogus"], "No such option: --bogus"),
+        (["info"], "Missing argument"),
+        (["nosuch"], "No such command 'nosuch'"),
+    ],
+)
+def test_usage_errors_are_one_error_line_naming_the_help(args: list[str], message: str) -> None:
+    """A value out of range or an unknown option ends as every other failure does: one
+    `error:` line (exit 2) pointing at the command's --help, not Typer's usage box."""
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ") and message in lines[0]
+    command = "edgeseg" if args[0] == "nosuch" else f"edgeseg {args[0]}"
+    assert lines[0].endswith(f"(see {command} --help)")
+    assert "Usage:" not in result.output
+    bare = runner.invoke(app, [])  # no command at all: the help, as before
+    assert bare.exit_code == 2 and "Usage: edgeseg" in bare.output
