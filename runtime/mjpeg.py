@@ -23,10 +23,12 @@ import numpy as np
 
 from edgeseg.core.errors import EdgesegError
 from edgeseg.core.fileio import json_text
+from edgeseg.runtime.mjpeg_page import POLL_S as PAGE_POLL_S
 from edgeseg.runtime.mjpeg_page import render_page
 
 log = logging.getLogger("edgeseg.runtime")
 BOUNDARY = "edgesegframe"
+LINGER_S = 2.0  # at close, how long a polling page gets to learn why the stream ended
 MAX_CLIENTS = 16  # concurrent connections (page, stats polls and streams together)
 REQUEST_TIMEOUT = 5.0  # seconds any one socket read or write may take
 _BUSY = (
@@ -136,6 +138,8 @@ class MjpegServer:
         self._seq = 0
         self._viewers = 0
         self._ended: str | None = None
+        self._ended_served = threading.Event()  # a /stats poll has been told the stream ended
+        self._polled_at: float | None = None  # when /stats was last served (a page is open)
         self._closed = False
         handler = self._handler_class(timeout)
         try:
@@ -181,9 +185,14 @@ class MjpegServer:
                 self._ended = reason
             self._cond.notify_all()
 
-    def close(self) -> None:
-        """End the stream and stop serving."""
+    def close(self, linger: float = LINGER_S) -> None:
+        """End the stream and stop serving. While a page is polling /stats, wait up to `linger`
+        seconds for its next poll, so it can show why the stream ended rather than only that
+        the server went away."""
         self.end()
+        polled = self._polled_at
+        if polled is not None and time.monotonic() - polled < PAGE_POLL_S * 3:
+            self._ended_served.wait(linger)
         with self._cond:
             self._closed = True
             self._cond.notify_all()
@@ -199,8 +208,12 @@ class MjpegServer:
             data.update(self._stats())
         data["uptime_s"] = round(time.monotonic() - self._started, 3)
         data["viewers"] = self._viewers
-        data["ended"] = self._ended is not None
-        data["reason"] = self._ended
+        ended = self._ended
+        data["ended"] = ended is not None
+        data["reason"] = ended
+        self._polled_at = time.monotonic()
+        if ended is not None:
+            self._ended_served.set()
         return data
 
     # === Encoding (the server's thread, never the pipeline's) ===

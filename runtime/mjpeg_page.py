@@ -31,7 +31,8 @@ font-size:18px;color:#fcc}
 body.ended #banner{display:block}
 """
 
-# Polls /stats once a second; any failure (server gone) or "ended": true ends the page's stream.
+POLL_S = 1.0  # how often the page polls /stats (the server lingers at close for the next poll)
+# Polls /stats every POLL_S; any failure (server gone) or "ended": true ends the page's stream.
 _SCRIPT = """
 const $ = (id) => document.getElementById(id);
 let ended = false;
@@ -68,11 +69,20 @@ async function poll() {
     end("the server stopped");
     return;
   }
-  setTimeout(poll, 1000);
+  setTimeout(poll, __POLL_MS__);
 }
-$("stream").addEventListener("error", () => end("the image stream closed"));
+async function closed() {  // the picture stopped: ask why before the server goes
+  if (ended) return;
+  try {
+    const s = await (await fetch("/stats", {cache: "no-store"})).json();
+    end(s.ended ? (s.reason || "the source finished") : "the image stream closed");
+  } catch (e) {
+    end("the image stream closed");
+  }
+}
+$("stream").addEventListener("error", closed);
 poll();
-"""
+""".replace("__POLL_MS__", str(round(POLL_S * 1000)))
 
 
 def _rgb(color: Sequence[int]) -> str:

@@ -146,6 +146,34 @@ def test_stats_endpoint_reports_pipeline_numbers_and_the_ended_state() -> None:
         server.close()
 
 
+def test_close_waits_for_a_polling_page_to_learn_why_the_stream_ended() -> None:
+    """A page that polls /stats learns the reason at its next poll, even when the run closes
+    the server right after ending the stream (it used to close at once, and the page could only
+    say the server had gone). A server nobody polls closes at once."""
+    server = MjpegServer("127.0.0.1:0")
+    address = server.address
+    get(*address, "/stats")  # a page is open
+    seen: list[dict[str, object]] = []
+
+    def page_polls_again() -> None:
+        time.sleep(0.5)  # the page's next poll, after the run has asked to close
+        seen.append(json.loads(get(*address, "/stats")[1]))
+
+    poller = threading.Thread(target=page_polls_again)
+    poller.start()
+    server.end("the camera was lost")
+    started = time.monotonic()
+    server.close()
+    poller.join()
+    assert seen and seen[0]["ended"] is True and seen[0]["reason"] == "the camera was lost"
+    assert time.monotonic() - started < 5  # it waited for the poll, not the whole linger and more
+
+    unwatched = MjpegServer("127.0.0.1:0")
+    started = time.monotonic()
+    unwatched.close()
+    assert time.monotonic() - started < 1.0
+
+
 # === Hardening: timeouts, a bounded number of clients, slow readers ===
 
 
