@@ -17,6 +17,9 @@ _EDGES = np.geomspace(1e-6, 100.0, 2001)
 STAGES = ("capture_wait", "preprocess", "invoke", "postprocess", "draw", "output")
 
 
+_SUMMARY_MS = ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "max_ms")
+
+
 class LatencyHistogram:
     """Streaming latency record: count, mean, max and percentiles from a fixed log histogram."""
 
@@ -43,14 +46,20 @@ class LatencyHistogram:
         hi = _EDGES[min(rank, len(_EDGES) - 1)]
         return float(min(np.sqrt(lo * hi), self.max))
 
-    def summary(self) -> dict[str, float | int]:
-        """Milliseconds: p50/p90/p99, mean, max and the sample count."""
+    def summary(self) -> dict[str, float | int | None]:
+        """Milliseconds: p50/p90/p99, mean, max and the sample count; None (JSON null) for a
+        stage that never ran, where a 0.0 would read as a measured zero."""
+        if self.count == 0:
+            return {
+                **dict.fromkeys(("p50_ms", "p90_ms", "p99_ms", "mean_ms", "max_ms")),
+                "count": 0,
+            }
         ms = 1000.0
         return {
             "p50_ms": round(self.percentile(50) * ms, 3),
             "p90_ms": round(self.percentile(90) * ms, 3),
             "p99_ms": round(self.percentile(99) * ms, 3),
-            "mean_ms": round(self.total / self.count * ms, 3) if self.count else 0.0,
+            "mean_ms": round(self.total / self.count * ms, 3),
             "max_ms": round(self.max * ms, 3),
             "count": self.count,
         }

@@ -42,7 +42,7 @@ class StreamBench:
     invoke_ms: float
     ceiling_fps: float
     efficiency: float
-    stages_p50_ms: dict[str, float]
+    stages_p50_ms: dict[str, float | None]  # None: a stage that never ran
     cpu_ms: dict[str, float] = field(default_factory=dict)
     stream_cpu_ms: dict[str, float] = field(default_factory=dict)  # per stage thread, per frame
 

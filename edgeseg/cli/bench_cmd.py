@@ -85,7 +85,7 @@ def _stream_table(r: StreamBench) -> Table:
         f"{r.fps:.1f}",
         f"{r.ceiling_fps:.1f}",
         f"{r.efficiency:.2f}",
-        *(f"{v:.2f}" for v in r.stages_p50_ms.values()),
+        *("-" if v is None else f"{v:.2f}" for v in r.stages_p50_ms.values()),
     )
     return t
 

@@ -223,7 +223,8 @@ def run_command(
     console.print(
         f"{s.processed} frame(s) processed of {s.frames_in} read ({s.dropped} dropped"
         f"{f', {s.skipped} unreadable skipped' if s.skipped else ''}) at "
-        f"{s.fps:.1f} FPS; invoke p50 {invoke['p50_ms']} ms on {seg.threads} thread(s)"
+        f"{s.fps:.1f} FPS; invoke p50 {invoke['p50_ms'] if s.processed else '-'} ms on "
+        f"{seg.threads} thread(s)"
         f"{auto}; stopped by {result.stopped_by}",
         highlight=False,
     )

@@ -38,4 +38,13 @@ def test_empty_histogram_and_stats_json(tmp_path: Path) -> None:
     assert data["processed"] == 2 and data["frames_in"] == 3 and data["dropped"] == 1
     assert data["stages"]["invoke"]["p50_ms"] == pytest.approx(10, rel=0.02)
     assert set(data["stages"]) >= {"capture_wait", "preprocess", "invoke", "postprocess", "draw"}
+    # a stage that never ran has no latency: null, not a measured-looking 0.0
+    assert data["stages"]["draw"] == {
+        "p50_ms": None,
+        "p90_ms": None,
+        "p99_ms": None,
+        "mean_ms": None,
+        "max_ms": None,
+        "count": 0,
+    }
     assert list(out.parent.iterdir()) == [out]  # no temp file left behind
