@@ -18,7 +18,7 @@ from edgeseg import __version__
 from edgeseg.convert.calibration import CalibrationSet
 from edgeseg.convert.options import ConvertOptions, Quant
 from edgeseg.core.errors import ConversionError, first_line
-from edgeseg.core.fileio import write_bytes
+from edgeseg.core.fileio import check_parent, write_bytes
 from edgeseg.core.model_metadata import embed_metadata
 from edgeseg.core.spec import ModelSpec
 
@@ -237,16 +237,13 @@ def quantize_calibrated(calibrated: bytes, options: ConvertOptions) -> bytes:
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Check the output path, then write through the one atomic writer (core.fileio)."""
     check_output_path(path)
-    return write_bytes(path, data)
+    return write_bytes(path, data, mkdir=True)
 
 
 def check_output_path(path: str | Path) -> None:
     """Fail early, naming the path, when the output cannot be written where asked."""
     path = Path(path)
-    if not path.parent.is_dir():
-        raise ConversionError(
-            f"{path}: output folder {path.parent} does not exist; create it first"
-        )
+    check_parent(path)  # a missing folder is created with the file, as for every output
     if path.is_dir():
         raise ConversionError(
             f"{path}: is a folder; pass a file name such as {path / 'model_int8.tflite'}"

@@ -92,7 +92,10 @@ def convert_model(
     start = time.perf_counter()
     # The .tflite is built under a temp name and published LAST, after its report: an interrupted
     # convert (Ctrl-C, full disk) never leaves a complete .tflite at `out` without its report.
-    with atomic_path(out) as staged, tempfile.TemporaryDirectory(prefix="edgeseg-convert-") as tmp:
+    with (
+        atomic_path(out, mkdir=True) as staged,
+        tempfile.TemporaryDirectory(prefix="edgeseg-convert-") as tmp,
+    ):
         step("export")
         saved = write_saved_model(model, spec, Path(tmp) / "saved")
         step("calibrate" if rep is not None else "convert")

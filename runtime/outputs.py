@@ -17,7 +17,7 @@ import numpy as np
 
 from edgeseg.core.errors import OutputError as OutputError  # re-exported: stream imports it here
 from edgeseg.core.errors import WriteError
-from edgeseg.core.fileio import atomic_path, make_dir, write_image
+from edgeseg.core.fileio import atomic_path, check_parent, make_dir, write_image
 from edgeseg.core.processing import (
     Placement,
     blend,
@@ -187,8 +187,7 @@ class VideoSink:
         if fourcc is None:
             kinds = ", ".join([*sorted(_FOURCC), *IMAGE_SAVE_SUFFIXES])
             raise OutputError(f"--save {self.path}: use one of {kinds}")
-        if not self.path.parent.is_dir():
-            raise OutputError(f"--save {self.path}: folder {self.path.parent} does not exist")
+        check_parent(self.path, label="--save")  # a missing folder is created with the file
         self.fourcc = cv2.VideoWriter.fourcc(*fourcc)
         self.fps = fps if fps and fps > 0 else None
         self._target: contextlib.AbstractContextManager[Path] | None = None
@@ -217,7 +216,7 @@ class VideoSink:
 
     def _open(self, size: tuple[int, int]) -> cv2.VideoWriter:
         """Create the temp file first: an unwritable folder is named as such (WriteError)."""
-        self._target = atomic_path(self.path, label="--save")
+        self._target = atomic_path(self.path, label="--save", mkdir=True)
         self.tmp = self._target.__enter__()
         writer = self._raw_mjpeg_writer(size)
         self.raw_jpeg = writer is not None
@@ -359,8 +358,7 @@ class ImageSink:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        if not self.path.parent.is_dir():
-            raise OutputError(f"--save {self.path}: folder {self.path.parent} does not exist")
+        check_parent(self.path, label="--save")
         self.fps: float | None = None  # interface of VideoSink; unused
         self.frames = 0
         self._image: np.ndarray | None = None
@@ -380,7 +378,7 @@ class ImageSink:
             return None
         from edgeseg.core.fileio import write_image
 
-        write_image(self.path, self._image, label="--save")
+        write_image(self.path, self._image, label="--save", mkdir=True)
         return self.path
 
     def abort(self) -> None:

@@ -76,6 +76,17 @@ def make_dir(path: str | Path, *, label: str = "") -> Path:
     return folder
 
 
+def check_parent(path: str | Path, *, label: str = "") -> None:
+    """Fail early, naming the output, when its folder cannot exist because a file stands where
+    a folder must (exit 4); a folder that is only missing is fine: the writers create it."""
+    target = Path(path)
+    for folder in target.absolute().parents:
+        if folder.exists():
+            if not folder.is_dir():
+                raise WriteError(f"{_where(target, label)}: {folder} is a file, not a folder")
+            return
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path, *, label: str = "", mkdir: bool = False) -> Iterator[Path]:
     """Yield a unique temporary path beside `path` (same suffix, so OpenCV and Keras pick the

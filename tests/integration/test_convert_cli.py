@@ -330,12 +330,6 @@ def test_bad_calibration_and_output_paths(
     cases = {
         "calibration folder not found": ["--calib", str(tmp_path / "nope")],
         "no calibration images found": ["--calib", str(empty)],
-        "does not exist; create it first": [
-            "--calib",
-            str(empty),
-            "--out",
-            str(tmp_path / "x" / "m.tflite"),
-        ],
         "--edgetpu needs --quant int8": ["--quant", "float16", "--edgetpu"],
         "--edgetpu-strict needs --quant int8": ["--quant", "float16", "--edgetpu-strict"],
         # an integer input a float or 16-bit mode would silently not have
@@ -352,6 +346,15 @@ def test_bad_calibration_and_output_paths(
         assert result.exit_code == 2, (message, result.output)
         (err,) = _errors(result)
         assert message in err, err
+    # an output under a file cannot be written (exit 4, as every output); a missing folder is
+    # no error: it is created with the file
+    (tmp_path / "notes.txt").write_text("")
+    result = runner.invoke(
+        app,
+        ["convert", model, "--calib", str(empty), "--out", str(tmp_path / "notes.txt/m.tflite")],
+    )
+    assert result.exit_code == 4, result.output
+    assert "notes.txt is a file, not a folder" in result.stderr
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "a.png").write_bytes(b"nope")
@@ -366,7 +369,7 @@ def test_bad_calibration_and_output_paths(
     assert result.exit_code == 2 and "no calibration images: pass --calib DIR" in result.stderr
     result = runner.invoke(app, ["convert", model, "--quant", "int4"])
     assert result.exit_code == 2 and "int4" in result.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "empty"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "empty", "notes.txt"]
 
 
 def test_info_on_models_without_metadata_and_non_tflite_files(tmp_path: Path) -> None:

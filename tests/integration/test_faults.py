@@ -191,13 +191,17 @@ def test_video_in_a_read_only_folder_is_not_blamed_on_the_format(ro_dir: Path) -
 
 
 def test_video_is_checked_and_renamed_on_close(tmp_path: Path) -> None:
-    sink = VideoSink(tmp_path / "out.avi", fps=15.0)
+    """Into a folder that does not exist yet: it is made with the file (as for --save-masks and
+    --stats), not at the start, so a run that fails before its first frame leaves no folder."""
+    out = tmp_path / "videos" / "out.avi"
+    sink = VideoSink(out, fps=15.0)
+    assert not out.parent.exists()
     frame = render_sample(0, 0, (64, 64), "val")[0]
     for _ in range(5):
         sink.write(frame)
-    assert sink.close() == tmp_path / "out.avi"
-    assert [p.name for p in tmp_path.iterdir()] == ["out.avi"]
-    cap = cv2.VideoCapture(str(tmp_path / "out.avi"))
+    assert sink.close() == out
+    assert [p.name for p in out.parent.iterdir()] == ["out.avi"]
+    cap = cv2.VideoCapture(str(out))
     assert cap.read()[0]
     cap.release()
 

@@ -105,3 +105,16 @@ def test_atomic_dir_never_replaces_a_file(tmp_path: Path) -> None:
         pass
     assert target.read_text() == "mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+def test_check_parent_allows_a_missing_folder_and_refuses_one_under_a_file(
+    tmp_path: Path,
+) -> None:
+    from edgeseg.core.fileio import check_parent
+
+    check_parent(tmp_path / "new" / "deeper" / "out.mp4", label="--save")  # created on write
+    assert not (tmp_path / "new").exists()  # checking creates nothing
+    (tmp_path / "notes.txt").write_text("")
+    with pytest.raises(WriteError, match=r"--save .*notes\.txt is a file, not a folder") as err:
+        check_parent(tmp_path / "notes.txt" / "sub" / "out.mp4", label="--save")
+    assert err.value.exit_code == 4
