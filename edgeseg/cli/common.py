@@ -71,9 +71,37 @@ def fast_tensorflow_cpu() -> None:
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 
+# While a command runs quietly (cli.quiet.native_logs), its error line waits here, so that the
+# native log replayed after a failure comes before it and `error: ...` stays the last line.
+_held_errors: list[str] | None = None
+
+
+@contextmanager
+def errors_last() -> Iterator[Callable[[], None]]:
+    """Hold `fail` lines until the returned flush is called (or the block ends)."""
+    global _held_errors
+    outer, _held_errors = _held_errors, []
+    held = _held_errors
+
+    def flush() -> None:
+        for line in held:
+            err_console.print(line, highlight=False, soft_wrap=True)
+        held.clear()
+
+    try:
+        yield flush
+    finally:
+        flush()
+        _held_errors = outer
+
+
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print `error: message` on stderr and return the Exit to raise (exit code `code`)."""
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    line = f"[bold red]error:[/] {escape(message)}"
+    if _held_errors is not None:
+        _held_errors.append(line)
+    else:
+        err_console.print(line, highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

@@ -45,26 +45,28 @@ def native_logs(verbose: bool) -> Iterator[None]:
     if verbose:
         yield
         return
+    from edgeseg.cli.common import err_console, errors_last
+
     failed = False
     log = None
-    try:
-        with quiet_native(show_on_error=False) as log:
-            yield
-    except typer.Exit as exc:
-        failed = exc.exit_code not in _QUIET_EXITS
-        raise
-    except (KeyboardInterrupt, SystemExit):
-        raise
-    except BaseException:
-        failed = True
-        raise
-    finally:
-        shown = worth_showing(log.text) if failed and log is not None else ""
-        if shown:
-            from edgeseg.cli.common import err_console
-
-            err_console.print("[dim]native library log (--verbose shows all of it):[/]")
-            err_console.out(shown, highlight=False)
+    with errors_last() as error_lines:  # the error line after the log that may explain it
+        try:
+            with quiet_native(show_on_error=False) as log:
+                yield
+        except typer.Exit as exc:
+            failed = exc.exit_code not in _QUIET_EXITS
+            raise
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            shown = worth_showing(log.text) if failed and log is not None else ""
+            if shown:
+                err_console.print("[dim]native library log (--verbose shows all of it):[/]")
+                err_console.out(shown, highlight=False)
+            error_lines()
 
 
 def reflow_help(doc: str | None) -> str:

@@ -61,3 +61,24 @@ def test_only_lines_that_may_explain_a_failure_are_replayed() -> None:
     assert worth_showing(log) == (
         "E0000 00:00:1 convert.cc:1] 'tfl.custom' op is neither a custom op nor a flex op"
     )
+
+
+def test_a_failing_command_ends_with_its_error_line_after_the_native_log() -> None:
+    """The native lines replayed after a failure explain the error, and `error: ...` stays the
+    last line on stderr (what CI logs and `tail -1` show)."""
+    proc = _run(
+        """
+        from edgeseg.cli.common import fail
+        from edgeseg.cli.quiet import native_logs
+        try:
+            with native_logs(verbose=False):
+                os.write(2, b"[tcp @ 0x1] Connection refused\\n")
+                raise fail("rtsp://cam/1: cannot open the stream")
+        except BaseException as exc:
+            sys.exit(exc.exit_code)
+        """
+    )
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, proc.stderr
+    assert "[tcp @ 0x1] Connection refused" in proc.stderr
+    assert lines[-1] == "error: rtsp://cam/1: cannot open the stream"
