@@ -71,4 +71,20 @@ def load_keras_model(path: str | Path) -> tuple[keras.Model, ModelSpec]:
             f"{config}: lists {spec.num_classes} classes but the model outputs "
             f"{model.output_shape[-1]}"
         )
-    return model, spec
+    return model, _float_network_spec(model, spec)
+
+
+def _float_network_spec(model: keras.Model, spec: ModelSpec) -> ModelSpec:
+    """A quantisation-aware run's config.json describes model.keras; loaded beside it, the float
+    network (model_float.keras) gets its own validation score and no QAT record, so a conversion
+    of it reports and embeds the float model's mIoU, not the quantisation-aware one's."""
+    from edgeseg.train.qat import is_quantized
+
+    qat = spec.extra.get("qat")
+    if not isinstance(qat, dict) or is_quantized(model):
+        return spec
+    float_miou = (qat.get("float_val") or {}).get("miou")
+    extra = {k: v for k, v in spec.extra.items() if k != "qat"}
+    if float_miou is None:
+        return spec.with_updates(extra=extra)
+    return spec.with_updates(extra=extra, float_miou=float(float_miou))

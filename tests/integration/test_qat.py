@@ -18,6 +18,7 @@ from edgeseg.convert.converter import export, serving_model
 from edgeseg.convert.options import ConvertOptions
 from edgeseg.convert.target import model_is_qat
 from edgeseg.core.errors import ModelError
+from edgeseg.core.model_metadata import read_spec
 from edgeseg.core.spec import ModelSpec
 from edgeseg.train.mobilenet_unet import build_mobilenetv2_unet
 from edgeseg.train.model import build_unet
@@ -274,6 +275,9 @@ def test_train_qat_steps_then_convert_without_calibration_and_check(
     assert float_int8.exit_code == 0, float_int8.output
     assert "int8 ranges from the model itself" not in float_int8.output
     assert f"calibration frames: {data}" in " ".join(float_int8.output.split())
+    float_spec_out = read_spec((tmp_path / "f.tflite").read_bytes())
+    assert float_spec_out is not None and "qat" not in float_spec_out.extra
+    assert float_spec_out.float_miou == pytest.approx(saved["qat"]["float_val"]["miou"])
 
     refused = runner.invoke(app, ["convert", str(out / "model.keras"), "--quant", "float16"])
     assert refused.exit_code == 2 and "int8 only" in refused.output, refused.output
