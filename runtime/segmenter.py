@@ -141,10 +141,7 @@ class Segmenter:
     def thread_candidates(self) -> list[int]:
         """What `--threads auto` tries: all cores, then all but one (just 1 on one core); none
         when a delegate runs the graph (its thread count does not matter)."""
-        if self.delegate_name is not None:
-            return []
-        cores = default_threads()
-        return [cores, cores - 1] if cores > 1 else [1]
+        return [] if self.delegate_name is not None else auto_thread_candidates()
 
     def use_threads(self, threads: int) -> None:
         """Run on an interpreter with `threads` threads (built once, then cached; CPU only)."""
@@ -275,3 +272,10 @@ def _thread_count(threads: object) -> int:
     if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1:
         raise EdgesegError(f"threads={threads!r}: expected a number of threads >= 1, or None")
     return int(threads)
+
+
+def auto_thread_candidates() -> list[int]:
+    """The thread counts `--threads auto` chooses between on this machine: all cores, then all
+    but one (the spare core runs the pipeline's other stages); just 1 on one core."""
+    cores = default_threads()
+    return [cores, cores - 1] if cores > 1 else [1]

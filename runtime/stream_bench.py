@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from edgeseg.core.errors import SourceError
+from edgeseg.core.processing import IMAGE_EXTS
 from edgeseg.runtime.outputs import Painter, VideoSink
 from edgeseg.runtime.segmenter import Segmenter
 from edgeseg.runtime.sources import VideoFileSource
@@ -125,6 +126,27 @@ def stage_cpu_ms(seg: Segmenter, video: str | Path, frames: int = 40) -> dict[st
     return out
 
 
+def check_stream_video(video: str | Path) -> None:
+    """--stream measures a video file (read twice: the stream, then each stage alone); a camera,
+    URL, folder or image is refused with what to use instead."""
+    text = str(video)
+    path = Path(text)
+    if "://" in text or text.isdigit():
+        raise SourceError(
+            f"--stream {text}: takes a video file (it is read again to time each stage); for a "
+            "camera or stream URL use `edgeseg run ... --headless --stats stats.json`"
+        )
+    if path.is_dir():
+        raise SourceError(f"--stream {text}: is a folder; --stream takes a video file")
+    if path.suffix.lower() in IMAGE_EXTS:
+        raise SourceError(
+            f"--stream {text}: is an image; --stream takes a video file (time one image's path "
+            "with plain `edgeseg bench`)"
+        )
+    if not path.is_file():
+        raise SourceError(f"--stream {text}: video file not found")
+
+
 def bench_stream(
     model: str | Path,
     video: str | Path,
@@ -138,6 +160,7 @@ def bench_stream(
 ) -> StreamBench:
     """Run `edgeseg run --headless --save (--save-masks)` on the video and measure it; threads
     None = `--threads auto`. The caller sets process-wide knobs (the CLI's switch interval)."""
+    check_stream_video(video)
     seg = Segmenter(model, threads=threads, delegate=delegate, fallback=fallback)
     with tempfile.TemporaryDirectory(prefix="edgeseg-stream-") as tmp:
         config = StreamConfig(

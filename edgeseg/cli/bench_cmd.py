@@ -17,16 +17,41 @@ if TYPE_CHECKING:
     from edgeseg.runtime.stream_bench import StreamBench
 
 
-def _threads(text: str | None) -> list[int] | None:
+AUTO = "auto"
+
+
+def _threads(text: str | None) -> list[int | None] | None:
+    """--threads: a comma list of counts, where `auto` is the stream's own choice (--stream) or
+    the two counts it chooses between (all cores, all but one); repeats are dropped."""
     if not text:
         return None
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise fail(f"--threads {text!r}: expected a comma list such as 1,2,4") from None
-    if not values or min(values) < 1:
-        raise fail(f"--threads {text!r}: thread counts must be >= 1")
+    values: list[int | None] = []
+    for item in (v.strip().lower() for v in text.split(",") if v.strip()):
+        try:
+            value = None if item == AUTO else int(item)
+        except ValueError:
+            raise fail(f"--threads {text!r}: expected a comma list such as 1,2,4 or auto") from None
+        if value is not None and value < 1:
+            raise fail(f"--threads {text!r}: thread counts must be >= 1")
+        if value not in values:
+            values.append(value)
+    if not values:
+        raise fail(f"--threads {text!r}: expected a comma list such as 1,2,4 or auto")
     return values
+
+
+def _counts(values: list[int | None] | None) -> list[int] | None:
+    """Thread counts to sweep: `auto` stands for the counts it chooses between."""
+    from edgeseg.runtime.segmenter import auto_thread_candidates
+
+    if values is None:
+        return None
+    counts: list[int] = []
+    for value in values:
+        for count in auto_thread_candidates() if value is None else [value]:
+            if count not in counts:
+                counts.append(count)
+    return counts
 
 
 def _header(r: BenchResult) -> str:
@@ -94,17 +119,16 @@ def _stream_report(r: StreamBench) -> None:
     console.print(_stream_table(r))
     if r.auto:
         tried = ", ".join(
-            f"{k} thread(s) " + (f"{v} ms/frame" if v is not None else "not reached")
+            f"{k} thread(s) " + (f"{v:.2f} ms/frame" if v is not None else "not reached")
             for k, v in r.auto["cycle_p50_ms"].items()
         )
         if r.auto["trial_finished"]:
             console.print(f"--threads auto tried {tried}; kept {r.threads}", highlight=False)
         else:
-            needed, candidates = r.auto["frames_needed"], len(r.auto["candidates"])
             warn(
-                f"--threads auto: the stream ended before the thread trial did ({tried}, "
-                f"{r.auto['timed_frames']} frames timed); it needs {needed // candidates} frames "
-                f"per candidate and one more, {needed} here: use a longer video or --threads N"
+                f"--threads auto: the stream ended before the thread trial did ({tried}; kept "
+                f"{r.threads}): the trial reads {r.auto['frames_needed']} frames, warm-up "
+                f"included, and this stream had {r.frames}; use a longer video or --threads N"
             )
     if r.cpu_ms:
         parts = ", ".join(f"{k} {v:.2f}" for k, v in r.cpu_ms.items())
@@ -115,7 +139,7 @@ def _stream_report(r: StreamBench) -> None:
     if r.stream_cpu_ms:
         parts = ", ".join(f"{k} {v:.2f}" for k, v in r.stream_cpu_ms.items() if k != "invoke")
         console.print(
-            f"  in the stream itself: {r.stream_non_invoke_cpu_ms:.2f} ms ({parts} thread)",
+            f"  in the stream itself: {r.stream_non_invoke_cpu_ms:.2f} ms (per thread: {parts})",
             highlight=False,
         )
 
@@ -126,7 +150,12 @@ def bench_command(
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed runs first.")] = 10,
     threads: Annotated[
         str | None,
-        typer.Option("--threads", help="Thread counts to sweep, e.g. 1,2,4 (default: all cores)."),
+        typer.Option(
+            "--threads",
+            help="Thread counts to sweep, e.g. 1,2,4; auto: what `edgeseg run` picks from (all "
+            "cores, all but one), with --stream its own trial. \\[default: all cores; with "
+            "--stream auto]",
+        ),
     ] = None,
     delegate: Annotated[
         str | None,
@@ -150,7 +179,7 @@ def bench_command(
         Path | None, typer.Option("--json", help="Also write the results as JSON here.")
     ] = None,
     stream: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--stream",
             help="A video file: run the whole `edgeseg run --headless --save` pipeline on it and "
@@ -176,10 +205,11 @@ def bench_command(
     from edgeseg.runtime.bench import compare as compare_results
     from edgeseg.runtime.stats import write_json_atomic
 
-    counts = _threads(threads)
+    chosen = _threads(threads)
     if stream is not None:
-        _bench_stream(model, stream, counts, delegate, fallback, max_frames, json_out)
+        _bench_stream(model, stream, chosen, delegate, fallback, max_frames, json_out)
         return
+    counts = _counts(chosen)
     shape = parse_capture_size(frame_size, "--frame-size")
     run = partial(
         benchmark,
@@ -209,8 +239,8 @@ def bench_command(
 
 def _bench_stream(
     model: Path,
-    video: Path,
-    counts: list[int] | None,
+    video: str,
+    counts: list[int | None] | None,
     delegate: str | None,
     fallback: str | None,
     max_frames: int | None,
@@ -222,7 +252,7 @@ def _bench_stream(
     from edgeseg.runtime.stream_bench import bench_stream
 
     results = []
-    runs: list[int | None] = list(counts) if counts else [None]
+    runs: list[int | None] = list(counts) if counts else [None]  # None: --threads auto
     with user_errors():
         for count in runs:
             with stream_process_settings(None):

@@ -223,3 +223,45 @@ def test_usage_errors_are_one_error_line_naming_the_help(args: list[str], messag
     assert "Usage:" not in result.output
     bare = runner.invoke(app, [])  # no command at all: the help, as before
     assert bare.exit_code == 2 and "Usage: edgeseg" in bare.output
+
+
+def test_bench_threads_take_auto(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--threads auto` (the default of `edgeseg run`) is accepted by bench too: with --stream
+    it is the stream's own trial (None), otherwise the counts the trial chooses between."""
+    from edgeseg.cli import bench_cmd
+    from edgeseg.runtime import segmenter
+
+    monkeypatch.setattr(segmenter, "default_threads", lambda: 4)
+    assert bench_cmd._threads("auto,1,1") == [None, 1]
+    assert bench_cmd._counts(bench_cmd._threads("Auto,2")) == [4, 3, 2]
+    assert bench_cmd._counts(None) is None
+    result = runner.invoke(app, ["bench", "m.tflite", "--threads", "two"])
+    assert result.exit_code == 2 and "expected a comma list such as 1,2,4 or auto" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("stream", "message"),
+    [
+        ("rtsp://127.0.0.1:8554/cam", "takes a video file"),
+        ("0", "takes a video file"),
+        ("{folder}", "is a folder; --stream takes a video file"),
+        ("{image}", "is an image; --stream takes a video file"),
+        ("{folder}/missing.mp4", "video file not found"),
+    ],
+)
+def test_bench_stream_refuses_what_is_no_video_file(
+    stream: str, message: str, tmp_path: Path
+) -> None:
+    """The URL is quoted as typed (a Path option turned rtsp:// into rtsp:/), and a folder or
+    an image is named as such instead of 'video file not found' or a one-frame table."""
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(tmp_path / "street.jpg"), np.zeros((8, 8, 3), np.uint8))
+    source = stream.format(folder=tmp_path, image=tmp_path / "street.jpg")
+    result = runner.invoke(app, ["bench", str(tmp_path / "m.tflite"), "--stream", source])
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line == f"error: --stream {source}: {message}" or (
+        line.startswith(f"error: --stream {source}: ") and message in line
+    )
