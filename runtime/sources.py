@@ -285,6 +285,9 @@ def _images_below(folder: Path) -> str:
     return ""
 
 
+FOLDER_FPS = 10.0  # frames per second of a video saved from a folder of images
+
+
 class ImageFolderSource(Source):
     """Every image in a folder, in name order, or one image file; an unreadable file is skipped
     with a warning and counted in `skipped` (one bad file never costs the frames around it)."""
@@ -323,7 +326,7 @@ class ImageFolderSource(Source):
                 image = read_image(path)
             except (ValueError, OSError) as exc:
                 self.skipped += 1
-                log.warning("skipped %s: %s", path.name, first_line(exc))
+                log.warning("skipped %s", first_line(exc))  # the message names the file
                 continue
             self._read += 1
             return image
@@ -333,6 +336,12 @@ class ImageFolderSource(Source):
 
     def release(self) -> None:
         self._files = []
+
+    @property
+    def fps(self) -> float:
+        """The rate a folder's frames are saved at (--save): images have none of their own, and
+        the processing rate would make the same folder's video a different length per machine."""
+        return FOLDER_FPS
 
     def frame_name(self, frame_no: int) -> str | None:
         return self._stems[frame_no] if 0 <= frame_no < len(self._stems) else None

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from edgeseg.cli.common import console, fail, route_logs, user_errors
+from edgeseg.cli.common import console, fail, route_logs, user_errors, warn
 from edgeseg.cli.options import (
     Fallback,
     View,
@@ -211,6 +211,11 @@ def run_command(
             auto_threads=forced is None,
         )
         runner = StreamRunner(seg, src, config)
+        if not window and serve is None and not (save or save_masks or stats):
+            warn(
+                "--headless with nothing to write: the masks are computed and dropped (only "
+                "the summary line is shown); add --save, --save-masks, --serve or --stats"
+            )
         if runner.server is not None:
             console.print(
                 f"serving on {runner.server.url}  (stream: /stream.mjpg)", highlight=False

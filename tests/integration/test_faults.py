@@ -501,7 +501,10 @@ def test_run_folder_with_a_bad_image_processes_every_good_frame(
         "--save-masks", masks, "--stats", stats,
     )  # fmt: skip
     assert code == 0, output
-    assert "skipped f99.png" in output and "1 unreadable skipped" in output
+    (skipped,) = [line for line in output.splitlines() if "skipped" in line and "f99" in line]
+    assert re.search(r"skipped \S*f99\.png: cannot read image", skipped), output
+    assert skipped.count("f99.png") == 1  # the file named once, not 'f99.png: .../f99.png'
+    assert "1 unreadable skipped" in output
     assert len(list(masks.glob("*.png"))) == 20 and leftovers(tmp_path) == []
     data = json.loads(stats.read_text())
     assert data["processed"] == 20 and data["skipped"] == 1

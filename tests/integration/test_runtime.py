@@ -26,7 +26,7 @@ from edgeseg.core.errors import DelegateError, ModelError, SourceError, SourceLo
 from edgeseg.core.processing import read_image
 from edgeseg.runtime.bench import benchmark
 from edgeseg.runtime.segmenter import Segmenter
-from edgeseg.runtime.sources import VideoFileSource
+from edgeseg.runtime.sources import FOLDER_FPS, VideoFileSource
 from edgeseg.runtime.stream import StreamConfig, StreamRunner, run_stream
 
 pytestmark = pytest.mark.slow
@@ -191,6 +191,12 @@ def test_folder_of_aerial_images_and_max_frames(
     assert len(masks) == 3
     first = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})[0]
     assert cv2.imread(str(masks[0]), cv2.IMREAD_UNCHANGED).shape == read_image(first).shape[:2]
+    # a folder has no frame rate of its own: its video plays at FOLDER_FPS on every machine,
+    # not at however fast this one processed it
+    cap = cv2.VideoCapture(str(tmp_path / "side.avi"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
+    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(FOLDER_FPS)
+    cap.release()
 
 
 def test_realtime_file_drops_stale_frames_like_a_camera(
@@ -283,6 +289,15 @@ def test_bad_models_are_one_line_errors(tmp_path: Path, clip: Path) -> None:
     assert (
         code == 2 and output.strip().startswith("error:") and len(output.strip().splitlines()) == 1
     )
+
+
+def test_headless_with_nothing_to_write_says_so(model: Path, clip: Path, tmp_path: Path) -> None:
+    code, output = cli("run", model, "--source", clip, "--headless", "--max-frames", "2")
+    assert code == 0 and "2 frame(s) processed" in output
+    assert "warning: --headless with nothing to write" in output
+    code, output = cli("run", model, "--source", clip, "--headless", "--max-frames", "2",
+                       "--stats", tmp_path / "s.json")  # fmt: skip
+    assert code == 0 and "nothing to write" not in output
 
 
 def test_classifier_is_not_a_class_map(tmp_path: Path) -> None:
