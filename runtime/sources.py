@@ -69,6 +69,8 @@ class Source(ABC):
 class _CaptureSource(Source):
     """Anything cv2.VideoCapture opens; the first frame is read on open so failures show early."""
 
+    kind = "device"  # what a lost source is called in messages (a network source: "stream")
+
     def __init__(self, target: int | str, api: int, name: str) -> None:
         self.target, self.api, self.name = target, api, name
         self._cap: Any = None
@@ -111,7 +113,7 @@ class _CaptureSource(Source):
         if grabbed is not None:
             return grabbed
         if self.live:
-            raise SourceLost(f"{self.name}: no frame from the device")
+            raise SourceLost(f"{self.name}: no frame from the {self.kind}")
         return None
 
     def release(self) -> None:
@@ -219,6 +221,7 @@ class NetworkSource(_CaptureSource):
     """rtsp:// or http(s):// stream through OpenCV's FFmpeg backend."""
 
     live = True
+    kind = "stream"
 
     def __init__(self, url: str) -> None:
         super().__init__(url, cv2.CAP_FFMPEG, url)

@@ -72,7 +72,8 @@ class StreamStats:
     frames_in: int = 0
     processed: int = 0
     dropped: int = 0
-    reconnects: int = 0
+    reconnects: int = 0  # times a lost live source came back
+    reconnect_attempts: int = 0  # tries to reopen it, failed ones included
     skipped: int = 0  # unreadable files a folder source passed over
     started: float = field(default_factory=time.perf_counter)
     finished: float | None = None
@@ -137,6 +138,7 @@ class StreamStats:
             "processed": self.processed,
             "dropped": self.dropped,
             "reconnects": self.reconnects,
+            "reconnect_attempts": self.reconnect_attempts,
             "skipped": self.skipped,
             "elapsed_s": round(self.elapsed, 3),
             "fps": round(self.fps, 3),

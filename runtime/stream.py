@@ -112,6 +112,7 @@ class StreamRunner:
         self.stop_event = threading.Event()
         self.stopped_by = "end"
         self.error: EdgesegError | None = None
+        self.result: StreamResult | None = None  # once finalised, also when run() re-raises
         self._errors: list[BaseException] = []
         self.video: VideoSink | ImageSink | None = None
         self.masks: MaskSink | None = None
@@ -199,6 +200,8 @@ class StreamRunner:
                 delay = min(cfg.max_backoff, cfg.reconnect_delay * 2 ** (attempt - 1))
                 if stop.wait(delay):
                     return None
+                with self.stats.lock:
+                    self.stats.reconnect_attempts += 1
                 try:
                     self.source.release()
                     self.source.open()
@@ -209,9 +212,10 @@ class StreamRunner:
                     self.stats.reconnects += 1
                 log.warning("%s reconnected after %d attempt(s)", self.source.name, attempt)
                 return self._read_with_reconnect()
+            why = str(lost).removeprefix(f"{self.source.name}: ")  # the name is said once
             raise SourceLost(
                 f"{self.source.name}: lost and not back after {cfg.max_retries} reconnect attempts "
-                f"({lost}); check the cable / network, or raise --max-retries"
+                f"({why}); check the cable / network, or raise --max-retries"
             ) from None
 
     @_stage("preprocess")
@@ -382,6 +386,7 @@ class StreamRunner:
             self.config.stats_path,
             self.error,
         )
+        self.result = result
         if self.config.stats_path is not None:
             try:
                 write_json_atomic(self.config.stats_path, self.summary(result))

@@ -21,9 +21,10 @@ from edgeseg.cli.options import (
     parse_capture_size,
     saves_image,
 )
+from edgeseg.core.errors import EdgesegError
 
 if TYPE_CHECKING:
-    from edgeseg.runtime.stream import StreamRunner
+    from edgeseg.runtime.stream import StreamResult, StreamRunner
 
 # When invoke returns it must win the GIL back from the Python glue of the other stages; at the
 # default 5 ms switch interval that wait alone cost ~25% of a 20 ms invoke.
@@ -221,7 +222,21 @@ def run_command(
                 f"serving on {runner.server.url}  (stream: /stream.mjpg)", highlight=False
             )
         with stream_process_settings(runner):
-            result = runner.run()
+            try:
+                result = runner.run()
+            except EdgesegError:
+                if runner.result is not None and runner.result.stats.processed:
+                    _print_summary(runner, runner.result, save)  # what was kept, then the error
+                raise
+    _print_summary(runner, result, save)
+    if result.stopped_by == "SIGINT":
+        raise typer.Exit(130)
+    if result.stats.processed == 0 and result.stopped_by == "end":
+        raise fail(f"{src.name}: no frames were processed")
+
+
+def _print_summary(runner: StreamRunner, result: StreamResult, save: Path | None) -> None:
+    """The run's closing lines: frames, FPS, invoke time, why it stopped, and what was written."""
     s = result.stats
     invoke = s.stages["invoke"].summary()
     auto = " (auto)" if runner.trial is not None else ""  # --stats says if the trial finished
@@ -229,15 +244,11 @@ def run_command(
         f"{s.processed} frame(s) processed of {s.frames_in} read ({s.dropped} dropped"
         f"{f', {s.skipped} unreadable skipped' if s.skipped else ''}) at "
         f"{s.fps:.1f} FPS; invoke p50 {invoke['p50_ms'] if s.processed else '-'} ms on "
-        f"{seg.threads} thread(s)"
-        f"{auto}; stopped by {result.stopped_by}",
+        f"{runner.seg.threads} thread(s){auto}; stopped by {result.stopped_by}",
         highlight=False,
     )
     saved = "image" if saves_image(save) else "video"
-    for label, path in ((saved, result.video), ("masks", result.masks), ("stats", stats)):
+    written = ((saved, result.video), ("masks", result.masks), ("stats", result.stats_path))
+    for label, path in written:
         if path is not None:
             console.print(f"{label}: {path}", highlight=False)
-    if result.stopped_by == "SIGINT":
-        raise typer.Exit(130)
-    if s.processed == 0 and result.stopped_by == "end":
-        raise fail(f"{src.name}: no frames were processed")

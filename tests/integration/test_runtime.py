@@ -257,6 +257,7 @@ def test_reconnects_with_backoff_and_keeps_running(model: Path, clip: Path, tmp_
     )
     result = StreamRunner(Segmenter(model), source, config).run()
     assert result.stats.reconnects == 1 and source.opens == 4  # first + 2 failed + 1 good
+    assert result.stats.reconnect_attempts == 3
     assert result.stats.frames_in == result.stats.processed == 12 and result.stopped_by == "end"
     assert len(list((tmp_path / "m").iterdir())) == 12
     assert json.loads((tmp_path / "s.json").read_text())["reconnects"] == 1
@@ -273,8 +274,28 @@ def test_gives_up_after_max_retries_with_exit_code_3(
         StreamRunner(Segmenter(model), source, config).run()
     assert info.value.exit_code == 3
     assert len(decoded_frames(tmp_path / "o.avi")) == 4  # what came before the loss is kept
+    assert str(info.value).count(source.name) == 1  # named once, not again in the cause
     stats = json.loads((tmp_path / "s.json").read_text())
     assert stats["processed"] == 4 and "not back" in stats["error"]
+    assert stats["reconnects"] == 0 and stats["reconnect_attempts"] == 2
+
+
+def test_a_lost_stream_still_says_what_it_kept_before_its_error(
+    model: Path, clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Exit 3 (the source lost for good) prints the frame count and the files written, as a run
+    that ended does, and the error stays the last line."""
+    from edgeseg.runtime import sources
+
+    monkeypatch.setattr(sources, "open_source", lambda **_: FlakyVideo(clip, 4, bad_opens=99))
+    code, output = cli(
+        "run", model, "--source", clip, "--headless", "--max-retries", "1",
+        "--save", tmp_path / "o.avi", "--stats", tmp_path / "s.json",
+    )  # fmt: skip
+    lines = output.strip().splitlines()
+    assert code == 3, output
+    assert "4 frame(s) processed" in output and f"video: {tmp_path / 'o.avi'}" in output
+    assert lines[-1].startswith("error: ") and "not back after 1 reconnect attempts" in lines[-1]
 
 
 # === Models and delegates ===
