@@ -111,6 +111,28 @@ class _BoundedServer(ThreadingHTTPServer):
         self.shutdown_request(request)
 
 
+class _BoundedServer6(_BoundedServer):
+    """The same on an IPv6 address (`--serve [::1]:8080`, `[::]:8080`)."""
+
+    address_family = socket.AF_INET6
+
+
+def _wildcard(host: str) -> bool:
+    return host in ("", "0.0.0.0", "::")
+
+
+def lan_address() -> str | None:
+    """This machine's address on its default route (what another machine on the LAN opens), or
+    None without one; a UDP connect sends nothing."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed anywhere for real
+            address = str(probe.getsockname()[0])
+    except OSError:
+        return None
+    return None if address.startswith(("0.", "127.")) else address
+
+
 class MjpegServer:
     """Serves the latest published frame to every connected browser; `publish` never blocks."""
 
@@ -143,7 +165,8 @@ class MjpegServer:
         self._closed = False
         handler = self._handler_class(timeout)
         try:
-            self._httpd = _BoundedServer((host, port), handler, max_clients)
+            server_class = _BoundedServer6 if ":" in host else _BoundedServer
+            self._httpd = server_class((host, port), handler, max_clients)
         except OSError as exc:
             raise EdgesegError(f"--serve {address}: cannot listen ({exc.strerror})") from None
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="mjpeg", daemon=True)
@@ -158,8 +181,17 @@ class MjpegServer:
 
     @property
     def url(self) -> str:
+        """The page's address as a browser opens it: on a wildcard bind (0.0.0.0, ::), this
+        machine's LAN address (what another machine opens), else loopback."""
         host, port = self.address
-        return f"http://{host}:{port}/"
+        if _wildcard(host):
+            host = lan_address() or ("::1" if ":" in host else "127.0.0.1")
+        return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+    @property
+    def everywhere(self) -> bool:
+        """Whether the server listens on every interface (0.0.0.0 or ::)."""
+        return _wildcard(self.address[0])
 
     @property
     def refused(self) -> int:

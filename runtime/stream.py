@@ -312,11 +312,14 @@ class StreamRunner:
 
     # === Driver ===
 
-    def run(self) -> StreamResult:
-        """Open the source, run until it ends / max-frames / a signal / an error, then finalise."""
+    def run(self, on_open: Callable[[], None] | None = None) -> StreamResult:
+        """Open the source, run until it ends / max-frames / a signal / an error, then finalise.
+        `on_open` is called once the source has opened (the CLI then says where it serves)."""
         threads: list[threading.Thread] = []
         try:
             self.source.open()
+            if on_open is not None:
+                on_open()
             if self.video is not None and not self.paced:
                 self.video.fps = self.source.fps  # a file's own rate (None: measured)
             latest = self.paced

@@ -8,6 +8,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -217,13 +218,9 @@ def run_command(
                 "--headless with nothing to write: the masks are computed and dropped (only "
                 "the summary line is shown); add --save, --save-masks, --serve or --stats"
             )
-        if runner.server is not None:
-            console.print(
-                f"serving on {runner.server.url}  (stream: /stream.mjpg)", highlight=False
-            )
         with stream_process_settings(runner):
             try:
-                result = runner.run()
+                result = runner.run(on_open=partial(_say_where_it_serves, runner))
             except EdgesegError:
                 if runner.result is not None and runner.result.stats.processed:
                     _print_summary(runner, runner.result, save)  # what was kept, then the error
@@ -252,3 +249,12 @@ def _print_summary(runner: StreamRunner, result: StreamResult, save: Path | None
     for label, path in written:
         if path is not None:
             console.print(f"{label}: {path}", highlight=False)
+
+
+def _say_where_it_serves(runner: StreamRunner) -> None:
+    """Once the source has opened (a missing camera is the only message, not after this)."""
+    server = runner.server
+    if server is None:
+        return
+    where = "on every interface: open " if server.everywhere else "on "
+    console.print(f"serving {where}{server.url}  (stream: /stream.mjpg)", highlight=False)

@@ -28,6 +28,36 @@ def test_address_defaults_to_loopback() -> None:
         parse_address("localhost:http")
 
 
+def test_the_printed_address_is_one_a_browser_can_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    """0.0.0.0 is where the server listens, not an address to open: the URL names this machine's
+    LAN address (loopback without one); an IPv6 address binds and is bracketed in the URL."""
+    from edgeseg.runtime import mjpeg
+
+    monkeypatch.setattr(mjpeg, "lan_address", lambda: "192.168.1.20")
+    server = MjpegServer("0.0.0.0:0")
+    try:
+        port = server.address[1]
+        assert server.everywhere and server.url == f"http://192.168.1.20:{port}/"
+        assert get("127.0.0.1", port, "/stats")[0] == 200
+    finally:
+        server.close()
+    monkeypatch.setattr(mjpeg, "lan_address", lambda: None)
+    server = MjpegServer("0.0.0.0:0")
+    try:
+        assert server.url == f"http://127.0.0.1:{server.address[1]}/"
+    finally:
+        server.close()
+    try:
+        server = MjpegServer("[::1]:0")
+    except EdgesegError as exc:
+        pytest.skip(f"no IPv6 loopback here: {exc}")
+    try:
+        assert not server.everywhere and server.url == f"http://[::1]:{server.address[1]}/"
+        assert get("::1", server.address[1], "/stats")[0] == 200
+    finally:
+        server.close()
+
+
 def read_one_jpeg(host: str, port: int) -> bytes:
     conn = http.client.HTTPConnection(host, port, timeout=10)
     conn.request("GET", "/stream.mjpg")
