@@ -47,7 +47,9 @@ def _spec_rows(table: Table, spec: ModelSpec) -> None:
         f"resize {spec.resize}",
     )
     table.add_row(
-        "normalisation", f"x * {spec.norm_scale:.6g} + {spec.norm_offset:g} (inside the model)"
+        "normalisation",
+        f"x * {spec.norm_scale:.6g} {'-' if spec.norm_offset < 0 else '+'} "
+        f"{abs(spec.norm_offset):g} (inside the model)",
     )
     table.add_row("output kind", spec.output_kind)
     table.add_row("target", spec.target)

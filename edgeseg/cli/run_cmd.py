@@ -25,6 +25,7 @@ from edgeseg.cli.options import (
 from edgeseg.core.errors import EdgesegError
 
 if TYPE_CHECKING:
+    from edgeseg.runtime.sources import Source
     from edgeseg.runtime.stream import StreamResult, StreamRunner
 
 # When invoke returns it must win the GIL back from the Python glue of the other stages; at the
@@ -195,6 +196,7 @@ def run_command(
             window = False
     with user_errors():
         src = open_source(camera=camera, source=source, picamera=picamera, size=size)
+        _warn_unused(src, size is not None, realtime, forced)
         seg = Segmenter(model, threads=forced, delegate=delegate, fallback=fallback)
         if verbose:
             console.print(f"model {model}: {seg.describe()}", highlight=False)
@@ -258,3 +260,21 @@ def _say_where_it_serves(runner: StreamRunner) -> None:
         return
     where = "on every interface: open " if server.everywhere else "on "
     console.print(f"serving {where}{server.url}  (stream: /stream.mjpg)", highlight=False)
+
+
+def _warn_unused(source: Source, capture_size: bool, realtime: bool, threads: int | None) -> None:
+    """Options this source or machine does nothing with are said once, not silently dropped."""
+    from edgeseg.runtime.interpreter import default_threads
+    from edgeseg.runtime.sources import CameraSource, PicameraSource, VideoFileSource
+
+    if capture_size and not isinstance(source, CameraSource | PicameraSource):
+        warn(f"--capture-size applies to cameras; {source.name} is read at its own size")
+    if realtime and (source.live or not isinstance(source, VideoFileSource)):
+        kind = "a live source paces itself" if source.live else "images have no frame rate"
+        warn(f"--realtime paces a video file at its own FPS; {kind}, so it changes nothing here")
+    cores = default_threads()
+    if threads is not None and threads > cores:
+        warn(
+            f"--threads {threads} on {cores} core(s): threads beyond the cores only take turns; "
+            "--threads auto measures what is fastest"
+        )

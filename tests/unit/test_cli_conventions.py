@@ -265,3 +265,29 @@ def test_bench_stream_refuses_what_is_no_video_file(
     assert line == f"error: --stream {source}: {message}" or (
         line.startswith(f"error: --stream {source}: ") and message in line
     )
+
+
+def test_run_options_a_source_does_nothing_with_are_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    from edgeseg.cli import common, run_cmd
+    from edgeseg.runtime import interpreter
+    from edgeseg.runtime.sources import CameraSource, VideoFileSource
+
+    out = io.StringIO()
+    monkeypatch.setattr(common, "err_console", Console(file=out, width=300))
+    monkeypatch.setattr(interpreter, "default_threads", lambda: 2)
+    run_cmd._warn_unused(ImageFolderSource(tmp_path), True, True, 64)
+    said = out.getvalue()
+    assert "--capture-size applies to cameras" in said
+    assert "--realtime paces a video file" in said and "images have no frame rate" in said
+    assert "--threads 64 on 2 core(s)" in said
+    quiet = io.StringIO()
+    monkeypatch.setattr(common, "err_console", Console(file=quiet, width=300))
+    run_cmd._warn_unused(CameraSource(0, (480, 640)), True, False, 2)  # all of it applies
+    run_cmd._warn_unused(VideoFileSource(str(tmp_path / "clip.mp4")), False, True, None)
+    assert quiet.getvalue() == ""
