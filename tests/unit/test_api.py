@@ -233,3 +233,15 @@ def test_target_edgetpu_picks_the_resize_decoder_and_is_recorded(tmp_path: Path)
     assert default_io(model) == IOType.INT8  # no config.json: plain CPU model
     (tmp_path / "config.json").write_text(json.dumps({"spec": spec.to_dict()}))
     assert default_io(model) == IOType.UINT8
+
+
+def test_the_callable_stage_packages_show_the_api_signature() -> None:
+    """`edgeseg.train` / `edgeseg.convert` are packages that run the API when called: IDEs and
+    help() see the API's parameters, not (*args, **kwargs), and the docstring says where."""
+    import inspect
+
+    assert {"data", "out", "size", "epochs", "classes"} <= set(
+        inspect.signature(edgeseg.train).parameters
+    )
+    assert {"model", "calib", "quant", "io"} <= set(inspect.signature(edgeseg.convert).parameters)
+    assert "help(edgeseg.api.train)" in (edgeseg.train.__doc__ or "")
