@@ -266,12 +266,18 @@ class Segmenter:
         return text
 
 
+MAX_THREADS = 256
+
+
 def _thread_count(threads: object) -> int:
     """A thread count as the interpreter takes it (an int >= 1; NumPy ints too): anything else is
     one clear error here, not the interpreter's "cannot load" that would blame the model."""
     if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1:
         raise EdgesegError(f"threads={threads!r}: expected a number of threads >= 1, or None")
-    return int(threads)
+    count = int(threads)
+    if count > MAX_THREADS:  # the interpreter crashes the process far above any core count
+        raise EdgesegError(f"threads={count}: at most {MAX_THREADS} interpreter threads")
+    return count
 
 
 def auto_thread_candidates() -> list[int]:

@@ -136,6 +136,7 @@ def convert(
         float | None,
         typer.Option(
             "--max-drop",
+            min=0.0,
             help="Accuracy-aware: max mIoU drop (points) vs the float model on --data; keeps the "
             "worst layers in float until met, else exit 1 with OUT.best_effort.tflite.",
         ),

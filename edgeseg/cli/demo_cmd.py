@@ -26,7 +26,9 @@ def demo(
         bool,
         typer.Option("--quick", help="Smaller data, images and epochs: about a minute or two."),
     ] = False,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for data, training and video.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, max=2**32 - 1, help="Seed for data, training and video.")
+    ] = 0,
 ) -> None:
     """Run the whole chain on built-in synthetic data; no camera, dataset or network needed.
 

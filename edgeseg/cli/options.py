@@ -58,6 +58,9 @@ def split_names(values: list[str] | None) -> tuple[str, ...]:
     return tuple(n.strip() for v in values or () for n in v.split(",") if n.strip())
 
 
+MAX_FRAME_SIDE = 8192  # a camera or benchmark frame's pixels a side
+
+
 def _two_ints(text: str) -> tuple[int, int] | None:
     for sep in ("x", "X", ",", "*"):
         if sep in text:
@@ -78,6 +81,8 @@ def parse_capture_size(text: str, option: str = "--capture-size") -> tuple[int, 
     w, h = pair
     if w <= 0 or h <= 0:
         raise fail(f"{option} {text!r}: width and height must be positive")
+    if max(w, h) > MAX_FRAME_SIDE:
+        raise fail(f"{option} {text!r}: at most {MAX_FRAME_SIDE} pixels a side (8K is 7680x4320)")
     return h, w
 
 

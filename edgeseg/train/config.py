@@ -28,6 +28,7 @@ LR_SCHEDULES = ("cosine", "constant")
 ENCODERS = ("unet", "mobilenetv2")
 ALPHAS = (0.35, 0.5, 0.75, 1.0)  # MobileNetV2 width multipliers (all have ImageNet weights)
 XLA_MODES = ("auto", "on", "off")  # whether the training step is XLA-compiled (train/xla.py)
+MAX_SIZE = 4096  # network input pixels a side; far above what trains on an edge budget
 # TrainConfig's numeric fields by annotation, and what a value must be
 _NUMERIC_FIELDS: dict[str, type] = {
     "int": numbers.Integral,
@@ -58,6 +59,11 @@ def parse_size(size: object, option: str = "--size") -> tuple[int, int]:
         raise EdgesegError(f"{option} {size!r}: expected N or HxW, e.g. 256 or 192x256") from None
     if height <= 0 or width <= 0:
         raise EdgesegError(f"{option} {size!r}: must be positive")
+    if max(height, width) > MAX_SIZE:
+        raise EdgesegError(
+            f"{option} {size!r}: at most {MAX_SIZE} pixels a side (a U-Net input, not the "
+            "images' size: they are resized to it)"
+        )
     return height, width
 
 
@@ -175,7 +181,11 @@ class TrainConfig:
                 self.xla != "on" or self.strategy == "default",
                 "--xla on needs --strategy default: distributed training runs without XLA",
             ),
-            (self.lr > 0, f"--lr must be > 0, got {self.lr}"),
+            (
+                math.isfinite(self.lr) and self.lr > 0,
+                f"--lr must be a finite number > 0, got {self.lr}",
+            ),
+            (0 <= self.seed < 2**32, f"--seed must be in 0..{2**32 - 1}, got {self.seed}"),
             (self.depth >= 1, f"--depth must be >= 1, got {self.depth}"),
             (self.filters >= 1, f"--filters must be >= 1, got {self.filters}"),
             (
