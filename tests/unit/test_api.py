@@ -141,6 +141,10 @@ def test_a_gray_frame_with_a_channel_axis_is_gray() -> None:
         ({"step": 10}, "unknown training option step=10; did you mean steps=?"),
         ({"steps": 10, "epochs": 2}, "--steps and --epochs both given"),
         ({"classes": 5}, "expected a list of strings"),
+        # values that crashed deep in training (a 100000 px input, NumPy's seed range, inf)
+        ({"size": 100000}, "at most 4096 pixels a side"),
+        ({"seed": -1}, "--seed must be in 0..4294967295"),
+        ({"lr": float("inf")}, "--lr must be a finite number > 0"),
     ],
 )
 def test_training_options_are_checked_once_for_the_cli_and_python(
@@ -193,11 +197,11 @@ def test_resuming_with_a_new_step_budget_drops_the_resolved_epochs(tmp_path: Pat
     assert resumed.data == tmp_path
 
 
-@pytest.mark.parametrize("threads", ["auto", "2", 2.5])
+@pytest.mark.parametrize("threads", ["auto", "2", 2.5, 100000])
 def test_segmenter_refuses_a_thread_count_that_is_no_integer(
     threads: object, tmp_path: Path
 ) -> None:
-    with pytest.raises(EdgesegError, match=r"threads=.*expected a number of threads >= 1"):
+    with pytest.raises(EdgesegError, match=r"threads=.*(expected a number of threads|at most 256)"):
         edgeseg.Segmenter(tmp_path / "never_read.tflite", threads=threads)  # type: ignore[arg-type]
 
 
