@@ -93,7 +93,7 @@ def convert_model(
     # The .tflite is built under a temp name and published LAST, after its report: an interrupted
     # convert (Ctrl-C, full disk) never leaves a complete .tflite at `out` without its report.
     with (
-        atomic_path(out, mkdir=True) as staged,
+        atomic_path(out, label="--out", mkdir=True) as staged,
         tempfile.TemporaryDirectory(prefix="edgeseg-convert-") as tmp,
     ):
         step("export")

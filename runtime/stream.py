@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -394,6 +394,7 @@ class StreamRunner:
             try:
                 write_json_atomic(self.config.stats_path, self.summary(result))
             except EdgesegError as exc:  # report the first failure; this one only as a warning
+                self.result = result = replace(result, stats_path=None)  # not written
                 if first is None:
                     raise
                 log.warning("%s", exc)

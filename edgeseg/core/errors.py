@@ -5,6 +5,8 @@ The CLI turns them into one line on stderr and a non-zero exit.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class EdgesegError(ValueError):
     """Base of all expected, user-facing errors (bad input, missing files, unusable models)."""
@@ -68,9 +70,15 @@ class OutputError(EdgesegError):
 
 
 class WriteError(EdgesegError):
-    """An output file cannot be written (no space, read-only folder, permission): exit code 4."""
+    """An output file cannot be written (no space, read-only folder, permission): exit code 4.
+    `path` and `cause`, when known, let a staging writer name the real output instead of its
+    hidden temporary (core.fileio)."""
 
     exit_code = 4
+
+    def __init__(self, message: str, path: Path | None = None, cause: str | None = None) -> None:
+        super().__init__(message)
+        self.path, self.cause = path, cause
 
 
 def require_training_stack(what: str) -> None:

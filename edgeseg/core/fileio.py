@@ -51,7 +51,23 @@ def _where(path: str | Path, label: str = "") -> str:
 def write_error(path: str | Path, exc: OSError, label: str = "") -> WriteError:
     """An OSError on output -> one WriteError naming the path (and option) and the cause."""
     cause = _CAUSES.get(exc.errno or 0) or (exc.strerror or str(exc) or type(exc).__name__)
-    return WriteError(f"{_where(path, label)}: cannot write ({cause})")
+    return WriteError(f"{_where(path, label)}: cannot write ({cause})", Path(path), cause)
+
+
+def _as_target(exc: WriteError, tmp: Path, target: Path, label: str) -> WriteError:
+    """A failure inside a staging file or folder, named by the output it stands for (the user
+    never asked for `.x.abc123.tmp.tflite`); other errors as they are."""
+    if exc.path is None or exc.cause is None:
+        return exc
+    try:
+        inside = exc.path.relative_to(tmp)
+    except ValueError:
+        return exc
+    return WriteError(
+        f"{_where(target / inside if inside.parts else target, label)}: cannot write ({exc.cause})",
+        target / inside if inside.parts else target,
+        exc.cause,
+    )
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -69,6 +85,7 @@ def make_dir(path: str | Path, *, label: str = "") -> Path:
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         raise WriteError(f"{_where(folder, label)}: not a folder; give a folder")
+    check_parent(folder, label=label)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -83,7 +100,7 @@ def check_parent(path: str | Path, *, label: str = "") -> None:
     for folder in target.absolute().parents:
         if folder.exists():
             if not folder.is_dir():
-                raise WriteError(f"{_where(target, label)}: {folder} is a file, not a folder")
+                raise WriteError(f"{_where(target, label)}: {folder} is not a folder")
             return
 
 
@@ -102,6 +119,8 @@ def atomic_path(path: str | Path, *, label: str = "", mkdir: bool = False) -> It
     if target.exists() and not target.is_file():
         # renaming over it would replace the device, pipe or socket itself (as root, /dev/full)
         raise WriteError(f"{where}: not a regular file (a device, pipe or socket); give a file")
+    if mkdir:
+        check_parent(target, label=label)  # named as such, not mkdir's "(File exists)"
     try:
         if mkdir:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -118,6 +137,9 @@ def atomic_path(path: str | Path, *, label: str = "", mkdir: bool = False) -> It
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file normal permissions
         os.replace(tmp, target)
+    except WriteError as exc:  # a writer of the staged file failed: name the output
+        tmp.unlink(missing_ok=True)
+        raise _as_target(exc, tmp, target, label) from None
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise write_error(target, exc, label) from None
@@ -253,9 +275,17 @@ def atomic_dir(path: str | Path, *, label: str = "") -> Iterator[Path]:
             old = target.parent / f".{target.name}.{tmp.name}.old"
             os.replace(target, old)
         os.replace(tmp, target)
+    except WriteError as exc:  # a file inside the staged folder: named inside the real one
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise _as_target(exc, tmp, target, label) from None
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise write_error(target, exc, label) from None
+        err = write_error(target, exc, label)
+        if isinstance(exc.filename, str):  # a file inside the staged folder: name that file
+            inner = write_error(exc.filename, exc)
+            mapped = _as_target(inner, tmp, target, label)
+            err = err if mapped is inner else mapped
+        raise err from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

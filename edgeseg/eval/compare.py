@@ -214,7 +214,7 @@ def write_check_reports(res: CheckResult, out_dir: Path) -> CheckResult:
     res = replace(res, outputs=outputs)
     if res.worst:
         grid = disagreement_grid(res.worst, res.int8.spec, res.float_eval, res.int8)
-        write_image(outputs["disagreement"], grid, mkdir=True)
-    write_text(outputs["markdown"], res.to_markdown(), mkdir=True)
-    write_json(outputs["json"], res.to_dict(), mkdir=True)
+        write_image(outputs["disagreement"], grid, label="--out-dir", mkdir=True)
+    write_text(outputs["markdown"], res.to_markdown(), label="--out-dir", mkdir=True)
+    write_json(outputs["json"], res.to_dict(), label="--out-dir", mkdir=True)
     return res

@@ -155,7 +155,9 @@ def evaluate_predictor(
             acc.update(mask, pred)
             if out_dir is not None:
                 picture = eval_overlay(sample.stem, image, mask, pred, spec)
-                write_image(out_dir / f"{sample.stem}.png", picture, mkdir=True)
+                write_image(
+                    out_dir / f"{sample.stem}.png", picture, label="--save-overlays", mkdir=True
+                )
         done += len(chunk)
         if progress:
             progress(done, total)

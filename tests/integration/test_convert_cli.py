@@ -354,7 +354,7 @@ def test_bad_calibration_and_output_paths(
         ["convert", model, "--calib", str(empty), "--out", str(tmp_path / "notes.txt/m.tflite")],
     )
     assert result.exit_code == 4, result.output
-    assert "notes.txt is a file, not a folder" in result.stderr
+    assert "notes.txt is not a folder" in result.stderr
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "a.png").write_bytes(b"nope")

@@ -115,6 +115,44 @@ def test_check_parent_allows_a_missing_folder_and_refuses_one_under_a_file(
     check_parent(tmp_path / "new" / "deeper" / "out.mp4", label="--save")  # created on write
     assert not (tmp_path / "new").exists()  # checking creates nothing
     (tmp_path / "notes.txt").write_text("")
-    with pytest.raises(WriteError, match=r"--save .*notes\.txt is a file, not a folder") as err:
+    with pytest.raises(WriteError, match=r"--save .*notes\.txt is not a folder") as err:
         check_parent(tmp_path / "notes.txt" / "sub" / "out.mp4", label="--save")
     assert err.value.exit_code == 4
+
+
+def test_a_failure_inside_a_staged_output_names_the_output(tmp_path: Path) -> None:
+    """`convert` builds its .tflite under a hidden temp name and `demo` its data in a hidden
+    folder: a full disk there is reported as the output the user asked for, not the temp."""
+    full = OSError(errno.ENOSPC, "No space left on device")
+    out = tmp_path / "x.tflite"
+    with pytest.raises(WriteError) as err:
+        with fileio.atomic_path(out, label="--out") as staged:
+            with fileio.atomic_path(staged):  # a writer of the staged file
+                raise full
+    assert str(err.value) == f"--out {out}: cannot write (no space left on the device)"
+    data = tmp_path / "demo" / "data"
+    with pytest.raises(WriteError) as err:
+        with fileio.atomic_dir(data, label="--out") as staged_dir:
+            fileio.write_bytes(staged_dir / "train" / "a.png", b"x", mkdir=True)
+            with fileio.atomic_path(staged_dir / "train" / "b.png"):
+                raise full
+    assert str(err.value) == (
+        f"--out {data / 'train' / 'b.png'}: cannot write (no space left on the device)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
+    assert list((tmp_path / "demo").iterdir()) == []  # nothing staged is left behind
+
+
+def test_an_output_under_a_file_says_so_not_file_exists(tmp_path: Path) -> None:
+    """`--stats notes.txt/s.json`, `--out-dir notes.txt`: mkdir's '(File exists)' named no cause a
+    user could act on; the path that is not a folder is named instead (exit 4)."""
+    (tmp_path / "notes.txt").write_text("")
+    for write in (
+        lambda: fileio.write_json(
+            tmp_path / "notes.txt" / "s.json", {}, label="--stats", mkdir=True
+        ),
+        lambda: fileio.make_dir(tmp_path / "notes.txt" / "overlays", label="--save-overlays"),
+    ):
+        with pytest.raises(WriteError, match=r"notes\.txt is not a folder") as err:
+            write()
+        assert "File exists" not in str(err.value) and err.value.exit_code == 4
