@@ -7,7 +7,9 @@ import logging
 import os
 import platform
 import shlex
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -69,6 +71,39 @@ def fast_tensorflow_cpu() -> None:
     AMX, but on an AVX2-only EPYC they trained 1.1-1.7x faster (README, "Training speed")."""
     if platform.machine().lower() in ("x86_64", "amd64"):
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+
+# Set by the Ctrl-C handler of `interrupts_kept`: a KeyboardInterrupt raised inside a finaliser
+# (TensorFlow's ConcreteFunction __del__) is swallowed by Python, so progress callbacks raise it
+# again at the next step and a conversion cannot finish and publish after Ctrl-C.
+_interrupted = threading.Event()
+
+
+def raise_if_interrupted() -> None:
+    """Raise KeyboardInterrupt if Ctrl-C was pressed during this command, even if lost."""
+    if _interrupted.is_set():
+        raise KeyboardInterrupt
+
+
+@contextmanager
+def interrupts_kept() -> Iterator[None]:
+    """Around a command (main thread only): Ctrl-C raises KeyboardInterrupt as usual and is
+    remembered, so `raise_if_interrupted` brings it back if a finaliser swallowed it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum: int, frame: object) -> None:
+        _interrupted.set()
+        raise KeyboardInterrupt
+
+    _interrupted.clear()
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        _interrupted.clear()
 
 
 # While a command runs quietly (cli.quiet.native_logs), its error line waits here, so that the
@@ -167,6 +202,7 @@ class Phases:
         self.counts = ""
 
     def phase(self, name: str) -> None:
+        raise_if_interrupted()
         if name == self.name:
             return
         self.finish()
@@ -176,6 +212,7 @@ class Phases:
     def progress(self, done: int, total: int) -> None:
         """The library's progress(done, total) callback for the current step; when calibration
         has consumed every frame the converter quantises, so that becomes the `convert` step."""
+        raise_if_interrupted()
         self.counts = f" {done}/{total}"
         self.bar.update(self.task, completed=done, total=total)
         if done >= total and self.name == "calibrate":
@@ -231,6 +268,7 @@ def progress_bar(label: str, *, until_done: bool = False) -> Iterator[Callable[[
     live = err_console.is_terminal
 
     def update(done: int, total: int) -> None:
+        raise_if_interrupted()
         bar.update(task, completed=done, total=total)
         if live and not bar.live.is_started and done < total:
             bar.start()

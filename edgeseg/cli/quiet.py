@@ -90,8 +90,10 @@ def quiet_command(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from edgeseg.cli.common import interrupts_kept
+
         verbose = bool(kwargs.get("verbose") if has_verbose else kwargs.pop("verbose", False))
-        with native_logs(verbose):
+        with interrupts_kept(), native_logs(verbose):
             return fn(*args, **kwargs)
 
     wrapper.__doc__ = reflow_help(fn.__doc__)

@@ -291,3 +291,24 @@ def test_run_options_a_source_does_nothing_with_are_said(
     run_cmd._warn_unused(CameraSource(0, (480, 640)), True, False, 2)  # all of it applies
     run_cmd._warn_unused(VideoFileSource(str(tmp_path / "clip.mp4")), False, True, None)
     assert quiet.getvalue() == ""
+
+
+def test_a_ctrl_c_a_finaliser_swallowed_comes_back_at_the_next_progress_step() -> None:
+    """TensorFlow's ConcreteFunction.__del__ can be running when Ctrl-C arrives; Python then
+    prints 'Exception ignored' and goes on, and convert used to finish and publish. The CLI's
+    handler remembers it and the next progress or phase callback raises it again."""
+    import os
+    import signal
+
+    from edgeseg.cli import common
+
+    with common.interrupts_kept():
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):  # the handler runs between bytecodes
+                pass
+        except KeyboardInterrupt:
+            pass  # what a finaliser does with it
+        with common.progress_bar("calibrate") as progress, pytest.raises(KeyboardInterrupt):
+            progress(1, 10)
+    common.raise_if_interrupted()  # forgotten once the command ends
