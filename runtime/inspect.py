@@ -8,6 +8,7 @@ structure: `convert.validate`, `convert.repair`, `edgeseg info` and `edgeseg ben
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import numpy as np
 
 from edgeseg.core.errors import ModelError, first_line
 from edgeseg.core.model_metadata import read_metadata, strip_metadata
+from edgeseg.core.spec import ModelSpec
 from edgeseg.runtime.interpreter import (
     builtin_op_resolver,
     interpreter_version,
@@ -87,6 +89,34 @@ class ModelInfo:
             if odd:
                 found.setdefault(op.name, set()).update(odd)
         return [f"{name} ({', '.join(sorted(t))})" for name, t in sorted(found.items())]
+
+
+def check_model_shapes(
+    name: str | Path, input_shape: Sequence[int], output_shape: Sequence[int], spec: ModelSpec
+) -> None:
+    """ModelError unless the tensors are one NHWC image in and a per-pixel class map out that
+    agree with the metadata (size, channels, classes, output kind): `run`, `eval` and `info`
+    refuse the same models."""
+    ins, outs = [int(v) for v in input_shape], [int(v) for v in output_shape]
+    if len(ins) != 4 or ins[0] != 1:
+        raise ModelError(f"{name}: input shape {ins} is not a single NHWC image")
+    if len(outs) != 4 or outs[1:3] != ins[1:3]:
+        raise ModelError(
+            f"{name}: output shape {outs} is not a per-pixel class map "
+            f"at the input size {ins[1]}x{ins[2]}"
+        )
+    if (ins[1], ins[2], ins[3]) != (spec.input_height, spec.input_width, spec.channels):
+        raise ModelError(
+            f"{name}: input {ins} disagrees with its metadata "
+            f"({spec.input_height}x{spec.input_width}x{spec.channels})"
+        )
+    if outs[3] not in (spec.num_classes, 1):
+        raise ModelError(f"{name}: {outs[3]} output channels for {spec.num_classes} classes")
+    if spec.output_kind == "sigmoid" and outs[3] != 1:
+        raise ModelError(
+            f"{name}: metadata field 'output_kind' is 'sigmoid' but the model has "
+            f"{outs[3]} output channels (sigmoid needs 1; use 'softmax')"
+        )
 
 
 def describe_tensor(t: TensorInfo) -> str:

@@ -38,6 +38,7 @@ from edgeseg.runtime.delegates import (
     load_delegate,
     parse_delegate,
 )
+from edgeseg.runtime.inspect import check_model_shapes
 from edgeseg.runtime.interpreter import default_threads, resolve_interpreter
 
 log = logging.getLogger("edgeseg.runtime")
@@ -185,28 +186,7 @@ class Segmenter:
             ) from None
 
     def _check_shapes(self) -> None:
-        ins, outs = self.input["shape"], self.output["shape"]
-        name = self.model_path
-        if len(ins) != 4 or ins[0] != 1:
-            raise ModelError(f"{name}: input shape {list(ins)} is not a single NHWC image")
-        if len(outs) != 4 or tuple(outs[1:3]) != tuple(ins[1:3]):
-            raise ModelError(
-                f"{name}: output shape {list(outs)} is not a per-pixel class map "
-                f"at the input size {int(ins[1])}x{int(ins[2])}"
-            )
-        s = self.spec
-        if (int(ins[1]), int(ins[2]), int(ins[3])) != (s.input_height, s.input_width, s.channels):
-            raise ModelError(
-                f"{name}: input {list(ins)} disagrees with its metadata "
-                f"({s.input_height}x{s.input_width}x{s.channels})"
-            )
-        if int(outs[3]) not in (s.num_classes, 1):
-            raise ModelError(f"{name}: {int(outs[3])} output channels for {s.num_classes} classes")
-        if s.output_kind == "sigmoid" and int(outs[3]) != 1:
-            raise ModelError(
-                f"{name}: metadata field 'output_kind' is 'sigmoid' but the model has "
-                f"{int(outs[3])} output channels (sigmoid needs 1; use 'softmax')"
-            )
+        check_model_shapes(self.model_path, self.input["shape"], self.output["shape"], self.spec)
 
     # === The frame path ===
 

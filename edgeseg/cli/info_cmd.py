@@ -205,7 +205,7 @@ def info(
       edgeseg info ../shared/data/labelmefacade
     """
     from edgeseg.core.model_metadata import spec_from_payload
-    from edgeseg.runtime.inspect import describe_tensor, inspect_tflite
+    from edgeseg.runtime.inspect import check_model_shapes, describe_tensor, inspect_tflite
 
     if not path.exists() and path.suffix.lower() not in (".tflite", ".keras"):
         raise fail(f"{path}: not found; info takes a .tflite or .keras model, or a dataset folder")
@@ -222,6 +222,9 @@ def info(
         details = inspect_tflite(path)
         payload: dict[str, Any] = details.metadata or {}
         spec = spec_from_payload(payload, path)
+        if spec is not None and len(details.inputs) == 1 and len(details.outputs) == 1:
+            # metadata that contradicts the tensors: refused here as `run` and `eval` refuse it
+            check_model_shapes(path, details.inputs[0].shape, details.outputs[0].shape, spec)
     table = Table(title=str(path), show_header=False)
     table.add_column(style="bold")
     table.add_column()

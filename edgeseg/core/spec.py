@@ -229,6 +229,10 @@ class ModelSpec:
     def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
         known = {f for f in cls.__dataclass_fields__}
         kwargs = {k: v for k, v in data.items() if k in known}
+        if "class_names" not in kwargs:
+            raise ModelError("field 'class_names' is missing (the list of class names)")
+        if not isinstance(kwargs.get("extra", {}), dict):
+            raise ModelError("field 'extra' must be a JSON object")
         try:
             kwargs["class_names"] = check_class_names(kwargs["class_names"])
             kwargs["palette"] = _check_palette(kwargs.get("palette", ()))

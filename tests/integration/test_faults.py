@@ -362,6 +362,7 @@ def test_too_many_entries_are_refused() -> None:
         ({"class_names": ["ok", 5]}, r"field class_names\[1\] must be a non-empty string"),
         ({"float_miou": "high"}, r"field 'float_miou' must be a number"),
         ({"input_height": True}, r"field 'input_height' must be an integer"),
+        ({"extra": "notadict"}, r"field 'extra' must be a JSON object"),
     ],
 )
 def test_metadata_fields_are_validated_naming_file_and_field(change: dict, needle: str) -> None:
@@ -537,11 +538,12 @@ def test_sigmoid_on_a_multi_channel_output_is_refused(
     tiny: dict[str, Path], tmp_path: Path
 ) -> None:
     model = _with_spec(tiny, tmp_path / "m.tflite", output_kind="sigmoid")
-    code, output = cli("run", model, "--source", tiny["frames"], "--headless")
-    assert code == 2
-    assert "'output_kind' is 'sigmoid' but the model has 2 output channels" in one_line_error(
-        output
-    )
+    for command in (("run", model, "--source", tiny["frames"], "--headless"), ("info", model)):
+        code, output = cli(*command)  # info refuses what run and eval refuse
+        assert code == 2, output
+        assert "'output_kind' is 'sigmoid' but the model has 2 output channels" in one_line_error(
+            output
+        )
 
 
 @pytest.mark.slow
