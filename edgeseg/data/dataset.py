@@ -247,6 +247,7 @@ def _read_labelmap(path: Path) -> tuple[tuple[str, ...], np.ndarray | None]:
             )
         names.append(fields[0].strip())
         colors.append(values or None)
+    _check_distinct_colours(names, colors, path)
     given = [c for c in colors if c is not None]
     if given and len(given) != len(colors):
         missing = names[colors.index(None)]
@@ -283,7 +284,26 @@ def _read_classes_csv(csv_path: Path) -> tuple[tuple[str, ...], np.ndarray]:
                 )
             names.append(row[0].strip())
             colors.append(rgb)
+    _check_distinct_colours(names, colors, csv_path)
     return tuple(names), np.array(colors, np.uint8).reshape(-1, 3)
+
+
+def _check_distinct_colours(
+    names: list[str], colors: list[list[int]] | list[list[int] | None], path: Path
+) -> None:
+    """Two classes with one colour cannot be told apart in a colour mask: the second would never
+    be trained (its pixels decode as the first), so the list is refused naming both."""
+    seen: dict[tuple[int, ...], str] = {}
+    for name, rgb in zip(names, colors, strict=True):
+        if rgb is None:
+            continue
+        if (key := tuple(rgb)) in seen:
+            hex_rgb = "#" + "".join(f"{v:02X}" for v in key)
+            raise DatasetError(
+                f"{path}: classes {seen[key]!r} and {name!r} share the colour {hex_rgb}; "
+                "list each colour once (one class for pixels of that colour)"
+            )
+        seen[key] = name
 
 
 HINT_MASKS = 16  # masks read to say what a dataset without class names holds

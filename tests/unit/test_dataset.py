@@ -937,3 +937,15 @@ def test_pointing_at_a_datasets_images_folder_names_the_dataset_folder(tmp_path:
     labels(flat, "a", "b", "c")
     raises(flat / "images", rf"pass the dataset folder instead: {flat}$")
     assert len(open_dataset(flat, val_fraction=0.0).train) == 1  # and that folder opens
+
+
+def test_two_classes_with_one_colour_are_refused_naming_both(tmp_path: Path) -> None:
+    """The second would never be trained: its pixels decode as the first class."""
+    csv = tmp_path / "classes.csv"
+    csv.write_text("name,r,g,b\nbuilding,128,0,0\nsky,0,0,255\nextra,128,0,0\n")
+    write_pair(tmp_path, "x", np.zeros((4, 4, 3), np.uint8))
+    raises(tmp_path, f"{csv}: classes 'building' and 'extra' share the colour #800000")
+    csv.unlink()
+    labelmap = tmp_path / "labelmap.txt"
+    labelmap.write_text("background:0,0,0::\nroad:128,64,128::\nlane:128,64,128::\n")
+    raises(tmp_path, f"{labelmap}: classes 'road' and 'lane' share the colour #804080")
