@@ -102,6 +102,11 @@ def _check_numbers(kwargs: dict[str, Any]) -> None:
             raise ModelError(f"field {key!r} must be a number, got {v!r}")
 
 
+def default_class_names(count: int) -> tuple[str, ...]:
+    """The placeholder names of a model read without a spec: class_0, class_1, ..."""
+    return tuple(f"class_{i}" for i in range(count))
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """Everything outside the network weights that a stage needs to feed it and read it."""
@@ -205,7 +210,7 @@ class ModelSpec:
 
         One output channel means a sigmoid (binary); otherwise a softmax over `outputs` classes.
         """
-        names = class_names or tuple(f"class_{i}" for i in range(max(outputs, 2)))
+        names = class_names or default_class_names(max(outputs, 2))
         return cls(
             input_height=height,
             input_width=width,
@@ -213,6 +218,11 @@ class ModelSpec:
             class_names=names,
             output_kind="sigmoid" if outputs == 1 else "softmax",
         )
+
+    @property
+    def names_known(self) -> bool:
+        """False when the class names are only the placeholders of a model without a spec."""
+        return self.class_names != default_class_names(self.num_classes)
 
     def with_updates(self, **changes: Any) -> ModelSpec:
         """A copy with some fields changed (the spec itself is frozen)."""

@@ -113,7 +113,8 @@ def check_model_classes(ds: Dataset, spec: ModelSpec, model: Path) -> list[str]:
 def check_compatible(
     float_spec: ModelSpec, int8_spec: ModelSpec, float_path: Path, int8_path: Path
 ) -> list[str]:
-    """Both models must agree on class count and input size; differing names are only a note."""
+    """Both models must agree on class count, input size and class names; a model without a
+    spec (placeholder names class_0, ...) gets a note instead, as its names are unknown."""
     pair = f"{float_path.name} vs {int8_path.name}"
     if float_spec.num_classes != int8_spec.num_classes:
         raise ModelError(
@@ -129,6 +130,12 @@ def check_compatible(
             "compare an int8 model with the float model it came from"
         )
     if float_spec.class_names != int8_spec.class_names:
+        if float_spec.names_known and int8_spec.names_known:  # per-class drops would be nonsense
+            raise ModelError(
+                f"class names differ ({pair}): {list(float_spec.class_names)} vs "
+                f"{list(int8_spec.class_names)}; compare an int8 model with the float model it "
+                "came from"
+            )
         return [
             f"class names differ ({pair}): {list(float_spec.class_names)} vs "
             f"{list(int8_spec.class_names)}"

@@ -116,3 +116,20 @@ def test_model_paths_are_checked(tmp_path: Path) -> None:
     junk.write_bytes(b"not a flatbuffer at all")
     with pytest.raises(ModelError, match=r"junk\.tflite"):
         open_predictor(junk)
+
+
+def test_float_and_int8_models_with_different_class_names_are_refused() -> None:
+    """Per-class drops under one model's names would compare other classes; a float model read
+    without a spec (placeholder names class_0, ...) only gets a note."""
+    from edgeseg.core.errors import ModelError
+    from edgeseg.core.spec import ModelSpec
+    from edgeseg.eval.common import check_compatible
+
+    int8 = ModelSpec(32, 32, ("membrane", "cell"))
+    with pytest.raises(ModelError, match=r"class names differ .*compare an int8 model"):
+        check_compatible(ModelSpec(32, 32, ("cell", "membrane")), int8, Path("f"), Path("q"))
+    bare = ModelSpec.from_shapes(32, 32, 3, 2)
+    assert not bare.names_known and int8.names_known
+    (note,) = check_compatible(bare, int8, Path("f.keras"), Path("q.tflite"))
+    assert "class names differ" in note
+    assert check_compatible(int8, int8, Path("f"), Path("q")) == []
