@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeseg.core.errors import ModelError, first_line
+from edgeseg.core.errors import ModelError, check_model_file, first_line
 from edgeseg.core.model_metadata import read_metadata, strip_metadata
 from edgeseg.core.spec import ModelSpec
 from edgeseg.runtime.interpreter import (
@@ -150,10 +150,7 @@ def inspect_tflite(source: str | Path | bytes) -> ModelInfo:
         data = source
     else:
         path = Path(source)
-        if path.is_dir():
-            raise ModelError(f"{path}: is a folder, expected a .tflite file")
-        if not path.is_file():
-            raise ModelError(f"{path}: model file not found")
+        check_model_file(path, "a .tflite file")
         data = path.read_bytes()
     flat = strip_metadata(data)
     if len(flat) < 8 or flat[4:8] != b"TFL3":

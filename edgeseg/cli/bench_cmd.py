@@ -206,6 +206,8 @@ def bench_command(
     from edgeseg.runtime.stats import write_json_atomic
 
     chosen = _threads(threads)
+    if max_frames is not None and stream is None:
+        raise fail("--max-frames applies to --stream VIDEO (the whole pipeline on a video)")
     if stream is not None:
         _bench_stream(model, stream, chosen, delegate, fallback, max_frames, json_out)
         return

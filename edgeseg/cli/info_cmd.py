@@ -15,6 +15,7 @@ from edgeseg.cli.common import console, fail, progress_bar, user_errors, warn
 from edgeseg.cli.options import IgnoreClassOption, UnlistedColorsOption, split_names
 from edgeseg.core.errors import DatasetError, MissingStackError, NotADatasetError, first_line
 from edgeseg.core.spec import ModelSpec
+from edgeseg.train import CONFIG_NAME
 
 
 def _cost(model: Path, spec: ModelSpec | None) -> str:
@@ -71,14 +72,12 @@ def _spec_rows(table: Table, spec: ModelSpec) -> None:
 
 def _keras_info(model: Path) -> None:
     """A .keras model: what `edgeseg train` recorded in config.json beside it (no TensorFlow)."""
-    from edgeseg.core.errors import EdgesegError, ModelError
-    from edgeseg.train import CONFIG_NAME
+    from edgeseg.core.errors import EdgesegError, ModelError, check_model_file
     from edgeseg.train.config import load_train_config
 
     config = model.with_name(CONFIG_NAME)
     with user_errors():
-        if not model.is_file():
-            raise ModelError(f"{model}: model file not found")
+        check_model_file(model, "a .keras model file")
         if not config.is_file():
             raise ModelError(
                 f"{model}: no {CONFIG_NAME} beside it, which is what `edgeseg info` reads for a "
@@ -209,6 +208,9 @@ def info(
 
     if not path.exists() and path.suffix.lower() not in (".tflite", ".keras"):
         raise fail(f"{path}: not found; info takes a .tflite or .keras model, or a dataset folder")
+    if path.is_dir() and (path / "model.keras").is_file() and (path / CONFIG_NAME).is_file():
+        console.print(f"{path} is a training run: its model.keras", highlight=False)
+        path = path / "model.keras"  # a run folder (`edgeseg train --out`), not a dataset
     if path.is_dir():
         _data_info(path, ignore_class, unlisted_colors)
         return

@@ -160,7 +160,12 @@ def run_command(
         typer.Option("--stats", help="Write frames in/processed/dropped, FPS, p50/p90/p99 JSON."),
     ] = None,
     verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Say which interpreter and delegate run.")
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help="Show native library logs and more detail: which interpreter and delegate run.",
+        ),
     ] = False,
 ) -> None:
     """Run a .tflite segmentation model on a live or recorded stream.

@@ -81,6 +81,18 @@ class WriteError(EdgesegError):
         self.path, self.cause = path, cause
 
 
+def check_model_file(path: Path, expected: str) -> None:
+    """ModelError unless `path` is a regular file: a folder, a device or a missing path each
+    said as such (`expected`: what belongs there, e.g. 'a .tflite file')."""
+    if path.is_file():
+        return
+    if path.is_dir():
+        raise ModelError(f"{path}: is a folder, expected {expected}")
+    if path.exists():
+        raise ModelError(f"{path}: not a regular file (a device or pipe), expected {expected}")
+    raise ModelError(f"{path}: model file not found")
+
+
 def require_training_stack(what: str) -> None:
     """Raise MissingStackError (exit 2) before `what` writes anything when TensorFlow or Keras
     cannot be imported; the runtime alone (`pip install edgeseg`) does not ship them."""

@@ -157,4 +157,5 @@ def spec_from_payload(payload: dict[str, Any], where: str | Path) -> ModelSpec |
     try:
         return ModelSpec.from_dict(spec)
     except ModelError as exc:
-        raise ModelError(f"{where}: metadata {exc}") from None
+        sep = " " if str(exc).startswith("field") else ": "  # "metadata field 'x' ..."
+        raise ModelError(f"{where}: metadata{sep}{exc}") from None

@@ -457,7 +457,8 @@ def open_dataset(
     """
     root = Path(root)
     if not root.is_dir():
-        raise DatasetError(f"{root}: dataset folder not found")
+        what = "is a file, not a dataset folder" if root.exists() else "dataset folder not found"
+        raise DatasetError(f"{root}: {what}")
     splits = find_splits(root)
     train, val = (splits.train, splits.val) if splits is not None else (find_pairs(root), None)
     if val is None:  # no held-out split named: hold out a seeded fraction

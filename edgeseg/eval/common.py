@@ -103,7 +103,7 @@ def check_model_classes(ds: Dataset, spec: ModelSpec, model: Path) -> list[str]:
         )
     if tuple(ds.class_names) != tuple(spec.class_names):
         raise DatasetError(
-            f"{ds.names_source or ds.root}: class names differ from model {model.name}'s: dataset "
+            f"{ds.names_source or ds.root}: class names differ from those of {model.name}: dataset "
             f"{list(ds.class_names)} vs model {list(spec.class_names)}; fix the names (or their "
             "order) to match the model's"
         )

@@ -11,7 +11,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from edgeseg.core.errors import EdgesegError, ModelError
+from edgeseg.core.errors import EdgesegError, ModelError, check_model_file
 from edgeseg.core.spec import ModelSpec
 
 
@@ -56,8 +56,7 @@ class TFLitePredictor:
 def open_predictor(path: str | Path, *, threads: int | None = None) -> Predictor:
     """Pick the predictor by file suffix (.keras or .tflite); anything else is a ModelError."""
     path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"{path}: model file not found")
+    check_model_file(path, "a .tflite or .keras model file")
     suffix = path.suffix.lower()
     if suffix == ".tflite":
         return TFLitePredictor(path, threads=threads)

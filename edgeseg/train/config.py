@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
 import math
 import numbers
 from collections.abc import Callable, Iterable, Sequence
@@ -23,12 +24,15 @@ if TYPE_CHECKING:
     from edgeseg.core.spec import ModelSpec
     from edgeseg.train.cost import ModelCost
 
+log = logging.getLogger(__name__)
+
 STRATEGIES = ("default", "mirrored", "multiworker")
 LR_SCHEDULES = ("cosine", "constant")
 ENCODERS = ("unet", "mobilenetv2")
 ALPHAS = (0.35, 0.5, 0.75, 1.0)  # MobileNetV2 width multipliers (all have ImageNet weights)
 XLA_MODES = ("auto", "on", "off")  # whether the training step is XLA-compiled (train/xla.py)
 MAX_SIZE = 4096  # network input pixels a side; far above what trains on an edge budget
+MAX_DEPTH = 8  # U-Net levels: 2**8 = 256 px is already the smallest input that fits
 # TrainConfig's numeric fields by annotation, and what a value must be
 _NUMERIC_FIELDS: dict[str, type] = {
     "int": numbers.Integral,
@@ -186,7 +190,7 @@ class TrainConfig:
                 f"--lr must be a finite number > 0, got {self.lr}",
             ),
             (0 <= self.seed < 2**32, f"--seed must be in 0..{2**32 - 1}, got {self.seed}"),
-            (self.depth >= 1, f"--depth must be >= 1, got {self.depth}"),
+            (1 <= self.depth <= MAX_DEPTH, f"--depth must be 1..{MAX_DEPTH}, got {self.depth}"),
             (self.filters >= 1, f"--filters must be >= 1, got {self.filters}"),
             (
                 self.upsample in ("transpose", "resize"),
@@ -405,8 +409,17 @@ def build_config(
             "in Python)"
         )
     out = Path(out)
+    if resume and overwrite:
+        raise EdgesegError("--resume continues the run in --out, --overwrite replaces it: pick one")
     if resume:
         base = load_train_config(out).to_dict()
+        if data is not None and Path(data).resolve() != Path(base["data"]).resolve():
+            log.warning(
+                "--resume with other data (%s; the run trained on %s): training continues on "
+                "the new data, validated on its own split",
+                data,
+                base["data"],
+            )
         if "steps" in given:
             base["epochs"] = None  # the new step budget decides the epochs
         base.update(given, resume=True, out=out, data=data or base["data"], verbose=verbose)

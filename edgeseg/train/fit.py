@@ -74,7 +74,8 @@ def ensure_val_split(ds: Dataset, val_fraction: float, seed: int = 0) -> Dataset
         if not val or not train:
             raise DatasetError(
                 f"{ds.root}: no validation pairs; add {ds.root}/val/images + masks, or use more "
-                f"pairs / a larger --val-fraction (have {len(ds.train)} pairs)"
+                f"pairs / a larger --val-fraction (have {len(ds.train)} "
+                f"pair{'s' if len(ds.train) != 1 else ''})"
             )
         ds = replace(ds, train=tuple(train), val=tuple(val))
     if not ds.train:
@@ -93,7 +94,7 @@ def _check_out(config: TrainConfig) -> None:
         done = json.loads(state.read_text())["epoch"] if state.is_file() else 0
         if config.epochs is not None and done >= config.epochs:
             raise EdgesegError(
-                f"{config.out}: already trained {done} epochs; "
+                f"{config.out}: already trained {done} epoch{'s' if done != 1 else ''}; "
                 f"pass --epochs above {done} to continue"
             )
     elif model_path.exists() and not config.overwrite:

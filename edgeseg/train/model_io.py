@@ -8,7 +8,7 @@ from pathlib import Path
 
 import keras
 
-from edgeseg.core.errors import ModelError
+from edgeseg.core.errors import ModelError, check_model_file
 from edgeseg.core.spec import ModelSpec
 from edgeseg.train import CONFIG_NAME
 from edgeseg.train import qat_layers as _qat_layers  # noqa: F401  (registers the QAT layers)
@@ -47,8 +47,7 @@ def check_segmentation_model(model: object, path: str | Path = "model") -> None:
 def load_keras_model(path: str | Path) -> tuple[keras.Model, ModelSpec]:
     """(model, spec): the spec from config.json beside the model, else inferred with a warning."""
     path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"{path}: model file not found")
+    check_model_file(path, "a .keras model file")
     if path.suffix != ".keras" or not zipfile.is_zipfile(path):
         raise ModelError(
             f"{path}: not a Keras model file (expected a .keras file written by `edgeseg train`)"

@@ -312,3 +312,24 @@ def test_a_ctrl_c_a_finaliser_swallowed_comes_back_at_the_next_progress_step() -
         with common.progress_bar("calibrate") as progress, pytest.raises(KeyboardInterrupt):
             progress(1, 10)
     common.raise_if_interrupted()  # forgotten once the command ends
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "data", "--classes", ","], "--classes ',': expected class names a,b,c"),
+        (["train", "data", "--depth", "20"], "--depth must be 1..8, got 20"),
+        (["train", "--out", "runs/x", "--resume", "--overwrite"], "pick one"),
+        (["bench", "m.tflite", "--max-frames", "3"], "--max-frames applies to --stream VIDEO"),
+        (["info", "/dev/null"], "not a regular file (a device or pipe)"),
+    ],
+)
+def test_options_that_would_be_silently_ignored_or_crash_are_refused(
+    args: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and message in line
