@@ -168,11 +168,17 @@ def representative_dataset(
             f"first: {stats.skipped[0]}"
         )
     if stats.channel_mismatch:
-        model_kind = "RGB (3-channel)" if spec.channels == 3 else "grayscale (1-channel)"
-        stats.warnings.append(
-            f"{stats.channel_mismatch} calibration image(s) in {origin} do not match the model's "
-            f"{model_kind} input and were converted; check --calib points at the training domain"
-        )
+        if spec.channels == 3:  # what training does with gray images too: fine for gray data
+            what = (
+                "are grayscale and were repeated to the model's RGB input, as training does with "
+                "gray images; if the model was trained on colour frames, calibrate on those"
+            )
+        else:
+            what = (
+                "are colour and were converted to the model's grayscale input; check --calib "
+                "points at the training domain"
+            )
+        stats.warnings.append(f"{stats.channel_mismatch} calibration image(s) in {origin} {what}")
     if not pixels:
         raise ConversionError(
             f"{origin}: no usable calibration images ({len(stats.skipped)} unreadable of "

@@ -4,6 +4,7 @@ window, an overlay video written atomically, and one index PNG mask per frame.""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import sys
@@ -28,6 +29,8 @@ from edgeseg.core.processing import (
     palette_lut,
 )
 from edgeseg.core.spec import ModelSpec
+
+log = logging.getLogger(__name__)
 
 View = Literal["overlay", "side", "mask"]
 VIEWS: tuple[str, ...] = ("overlay", "side", "mask")
@@ -196,6 +199,7 @@ class VideoSink:
         self._size: tuple[int, int] = (0, 0)
         self.raw_jpeg = False  # frames JPEG-encoded here and muxed as they are (see _open)
         self._pending: list[tuple[float, np.ndarray]] = []
+        self._resized = False  # warned that a frame of another size was resized
         self.frames = 0
 
     def write(self, image: np.ndarray) -> None:
@@ -251,6 +255,15 @@ class VideoSink:
         if self._writer is None:
             self._writer, self._size = self._open(size), size
         if size != self._size:  # a camera may change resolution after a reconnect
+            if not self._resized:
+                self._resized = True
+                log.warning(
+                    "--save %s: a %dx%d frame is resized to the video's %dx%d (a video has one "
+                    "size; --save-masks keeps each frame's own)",
+                    self.path,
+                    *size,
+                    *self._size,
+                )
             image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
         if self.raw_jpeg:
             ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
@@ -328,6 +341,13 @@ class MaskSink:
         self.names = names
         self._made = not self.folder.exists()
         make_dir(self.folder, label="--save-masks")
+        if not self._made and (old := sum(1 for _ in self.folder.glob("*.png"))):
+            log.warning(
+                "--save-masks %s already holds %d PNG(s): masks of the same name are replaced, "
+                "the others stay (use an empty folder to keep only this run's)",
+                self.folder,
+                old,
+            )
         self.frames = 0
 
     def close(self) -> Path | None:

@@ -128,7 +128,7 @@ def test_convert_with_fallbacks_strict_exits_1_and_keeps_both_models(
         "skipped 1 unreadable calibration image(s)" in result.stderr
         and "broken.jpg" in result.stderr
     )
-    assert "do not match the model's RGB (3-channel) input" in result.stderr
+    assert "are grayscale and were repeated to the model's RGB input" in result.stderr
     assert "only 5 calibration image(s)" in result.stderr
     assert "24/28 ops on the Edge TPU, 4 on the CPU" in result.stdout
     assert "TRANSPOSE_CONV x3: Operation is otherwise supported" in result.stdout

@@ -359,3 +359,26 @@ def test_a_packet_that_is_not_a_jpeg_is_skipped_and_counted(
     source = VideoFileSource(color_video)
     frames = _source_frames(source)
     assert source.jpeg_packets and source.skipped == 1 and len(frames) == 7
+
+
+def test_outputs_say_what_they_cannot_keep(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A mask folder from an earlier run keeps its other files, and a video has one frame size:
+    both are said once instead of a mix of runs or squashed frames nobody was told about."""
+    from edgeseg.runtime.outputs import MaskSink
+
+    (tmp_path / "m").mkdir()
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / "m" / f"old{i}.png"), np.zeros((4, 4), np.uint8))
+    with caplog.at_level("WARNING"):
+        MaskSink(tmp_path / "m")
+        MaskSink(tmp_path / "fresh")
+    assert caplog.text.count("already holds 3 PNG(s)") == 1
+    caplog.clear()
+    sink = VideoSink(tmp_path / "v.avi", fps=10.0)
+    with caplog.at_level("WARNING"):
+        for shape in ((48, 64, 3), (60, 64, 3), (30, 40, 3)):
+            sink.write(np.zeros(shape, np.uint8))
+    sink.close()
+    assert caplog.text.count("is resized to the video's 64x48") == 1
