@@ -49,8 +49,9 @@ def _edgetpu(arg: str | None, model: bytes | None) -> DelegateRequest:
         )
     if model is not None and EDGETPU_CUSTOM_OP not in model:
         raise DelegateError(
-            "the model is not compiled for the Edge TPU (no edgetpu-custom-op in it): run "
-            "`edgetpu_compiler model_int8.tflite` and pass the *_edgetpu.tflite it writes"
+            "the model is not compiled for the Edge TPU (no edgetpu-custom-op in it): compile "
+            "it with `edgeseg convert MODEL.keras --edgetpu` (or `edgetpu_compiler` on the int8 "
+            ".tflite) and pass the *_edgetpu.tflite it writes"
         )
     device = None if arg is None else (f":{arg}" if arg.isdigit() else arg)
     return DelegateRequest(
@@ -73,7 +74,7 @@ def _nnapi(arg: str | None, model: bytes | None) -> DelegateRequest:
     if not is_android():
         raise DelegateError(
             f"NNAPI exists only on Android, not on {platform.system()}: use the default CPU "
-            "(XNNPACK, all cores) or --delegate edgetpu on a Raspberry Pi with a Coral"
+            "(XNNPACK, --threads auto) or --delegate edgetpu on a Raspberry Pi with a Coral"
         )
     return DelegateRequest("nnapi", _NNAPI_LIB, {})
 

@@ -21,6 +21,7 @@ from edgeseg.core.errors import (
 )
 from edgeseg.core.model_metadata import read_spec, strip_metadata
 from edgeseg.core.processing import (
+    IMAGE_EXTS,
     Placement,
     check_frame,
     class_map_from_output,
@@ -54,6 +55,11 @@ def read_model_bytes(model_path: str | Path) -> bytes:
     except IsADirectoryError:
         raise ModelError(f"{path}: is a folder, expected a .tflite file") from None
     if len(data) < 8 or data[4:8] != b"TFL3":
+        if path.suffix.lower() in (*IMAGE_EXTS, ".mp4", ".avi", ".mkv", ".mov", ".webm"):
+            raise ModelError(
+                f"{path}: a picture or video where the model goes; the model comes first: "
+                f"edgeseg run MODEL.tflite --source {path}"
+            )
         raise ModelError(
             f"{path}: not a TFLite model (no TFL3 flatbuffer identifier); "
             "convert it with `edgeseg convert`"

@@ -316,7 +316,7 @@ class ImageFolderSource(Source):
             files, self._stems = [p for p, _ in samples], [name for _, name in samples]
         if not files:
             raise SourceError(
-                f"{self.folder}: no images ({', '.join(sorted(IMAGE_EXTS))})"
+                f"--source {self.folder}: no images ({', '.join(sorted(IMAGE_EXTS))})"
                 + _images_below(self.folder)
             )
         self._files, self._pos = files, 0
