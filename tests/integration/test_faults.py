@@ -647,7 +647,7 @@ def test_train_and_demo_out_that_is_or_sits_under_a_file_is_exit_4(
         (("train", tiny["data"], "--epochs", "1", "--out", mine), "not a folder"),
         (
             ("train", tiny["data"], "--epochs", "1", "--out", mine / "run"),
-            "a parent is not a folder",
+            f"{mine} is not a folder",  # names which parent
         ),
         (("demo", "--quick", "--out", mine), "not a folder"),
     ):
