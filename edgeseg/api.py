@@ -97,20 +97,8 @@ def train(
         resume=resume,
         overwrite=overwrite,
         verbose=verbose,
-        synthetic=_synthetic_data,
     )
     return run_training(config)
-
-
-def _synthetic_data(out: Path, seed: int) -> Path:
-    """The built-in synthetic scenes, generated once into OUT/synthetic_data."""
-    from edgeseg.data.synthetic import generate_synthetic_dataset
-    from edgeseg.train import SYNTHETIC_FOLDER
-
-    folder = out / SYNTHETIC_FOLDER
-    if not (folder / "labels.txt").is_file():
-        generate_synthetic_dataset(folder, seed=seed)
-    return folder
 
 
 def convert(

@@ -36,7 +36,6 @@ from edgeseg.cli.options import (
     split_names,
 )
 from edgeseg.core.errors import require_training_stack
-from edgeseg.train import SYNTHETIC_FOLDER
 
 
 def train(
@@ -309,15 +308,16 @@ def train(
     from edgeseg.train.fit import train as run_training
 
     with user_errors():
-        config = build_config(
-            data,
-            out,
-            given,
-            resume=resume,
-            overwrite=overwrite,
-            verbose=_verbose(),
-            synthetic=_synthetic_data,
-        )
+        with progress_bar("generating synthetic scenes", until_done=True) as generating:
+            config = build_config(
+                data,
+                out,
+                given,
+                resume=resume,
+                overwrite=overwrite,
+                verbose=_verbose(),
+                progress=generating,  # without DATA: the built-in scenes, made once
+            )
         with progress_bar("checking the dataset's pairs", until_done=True) as progress:
             result = run_training(config, progress=progress)
     _print_result(result)
@@ -331,25 +331,6 @@ def train(
 
 def _verbose() -> int:
     return 1 if stdout_isatty() else 2
-
-
-def _synthetic_data(out: Path, seed: int) -> Path:
-    """Generate (once) the built-in synthetic scenes into OUT/synthetic_data."""
-    folder = out / SYNTHETIC_FOLDER
-    if (folder / "labels.txt").is_file():
-        return folder
-    from rich.progress import Progress
-
-    from edgeseg.data.synthetic import generate_synthetic_dataset
-
-    with Progress(console=err_console, transient=True) as bar:
-        task = bar.add_task("generating synthetic scenes", total=None)
-
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        generate_synthetic_dataset(folder, seed=seed, progress=progress)
-    return folder
 
 
 def _print_result(result: Any) -> None:

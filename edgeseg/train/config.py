@@ -17,7 +17,7 @@ from edgeseg.core.errors import EdgesegError, ModelError
 from edgeseg.core.metrics import SegmentationScores
 from edgeseg.core.spec import UNLISTED_COLORS
 from edgeseg.data.layout import DEFAULT_VAL_FRACTION
-from edgeseg.train import CONFIG_NAME
+from edgeseg.train import CONFIG_NAME, SYNTHETIC_FOLDER
 from edgeseg.train.recipe import CLASS_WEIGHTINGS, LOSSES
 
 if TYPE_CHECKING:
@@ -391,12 +391,12 @@ def build_config(
     resume: bool = False,
     overwrite: bool = False,
     verbose: int = 1,
-    synthetic: Callable[[Path, int], Path],
+    progress: Callable[[int, int], None] | None = None,
 ) -> TrainConfig:
     """The TrainConfig of one `train` request, for the CLI and the Python API alike: `given` is
     the options the user set (None left out); --resume starts from the run's saved settings (a
-    new --steps budget then replaces the epochs it had resolved); without DATA, `synthetic(out,
-    seed)` provides the built-in scenes."""
+    new --steps budget then replaces the epochs it had resolved); without DATA, the built-in
+    scenes are generated once into OUT/synthetic_data (`progress(done, total)` meanwhile)."""
     known = {f.name for f in fields(TrainConfig)}
     for name, value in given.items():
         if name not in known:
@@ -424,8 +424,20 @@ def build_config(
             base["epochs"] = None  # the new step budget decides the epochs
         base.update(given, resume=True, out=out, data=data or base["data"], verbose=verbose)
         return TrainConfig.from_dict(base)
-    source = Path(data) if data is not None else synthetic(out, given.get("seed", 0))
+    source = (
+        Path(data) if data is not None else _synthetic_data(out, given.get("seed", 0), progress)
+    )
     return TrainConfig(data=source, out=out, overwrite=overwrite, verbose=verbose, **given)
+
+
+def _synthetic_data(out: Path, seed: int, progress: Callable[[int, int], None] | None) -> Path:
+    """The built-in synthetic scenes in OUT/synthetic_data, generated on the first run only."""
+    from edgeseg.data.synthetic import generate_synthetic_dataset
+
+    folder = out / SYNTHETIC_FOLDER
+    if not (folder / "labels.txt").is_file():
+        generate_synthetic_dataset(folder, seed=seed, progress=progress)
+    return folder
 
 
 def run_config(

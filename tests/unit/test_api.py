@@ -152,11 +152,8 @@ def test_training_options_are_checked_once_for_the_cli_and_python(
 ) -> None:
     from edgeseg.train.config import build_config
 
-    def no_synthetic(out: Path, seed: int) -> Path:
-        raise AssertionError("DATA was given")
-
     def build() -> object:
-        return build_config(tmp_path, tmp_path / "run", options, synthetic=no_synthetic)
+        return build_config(tmp_path, tmp_path / "run", options)
 
     if message is None:
         config = build()
@@ -192,7 +189,7 @@ def test_resuming_with_a_new_step_budget_drops_the_resolved_epochs(tmp_path: Pat
     run.mkdir()
     saved = TrainConfig(data=tmp_path, out=run, steps=40, epochs=2, steps_per_epoch=20)
     (run / "config.json").write_text(json.dumps({"train": saved.to_dict()}))
-    resumed = build_config(None, run, {"steps": 80}, resume=True, synthetic=lambda o, s: o)
+    resumed = build_config(None, run, {"steps": 80}, resume=True)
     assert resumed.resume and resumed.steps == 80 and resumed.epochs is None
     assert resumed.data == tmp_path
 
@@ -249,3 +246,25 @@ def test_the_callable_stage_packages_show_the_api_signature() -> None:
     )
     assert {"model", "calib", "quant", "io"} <= set(inspect.signature(edgeseg.convert).parameters)
     assert "help(edgeseg.api.train)" in (edgeseg.train.__doc__ or "")
+
+
+def test_without_data_the_builtin_scenes_are_generated_once_into_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`edgeseg train` and `edgeseg.train()` without DATA share one rule (build_config)."""
+    from edgeseg.data import synthetic
+    from edgeseg.train.config import build_config
+
+    made: list[tuple[Path, int]] = []
+
+    def fake(folder: Path, *, seed: int, progress: object = None) -> Path:
+        made.append((folder, seed))
+        folder.mkdir(parents=True)
+        (folder / "labels.txt").write_text("a\nb\n")
+        return folder
+
+    monkeypatch.setattr(synthetic, "generate_synthetic_dataset", fake)
+    first = build_config(None, tmp_path / "run", {"seed": 3})
+    again = build_config(None, tmp_path / "run", {"seed": 3}, overwrite=True)
+    assert first.data == again.data == tmp_path / "run" / "synthetic_data"
+    assert made == [(tmp_path / "run" / "synthetic_data", 3)]
