@@ -549,4 +549,4 @@ def test_bench_stream_reports_the_pipeline(model: Path, clip: Path, tmp_path: Pa
     assert r["stages_p50_ms"]["invoke"] > 0
     code, output = cli("bench", model, "--stream", clip)  # auto: 12 frames end the trial early
     assert code == 0 and "the stream ended before the thread trial did" in output, output
-    assert "1 thread(s) not reached" in output and "31 here" in output
+    assert "1 thread(s) not reached" in output and "the trial reads 31 frames" in output
