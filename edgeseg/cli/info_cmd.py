@@ -121,7 +121,9 @@ def _sizes(sizes: list[tuple[int, int]]) -> str:
     return f"median {w}x{h} (WxH, from {w0}x{h0} to {w1}x{h1}, {len(sizes)} training images)"
 
 
-def _data_info(folder: Path, ignore_class: list[str] | None, unlisted: str | None) -> None:
+def _data_info(
+    folder: Path, ignore_class: list[str] | None, unlisted: str | None, names: str | None
+) -> None:
     """A dataset folder: what `edgeseg train` would find and do (layout, split, classes and their
     share of the training pixels, loss weights, the resolved recipe), without TensorFlow."""
     from edgeseg.train.config import TrainConfig
@@ -133,6 +135,7 @@ def _data_info(folder: Path, ignore_class: list[str] | None, unlisted: str | Non
         out=Path("runs/unet"),
         ignore_classes=split_names(ignore_class),
         unlisted_colors=unlisted or "error",
+        classes=split_names([names]) or None if names else None,
     )
     with user_errors(), progress_bar("checking the dataset's pairs") as progress:
         try:
@@ -191,6 +194,14 @@ def info(
     ],
     ignore_class: IgnoreClassOption = None,
     unlisted_colors: UnlistedColorsOption = None,
+    classes: Annotated[
+        str | None,
+        typer.Option(
+            "--classes",
+            help="For a dataset folder: class names a,b,c in mask-index order (instead of "
+            "labels.txt), as `edgeseg train --classes` takes them.",
+        ),
+    ] = None,
 ) -> None:
     """Inspect a model or a dataset folder, without TensorFlow.
 
@@ -212,10 +223,12 @@ def info(
         console.print(f"{path} is a training run: its model.keras", highlight=False)
         path = path / "model.keras"  # a run folder (`edgeseg train --out`), not a dataset
     if path.is_dir():
-        _data_info(path, ignore_class, unlisted_colors)
+        _data_info(path, ignore_class, unlisted_colors, classes)
         return
-    if ignore_class or unlisted_colors:
-        given = "--ignore-class" if ignore_class else "--unlisted-colors"
+    if ignore_class or unlisted_colors or classes:
+        given = (
+            "--ignore-class" if ignore_class else "--classes" if classes else "--unlisted-colors"
+        )
         raise fail(f"{given}: applies to a dataset folder, and {path} is not one")
     if path.suffix.lower() == ".keras":
         _keras_info(path)

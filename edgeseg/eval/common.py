@@ -51,9 +51,16 @@ def open_eval_data(
         (recorded["seed"], recorded["val_fraction"]) if recorded else (0, DEFAULT_VAL_FRACTION)
     )
 
+    # data that names no classes (a model trained with --classes): the model's names, which are
+    # the mask ids in order when training left none out
+    named_by_model = (
+        spec.class_names if found is None and spec and not spec.ignored_classes else None
+    )
+
     def opened(val_fraction: float) -> Dataset:
         return open_dataset(
             root,
+            classes=named_by_model,
             val_fraction=val_fraction,
             seed=seed,
             validate=False,

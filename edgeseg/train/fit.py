@@ -22,7 +22,7 @@ from edgeseg.core.errors import DatasetError, EdgesegError, ModelError
 from edgeseg.core.fileio import make_dir
 from edgeseg.core.spec import ModelSpec
 from edgeseg.data.dataset import Dataset, open_dataset
-from edgeseg.data.layout import pairs_fingerprint, split_pairs
+from edgeseg.data.layout import find_splits, pairs_fingerprint, split_pairs
 from edgeseg.train.config import TrainConfig, TrainResult, load_train_config
 
 __all__ = [
@@ -156,11 +156,15 @@ def train(
 
 def _split_record(config: TrainConfig, ds: Dataset) -> dict[str, Any]:
     """How the pairs were split, so `eval DATA` on the folder trained on (when it names no
-    held-out split) scores the pairs training held out, not the ones it learned from."""
+    held-out split) scores the pairs training held out, not the ones it learned from. A dataset
+    with its own val/ was not split by a fraction: then `val_fraction` is None (the pairs
+    fingerprint alone cannot tell its held-out pairs in a flat copy of it)."""
+    splits = find_splits(config.data)
+    own_val = splits is not None and splits.val is not None
     return {
         "pairs": pairs_fingerprint(ds.train + ds.val),
         "seed": config.seed,
-        "val_fraction": config.val_fraction,
+        "val_fraction": None if own_val else config.val_fraction,
     }
 
 

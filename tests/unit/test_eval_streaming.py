@@ -133,3 +133,21 @@ def test_float_and_int8_models_with_different_class_names_are_refused() -> None:
     (note,) = check_compatible(bare, int8, Path("f.keras"), Path("q.tflite"))
     assert "class names differ" in note
     assert check_compatible(int8, int8, Path("f"), Path("q")) == []
+
+
+def test_data_that_names_no_classes_is_read_with_the_models_names(tmp_path: Path) -> None:
+    """A model trained with --classes on masks without labels.txt: eval and check (and train's
+    `next: edgeseg check ... --data DATA`) score that data by the model's names."""
+    for sub in ("images", "masks"):
+        (tmp_path / sub).mkdir()
+    for i in range(5):
+        mask = np.zeros((16, 16), np.uint8)
+        mask[:, i + 2 :] = 2
+        cv2.imwrite(str(tmp_path / "images" / f"s{i}.png"), np.full((16, 16, 3), 90, np.uint8))
+        cv2.imwrite(str(tmp_path / "masks" / f"s{i}.png"), mask)
+    spec = ModelSpec(16, 16, ("water", "land", "road"))
+    ds, split, _ = open_eval_data(tmp_path, spec)
+    assert ds.class_names == ("water", "land", "road") and split == "val"
+    assert check_model_classes(ds, spec, Path("m.tflite")) == []
+    with pytest.raises(DatasetError, match="class names"):
+        open_eval_data(tmp_path)  # without a model, the data still has to name its classes

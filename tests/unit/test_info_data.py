@@ -133,3 +133,16 @@ def test_colour_coded_masks_show_the_colour_each_class_is_read_from(tmp_path: Pa
     assert "#1E3C5A" in rows["sky"] and "#C80A0A" in rows["trail"]
     index = runner.invoke(app, ["info", str(make_dataset(tmp_path / "index"))])
     assert "#" not in index.output and "┃ colour" not in index.output
+
+
+def test_info_takes_the_class_names_a_dataset_without_labels_needs(tmp_path: Path) -> None:
+    """Its hint for such data says to pass --classes; info has it, as train does."""
+    data = make_dataset(tmp_path / "street")
+    (data / "labels.txt").unlink()
+    bare = runner.invoke(app, ["info", str(data)])
+    assert bare.exit_code == 2 and "--classes" in bare.stderr
+    named = runner.invoke(app, ["info", str(data), "--classes", "road,grass,car,puddle"])
+    assert named.exit_code == 0, named.output
+    assert "4 classes from the given class list" in " ".join(named.output.split())
+    elsewhere = runner.invoke(app, ["info", str(tmp_path / "m.tflite"), "--classes", "a,b"])
+    assert elsewhere.exit_code == 2 and "--classes: applies to a dataset folder" in elsewhere.stderr
