@@ -89,7 +89,7 @@ def check_command(
     markdown = result.to_markdown()
     with user_errors():
         summary = append_step_summary(markdown)
-    console.print(Markdown(markdown))
+    console.print(Markdown(markdown), soft_wrap=False)  # wrapped: notes are long lines
     written = ", ".join(str(p) for p in result.outputs.values())
     console.print(f"wrote {written}" + (f"; appended to {summary}" if summary else ""))
     if not result.passed:

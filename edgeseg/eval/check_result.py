@@ -177,5 +177,5 @@ def check_markdown(res: CheckResult) -> str:
         worst = ", ".join(f"`{d.stem}` ({100 * d.fraction:.2f}%)" for d in res.worst)
         lines += ["", f"Most-disagreeing images (see `disagreement.png`): {worst}."]
     if res.notes:
-        lines += ["", *[f"> {n}" for n in res.notes]]
+        lines += [line for n in res.notes for line in ("", f"> {n}")]  # one quote each
     return "\n".join(lines) + "\n"

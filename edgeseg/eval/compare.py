@@ -165,9 +165,9 @@ def compare(
                 "lacks; pass the float model too"
             )
         notes.append(
-            "baseline: float mIoU recorded in the int8 model's metadata at convert time (measured "
-            "on the converter's evaluation images); no float model given, so no pixel agreement "
-            "or disagreement images"
+            "baseline: the float model's mIoU recorded in the int8 model's metadata (its "
+            "validation score in training, or on --data with convert --max-drop), not measured "
+            "on these images; no float model given, so no pixel agreement or disagreement images"
         )
     tally = _Tally(int8_pred, float_pred, ds.ignore_index, top_k)
     total = count_items(ds, split, limit)
@@ -181,7 +181,7 @@ def compare(
     if float_pred is None and limit is not None:
         notes.append(
             f"--limit {limit} (limit= in Python): the int8 model was scored on {tally.done} "
-            "image(s), the metadata baseline on the converter's evaluation images, so the drop "
+            "image(s), the metadata baseline on the images it was measured on, so the drop "
             "compares different images; pass the float model to score both on the same ones"
         )
     q_eval = tally.result(tally.int8, Path(data_dir))

@@ -142,3 +142,21 @@ def test_example_ci_workflow_only_uses_real_check_options() -> None:
     shown = CliRunner().invoke(app, ["check", "--help"], env={"COLUMNS": "200"}).output
     assert used and all(opt in shown for opt in used), (used, shown)
     assert "GITHUB_STEP_SUMMARY" in text and "upload-artifact" in text
+
+
+def test_each_note_is_its_own_quote_and_the_console_wraps_it() -> None:
+    """Two notes on consecutive '> ' lines were one paragraph, and the console cropped it at its
+    width: the second note never showed. Each is a quote of its own, wrapped in full."""
+    import io
+    from dataclasses import replace
+
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    long_note = "baseline: " + "word " * 40 + "END1"
+    res = replace(_check(max_drop=50.0), notes=(long_note, "second note END2"))
+    md = res.to_markdown()
+    assert f"\n\n> {long_note}\n\n> second note END2" in md
+    out = io.StringIO()
+    Console(file=out, width=80, soft_wrap=True).print(Markdown(md), soft_wrap=False)
+    assert "END1" in out.getvalue() and "END2" in out.getvalue()
