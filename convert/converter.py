@@ -18,7 +18,7 @@ from edgeseg import __version__
 from edgeseg.convert.calibration import CalibrationSet
 from edgeseg.convert.options import ConvertOptions, Quant
 from edgeseg.core.errors import ConversionError, first_line
-from edgeseg.core.fileio import check_parent, write_bytes
+from edgeseg.core.fileio import check_parent, file_sha256, write_bytes
 from edgeseg.core.model_metadata import embed_metadata
 from edgeseg.core.spec import ModelSpec
 
@@ -232,6 +232,13 @@ def quantize_calibrated(calibrated: bytes, options: ConvertOptions) -> bytes:
                 denylisted_nodes=list(options.float_layers) or None,
             )
         )
+
+
+def source_record(model_path: str | Path) -> dict[str, str]:
+    """Which .keras file a conversion came from (name and SHA-256), embedded in the .tflite's
+    metadata, so `check` can tell an int8 model left over from before a retraining."""
+    path = Path(model_path)
+    return {"source_model": path.name, "source_sha256": file_sha256(path)}
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:

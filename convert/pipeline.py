@@ -17,6 +17,7 @@ from edgeseg.convert.converter import (
     export,
     float32_size,
     serving_model,
+    source_record,
     write_saved_model,
 )
 from edgeseg.convert.edgetpu import EdgeTpuResult, compile_edgetpu
@@ -99,7 +100,7 @@ def convert_model(
         step("export")
         saved = write_saved_model(model, spec, Path(tmp) / "saved")
         step("calibrate" if rep is not None else "convert")
-        extra = {"source_model": Path(model_path).name}
+        extra = source_record(model_path)  # check tells a stale int8 model by it
         result = export(saved, spec, options, staged, rep, extra=extra, qat=qat)
         result = replace(result, path=out)
         seconds = time.perf_counter() - start

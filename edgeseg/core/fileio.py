@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import math
 import os
@@ -295,3 +296,12 @@ def atomic_dir(path: str | Path, *, label: str = "") -> Iterator[Path]:
         else:
             old.unlink(missing_ok=True)
     _fsync_dir(target.parent)
+
+
+def file_sha256(path: str | Path) -> str:
+    """A file's SHA-256 (hex), read in 1 MiB blocks: which model a conversion came from."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

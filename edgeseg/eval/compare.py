@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from edgeseg.core.errors import DatasetError, ModelError
-from edgeseg.core.fileio import write_image, write_json, write_text
+from edgeseg.core.fileio import file_sha256, write_image, write_json, write_text
 from edgeseg.core.metrics import MetricAccumulator
+from edgeseg.core.model_metadata import read_metadata
 from edgeseg.core.spec import ModelSpec
 from edgeseg.eval.check_result import CheckResult, Disagreement
 from edgeseg.eval.common import (
@@ -123,6 +124,20 @@ def _integer_input(pred: Predictor) -> bool:
     )
 
 
+def _check_not_stale(float_path: Path, int8_path: Path) -> None:
+    """An int8 model converted from an earlier file of the same name (a run retrained with
+    --overwrite or --resume, not converted again) would report a false regression: refused."""
+    payload = read_metadata(int8_path) or {}
+    recorded, name = payload.get("source_sha256"), payload.get("source_model")
+    if not isinstance(recorded, str) or name != float_path.name or not float_path.is_file():
+        return
+    if file_sha256(float_path) != recorded:
+        raise ModelError(
+            f"{int8_path} was converted from an earlier {float_path.name} (retrained since, "
+            f"e.g. with --overwrite or --resume): convert it again, edgeseg convert {float_path}"
+        )
+
+
 def compare(
     float_model: str | Path | None,
     int8_model: str | Path,
@@ -155,6 +170,7 @@ def compare(
     notes: list[str] = []
     if float_pred is not None:
         notes += check_compatible(float_pred.spec, int8_pred.spec, float_pred.path, int8_path)
+        _check_not_stale(Path(float_model or ""), int8_path)
     ds, split, split_notes = open_eval_data(data_dir, int8_pred.spec)
     notes += split_notes + check_model_classes(ds, int8_pred.spec, int8_path)
     if float_pred is None:

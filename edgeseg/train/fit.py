@@ -102,6 +102,12 @@ def _check_out(config: TrainConfig) -> None:
             f"{config.out}: already holds a trained model; pass --resume to continue it, "
             "--overwrite to replace it, or choose another --out"
         )
+    if model_path.exists() and (stale := sorted(config.out.glob("*.tflite"))):
+        log.warning(
+            "%s: converted from the model this run replaces; convert again (edgeseg check "
+            "refuses to compare them with the new model)",
+            ", ".join(p.name for p in stale),
+        )
 
 
 def train(

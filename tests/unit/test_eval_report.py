@@ -160,3 +160,25 @@ def test_each_note_is_its_own_quote_and_the_console_wraps_it() -> None:
     out = io.StringIO()
     Console(file=out, width=80, soft_wrap=True).print(Markdown(md), soft_wrap=False)
     assert "END1" in out.getvalue() and "END2" in out.getvalue()
+
+
+def test_an_int8_model_left_from_before_a_retraining_is_refused(tmp_path: Path) -> None:
+    """`train --overwrite` (or --resume) then `check` with the old model_int8.tflite compared a
+    new model with an old conversion: a false regression, exit 1. convert records the SHA-256 of
+    the .keras it read; check refuses a model of the same name that has changed since."""
+    from edgeseg.core.errors import ModelError
+    from edgeseg.core.fileio import file_sha256
+    from edgeseg.core.model_metadata import embed_metadata
+    from edgeseg.eval.compare import _check_not_stale
+
+    keras = tmp_path / "model.keras"
+    keras.write_bytes(b"the first training")
+    record = {"source_model": "model.keras", "source_sha256": file_sha256(keras)}
+    int8 = tmp_path / "model_int8.tflite"
+    int8.write_bytes(embed_metadata(b"\0\0\0\0TFL3" + bytes(32), SPEC, extra=record))
+    _check_not_stale(keras, int8)  # converted from this very file
+    (tmp_path / "model_float.keras").write_bytes(b"the float network")
+    _check_not_stale(tmp_path / "model_float.keras", int8)  # another file: compared as asked
+    keras.write_bytes(b"retrained with --overwrite")
+    with pytest.raises(ModelError, match=r"converted from an earlier model\.keras"):
+        _check_not_stale(keras, int8)
