@@ -87,14 +87,15 @@ def check_command(
             threads=threads,
         )
     markdown = result.to_markdown()
+    console.print(Markdown(markdown), soft_wrap=False)  # wrapped: notes are long lines
+    if not result.passed:  # the verdict shows even if the step summary cannot be written
+        for msg in result.failures:
+            err_console.print(f"[bold red]FAIL:[/] {msg}", highlight=False, soft_wrap=True)
     with user_errors():
         summary = append_step_summary(markdown)
-    console.print(Markdown(markdown), soft_wrap=False)  # wrapped: notes are long lines
     written = ", ".join(str(p) for p in result.outputs.values())
     console.print(f"wrote {written}" + (f"; appended to {summary}" if summary else ""))
     if not result.passed:
-        for msg in result.failures:
-            err_console.print(f"[bold red]FAIL:[/] {msg}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
     console.print(
         f"[bold green]PASS[/] mIoU drop {points(result.miou_drop):.2f} points <= {max_drop:g}"
