@@ -73,14 +73,14 @@ class CheckResult:
         out = []
         if not self.miou_drop <= self.max_drop:  # NaN fails too
             out.append(
-                f"mIoU drop {points(self.miou_drop):.2f} points > --max-drop {self.max_drop:g} "
-                f"(float {self.float_miou:.4f} -> int8 {self.int8.miou:.4f})"
+                f"mIoU drop {_drop_text(self.miou_drop)} points > --max-drop {self.max_drop:g} "
+                f"(float {100 * self.float_miou:.2f} -> int8 {100 * self.int8.miou:.2f})"
             )
         if self.max_class_drop is not None:
             for name, drop in self.class_drops.items():
                 if drop is not None and drop > self.max_class_drop:
                     out.append(
-                        f"class {name!r} IoU drop {points(drop):.2f} points > --max-class-drop "
+                        f"class {name!r} IoU drop {_drop_text(drop)} points > --max-class-drop "
                         f"{self.max_class_drop:g}"
                     )
         return tuple(out)
@@ -116,6 +116,15 @@ class CheckResult:
 
     def to_markdown(self) -> str:
         return check_markdown(self)
+
+
+def _drop_text(drop: float) -> str:
+    """A drop for a FAIL line: 2 decimals, or as many as show it is above zero (a limit of 0
+    failed by 0.004 points read '0.00 points > 0')."""
+    text = f"{points(drop):.2f}"
+    if drop > 0 and float(text) == 0:
+        text = f"{drop:.2g}"
+    return text
 
 
 def _num(v: float) -> float | None:

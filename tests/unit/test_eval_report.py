@@ -182,3 +182,22 @@ def test_an_int8_model_left_from_before_a_retraining_is_refused(tmp_path: Path) 
     keras.write_bytes(b"retrained with --overwrite")
     with pytest.raises(ModelError, match=r"converted from an earlier model\.keras"):
         _check_not_stale(keras, int8)
+
+
+def test_fail_lines_show_scores_in_percent_and_a_tiny_drop_as_nonzero() -> None:
+    res = _check(max_drop=1.0, max_class_drop=0.0)
+    first = res.failures[0]
+    assert f"(float {100 * FLOAT.miou:.2f} -> int8 {100 * INT8.miou:.2f})" in first
+    tiny = replace_drop(res, 0.004)
+    assert "IoU drop 0.004 points > --max-class-drop 0" in " ".join(tiny.failures)
+
+
+def replace_drop(res: CheckResult, drop: float) -> CheckResult:
+    """`res` with one class 0.004 points worse in int8 than in float."""
+    from dataclasses import replace
+
+    per_class = dict(res.float_per_class_iou or {})
+    name = next(iter(per_class))
+    per_class = {k: res.int8.per_class_iou[k] for k in per_class}
+    per_class[name] = (per_class[name] or 0.0) + drop / 100
+    return replace(res, float_per_class_iou=per_class, max_drop=100.0)
