@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from edgeseg.core.errors import EdgesegError, ModelError
 from edgeseg.core.metrics import SegmentationScores
 from edgeseg.core.spec import UNLISTED_COLORS
-from edgeseg.data.layout import DEFAULT_VAL_FRACTION
+from edgeseg.data.layout import DEFAULT_VAL_FRACTION, find_splits
 from edgeseg.train import CONFIG_NAME, SYNTHETIC_FOLDER
 from edgeseg.train.recipe import CLASS_WEIGHTINGS, LOSSES
 
@@ -424,10 +424,24 @@ def build_config(
             base["epochs"] = None  # the new step budget decides the epochs
         base.update(given, resume=True, out=out, data=data or base["data"], verbose=verbose)
         return TrainConfig.from_dict(base)
-    source = (
-        Path(data) if data is not None else _synthetic_data(out, given.get("seed", 0), progress)
-    )
+    seed = given.get("seed", 0)
+    source = Path(data) if data is not None else _synthetic_data(out, seed, progress)
+    if "val_fraction" in given and _has_own_val(source):
+        log.warning(
+            "--val-fraction %s does nothing here: %s has its own held-out split, which training "
+            "validates on",
+            given["val_fraction"],
+            source,
+        )
     return TrainConfig(data=source, out=out, overwrite=overwrite, verbose=verbose, **given)
+
+
+def _has_own_val(data: Path) -> bool:
+    try:
+        splits = find_splits(data) if data.is_dir() else None
+    except EdgesegError:  # a layout error is the dataset's to report, when it opens
+        return False
+    return splits is not None and splits.val is not None
 
 
 def _synthetic_data(out: Path, seed: int, progress: Callable[[int, int], None] | None) -> Path:

@@ -268,3 +268,20 @@ def test_without_data_the_builtin_scenes_are_generated_once_into_out(
     again = build_config(None, tmp_path / "run", {"seed": 3}, overwrite=True)
     assert first.data == again.data == tmp_path / "run" / "synthetic_data"
     assert made == [(tmp_path / "run" / "synthetic_data", 3)]
+
+
+def test_a_val_fraction_data_with_its_own_val_split_ignores_is_said(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import cv2
+
+    from edgeseg.train.config import build_config
+
+    for split in ("train", "val"):
+        for sub in ("images", "masks"):
+            (tmp_path / split / sub).mkdir(parents=True)
+            assert cv2.imwrite(str(tmp_path / split / sub / "a.png"), np.zeros((8, 8), np.uint8))
+    with caplog.at_level("WARNING", logger="edgeseg.train"):
+        build_config(tmp_path, tmp_path / "run", {"val_fraction": 0.5})
+        build_config(tmp_path / "train", tmp_path / "run2", {"val_fraction": 0.5})
+    assert caplog.text.count("--val-fraction 0.5 does nothing here") == 1
