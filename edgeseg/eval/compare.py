@@ -102,8 +102,10 @@ class _Tally:
         return self.same / self.pixels if self.pixels else None
 
     def worst(self) -> tuple[Disagreement, ...]:
-        """Most-disagreeing first; ties keep dataset order."""
-        return tuple(d for _, _, d in sorted(self.heap, key=lambda e: (-e[0], e[1])))
+        """Most-disagreeing first; ties keep dataset order; images where they agree on every
+        pixel are not 'disagreeing' and are left out."""
+        ranked = sorted(self.heap, key=lambda e: (-e[0], e[1]))
+        return tuple(d for frac, _, d in ranked if frac > 0)
 
     def result(self, side: _Side, data: Path) -> EvalResult:
         s = side.pred

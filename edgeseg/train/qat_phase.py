@@ -99,11 +99,16 @@ class QuantisationAwarePhase:
         self.train_step = float_run.get("train_step")  # what --xla auto chose, kept on record
         write_bytes(self.run_dir / FLOAT_MODEL, model_path.read_bytes())
         frames = calibration_frames(self.ds, self.spec, CALIB_FRAMES, self.config.seed)
+        tuned = (
+            f"fine-tuned {self.config.qat_steps} steps"
+            if self.config.qat_steps
+            else "calibrated, not fine-tuned (--qat-steps 0)"
+        )
         log.info(
-            "quantisation-aware fine-tuning: %d steps from the float model (val mIoU %s), "
-            "int8 ranges from %d training frames",
-            self.config.qat_steps,
+            "quantisation-aware model from the float model (val mIoU %s): %s, int8 ranges from "
+            "%d training frames",
             "n/a" if float_val["miou"] is None else f"{float_val['miou']:.3f}",
+            tuned,
             len(frames),
         )
         self.model = quantize_model(float_model, frames)

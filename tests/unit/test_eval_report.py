@@ -201,3 +201,11 @@ def replace_drop(res: CheckResult, drop: float) -> CheckResult:
     per_class = {k: res.int8.per_class_iou[k] for k in per_class}
     per_class[name] = (per_class[name] or 0.0) + drop / 100
     return replace(res, float_per_class_iou=per_class, max_drop=100.0)
+
+
+def test_images_where_the_models_agree_everywhere_are_not_listed_as_disagreeing() -> None:
+    from edgeseg.eval.compare import _Tally
+
+    tally = _Tally.__new__(_Tally)
+    tally.heap = [(0.0, 0, "agrees"), (0.25, 1, "worst"), (0.01, 2, "slight")]  # type: ignore[list-item]
+    assert tally.worst() == ("worst", "slight")
