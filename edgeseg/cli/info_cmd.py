@@ -250,7 +250,7 @@ def info(
         keys = ("quant", "io", "calib_count", "quantisation_aware", "edgetpu")
         conv = {k: v for k, v in payload.items() if k in keys}
         if conv:
-            table.add_row("conversion", escape(", ".join(f"{k} {v}" for k, v in conv.items())))
+            table.add_row("conversion", escape(_conversion_text(conv)))
     table.add_row("size", f"{details.size_bytes / 1024:.0f} KiB")
     table.add_row("cost", _cost(path, spec))
     table.add_row("interpreter", details.interpreter.split()[0])  # the package, as `run -v`
@@ -262,3 +262,19 @@ def info(
     for note in details.notes:
         table.add_row("note", note)
     console.print(table)
+
+
+def _conversion_text(conv: dict[str, Any]) -> str:
+    """The conversion facts in words: 'int8, int8 input, 200 calibration frames', not keys."""
+    parts = []
+    if "quant" in conv:
+        parts.append(str(conv["quant"]))
+    if "io" in conv:
+        parts.append(f"{conv['io']} input")
+    if conv.get("quantisation_aware"):
+        parts.append("ranges from the quantisation-aware model")
+    elif "calib_count" in conv:
+        parts.append(f"{conv['calib_count']} calibration frames")
+    if conv.get("edgetpu"):
+        parts.append("compiled for the Edge TPU")
+    return ", ".join(parts)

@@ -81,7 +81,7 @@ def open_eval_data(
         train, val = split_pairs(list(everything.val), fraction, seed)  # as open_dataset splits
         ds = replace(everything, train=tuple(train), val=tuple(val))
         note = (
-            f"{root} holds the pairs the model was trained on: scored the {len(ds.val)} that "
+            f"{root} holds the pairs the model was trained on: scores the {len(ds.val)} that "
             f"training held out (--val-fraction {fraction:g}, --seed {seed}), not the "
             f"{len(ds.train)} it learned from"
         )

@@ -394,7 +394,7 @@ def test_eval_on_the_unsplit_folder_trained_on_scores_the_held_out_pairs(tmp_pat
     scores = tmp_path / "scores.json"
     result = cli("eval", run / "model.keras", "--data", data, "--out", scores)
     assert result.exit_code == 0, result.output
-    assert "scored the 3 that training held out (--val-fraction 0.3, --seed 3)" in result.output
+    assert "scores the 3 that training held out (--val-fraction 0.3, --seed 3)" in result.output
     assert json.loads(scores.read_text())["images"] == 3
     other = tmp_path / "other"
     shutil.copytree(data, other)
