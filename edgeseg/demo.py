@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 Step = Callable[[str], None]
 
+DEMO_MAX_DROP = 2.0  # mIoU points the demo's int8 gate allows (as `edgeseg check --max-drop`)
+
 
 @dataclass(frozen=True)
 class DemoSettings:
@@ -211,7 +213,11 @@ def run_demo(settings: DemoSettings, step: Step = lambda _msg: None) -> DemoSumm
 
     step("4/7 checking the int8 accuracy drop against the float model")
     check = compare(
-        trained.model_path, int8.export.path, data / "val", max_drop=2.0, out_dir=out / "check"
+        trained.model_path,
+        int8.export.path,
+        data / "val",
+        max_drop=DEMO_MAX_DROP,
+        out_dir=out / "check",
     )
 
     step(f"5/7 writing a {settings.video_frames}-frame video of held-out scenes")

@@ -14,8 +14,8 @@ from edgeseg.core.errors import require_training_stack
 from edgeseg.core.metrics import points
 
 
-def _mb(n: int) -> str:
-    return f"{n / 1e6:.2f} MB"
+def _kib(n: int) -> str:
+    return f"{n / 1024:.0f} KiB"  # as `edgeseg convert` and `edgeseg info` print sizes
 
 
 def demo(
@@ -40,7 +40,7 @@ def demo(
     quiet_tensorflow()
     fast_tensorflow_cpu()
     call(require_training_stack, "edgeseg demo")
-    from edgeseg.demo import DemoSettings, run_demo
+    from edgeseg.demo import DEMO_MAX_DROP, DemoSettings, run_demo
 
     settings = DemoSettings(out=out, quick=quick, seed=seed)
     with user_errors(), console.status("starting") as status:
@@ -59,10 +59,15 @@ def demo(
     # percent, as `edgeseg check` reports them; model.keras is the quantisation-aware model
     table.add_row("mIoU model.keras (%)", f"{100 * summary.float_miou:.2f}")
     table.add_row("mIoU int8 TFLite (%)", f"{100 * summary.int8_miou:.2f}")
-    table.add_row("drop", f"[{drop_style}]{points(summary.drop_points):.2f} points[/]")
+    verdict = "PASS" if summary.check_passed else "FAIL"
+    table.add_row(
+        "drop",
+        f"[{drop_style}]{points(summary.drop_points):.2f} points: {verdict} "
+        f"(limit {DEMO_MAX_DROP:g})[/]",
+    )
     table.add_row(
         "model size float32 / int8",
-        f"{_mb(summary.float32_size_bytes)} / {_mb(summary.int8_size_bytes)} "
+        f"{_kib(summary.float32_size_bytes)} / {_kib(summary.int8_size_bytes)} "
         f"({summary.int8_size_bytes / summary.float32_size_bytes:.2f}x)",
     )
     table.add_row(
@@ -82,5 +87,7 @@ def demo(
         files.add_row(name, path)
     console.print(files)
     if not summary.check_passed:
-        console.print("[red]the int8 model lost more than the demo's 2-point limit[/]")
+        console.print(
+            f"[red]the int8 model lost more than the demo's {DEMO_MAX_DROP:g}-point limit[/]"
+        )
         raise typer.Exit(1)
