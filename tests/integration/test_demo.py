@@ -48,3 +48,5 @@ def test_demo_quick_runs_the_whole_chain(tmp_path: Path) -> None:
     video.release()
     assert ok and frames == 60 and frame.std() > 0
     assert "edgeseg demo summary" in result.output and "mIoU int8 TFLite (%)" in result.output
+    said = " ".join(result.output.split())
+    assert "points: PASS (limit 2)" in said and " KiB / " in said  # the verdict, sizes as info's
