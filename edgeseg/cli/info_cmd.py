@@ -269,11 +269,11 @@ def _conversion_text(conv: dict[str, Any]) -> str:
     parts = []
     if "quant" in conv:
         parts.append(str(conv["quant"]))
-    if "io" in conv:
+    if "io" in conv and conv.get("quant") == "int8":  # other modes take float (int16) input
         parts.append(f"{conv['io']} input")
     if conv.get("quantisation_aware"):
         parts.append("ranges from the quantisation-aware model")
-    elif "calib_count" in conv:
+    elif conv.get("calib_count"):  # 0 in the modes that do not calibrate
         parts.append(f"{conv['calib_count']} calibration frames")
     if conv.get("edgetpu"):
         parts.append("compiled for the Edge TPU")

@@ -153,7 +153,7 @@ def test_info_prints_metadata_and_ops_without_tensorflow(membrane_int8) -> None:
         "uint8",
         "TRANSPOSE_CONV 3",
         "ai-edge-litert",
-        "quant int8",
+        "int8, uint8 input",
         "stretch",
         "logits",  # the softmax head is left out by default
     ):
