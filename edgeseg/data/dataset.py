@@ -52,6 +52,8 @@ class Dataset:
     ignored: tuple[str, ...] = ()
     lut: np.ndarray | None = field(default=None, repr=False, compare=False)  # listed id -> id
     unlisted_colors: UnlistedColors = "error"  # colour masks' colours not in classes.csv
+    # val is a seeded fraction of the pairs (the data names no held-out split of its own)
+    val_by_fraction: bool = False
 
     @property
     def num_classes(self) -> int:
@@ -461,6 +463,7 @@ def open_dataset(
         raise DatasetError(f"{root}: {what}")
     splits = find_splits(root)
     train, val = (splits.train, splits.val) if splits is not None else (find_pairs(root), None)
+    by_fraction = val is None
     if val is None:  # no held-out split named: hold out a seeded fraction
         train, val = split_pairs(train, val_fraction, seed)
     found = read_class_names(root)
@@ -492,6 +495,7 @@ def open_dataset(
         ignored=tuple(n for n in names if n not in kept),
         lut=lut,
         unlisted_colors=unlisted_colors,
+        val_by_fraction=by_fraction,
     )
     if validate:
         for i, s in enumerate(everything):

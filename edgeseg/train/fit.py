@@ -22,7 +22,7 @@ from edgeseg.core.errors import DatasetError, EdgesegError, ModelError
 from edgeseg.core.fileio import make_dir
 from edgeseg.core.spec import ModelSpec
 from edgeseg.data.dataset import Dataset, open_dataset
-from edgeseg.data.layout import find_splits, pairs_fingerprint, split_pairs
+from edgeseg.data.layout import pairs_fingerprint, split_pairs
 from edgeseg.train.config import TrainConfig, TrainResult, load_train_config
 
 __all__ = [
@@ -77,7 +77,7 @@ def ensure_val_split(ds: Dataset, val_fraction: float, seed: int = 0) -> Dataset
                 f"pairs / a larger --val-fraction (have {len(ds.train)} "
                 f"pair{'s' if len(ds.train) != 1 else ''})"
             )
-        ds = replace(ds, train=tuple(train), val=tuple(val))
+        ds = replace(ds, train=tuple(train), val=tuple(val), val_by_fraction=True)
     if not ds.train:
         raise DatasetError(f"{ds.root}: no training pairs")
     return ds
@@ -165,12 +165,10 @@ def _split_record(config: TrainConfig, ds: Dataset) -> dict[str, Any]:
     held-out split) scores the pairs training held out, not the ones it learned from. A dataset
     with its own val/ was not split by a fraction: then `val_fraction` is None (the pairs
     fingerprint alone cannot tell its held-out pairs in a flat copy of it)."""
-    splits = find_splits(config.data)
-    own_val = splits is not None and splits.val is not None
     return {
         "pairs": pairs_fingerprint(ds.train + ds.val),
         "seed": config.seed,
-        "val_fraction": None if own_val else config.val_fraction,
+        "val_fraction": config.val_fraction if ds.val_by_fraction else None,
     }
 
 

@@ -949,3 +949,17 @@ def test_two_classes_with_one_colour_are_refused_naming_both(tmp_path: Path) -> 
     labelmap = tmp_path / "labelmap.txt"
     labelmap.write_text("background:0,0,0::\nroad:128,64,128::\nlane:128,64,128::\n")
     raises(tmp_path, f"{labelmap}: classes 'road' and 'lane' share the colour #804080")
+
+
+def test_the_dataset_says_whether_its_val_pairs_are_a_seeded_fraction(tmp_path: Path) -> None:
+    """What `train` records, so `eval` on a flat copy of data that had its own val/ does not
+    claim to score 'the pairs training held out' by a fraction it never used."""
+    for root in (tmp_path / "flat", tmp_path / "split"):
+        root.mkdir()
+        labels(root, "a", "b")
+    for i in range(5):
+        mask = np.zeros((4, 4), np.uint8)
+        write_pair(tmp_path / "flat", f"s{i}", mask, split=None)
+        write_pair(tmp_path / "split", f"s{i}", mask, split="val" if i == 4 else "train")
+    assert open_dataset(tmp_path / "flat").val_by_fraction
+    assert not open_dataset(tmp_path / "split").val_by_fraction
