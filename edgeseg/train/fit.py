@@ -10,6 +10,7 @@ inference mode, and write the run folder:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -154,10 +155,17 @@ def train(
         extra={"architecture": config.architecture(), "split": _split_record(config, ds)},
     )
 
+    made = not config.out.exists()
     make_dir(config.out, label="--out")
     from edgeseg.train.loop import run_fit  # TensorFlow loads here, after validation
 
-    return run_fit(config, ds, spec, list(callbacks), pixels.frequencies)
+    try:
+        return run_fit(config, ds, spec, list(callbacks), pixels.frequencies)
+    except BaseException:
+        if made:  # a run that failed before writing anything leaves no empty --out behind
+            with contextlib.suppress(OSError):
+                config.out.rmdir()  # only if still empty
+        raise
 
 
 def _split_record(config: TrainConfig, ds: Dataset) -> dict[str, Any]:

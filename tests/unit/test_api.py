@@ -285,3 +285,43 @@ def test_a_val_fraction_data_with_its_own_val_split_ignores_is_said(
         build_config(tmp_path, tmp_path / "run", {"val_fraction": 0.5})
         build_config(tmp_path / "train", tmp_path / "run2", {"val_fraction": 0.5})
     assert caplog.text.count("--val-fraction 0.5 does nothing here") == 1
+
+
+def test_a_run_that_fails_before_writing_leaves_no_empty_out_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk or an error in the first step used to leave the empty --out it made."""
+    import sys
+    import types
+
+    import cv2
+
+    from edgeseg.core.errors import WriteError
+    from edgeseg.train.config import TrainConfig
+    from edgeseg.train.fit import train
+
+    data = tmp_path / "data"
+    for sub in ("images", "masks"):
+        (data / sub).mkdir(parents=True)
+    (data / "labels.txt").write_text("a\nb\n")
+    for i in range(5):
+        mask = np.zeros((16, 16), np.uint8)
+        mask[:, i + 4 :] = 1
+        assert cv2.imwrite(str(data / "images" / f"s{i}.png"), np.full((16, 16, 3), 9, np.uint8))
+        assert cv2.imwrite(str(data / "masks" / f"s{i}.png"), mask)
+
+    def run_fit(*args: object) -> object:
+        raise WriteError("--out: cannot write (no space left on the device)")
+
+    fake = types.ModuleType("edgeseg.train.loop")
+    fake.run_fit = run_fit  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "edgeseg.train.loop", fake)
+    out = tmp_path / "runs" / "x"
+    with pytest.raises(WriteError):
+        train(TrainConfig(data=data, out=out, size=(16, 16), depth=1, steps=1))
+    assert not out.exists() and (tmp_path / "runs").is_dir()
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(WriteError):
+        train(TrainConfig(data=data, out=out, size=(16, 16), depth=1, steps=1))
+    assert (out / "notes.txt").read_text() == "mine"  # a folder it did not make is kept
