@@ -12,7 +12,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from edgeseg.cli.common import console, fail, progress_bar, user_errors, warn
-from edgeseg.cli.options import IgnoreClassOption, UnlistedColorsOption, split_names
+from edgeseg.cli.options import (
+    IgnoreClassOption,
+    UnlistedColorsOption,
+    class_list,
+    split_names,
+)
 from edgeseg.core.errors import DatasetError, MissingStackError, NotADatasetError, first_line
 from edgeseg.core.spec import ModelSpec
 from edgeseg.train import CONFIG_NAME
@@ -135,7 +140,7 @@ def _data_info(
         out=Path("runs/unet"),
         ignore_classes=split_names(ignore_class),
         unlisted_colors=unlisted or "error",
-        classes=split_names([names]) or None if names else None,
+        classes=class_list(names),
     )
     with user_errors(), progress_bar("checking the dataset's pairs") as progress:
         try:

@@ -61,6 +61,17 @@ def split_names(values: list[str] | None) -> tuple[str, ...]:
 MAX_FRAME_SIDE = 8192  # a camera or benchmark frame's pixels a side
 
 
+def class_list(classes: str | None) -> tuple[str, ...] | None:
+    """--classes a,b,c (train, info); given but naming nothing (',') is refused, not read as
+    'not given'."""
+    if classes is None:
+        return None
+    names = split_names([classes])
+    if not names:
+        raise fail(f"--classes {classes!r}: expected class names a,b,c in mask-index order")
+    return names
+
+
 def _two_ints(text: str) -> tuple[int, int] | None:
     for sep in ("x", "X", ",", "*"):
         if sep in text:

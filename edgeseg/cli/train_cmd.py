@@ -33,6 +33,7 @@ from edgeseg.cli.options import (
     UnlistedColorsOption,
     Upsample,
     Xla,
+    class_list,
     split_names,
 )
 from edgeseg.core.errors import require_training_stack
@@ -286,7 +287,7 @@ def train(
         "loss": loss,
         "resize": resize,
         "channels": channels,
-        "classes": _class_list(classes),
+        "classes": class_list(classes),
         "ignore_classes": split_names(ignore_class) or None,
         "unlisted_colors": unlisted_colors,
         "patience": patience,
@@ -348,13 +349,3 @@ def _print_result(result: Any) -> None:
     console.print(f"{epochs}{devices}; best model {result.model_path}")
     if result.cost is not None:
         console.print(f"cost: {result.cost.describe()}")
-
-
-def _class_list(classes: str | None) -> tuple[str, ...] | None:
-    """--classes a,b,c; given but naming nothing (',') is refused, not read as 'not given'."""
-    if classes is None:
-        return None
-    names = split_names([classes])
-    if not names:
-        raise fail(f"--classes {classes!r}: expected class names a,b,c in mask-index order")
-    return names
