@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 
 from edgeseg.core.errors import EdgesegError
-from edgeseg.core.fileio import make_dir, write_json
+from edgeseg.core.fileio import output_dir, write_json
 
 if TYPE_CHECKING:
     from edgeseg.convert.pipeline import ConvertOutcome
@@ -201,12 +201,17 @@ def _stream(model: Path, video: Path, out: Path, step: Step) -> StreamResult:
 
 def run_demo(settings: DemoSettings, step: Step = lambda _msg: None) -> DemoSummary:
     """Run every stage under settings.out and return the summary (also written as summary.json)."""
+    start = time.perf_counter()
+    with output_dir(settings.out, label="--out"):  # a demo failing at once leaves no empty --out
+        return _run_stages(settings, step, start)
+
+
+def _run_stages(settings: DemoSettings, step: Step, start: float) -> DemoSummary:
+    """The demo's seven stages, in settings.out (which exists)."""
     from edgeseg.eval import compare
     from edgeseg.runtime.bench import benchmark
 
-    start = time.perf_counter()
     out = settings.out
-    make_dir(out, label="--out")
     data = _make_data(settings, step)
     trained = _train(settings, data, step)
     int8, f32 = _convert(settings, trained, step)

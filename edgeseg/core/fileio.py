@@ -94,6 +94,40 @@ def make_dir(path: str | Path, *, label: str = "") -> Path:
     return folder
 
 
+def _missing_folders(folder: Path) -> list[Path]:
+    """The folders, deepest first, that creating `folder` would make (none when it exists)."""
+    missing: list[Path] = []
+    for candidate in (folder.absolute(), *folder.absolute().parents):
+        if candidate.exists():
+            break
+        missing.append(candidate)
+    return missing
+
+
+def _remove_if_empty(made: list[Path]) -> None:
+    """Undo the folders a failed write made, deepest first, while they are still empty."""
+    for folder in made:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+@contextlib.contextmanager
+def output_dir(path: str | Path, *, label: str = "") -> Iterator[Path]:
+    """`make_dir` for a command's output folder, removed again (with the parents it made) when
+    the block fails before anything was written in it: a failed run leaves no empty folder that
+    looks like a result. A folder that was there before is left as it was."""
+    folder = Path(path)
+    made = _missing_folders(folder)
+    make_dir(folder, label=label)
+    try:
+        yield folder
+    except BaseException:
+        _remove_if_empty(made)
+        raise
+
+
 def check_parent(path: str | Path, *, label: str = "") -> None:
     """Fail early, naming the output, when its folder cannot exist because a file stands where
     a folder must (exit 4); a folder that is only missing is fine: the writers create it."""
@@ -120,8 +154,10 @@ def atomic_path(path: str | Path, *, label: str = "", mkdir: bool = False) -> It
     if target.exists() and not target.is_file():
         # renaming over it would replace the device, pipe or socket itself (as root, /dev/full)
         raise WriteError(f"{where}: not a regular file (a device, pipe or socket); give a file")
+    made: list[Path] = []  # folders this write creates, removed again if it fails
     if mkdir:
         check_parent(target, label=label)  # named as such, not mkdir's "(File exists)"
+        made = _missing_folders(target.parent)
     try:
         if mkdir:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -130,6 +166,7 @@ def atomic_path(path: str | Path, *, label: str = "", mkdir: bool = False) -> It
         )
         os.close(fd)
     except OSError as exc:
+        _remove_if_empty(made)
         raise write_error(target, exc, label) from None
     tmp = Path(name)
     try:
@@ -140,12 +177,15 @@ def atomic_path(path: str | Path, *, label: str = "", mkdir: bool = False) -> It
         os.replace(tmp, target)
     except WriteError as exc:  # a writer of the staged file failed: name the output
         tmp.unlink(missing_ok=True)
+        _remove_if_empty(made)
         raise _as_target(exc, tmp, target, label) from None
     except OSError as exc:
         tmp.unlink(missing_ok=True)
+        _remove_if_empty(made)
         raise write_error(target, exc, label) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
+        _remove_if_empty(made)
         raise
     _fsync_dir(target.parent)
 

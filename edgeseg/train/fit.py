@@ -10,7 +10,6 @@ inference mode, and write the run folder:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
@@ -20,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from edgeseg.core.errors import DatasetError, EdgesegError, ModelError
-from edgeseg.core.fileio import make_dir
+from edgeseg.core.fileio import output_dir
 from edgeseg.core.spec import ModelSpec
 from edgeseg.data.dataset import Dataset, open_dataset
 from edgeseg.data.layout import pairs_fingerprint, split_pairs
@@ -155,17 +154,11 @@ def train(
         extra={"architecture": config.architecture(), "split": _split_record(config, ds)},
     )
 
-    made = not config.out.exists()
-    make_dir(config.out, label="--out")
-    from edgeseg.train.loop import run_fit  # TensorFlow loads here, after validation
+    # a run that fails before writing anything leaves no empty --out behind
+    with output_dir(config.out, label="--out"):
+        from edgeseg.train.loop import run_fit  # TensorFlow loads here, after validation
 
-    try:
         return run_fit(config, ds, spec, list(callbacks), pixels.frequencies)
-    except BaseException:
-        if made:  # a run that failed before writing anything leaves no empty --out behind
-            with contextlib.suppress(OSError):
-                config.out.rmdir()  # only if still empty
-        raise
 
 
 def _split_record(config: TrainConfig, ds: Dataset) -> dict[str, Any]:

@@ -156,3 +156,38 @@ def test_an_output_under_a_file_says_so_not_file_exists(tmp_path: Path) -> None:
         with pytest.raises(WriteError, match=r"notes\.txt is not a folder") as err:
             write()
         assert "File exists" not in str(err.value) and err.value.exit_code == 4
+
+
+def test_a_failed_write_removes_the_folders_it_made_and_only_those(tmp_path: Path) -> None:
+    """`check --out-dir reports/x` on a full disk used to leave reports/x empty behind it: a
+    folder that looks like a result. Folders that were there, or hold other files, stay."""
+    target = tmp_path / "reports" / "x" / "check.json"
+    with pytest.raises(WriteError, match="no space"):
+        with fileio.atomic_open(target, "w", label="--out-dir", mkdir=True):
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert list(tmp_path.iterdir()) == []
+    fileio.write_text(tmp_path / "reports" / "x" / "check.md", "kept", mkdir=True)
+    with pytest.raises(WriteError):
+        with fileio.atomic_open(target, "w", mkdir=True):
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert [p.name for p in (tmp_path / "reports" / "x").iterdir()] == ["check.md"]
+
+
+def test_output_dir_is_removed_when_the_command_fails_before_writing(tmp_path: Path) -> None:
+    out = tmp_path / "runs" / "a"
+    with pytest.raises(RuntimeError), fileio.output_dir(out, label="--out") as folder:
+        assert folder.is_dir()
+        raise RuntimeError("first step failed")
+    assert list(tmp_path.iterdir()) == []  # runs/ too: this command made it
+    with pytest.raises(RuntimeError), fileio.output_dir(out) as folder:
+        (folder / "history.csv").write_text("epoch\n")
+        raise RuntimeError("later step failed")
+    assert (out / "history.csv").is_file()  # what was written stays
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    with pytest.raises(RuntimeError), fileio.output_dir(mine):
+        raise RuntimeError("x")
+    assert mine.is_dir()  # a folder it did not make is left as it was
+    with fileio.output_dir(tmp_path / "ok") as folder:
+        pass
+    assert folder.is_dir()
