@@ -213,17 +213,40 @@ def _read_pixel_value_csv(path: Path) -> tuple[str, ...]:
 
 
 def _read_class_files(root: Path) -> tuple[tuple[str, ...], np.ndarray | None, Path] | None:
+    """The class files of root, else of its parent: the first found in the order classes.csv,
+    class_dict.csv, labels.txt, class_names.txt, labelmap.txt; one folder's files that name
+    different classes are refused, naming both (which one a user edited is theirs to say)."""
     for folder in (root, root.parent):
-        for csv_name in CLASS_CSV_NAMES:
-            if (csv_path := folder / csv_name).is_file():
-                return (*_read_classes_csv(csv_path), csv_path)
-        for list_name in CLASS_LIST_NAMES:
-            if (txt := folder / list_name).is_file():
-                names = [line.strip() for line in txt.read_text().splitlines() if line.strip()]
-                return tuple(names), None, txt
-        if (labelmap := folder / LABELMAP_NAME).is_file():
-            return (*_read_labelmap(labelmap), labelmap)
+        found = [_read_class_file(folder / name) for name in _CLASS_FILES]
+        present = [f for f in found if f is not None]
+        if not present:
+            continue
+        first = present[0]
+        for other in present[1:]:
+            if other[0] != first[0]:
+                raise DatasetError(
+                    f"{first[2]} and {other[2].name} name different classes "
+                    f"({', '.join(first[0][:4])}{' ...' if len(first[0]) > 4 else ''} against "
+                    f"{', '.join(other[0][:4])}{' ...' if len(other[0]) > 4 else ''}): "
+                    "remove or correct one of them"
+                )
+        return first
     return None
+
+
+_CLASS_FILES = (*CLASS_CSV_NAMES, *CLASS_LIST_NAMES, LABELMAP_NAME)
+
+
+def _read_class_file(path: Path) -> tuple[tuple[str, ...], np.ndarray | None, Path] | None:
+    """One class file's (names, RGB colours or None, path); None when it is not there."""
+    if not path.is_file():
+        return None
+    if path.name in CLASS_CSV_NAMES:
+        return (*_read_classes_csv(path), path)
+    if path.name == LABELMAP_NAME:
+        return (*_read_labelmap(path), path)
+    names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    return tuple(names), None, path
 
 
 def _read_labelmap(path: Path) -> tuple[tuple[str, ...], np.ndarray | None]:

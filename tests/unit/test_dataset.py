@@ -180,6 +180,21 @@ def test_colour_masks_via_classes_csv(tmp_path: Path) -> None:
     assert np.array_equal(ds.load(ds.train[0])[1], idx)
 
 
+def test_class_files_that_disagree_are_refused_naming_both(tmp_path: Path) -> None:
+    """classes.csv used to win over a labels.txt beside it without a word, so a user who edited
+    labels.txt trained with the names they had replaced; files that agree are fine."""
+    (tmp_path / "classes.csv").write_text("name,r,g,b\nsky,0,0,255\nroad,128,64,128\n")
+    labels(tmp_path, "sky", "road")
+    rgb = np.array([(0, 0, 255), (128, 64, 128)], np.uint8)[index_mask(classes=2)]
+    write_pair(tmp_path, "a", rgb[:, :, ::-1].copy())
+    assert open_dataset(tmp_path).class_names == ("sky", "road")
+    labels(tmp_path, "sky", "street")
+    raises(
+        tmp_path,
+        r"classes\.csv and labels\.txt name different classes \(sky, road against sky, street\)",
+    )
+
+
 FACADE = np.array([(0, 0, 0), (128, 0, 0), (128, 0, 128), (0, 128, 128)], np.uint8)
 
 
