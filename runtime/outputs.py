@@ -147,6 +147,8 @@ class Painter:
         light = draw_legend(np.full((*shape, 3), 255, np.uint8), names, palette)
         own = (dark == light).all(axis=2)
         rows, cols = np.flatnonzero(own.any(axis=1)), np.flatnonzero(own.any(axis=0))
+        if not (dark != 0).any():  # no legend on a frame this small: paste nothing
+            return 0, 0, np.zeros((0, 0, 3), np.uint8)
         if rows.size == 0:
             return None
         box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))

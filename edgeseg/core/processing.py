@@ -532,11 +532,16 @@ def draw_legend(
     class_names: tuple[str, ...] | list[str],
     palette: tuple[tuple[int, int, int], ...],
 ) -> np.ndarray:
-    """Draw a colour key (swatch + name per class) in the top-right corner, in place."""
+    """Draw a colour key (swatch + name per class) in the top-right corner, in place; on a frame
+    so small that the key would cover more than a third of it, none (the picture matters more)."""
     lut = palette_bgr(palette)
     scale = max(0.35, min(image.shape[:2]) / 700)
     line_h = int(22 * scale / 0.5)
     width = max(cv2.getTextSize(n, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] for n in class_names)
+    box_w = min(image.shape[1], width + line_h + 16)
+    box_h = min(image.shape[0], line_h * len(class_names) + 6)
+    if box_w * box_h * 3 > image.shape[0] * image.shape[1]:
+        return image
     x0 = max(0, image.shape[1] - width - line_h - 12)
     cv2.rectangle(
         image, (x0 - 4, 0), (image.shape[1], line_h * len(class_names) + 6), (0, 0, 0), -1

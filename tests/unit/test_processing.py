@@ -222,6 +222,15 @@ def test_draw_legend_draws_swatches_in_place() -> None:
         assert (flat == rgb[::-1]).all(axis=1).any()
 
 
+def test_no_legend_on_a_frame_it_would_mostly_cover() -> None:
+    """A 64x64 frame used to be mostly hidden under its own legend; 160 px and up keep it."""
+    small = np.full((64, 64, 3), 7, np.uint8)
+    assert (draw_legend(small, NAMES, PAL) == 7).all()
+    large = np.full((160, 200, 3), 7, np.uint8)
+    draw_legend(large, NAMES, PAL)
+    assert (large != 7).any() and (large == 7).mean() > 0.6
+
+
 # === Reading ===
 
 

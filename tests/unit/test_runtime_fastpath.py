@@ -94,15 +94,20 @@ def test_painter_in_place_draws_over_the_frame_and_keeps_earlier_pictures() -> N
     assert not np.array_equal(first, second)
 
 
-def test_legend_is_drawn_each_frame_when_it_cannot_be_cached() -> None:
+@pytest.mark.parametrize("shape", [(40, 60), (150, 200)])
+def test_a_long_class_name_on_a_small_frame_matches_render(shape: tuple[int, int]) -> None:
+    """40x60: the key would hide the frame, so neither draws it; 150x200: the name runs to the
+    frame's edge and the cached legend still equals drawing it."""
     spec = ModelSpec(64, 64, ("a_very_long_class_name_that_overflows", "b"))
     painter = Painter(spec)
-    frame = np.full((40, 60, 3), 90, np.uint8)  # too narrow: the text runs off the box
+    frame = np.full((*shape, 3), 90, np.uint8)
     class_map = np.zeros((64, 64), np.uint8)
     placement = placement_for(frame.shape[:2], spec)
     fast = painter.draw(frame, class_map, placement)
     full = class_map_to_frame(class_map, placement)
     np.testing.assert_array_equal(fast, render(frame, full, spec))
+    plain = render(frame, full, spec, legend=False)
+    assert np.array_equal(fast, plain) == (shape == (40, 60))
 
 
 @pytest.mark.parametrize("dtype", [np.int8, np.uint8])
