@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from edgeseg.core.errors import ConversionError, DatasetError
-from edgeseg.core.processing import IMAGE_EXTS, prepare_image, read_image
+from edgeseg.core.processing import IMAGE_EXTS, list_files, prepare_image, read_image
 from edgeseg.core.spec import ModelSpec
 from edgeseg.data.layout import VOC_IMAGES, image_dir, paired_images, split_dirs
 
@@ -45,12 +45,7 @@ def find_calibration_images(folder: str | Path) -> list[Path]:
             dirs = splits or ([voc] if voc.is_dir() else [folder])
     except DatasetError as exc:  # e.g. two held-out split folders
         raise ConversionError(str(exc)) from None
-    paths = [
-        p
-        for d in dirs
-        for p in sorted(d.iterdir())
-        if p.is_file() and p.suffix.lower() in IMAGE_EXTS
-    ]
+    paths = [p for d in dirs for p in list_files(d)]
     if not paths:
         where = ", ".join(str(d) for d in dirs)
         raise ConversionError(

@@ -117,7 +117,8 @@ def _sizes(sizes: list[tuple[int, int]]) -> str:
     and the range (what the derived input size follows)."""
     if len(set(sizes)) == 1:
         h, w = sizes[0]
-        return f"{w}x{h} (WxH, all {len(sizes)} training images)"
+        every = "the one training image" if len(sizes) == 1 else f"all {len(sizes)} training images"
+        return f"{w}x{h} (WxH, {every})"
     (h, w), (h0, w0), (h1, w1) = (
         (int(v) for v in np.median(sizes, axis=0)),
         min(sizes, key=lambda hw: hw[0] * hw[1]),

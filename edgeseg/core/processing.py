@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -51,6 +52,50 @@ MASK_DIRS = (
 )
 
 
+# folders that file systems, archivers and NAS boxes add beside a dataset's own (lower case)
+JUNK_DIRS = ("__macosx", "@eadir", "$recycle.bin", "system volume information", "#recycle")
+
+
+def list_dirs(folder: Path) -> list[Path]:
+    """FOLDER's sub-folders sorted by name, without hidden ones (`.ipynb_checkpoints`) and the
+    folders archivers and NAS boxes add (`__MACOSX`, Synology's `@eaDir`): JUNK_DIRS."""
+    return [
+        d
+        for d in sorted(folder.iterdir())
+        if d.is_dir() and not d.name.startswith(".") and d.name.lower() not in JUNK_DIRS
+    ]
+
+
+def list_files(folder: Path, exts: tuple[str, ...] = IMAGE_EXTS) -> list[Path]:
+    """FOLDER's files with one of `exts` (any case), sorted by name: what every stage reads from
+    a folder. Hidden files (macOS `._*` AppleDouble files, `.DS_Store`) are skipped; a broken
+    symbolic link is kept, so that reading it names it rather than pairing it away."""
+    return [
+        p
+        for p in sorted(folder.iterdir())
+        if not p.name.startswith(".")
+        and p.suffix.lower() in exts
+        and (p.is_file() or (p.is_symlink() and not p.exists()))
+    ]
+
+
+def _missing(path: str | Path, what: str) -> str:
+    """Why PATH cannot be read as an image or mask (WHAT) file: a folder, a broken link or not
+    there at all."""
+    target = Path(path)
+    if target.is_dir():
+        return f"{path}: is a folder, not {'an' if what == 'image' else 'a'} {what} file"
+    if target.is_symlink():
+        return f"{path}: broken symbolic link (its target {os.readlink(target)} is missing)"
+    return f"{path}: {what} file not found"
+
+
+# OpenCV's reading flags for every image and mask file: depth and channels as stored (alpha
+# dropped), turned upright by the EXIF orientation as every viewer, labelling tool and
+# cv2.imread(path) show a photo (a phone's portrait JPEG is stored landscape plus a tag)
+_READ_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
+
+
 def named_as_mask(stem: str) -> bool:
     """Whether a word of STEM starts like a mask's name: labels, gtFine, color_mask (not night):
     how a sample folder's mask is told from its image (datasets pair them, frames skip it)."""
@@ -63,9 +108,8 @@ def read_image(path: str | Path) -> np.ndarray:
     if not isinstance(path, str | os.PathLike):
         raise DatasetError(f"expected an image file path, got {type(path).__name__}")
     if not Path(path).is_file():  # said plainly, before OpenCV's own warning on stderr
-        what = "is a folder, not an image file" if Path(path).is_dir() else "image file not found"
-        raise DatasetError(f"{path}: {what}")
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        raise DatasetError(_missing(path, "image"))
+    img = cv2.imread(str(path), _READ_FLAGS)
     if img is None:
         raise DatasetError(f"{path}: cannot read image (corrupt or unsupported format)")
     if img.dtype == np.uint16:
@@ -76,7 +120,40 @@ def read_image(path: str | Path) -> np.ndarray:
         img = img[:, :, :3]
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[:, :, 0]
+    if _truncated_jpeg(path, img):
+        raise DatasetError(
+            f"{path}: truncated JPEG (the file ends before the picture does; copy or download it "
+            "again)"
+        )
     return np.ascontiguousarray(img)
+
+
+def _truncated_jpeg(path: str | Path, img: np.ndarray) -> bool:
+    """Whether PATH is a JPEG cut short (an interrupted copy or download): OpenCV then decodes
+    it anyway, with a warning on stderr and the missing rows flat gray (128). Told by both signs
+    at once: an edge of flat 128 and no end-of-image marker at the end of the file (so a JPEG
+    with data appended after its end, as motion photos carry, is not taken for one)."""
+    edges = (img[0], img[-1], img[:, 0], img[:, -1])
+    if not any(bool((edge == 128).all()) for edge in edges):
+        return False
+    with open(path, "rb") as fh:
+        if fh.read(2) != b"\xff\xd8":
+            return False
+        fh.seek(0, os.SEEK_END)
+        fh.seek(max(0, fh.tell() - 64))
+        tail = fh.read().rstrip(b"\x00\r\n ")
+    return not tail.endswith(b"\xff\xd9")
+
+
+def is_palette_png(path: str | Path) -> bool:
+    """Whether PATH is a palette ('P' mode) PNG, from its header alone (False when unreadable:
+    reading it says why)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(26)
+    except OSError:
+        return False
+    return head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) == 26 and head[25] == 3
 
 
 def png_palette(path: str | Path) -> np.ndarray | None:
@@ -165,12 +242,44 @@ def _mask_to_8bit(raw: np.ndarray, path: str | Path) -> np.ndarray:
 def read_stored_mask(path: str | Path) -> np.ndarray:
     """A mask file's pixels as stored, before any class decoding: HxW values or HxWx3 BGR
     colours, 8 bits, alpha dropped (`_mask_to_8bit` for 16-bit files)."""
-    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if not Path(path).is_file():
+        raise DatasetError(_missing(path, "mask"))
+    raw = cv2.imread(str(path), _READ_FLAGS)  # RGBA (LabelMeFacade, many tools): alpha dropped
     if raw is None:
-        raise DatasetError(f"{path}: cannot read mask (missing, corrupt or unsupported format)")
+        raise DatasetError(f"{path}: cannot read mask (corrupt or unsupported format)")
     if raw.ndim == 3 and raw.shape[2] == 4:
-        raw = raw[:, :, :3]  # RGBA masks (LabelMeFacade, many annotation tools): alpha ignored
+        raw = raw[:, :, :3]
     return _mask_to_8bit(raw, path)
+
+
+def _palette_indices(path: str | Path) -> np.ndarray | None:
+    """A palette PNG's pixels as their palette indices (HxW uint8), or None for another image.
+
+    OpenCV expands palette PNGs to colours; read with a palette of distinct colours swapped in
+    (entry i = (i, 0, 0), the PLTE chunk's CRC recomputed), the red channel is the index itself,
+    so two classes the file gives one colour (a palette with repeated black entries) stay apart.
+    """
+    data = Path(path).read_bytes()
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 33 or data[25] != 3:
+        return None
+    pos = 8
+    while pos + 8 <= len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        if data[pos + 4 : pos + 8] == b"PLTE":
+            entries = length // 3
+            body = bytes(b for i in range(entries) for b in (i, 0, 0))
+            chunk = b"PLTE" + body
+            data = (
+                data[:pos]
+                + struct.pack(">I", len(body))
+                + chunk
+                + struct.pack(">I", zlib.crc32(chunk))
+                + data[pos + 12 + length :]
+            )
+            rgb = cv2.imdecode(np.frombuffer(data, np.uint8), _READ_FLAGS)
+            return None if rgb is None else np.ascontiguousarray(rgb[:, :, 2])  # BGR: red
+        pos += 12 + length
+    return None
 
 
 def read_mask(
@@ -186,13 +295,16 @@ def read_mask(
     `unlisted_colors`: what colour-mask colours missing from `colors` become; `colors_source`:
     the file that lists them, named in errors)."""
     if encoding == "palette":
-        pal = png_palette(path)
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise DatasetError(f"{path}: cannot read mask")
-        if pal is None:
-            raise DatasetError(f"{path}: expected a palette ('P' mode) PNG mask")
-        return _colors_to_index(bgr[:, :, ::-1], pal, path, ignore_index)
+        if not Path(path).is_file():
+            raise DatasetError(_missing(path, "mask"))
+        indices = _palette_indices(path)
+        if indices is None:
+            read_stored_mask(path)  # a corrupt file is said as such
+            raise DatasetError(
+                f"{path}: expected a palette ('P' mode) PNG mask, as the dataset's other masks "
+                "are; save every mask the same way"
+            )
+        return indices
     raw = read_stored_mask(path)
     if encoding == "rgb":
         if colors is None:
@@ -203,6 +315,11 @@ def read_mask(
             raw[:, :, ::-1], colors, path, ignore_index, unlisted_colors, colors_source
         )
     if raw.ndim == 3:
+        if not is_gray(raw) and png_palette(path) is not None:
+            raise DatasetError(
+                f"{path}: mask is a palette PNG but the dataset's masks are {encoding} (its first "
+                "mask is not a palette PNG); save every mask the same way"
+            )
         if not is_gray(raw):
             raise DatasetError(
                 f"{path}: mask is colour but the dataset uses {encoding} masks; add classes.csv "

@@ -7,11 +7,11 @@ disk is layout.py's.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from edgeseg.core.errors import DatasetError, ModelError
@@ -20,6 +20,7 @@ from edgeseg.core.processing import (
     MaskEncoding,
     colour_keys,
     is_gray,
+    is_palette_png,
     png_palette,
     read_image,
     read_mask,
@@ -31,6 +32,7 @@ from edgeseg.data.layout import (
     Sample,
     find_pairs,
     find_splits,
+    read_text,
     split_pairs,
 )
 
@@ -155,8 +157,18 @@ def check_pair(
     values = np.unique(mask)
     bad = values[(values >= num_classes) & (values != ignore)]
     if bad.size:
+        shown = str(bad[:8].tolist())[:-1] + (
+            f", ... ({bad.size} values)]" if bad.size > 8 else "]"
+        )
+        if bad.size > 8:  # many stray values: edges blended by anti-aliasing or resizing
+            raise DatasetError(
+                f"{sample.mask}: mask values {shown} are >= the number of classes ({num_classes}"
+                f"{' in ' + names_source if names_source else ''}); so many values look like "
+                "edges blended by anti-aliasing or a resize: save masks without smoothing and "
+                "resize them nearest-neighbour, so every pixel holds a class id"
+            )
         raise DatasetError(
-            f"{sample.mask}: mask values {bad.tolist()} are >= the number of classes ({num_classes}"
+            f"{sample.mask}: mask values {shown} are >= the number of classes ({num_classes}"
             f"{' in ' + names_source if names_source else ''}); fix the mask, add class names "
             f"(list a void class and train with --ignore-class NAME to leave it out), or use "
             f"{ignore} for ignored pixels"
@@ -197,13 +209,13 @@ def _read_pixel_value_csv(path: Path) -> tuple[str, ...]:
     """Class names by pixel value from Roboflow's `_classes.csv` (`Pixel Value, Class` header,
     then `0, background` ...); the values must be 0..N-1, as the masks' class ids."""
     by_value: dict[int, str] = {}
-    with path.open(newline="") as fh:
-        for lineno, row in enumerate(csv.reader(fh, skipinitialspace=True), start=1):
-            if not row or (lineno == 1 and not row[0].strip().isdigit()):
-                continue  # the header
-            if len(row) != 2 or not row[0].strip().isdigit():
-                raise DatasetError(f"{path}:{lineno}: expected 'pixel value, class', got {row}")
-            by_value[int(row[0])] = row[1].strip()
+    rows = csv.reader(io.StringIO(read_text(path), newline=""), skipinitialspace=True)
+    for lineno, row in enumerate(rows, start=1):
+        if not row or (lineno == 1 and not row[0].strip().isdigit()):
+            continue  # the header
+        if len(row) != 2 or not row[0].strip().isdigit():
+            raise DatasetError(f"{path}:{lineno}: expected 'pixel value, class', got {row}")
+        by_value[int(row[0])] = row[1].strip()
     if sorted(by_value) != list(range(len(by_value))):
         raise DatasetError(
             f"{path}: pixel values must be 0..{len(by_value) - 1} (one per class), got "
@@ -245,7 +257,7 @@ def _read_class_file(path: Path) -> tuple[tuple[str, ...], np.ndarray | None, Pa
         return (*_read_classes_csv(path), path)
     if path.name == LABELMAP_NAME:
         return (*_read_labelmap(path), path)
-    names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    names = [line.strip() for line in read_text(path).splitlines() if line.strip()]
     return tuple(names), None, path
 
 
@@ -254,7 +266,7 @@ def _read_labelmap(path: Path) -> tuple[tuple[str, ...], np.ndarray | None]:
     `name:r,g,b:parts:actions` per class in id order, `#` comments (CVAT, Datumaro)."""
     names: list[str] = []
     colors: list[list[int] | None] = []
-    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+    for lineno, line in enumerate(read_text(path).splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         fields = line.split(":")
@@ -293,22 +305,20 @@ def _check_names(names: tuple[str, ...], source: str) -> None:
 def _read_classes_csv(csv_path: Path) -> tuple[tuple[str, ...], np.ndarray]:
     names: list[str] = []
     colors: list[list[int]] = []
-    with csv_path.open(newline="") as fh:
-        for lineno, row in enumerate(csv.reader(fh), start=1):
-            if not row or row[0].strip().lower() in ("name", "#") or row[0].startswith("#"):
-                continue
-            if len(row) != 4:
-                raise DatasetError(f"{csv_path}:{lineno}: expected name,r,g,b, got {row}")
-            try:
-                rgb = [int(v) for v in row[1:]]
-            except ValueError:
-                rgb = [-1]
-            if not all(0 <= v <= 255 for v in rgb):
-                raise DatasetError(
-                    f"{csv_path}:{lineno}: r,g,b must be integers 0..255, got {row[1:]}"
-                )
-            names.append(row[0].strip())
-            colors.append(rgb)
+    rows = csv.reader(io.StringIO(read_text(csv_path), newline=""))
+    for lineno, row in enumerate(rows, start=1):
+        if not row or row[0].strip().lower() in ("name", "#") or row[0].startswith("#"):
+            continue
+        if len(row) != 4:
+            raise DatasetError(f"{csv_path}:{lineno}: expected name,r,g,b, got {row}")
+        try:
+            rgb = [int(v) for v in row[1:]]
+        except ValueError:
+            rgb = [-1]
+        if not all(0 <= v <= 255 for v in rgb):
+            raise DatasetError(f"{csv_path}:{lineno}: r,g,b must be integers 0..255, got {row[1:]}")
+        names.append(row[0].strip())
+        colors.append(rgb)
     _check_distinct_colours(names, colors, csv_path)
     return tuple(names), np.array(colors, np.uint8).reshape(-1, 3)
 
@@ -384,6 +394,11 @@ def _naming_hint(samples: list[Sample]) -> str:
         " ..." if len(values) > HINT_SHOWN else ""
     )
     top = values[-1]
+    if top == 0:  # one class: naming it would only lead to "need at least 2 classes"
+        return (
+            f"its masks hold only 0 {seen}: no class is marked in them; check that the masks "
+            "are the label images (a mask drawn in 1, 2 ... looks black, but holds them)"
+        )
     return (
         f"its masks hold class ids {listed} {seen}: add labels.txt with {top + 1} names, one per "
         f"line for ids 0..{top} (255 is 'ignore'), or pass --classes with {top + 1} names"
@@ -391,25 +406,42 @@ def _naming_hint(samples: list[Sample]) -> str:
 
 
 def _detect_encoding(samples: list[Sample], num_classes: int, has_colors: bool) -> MaskEncoding:
+    """How the masks encode classes: colours (a class file with colours), palette PNGs (all of
+    them), 0/255 binary (a 2-class set whose masks hold only 0 and 255) or class ids. Masks
+    that mix two encodings are refused naming one of each, rather than read one way."""
     if has_colors:
         return "rgb"
-    first = samples[0].mask
-    if png_palette(first) is not None:
+    palette = [s.mask for s in samples if is_palette_png(s.mask)]
+    if palette:
+        if len(palette) < len(samples):
+            other = next(s.mask for s in samples if s.mask not in set(palette))
+            raise DatasetError(
+                f"masks mix palette PNGs ({palette[0]}) and others ({other}): save every mask "
+                "the same way (all palette PNGs, or all class ids as gray values)"
+            )
         return "palette"
-    if num_classes == 2:
-        seen: set[int] = set()
-        for s in samples:
-            raw = cv2.imread(str(s.mask), cv2.IMREAD_GRAYSCALE)
-            if raw is None:
-                raise DatasetError(
-                    f"{s.mask}: cannot read mask (missing, corrupt or unsupported format)"
-                )
-            seen |= set(np.unique(raw).tolist())
-            if not seen <= {0, 255}:
-                return "index"
-        if 255 in seen:
-            return "binary"
-    return "index"
+    if num_classes != 2:
+        return "index"
+    only_255 = with_1 = None  # a mask of 0/255 values, a mask of 0/1 values
+    for s in samples:
+        raw = read_stored_mask(s.mask)
+        if raw.ndim == 3:
+            if not is_gray(raw):
+                return "index"  # colour masks without colours: read_mask says what to add
+            raw = raw[:, :, 0]
+        values = set(np.unique(raw).tolist())
+        if not values <= {0, 1, 255} or {1, 255} <= values:
+            return "index"  # class ids (255 ignored), or stray values check_pair names
+        if 255 in values:
+            only_255 = only_255 or s.mask
+        if 1 in values:
+            with_1 = with_1 or s.mask
+    if only_255 is not None and with_1 is not None:
+        raise DatasetError(
+            f"masks mix 0/255 ({only_255}) and 0/1 ({with_1}) values for 2 classes: save every "
+            "mask the same way (255 means 'ignore' in 0/1 masks)"
+        )
+    return "binary" if only_255 is not None else "index"
 
 
 def match_class_names(

@@ -12,9 +12,11 @@ split by the lists in ImageSets/Segmentation/. What the masks mean is dataset.py
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import os
 import random
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +29,29 @@ from edgeseg.core.processing import (
     MASK_NAME_ENDINGS,
     TRAIN_DIRS,
     VAL_DIRS,
+    list_dirs,
+    list_files,
     named_as_mask,
 )
 
 JPEG_EXTS = (".jpg", ".jpeg")
 MASK_EXTS = (".png", ".bmp", ".tif", ".tiff")  # lossless only: JPEG blends class ids
+
+
+def read_text(path: Path) -> str:
+    """A class-name or list file's text: UTF-8 with or without the byte-order mark that Excel's
+    "CSV UTF-8" and Notepad write, or UTF-16 with its mark (Notepad's "Unicode"); any other
+    encoding is refused naming the file, rather than read as the wrong names."""
+    data = path.read_bytes()
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DatasetError(
+            f"{path}: not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start}); save "
+            "it as UTF-8"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -43,19 +63,9 @@ class Sample:
     mask: Path
 
 
-def _files(folder: Path, exts: tuple[str, ...]) -> list[Path]:
-    """FOLDER's files with one of `exts`, sorted by name; hidden files (macOS ._*, .DS_Store) are
-    skipped."""
-    return [
-        p
-        for p in sorted(folder.iterdir())
-        if not p.name.startswith(".") and p.suffix.lower() in exts and p.is_file()
-    ]
-
-
 def _by_stem(folder: Path, exts: tuple[str, ...]) -> dict[str, Path]:
     """FOLDER's files with one of `exts` (`_files`) keyed by stem; a repeated stem fails."""
-    return _keyed(_files(folder, exts))
+    return _keyed(list_files(folder, exts))
 
 
 def _keyed(files: list[Path]) -> dict[str, Path]:
@@ -122,6 +132,12 @@ def find_pairs(folder: Path) -> list[Sample]:
             f"{folder}: this is a Pascal VOC dataset's {folder.name}/ folder; pass the dataset "
             f"folder instead: {folder.parent}"
         )
+    held_out = _one_of(folder, VAL_DIRS, "held-out split") if img_dir is None else None
+    if held_out is not None and _one_of(folder, TRAIN_DIRS, "training split") is None:
+        raise NotADatasetError(
+            f"{folder}: holds {held_out.name}/ but no train/ folder; pass {held_out} to "
+            "evaluate on it, or add train/ (laid out as it is) to train"
+        )
     if masks is None or img_dir is None:
         raise NotADatasetError(
             f"{folder / ('images' if img_dir is None else 'masks')}: folder not found; a "
@@ -159,7 +175,7 @@ def _same_folder_pairs(folder: Path) -> list[Sample] | None:
     """Pairs kept side by side in FOLDER, each mask named after its image plus one ending of
     MASK_NAME_ENDINGS (Roboflow's 'Semantic Segmentation Masks' export: train/X.jpg +
     train/X_mask.png); None unless FOLDER holds such masks. Every other image needs its mask."""
-    files = _files(folder, IMAGE_EXTS)
+    files = list_files(folder, IMAGE_EXTS)
     for ending in MASK_NAME_ENDINGS:
         named = [p for p in files if p.stem.endswith(ending) and len(p.stem) > len(ending)]
         # about one mask per image, not a folder of pictures one of which is named x_seg.jpg
@@ -195,7 +211,7 @@ MASK_DIR_SUFFIXES = ("annot", "_annot", "_labels", "_label", "_masks", "_mask", 
 def _sibling_mask_dir(folder: Path) -> Path | None:
     """FOLDER's mask folder beside it (FOLDER + one of MASK_DIR_SUFFIXES), when FOLDER itself
     holds images; None otherwise (two candidates: an error naming both)."""
-    if not _files(folder, IMAGE_EXTS):
+    if not list_files(folder, IMAGE_EXTS):
         return None
     names = tuple(folder.name + suffix for suffix in MASK_DIR_SUFFIXES)
     return _one_of(folder.parent, names, "mask")
@@ -228,9 +244,16 @@ def _matched(
     many more there are."""
     lonely_images = sorted(set(images) - set(masks))
     if lonely_images:
+        first = lonely_images[0]
+        other_case = [m for stem, m in masks.items() if stem.lower() == first.lower()]
         raise DatasetError(
-            f"{images[lonely_images[0]]}: image has no mask {mask_for(lonely_images[0])}"
+            f"{images[first]}: image has no mask {mask_for(first)}"
             + (f" (and {len(lonely_images) - 1} more)" if len(lonely_images) > 1 else "")
+            + (
+                f"; {other_case[0].name} differs only in case, and names pair exactly: rename one"
+                if other_case
+                else ""
+            )
         )
     lonely_masks = sorted(set(masks) - set(images))
     if lonely_masks:
@@ -245,17 +268,20 @@ def _sample_folder_pairs(folder: Path) -> list[Sample] | None:
     """Pairs laid out one folder per sample, every folder holding the same two file names, one
     of them named as a mask (`named_as_mask`): the off-road set YCOR's train/iid000123/rgb.jpg +
     labels.png. The sample's name is its folder's. None when FOLDER is not laid out so."""
-    subdirs = [d for d in sorted(folder.iterdir()) if d.is_dir() and not d.name.startswith(".")]
-    if not subdirs:
+    subdirs = list_dirs(folder)
+    namings: Counter[tuple[str, str]] = Counter()  # (image, mask) file names, per folder
+    for d in subdirs:
+        names = [p.name for p in list_files(d, IMAGE_EXTS)]
+        masks = [n for n in names if named_as_mask(Path(n).stem)]
+        if len(names) == 2 and len(masks) == 1:
+            namings[(names[1 - names.index(masks[0])], masks[0])] += 1
+    if not namings:
         return None
-    first = [p.name for p in _files(subdirs[0], IMAGE_EXTS)]
-    masks = [n for n in first if named_as_mask(Path(n).stem)]
-    if len(first) != 2 or len(masks) != 1:
+    (image_name, mask_name), count = namings.most_common(1)[0]
+    if 2 * count < len(subdirs):  # most folders must be samples named alike
         return None
-    mask_name = masks[0]
-    image_name = first[1 - first.index(mask_name)]
     if Path(mask_name).suffix.lower() in JPEG_EXTS:
-        raise _jpeg_mask(subdirs[0] / mask_name)
+        raise _jpeg_mask(next(d / mask_name for d in subdirs if (d / mask_name).is_file()))
     if Path(mask_name).suffix.lower() not in MASK_EXTS:
         return None
     pairs = []
@@ -324,7 +350,7 @@ def voc_dirs(root: Path, *, masks_required: bool = True) -> tuple[Path, Path] | 
     if not images.is_dir():
         return None
     for name in VOC_MASK_DIRS:
-        if (masks := root / name).is_dir() and _files(masks, MASK_EXTS):
+        if (masks := root / name).is_dir() and list_files(masks, MASK_EXTS):
             return images, masks
     if not masks_required:
         return None
@@ -340,7 +366,7 @@ def _voc_list(root: Path, names: tuple[str, ...]) -> Path | None:
     lists = root / VOC_LISTS
     if not lists.is_dir():
         return None
-    found = [p for p in _files(lists, (".txt",)) if p.stem.lower() in names]
+    found = [p for p in list_files(lists, (".txt",)) if p.stem.lower() in names]
     if len(found) > 1:
         raise DatasetError(
             f"{lists}: both {' and '.join(p.name for p in found)} found; keep one list per split"
@@ -369,7 +395,7 @@ def voc_pairs(root: Path, *, masks_required: bool = True) -> Splits | None:
         return Splits([pair(stem, str(masks[stem])) for stem in sorted(masks)], None, named=False)
 
     def listed(path: Path) -> list[Sample]:
-        stems = [ln.split()[0] if ln.split() else "" for ln in path.read_text().splitlines()]
+        stems = [ln.split()[0] if ln.split() else "" for ln in read_text(path).splitlines()]
         out = [pair(s, f"{path}:{n}") for n, s in enumerate(stems, start=1) if s]
         if not out:
             raise DatasetError(f"{path}: lists no samples (one image name per line)")

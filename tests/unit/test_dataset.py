@@ -280,6 +280,146 @@ def test_palette_masks_as_pascal_voc_ships_them(tmp_path: Path) -> None:
     assert ds.palette() == tuple(tuple(int(v) for v in c) for c in voc_colormap()[:3])
 
 
+def test_a_palette_that_repeats_a_colour_keeps_its_classes_apart(tmp_path: Path) -> None:
+    """The palette index is the class: a palette giving two classes one colour (black for 0
+    and 2) used to merge class 2 into class 0 without a word."""
+    labels(tmp_path, "a", "b", "c")
+    idx = index_mask()
+    _, mask_path = write_pair(tmp_path, "a", idx)
+    pal = Image.frombytes("P", (idx.shape[1], idx.shape[0]), idx.tobytes())
+    pal.putpalette([0, 0, 0, 200, 10, 10, 0, 0, 0])
+    pal.save(mask_path)
+    ds = open_dataset(tmp_path)
+    assert ds.encoding == "palette"
+    assert np.array_equal(ds.load(ds.train[0])[1], idx)
+
+
+def test_palette_and_gray_masks_mixed_are_refused_naming_one_of_each(tmp_path: Path) -> None:
+    labels(tmp_path, "a", "b", "c")
+    write_pair(tmp_path, "a", index_mask())
+    idx = index_mask()
+    _, mask_path = write_pair(tmp_path, "b", idx)
+    pal = Image.frombytes("P", (idx.shape[1], idx.shape[0]), idx.tobytes())
+    pal.putpalette([0, 0, 0, 200, 10, 10, 10, 200, 10])
+    pal.save(mask_path)
+    raises(tmp_path, r"masks mix palette PNGs \(.*b\.png\) and others \(.*a\.png\): save every")
+
+
+def test_phone_photos_are_read_upright_as_their_exif_orientation_says(tmp_path: Path) -> None:
+    """A phone stores a portrait photo landscape plus an EXIF tag; labelling tools (and
+    cv2.imread) show it upright, so its mask is drawn upright. It used to be read sideways:
+    'mask is 96x128 but image is 128x96', or on square photos a silently misaligned mask."""
+    labels(tmp_path, "sky", "ground")
+    upright = np.zeros((48, 32, 3), np.uint8)
+    upright[:12] = 255  # white sky at the top of the upright photo
+    mask = np.zeros((48, 32), np.uint8)
+    mask[12:] = 1
+    img_path, _ = write_pair(tmp_path, "IMG_0001", mask, ext=".jpg")
+    stored = Image.fromarray(np.ascontiguousarray(np.rot90(upright, 1)))  # as the phone stores it
+    exif = stored.getexif()
+    exif[0x0112] = 6  # rotate 90 clockwise to display
+    stored.save(img_path, exif=exif, quality=95)
+    ds = open_dataset(tmp_path)
+    image, loaded = ds.load(ds.train[0])
+    assert image.shape[:2] == loaded.shape == (48, 32)
+    assert image[:10].mean() > 200 and image[14:].mean() < 50  # sky on top, where the mask says
+
+
+def test_a_truncated_jpeg_is_refused_not_trained_half_gray(tmp_path: Path) -> None:
+    """OpenCV decodes a JPEG cut short with its missing rows flat gray and only a warning on
+    stderr: an interrupted download trained against its full mask. A JPEG with data after
+    its end (motion photos) still reads."""
+    labels(tmp_path, "a", "b", "c")
+    photo = cv2.GaussianBlur(RNG.integers(0, 256, (64, 64, 3)).astype(np.uint8), (9, 9), 3)
+    img_path, _ = write_pair(tmp_path, "x", index_mask(64, 64), image=photo, ext=".jpg")
+    whole = img_path.read_bytes()
+    img_path.write_bytes(whole + b"trailing data a camera appends")
+    assert open_dataset(tmp_path).load(open_dataset(tmp_path).train[0])[0].shape == (64, 64, 3)
+    img_path.write_bytes(whole[: len(whole) // 2])
+    ds = open_dataset(tmp_path, validate=False)
+    with pytest.raises(DatasetError, match=r"x\.jpg: truncated JPEG"):
+        ds.load(ds.train[0])
+
+
+def test_mixed_0_255_and_0_1_masks_are_refused_not_read_as_ignore(tmp_path: Path) -> None:
+    """One 0/1 mask among 0/255 ones made the set 'class ids', and the others' objects (255)
+    silently became ignored pixels."""
+    labels(tmp_path, "background", "object")
+    for i in range(3):
+        write_pair(tmp_path, f"w{i}", (index_mask(classes=2) * 255).astype(np.uint8))
+    write_pair(tmp_path, "z", index_mask(classes=2))
+    raises(tmp_path, r"masks mix 0/255 \(.*w0\.png\) and 0/1 \(.*z\.png\) values for 2 classes")
+    with_ignore = index_mask(classes=2)
+    with_ignore[0] = 255  # class ids with an ignored border: index masks, as before
+    write_pair(tmp_path, "z", with_ignore)
+    assert open_dataset(tmp_path).encoding == "index"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
+def test_class_files_from_excel_and_notepad_are_read(tmp_path: Path, encoding: str) -> None:
+    """Excel's "CSV UTF-8" and Notepad write a byte-order mark; the first name became
+    '\\ufeffsky' (refused as a control character) or the header a row of bad numbers."""
+    (tmp_path / "classes.csv").write_text(
+        "name,r,g,b\ncafé,0,0,255\nroad,128,64,128\n", encoding=encoding
+    )
+    rgb = np.array([(0, 0, 255), (128, 64, 128)], np.uint8)[index_mask(classes=2)]
+    write_pair(tmp_path, "a", rgb[:, :, ::-1].copy())
+    assert open_dataset(tmp_path).class_names == ("café", "road")
+    (tmp_path / "classes.csv").unlink()
+    (tmp_path / "labels.txt").write_text("sky\nroad\n", encoding=encoding)
+    write_pair(tmp_path, "a", index_mask(classes=2))
+    assert open_dataset(tmp_path).class_names == ("sky", "road")
+
+
+def test_a_class_file_in_another_encoding_is_one_error(tmp_path: Path) -> None:
+    """Latin-1 text used to crash with a UnicodeDecodeError traceback."""
+    (tmp_path / "labels.txt").write_bytes(b"bg\ncaf\xe9\n")
+    write_pair(tmp_path, "a", index_mask(classes=2))
+    raises(tmp_path, r"labels\.txt: not UTF-8 text \(byte 0xe9 at offset 6\); save it as UTF-8")
+
+
+def test_masks_of_zeros_only_do_not_ask_for_one_class_name(tmp_path: Path) -> None:
+    """The hint said 'add labels.txt with 1 names', which then failed 'need at least 2 classes'."""
+    write_pair(tmp_path, "a", np.zeros((8, 8), np.uint8))
+    err = raises(tmp_path, r"its masks hold only 0 in the first 1 mask\(s\): no class is marked")
+    assert "labels.txt with 1" not in str(err)
+
+
+def test_a_dataset_with_only_val_points_at_it(tmp_path: Path) -> None:
+    labels(tmp_path, "a", "b", "c")
+    write_pair(tmp_path, "x", index_mask(), split="val")
+    raises(tmp_path, rf"holds val/ but no train/ folder; pass {tmp_path / 'val'} to evaluate on it")
+    dataset, _, _ = open_eval_data(tmp_path / "val")
+    assert [s.stem for s in dataset.train + dataset.val] == ["x"]
+
+
+def test_anti_aliased_binary_masks_are_said_to_be_blended(tmp_path: Path) -> None:
+    """52 stray values used to be listed in full; the cause (smoothed edges) was not said."""
+    labels(tmp_path, "background", "object")
+    mask = np.zeros((16, 64), np.uint8)
+    mask[:, 32:] = 255
+    mask[:, 4:28] = np.arange(2, 26, dtype=np.uint8)  # a smoothed edge
+    write_pair(tmp_path, "x", mask)
+    err = raises(tmp_path, r"x\.png: mask values \[2, 3, 4, 5, 6, 7, 8, 9, \.\.\. \(24 values\)\]")
+    assert "anti-aliasing" in str(err) and "24, 25" not in str(err)
+
+
+def test_names_that_differ_in_case_are_pointed_out(tmp_path: Path) -> None:
+    labels(tmp_path, "a", "b", "c")
+    _, mask = write_pair(tmp_path, "IMG_0", index_mask(), ext=".JPG")
+    mask.rename(mask.with_name("img_0.png"))
+    raises(tmp_path, r"IMG_0\.JPG: image has no mask .*; img_0\.png differs only in case")
+
+
+def test_a_broken_link_is_named_as_one(tmp_path: Path) -> None:
+    labels(tmp_path, "a", "b", "c")
+    write_pair(tmp_path, "x", index_mask())
+    _, mask_path = write_pair(tmp_path, "y", index_mask())
+    mask_path.unlink()
+    mask_path.symlink_to(tmp_path / "gone.png")
+    raises(tmp_path, r"y\.png: broken symbolic link \(its target .*gone\.png is missing\)")
+
+
 def test_explicit_classes_override_labels_txt(tmp_path: Path) -> None:
     labels(tmp_path, "a", "b")
     write_pair(tmp_path, "x", index_mask(classes=4))
@@ -386,6 +526,21 @@ def test_one_folder_per_sample_as_off_road_sets_publish_it(tmp_path: Path) -> No
     (tmp_path / "other" / "labels.txt").write_text("sky\ntrail\n")
     only = open_dataset(tmp_path / "other", val_fraction=1.0)
     assert only.val[0].image.name == "night.png" and only.val[0].mask.name == "gtFine.png"
+
+
+def test_sample_folders_are_told_by_most_folders_not_the_first(tmp_path: Path) -> None:
+    """An incomplete first sample folder, or a NAS's @eaDir / an archive's __MACOSX beside the
+    samples, used to give 'images: folder not found' instead of naming the folder."""
+    labels(tmp_path, "a", "b", "c")
+    for name in ("s1", "s2", "s3"):
+        write_sample_folder(tmp_path / "train", name, index_mask())
+    (tmp_path / "train" / "@eaDir" / "s1").mkdir(parents=True)
+    (tmp_path / "train" / "__MACOSX").mkdir()
+    ds = open_dataset(tmp_path, val_fraction=0.34)
+    assert sorted(s.stem for s in ds.train + ds.val) == ["s1", "s2", "s3"]
+    first = write_sample_folder(tmp_path / "train", "s0", index_mask())
+    (first / "labels.png").unlink()
+    raises(tmp_path, rf"{first}: no labels.png; every sample folder")
 
 
 def test_sample_folders_missing_a_file_or_with_jpeg_masks_are_named(tmp_path: Path) -> None:
