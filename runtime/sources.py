@@ -8,6 +8,7 @@ import importlib
 import logging
 import sys
 from abc import ABC, abstractmethod
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from edgeseg.core.processing import (
     MASK_DIRS,
     MASK_NAME_ENDINGS,
     VAL_DIRS,
+    list_dirs,
+    list_files,
     named_as_mask,
     read_image,
 )
@@ -247,15 +250,22 @@ def _without_masks(files: list[Path]) -> list[Path]:
     return [p for p in files if p not in masks]
 
 
+def _frame_names(files: list[Path]) -> list[str]:
+    """Each file's frame name: its stem, or its whole name where two files share a stem
+    (a.jpg and a.png), so that their --save-masks PNGs do not overwrite each other."""
+    stems = Counter(p.stem for p in files)
+    return [p.stem if stems[p.stem] == 1 else p.name for p in files]
+
+
 def _sample_images(folder: Path) -> list[tuple[Path, str]] | None:
     """(image, sample name) for each sample folder when FOLDER is a split laid out one folder
     per sample, each holding its image and a mask named as one (the off-road set YCOR's
     valid/iid000123/rgb.jpg + labels.png): the split run as frames, named by folder. None when
     FOLDER is not laid out so."""
-    subdirs = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+    subdirs = list_dirs(folder)
     found = []
     for d in subdirs:
-        files = [p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS]
+        files = list_files(d)
         images = [p for p in files if not named_as_mask(p.stem)]
         if len(files) != 2 or len(images) != 1:
             return None
@@ -269,10 +279,10 @@ def _images_below(folder: Path) -> str:
     split of sample folders); the held-out split first, as that is what a model has not seen."""
 
     def count(d: Path) -> int:
-        return sum(1 for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+        return len(list_files(d))
 
     def dirs(d: Path) -> list[Path]:  # image folders first, never a mask folder
-        found = [c for c in d.iterdir() if c.is_dir() and c.name.lower() not in MASK_DIRS]
+        found = [c for c in list_dirs(d) if c.name.lower() not in MASK_DIRS]
         named = (*IMAGE_DIRS, "jpegimages")  # and Pascal VOC's
         return sorted(found, key=lambda c: (c.name.lower() not in named, c.name))
 
@@ -299,7 +309,8 @@ class ImageFolderSource(Source):
         self.folder = Path(folder)
         self.name = str(self.folder)
         self._files: list[Path] = []
-        self._stems: list[str] = []
+        self._stems: list[str] = []  # each file's frame name
+        self._names: list[str] = []  # each frame read's name, in order
         self._pos = 0
         self.skipped = 0
         self._read = 0
@@ -308,10 +319,8 @@ class ImageFolderSource(Source):
         if self.folder.is_file():
             files = [self.folder]
         else:
-            files = _without_masks(
-                sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_EXTS)
-            )
-        self._stems = [p.stem for p in files]
+            files = _without_masks(list_files(self.folder))
+        self._stems = _frame_names(files)
         if not files and (samples := _sample_images(self.folder)) is not None:
             files, self._stems = [p for p, _ in samples], [name for _, name in samples]
         if not files:
@@ -332,6 +341,7 @@ class ImageFolderSource(Source):
                 log.warning("skipped %s", first_line(exc))  # the message names the file
                 continue
             self._read += 1
+            self._names.append(self._stems[self._pos - 1])
             return image
         if self.skipped and not self._read:
             raise SourceError(f"{self.folder}: none of its {self.skipped} image(s) can be read")
@@ -347,7 +357,9 @@ class ImageFolderSource(Source):
         return FOLDER_FPS
 
     def frame_name(self, frame_no: int) -> str | None:
-        return self._stems[frame_no] if 0 <= frame_no < len(self._stems) else None
+        """The name of the FRAME_NO-th frame read (files that could not be read are skipped, so
+        frame 3 may be the fifth file): what its --save-masks PNG is called."""
+        return self._names[frame_no] if 0 <= frame_no < len(self._names) else None
 
 
 class PicameraSource(Source):

@@ -225,6 +225,7 @@ def test_a_split_with_masks_beside_its_images_runs_the_images_only(
     source = ImageFolderSource(tmp_path)
     with caplog.at_level("WARNING", logger="edgeseg.runtime"):
         source.open()
+    assert all(source.read() is not None for _ in range(3)) and source.read() is None
     assert [source.frame_name(i) for i in range(3)] == ["a", "b", "lonely_seg"]
     assert "skipped 2 mask file(s) beside their images (such as a_mask.png)" in caplog.text
 
@@ -243,9 +244,9 @@ def test_a_split_of_sample_folders_runs_each_samples_image_named_by_its_folder(
             assert cv2.imwrite(str(sample / "labels.png"), np.zeros((8, 8, 3), np.uint8))
     source = ImageFolderSource(tmp_path / "valid")
     source.open()
-    assert [source.frame_name(i) for i in range(2)] == ["iid000000", "iid000001"]
     frames = [source.read(), source.read(), source.read()]
     assert frames[2] is None and all(f is not None and f.mean() > 150 for f in frames[:2])
+    assert [source.frame_name(i) for i in range(2)] == ["iid000000", "iid000001"]
     with pytest.raises(SourceError) as info:
         ImageFolderSource(tmp_path).open()
     assert str(info.value).endswith(f"such as {tmp_path / 'valid'} (2 samples)")
@@ -382,3 +383,31 @@ def test_outputs_say_what_they_cannot_keep(
             sink.write(np.zeros(shape, np.uint8))
     sink.close()
     assert caplog.text.count("is resized to the video's 64x48") == 1
+
+
+def test_frame_names_stay_with_their_images_when_a_file_is_skipped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unreadable file used to shift every later --save-masks name by one (f003's mask saved
+    as f002a.png); macOS `._*` files were read as frames (and named the masks); a.jpg and a.png
+    shared one name, so one mask overwrote the other."""
+    for i in range(4):
+        assert cv2.imwrite(str(tmp_path / f"f{i:03d}.png"), np.full((8, 8, 3), 10 * i, np.uint8))
+    (tmp_path / "f001a.png").write_bytes(b"")  # unreadable
+    (tmp_path / "._f000.png").write_bytes(b"\x00\x05\x16\x07")  # AppleDouble
+    assert cv2.imwrite(str(tmp_path / "f003.jpg"), np.full((8, 8, 3), 250, np.uint8))
+    source = ImageFolderSource(tmp_path)
+    source.open()
+    with caplog.at_level("WARNING", logger="edgeseg.runtime"):
+        frames = []
+        while (frame := source.read()) is not None:
+            frames.append(frame)
+    assert [f.mean() for f in frames] == pytest.approx([0, 10, 20, 250, 30], abs=2)
+    assert [source.frame_name(i) for i in range(5)] == [
+        "f000",
+        "f001",
+        "f002",
+        "f003.jpg",
+        "f003.png",
+    ]
+    assert source.skipped == 1 and "f001a.png" in caplog.text and "._f000" not in caplog.text
