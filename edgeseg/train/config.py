@@ -320,7 +320,7 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d.update(data=str(self.data), out=str(self.out))
+        d.update(data=str(self.data.absolute()), out=str(self.out))  # data: found from anywhere
         d["size"] = list(self.size) if self.size is not None else None
         d["classes"] = list(self.classes) if self.classes is not None else None
         d["ignore_classes"] = list(self.ignore_classes)

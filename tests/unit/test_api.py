@@ -325,3 +325,16 @@ def test_a_run_that_fails_before_writing_leaves_no_empty_out_folder(
     with pytest.raises(WriteError):
         train(TrainConfig(data=data, out=out, size=(16, 16), depth=1, steps=1))
     assert (out / "notes.txt").read_text() == "mine"  # a folder it did not make is kept
+
+
+def test_config_json_records_the_data_folder_as_an_absolute_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative path ('../shared/data/x') was recorded as typed, so `convert` run from
+    another folder calibrated on the wrong frames and `next:` lost --data."""
+    from edgeseg.train.config import TrainConfig
+
+    monkeypatch.chdir(tmp_path)
+    config = TrainConfig(data=Path("sets/membrane"), out=Path("runs/x"))
+    assert config.to_dict()["data"] == str(tmp_path / "sets" / "membrane")
+    assert TrainConfig.from_dict(config.to_dict()).data == tmp_path / "sets" / "membrane"
