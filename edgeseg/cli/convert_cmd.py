@@ -170,7 +170,7 @@ def convert(
     from edgeseg.cli import convert_quality
     from edgeseg.cli.convert_edgetpu import edgetpu_step
     from edgeseg.convert.options import ConvertOptions
-    from edgeseg.convert.pipeline import convert_model
+    from edgeseg.convert.pipeline import convert_model, default_out
 
     with user_errors():
         options = ConvertOptions(
@@ -191,6 +191,16 @@ def convert(
                 highlight=False,
             )
             model, qat = float_model, False
+        if qat and options.quant != Quant.INT8 and model.with_name(FLOAT_MODEL).is_file():
+            # other formats come from the float network; named after the model asked for
+            # (model_float32.tflite), as a float model's would be
+            out = out if out is not None else default_out(model, options.quant)
+            console.print(
+                f"quantisation-aware model: --quant {options.quant} converts the float network "
+                f"beside it, {model.with_name(FLOAT_MODEL)}",
+                highlight=False,
+            )
+            model, qat = model.with_name(FLOAT_MODEL), False
         if qat:
             console.print(
                 "quantisation-aware model: int8 ranges from the model itself"

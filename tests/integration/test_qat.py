@@ -5,6 +5,7 @@ from; it saves and loads; `edgeseg train --qat-steps` / `convert` / `check` work
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -279,7 +280,18 @@ def test_train_qat_steps_then_convert_without_calibration_and_check(
     assert float_spec_out is not None and "qat" not in float_spec_out.extra
     assert float_spec_out.float_miou == pytest.approx(saved["qat"]["float_val"]["miou"])
 
-    refused = runner.invoke(app, ["convert", str(out / "model.keras"), "--quant", "float16"])
+    # other formats come from the float network beside it, named after the model asked for
+    # (the README's `convert model.keras --quant float32` failed "int8 only")
+    half = runner.invoke(app, ["convert", str(out / "model.keras"), "--quant", "float16"])
+    assert half.exit_code == 0, half.output
+    assert "converts the float network beside it" in " ".join(half.output.split())
+    assert (out / "model_float16.tflite").is_file()
+    assert not (out / "model_float_float16.tflite").exists()
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(out / "model.keras", alone / "model.keras")
+    shutil.copy(out / "config.json", alone / "config.json")
+    refused = runner.invoke(app, ["convert", str(alone / "model.keras"), "--quant", "float16"])
     assert refused.exit_code == 2 and "int8 only" in refused.output, refused.output
     # --diagnose is about post-training quantisation: it diagnoses model_float.keras's
     diagnosed = runner.invoke(
