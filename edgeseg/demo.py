@@ -65,7 +65,7 @@ class DemoSettings:
 class DemoSummary:
     """Headline numbers and every file the demo wrote."""
 
-    float_miou: float
+    model_miou: float  # model.keras's, what `check` compares the int8 model with
     int8_miou: float
     drop_points: float
     check_passed: bool
@@ -163,12 +163,15 @@ def _convert(
     converted from the float model a quantisation-aware run keeps beside it."""
     from edgeseg.convert.options import ConvertOptions, IOType, Quant
     from edgeseg.convert.pipeline import convert_model
+    from edgeseg.convert.target import model_is_qat
     from edgeseg.train import FLOAT_MODEL
 
     step("3/7 converting to int8 and float32 (reference)")
     run_dir = trained.model_path.parent
     float_model = run_dir / FLOAT_MODEL
-    calib = find_calib_data(settings.out, settings.seed)
+    # a quantisation-aware model (train's default) carries its int8 ranges: no frames needed
+    qat = model_is_qat(trained.model_path)
+    calib = None if qat else find_calib_data(settings.out, settings.seed)
     int8 = convert_model(
         trained.model_path, run_dir / "model_int8.tflite", ConvertOptions(io=IOType.UINT8), calib
     )
@@ -210,13 +213,15 @@ def _run_stages(settings: DemoSettings, step: Step, start: float) -> DemoSummary
     """The demo's seven stages, in settings.out (which exists)."""
     from edgeseg.eval import compare
     from edgeseg.runtime.bench import benchmark
+    from edgeseg.train import FLOAT_MODEL
 
     out = settings.out
     data = _make_data(settings, step)
     trained = _train(settings, data, step)
     int8, f32 = _convert(settings, trained, step)
+    float_model = trained.model_path.parent / FLOAT_MODEL
 
-    step("4/7 checking the int8 accuracy drop against the float model")
+    step("4/7 checking the int8 accuracy drop against model.keras")
     check = compare(
         trained.model_path,
         int8.export.path,
@@ -233,23 +238,25 @@ def _run_stages(settings: DemoSettings, step: Step, start: float) -> DemoSummary
     b_int8 = benchmark(int8.export.path, runs=settings.bench_runs, warmup=3)
     b_f32 = benchmark(f32.export.path, runs=settings.bench_runs, warmup=3)
 
-    float_miou = check.float_miou if check.float_miou is not None else float("nan")
+    model_miou = check.float_miou if check.float_miou is not None else float("nan")
     files = {
         "data": data,
         "model_keras": trained.model_path,
         "config": trained.config_path,
         "curves": trained.curves_path,
         "history": trained.history_path,
+        **({"model_float_keras": float_model} if float_model.is_file() else {}),
         "model_int8": int8.export.path,
         "model_float32": f32.export.path,
         "convert_report": int8.report_path,
+        "convert_report_float32": f32.report_path,
         **{f"check_{k}": v for k, v in check.outputs.items()},
         "input_video": video,
         "overlay_video": stream.video,
         "stream_stats": stream.stats_path,
     }
     summary = DemoSummary(
-        float_miou=float_miou,
+        model_miou=model_miou,
         int8_miou=check.int8.miou,
         drop_points=check.miou_drop,
         check_passed=check.passed,

@@ -32,10 +32,14 @@ def demo(
 ) -> None:
     """Run the whole chain on built-in synthetic data; no camera, dataset or network needed.
 
-    Generates a synthetic road-scene dataset, trains a small U-Net, converts it to int8 TFLite
-    (calibrated on calib_data/), checks the int8 accuracy drop against the float model, writes a
-    video of held-out frames and streams it through the int8 model headless, then prints a summary
-    and the paths of every file written. Example: edgeseg demo --quick --out demo_out
+    Generates a synthetic road-scene dataset, trains a small U-Net (ending with the
+    quantisation-aware model.keras, as edgeseg train does), converts it to int8 TFLite from its
+    own ranges and the float network to a float32 reference, checks the int8 accuracy drop against
+    model.keras, writes a video of held-out frames and streams it through the int8 model headless,
+    then prints a summary and the paths of every file written.
+
+    Example:
+      edgeseg demo --quick --out demo_out
     """
     quiet_tensorflow()
     fast_tensorflow_cpu()
@@ -57,7 +61,7 @@ def demo(
     table.add_column("value")
     drop_style = "green" if summary.check_passed else "red"
     # percent, as `edgeseg check` reports them; model.keras is the quantisation-aware model
-    table.add_row("mIoU model.keras (%)", f"{100 * summary.float_miou:.2f}")
+    table.add_row("mIoU model.keras (%)", f"{100 * summary.model_miou:.2f}")
     table.add_row("mIoU int8 TFLite (%)", f"{100 * summary.int8_miou:.2f}")
     verdict = "PASS" if summary.check_passed else "FAIL"
     table.add_row(

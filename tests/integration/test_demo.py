@@ -32,11 +32,11 @@ def test_demo_quick_runs_the_whole_chain(tmp_path: Path) -> None:
         "stream_stats",
     ):
         assert Path(files[key]).is_file(), key
-    # the int8 model is the float model, quantised: within 2 mIoU points and about 4x smaller
-    assert 0.2 < summary["float_miou"] <= 1.0
-    assert abs(summary["float_miou"] - summary["int8_miou"]) * 100 <= 2.0
+    # the int8 model is model.keras, quantised: within 2 mIoU points and about 4x smaller
+    assert 0.2 < summary["model_miou"] <= 1.0
+    assert abs(summary["model_miou"] - summary["int8_miou"]) * 100 <= 2.0
     assert summary["drop_points"] == pytest.approx(
-        100 * (summary["float_miou"] - summary["int8_miou"]), abs=1e-6
+        100 * (summary["model_miou"] - summary["int8_miou"]), abs=1e-6
     )
     assert summary["int8_size_bytes"] < 0.35 * summary["float32_size_bytes"]
     assert summary["stream_fps"] > 0 and summary["frames_processed"] == 60
