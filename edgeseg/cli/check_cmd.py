@@ -26,8 +26,9 @@ def check_command(
     models: Annotated[
         list[Path],
         typer.Argument(
-            help="[FLOAT_MODEL] INT8_MODEL. Without the float model the baseline is the float mIoU "
-            "recorded in the int8 model's metadata at convert time.",
+            metavar="[FLOAT_MODEL] INT8_MODEL",
+            help="The float model, then the int8 one. Without the float model the baseline is "
+            "the float mIoU recorded in the int8 model's metadata at convert time.",
             show_default=False,
         ),
     ],

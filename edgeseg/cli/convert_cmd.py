@@ -121,7 +121,7 @@ def convert(
     edgetpu_strict: Annotated[
         bool,
         typer.Option(
-            "--edgetpu-strict", help="With --edgetpu: exit 1 if any op falls back to CPU."
+            "--edgetpu-strict", help="--edgetpu, and exit 1 if any op falls back to the CPU."
         ),
     ] = False,
     diagnose: Annotated[
@@ -150,7 +150,8 @@ def convert(
         typer.Option("--max-float-layers", min=0, help="With --max-drop: most layers in float."),
     ] = 8,
 ) -> None:
-    """Convert a trained Keras model to full-integer int8 TFLite (or float16, dynamic, float32).
+    """Convert a trained Keras model to full-integer int8 TFLite (or float16, dynamic, float32,
+    int16x8).
 
     Writes the .tflite atomically with the model spec embedded, and <out stem>.report.json beside
     it: size vs float32, op histogram, calibration facts and an Edge TPU pre-check.

@@ -7,15 +7,59 @@ from collections.abc import Sequence
 from typing import Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from edgeseg import __version__
 from edgeseg.cli.common import fail
 
 
+class TidyCommand(TyperCommand):
+    """A command whose --help reads as a Unix tool's: a flag shows no `<bool>` beside it (it
+    takes no value) and an argument is named in capitals (`MODEL`, not `{model}`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if param.metavar is not None:
+                continue
+            if getattr(param, "is_flag", False):
+                param.metavar = ""
+            elif param.param_type_name == "argument" and param.name:
+                param.metavar = param.name.upper()
+
+    def get_help_option(self, ctx: Any) -> Any:
+        return _flag_look(super().get_help_option(ctx))
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        """`[OPTIONS] MODEL`, `[OPTIONS] [DATA]`: arguments as Unix usage lines name them."""
+        pieces = ["[OPTIONS]"] if self.get_params(ctx) else []
+        for param in self.params:
+            if param.param_type_name != "argument":
+                continue
+            name = str(param.metavar or (param.name or "").upper())
+            if " " not in name:  # a metavar that is a usage of its own is kept as written
+                name = name if param.required else f"[{name}]"
+                name += "..." if param.nargs != 1 else ""
+            pieces.append(name)
+        return pieces
+
+
+HELP_OPTIONS = ["-h", "--help"]
+
+
+def _flag_look(option: Any) -> Any:
+    """The --help option without a `<bool>` beside it: a flag takes no value."""
+    if option is not None:
+        option.metavar = ""
+    return option
+
+
 class OneLineErrors(TyperGroup):
     """Usage errors (an unknown option, a value out of range) as the one `error:` line every
     other failure is, naming the command's --help, instead of Typer's usage box."""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        return _flag_look(super().get_help_option(ctx))
 
     def main(
         self,
@@ -52,10 +96,11 @@ app = typer.Typer(
     name="edgeseg",
     help=(
         "Semantic segmentation from laptop to embedded hardware.\n\n"
-        "train a U-Net on image+mask pairs, convert it to int8 TFLite, check the accuracy drop, "
+        "Train a U-Net on image+mask pairs, convert it to int8 TFLite, check the accuracy drop, "
         "and run it on a camera (Raspberry Pi, Coral Edge TPU)."
     ),
     no_args_is_help=True,
+    context_settings={"help_option_names": HELP_OPTIONS},  # -h too, in every command
     pretty_exceptions_enable=False,
     add_completion=False,
 )
@@ -70,7 +115,12 @@ def _version(value: bool) -> None:
 @app.callback()
 def main(
     version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version."
+        False,
+        "--version",
+        callback=_version,
+        is_eager=True,
+        metavar="",
+        help="Print the version.",
     ),
 ) -> None:
     """Semantic segmentation from laptop to embedded hardware."""
@@ -91,14 +141,15 @@ def _register() -> None:
     )
     from edgeseg.cli.quiet import quiet_command as q
 
-    app.command("bench")(q(bench_cmd.bench_command))
-    app.command("check")(q(check_cmd.check_command))
-    app.command("convert")(q(convert_cmd.convert))
-    app.command("demo")(q(demo_cmd.demo))
-    app.command("eval")(q(eval_cmd.eval_command))
-    app.command("info")(q(info_cmd.info))
-    app.command("run")(q(run_cmd.run_command))
-    app.command("train")(q(train_cmd.train))
+    tidy = TidyCommand
+    app.command("bench", cls=tidy)(q(bench_cmd.bench_command))
+    app.command("check", cls=tidy)(q(check_cmd.check_command))
+    app.command("convert", cls=tidy)(q(convert_cmd.convert))
+    app.command("demo", cls=tidy)(q(demo_cmd.demo))
+    app.command("eval", cls=tidy)(q(eval_cmd.eval_command))
+    app.command("info", cls=tidy)(q(info_cmd.info))
+    app.command("run", cls=tidy)(q(run_cmd.run_command))
+    app.command("train", cls=tidy)(q(train_cmd.train))
 
 
 _register()

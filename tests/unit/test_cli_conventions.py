@@ -33,6 +33,21 @@ def test_every_command_has_an_example_and_verbose(command: str) -> None:
     assert "--verbose" in out
 
 
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_reads_as_a_unix_tools(command: str) -> None:
+    """Typer 0.29 shows flags with `<bool>` (as if they took a value: `--verbose true DATA`
+    then failed) and arguments as `{model}`; -h was an unknown option."""
+    result = runner.invoke(app, [command, "-h"], env={"COLUMNS": "100"})
+    assert result.exit_code == 0, result.output
+    usage = result.output.split("Usage: ", 1)[1].splitlines()[0]
+    assert "<bool>" not in result.output and "{" not in usage
+    expected = {"check": "[FLOAT_MODEL] INT8_MODEL", "train": "[DATA]", "info": "PATH"}
+    assert usage.split()[2:] == ["[OPTIONS]", *expected.get(command, "MODEL").split()] or (
+        command == "demo" and usage.split()[2:] == ["[OPTIONS]"]
+    )
+    assert "<bool>" not in runner.invoke(app, ["-h"], env={"COLUMNS": "100"}).output
+
+
 def test_enumerated_options_show_their_choices() -> None:
     _, train = cli("train", "--help")
     for choices in (
