@@ -17,7 +17,7 @@ from edgeseg.cli.common import (
     quiet_tensorflow,
     user_errors,
 )
-from edgeseg.cli.options import ImageLimit, ScoreThreads
+from edgeseg.cli.options import ImageLimit, ScoreThreads, parse_threads
 from edgeseg.core.errors import require_training_stack
 from edgeseg.core.metrics import points
 
@@ -55,7 +55,7 @@ def check_command(
         Path, typer.Option("--out-dir", help="Where check.json, check.md and disagreement.png go.")
     ] = Path("check-report"),
     limit: ImageLimit = None,
-    threads: ScoreThreads = None,
+    threads: ScoreThreads = "auto",
 ) -> None:
     """Check the accuracy an int8 model lost against its float model; exit 1 when over a limit.
 
@@ -85,7 +85,7 @@ def check_command(
             out_dir=out_dir,
             progress=progress,
             limit=limit,
-            threads=threads,
+            threads=parse_threads(threads),
         )
     markdown = result.to_markdown()
     console.print(Markdown(markdown), soft_wrap=False)  # wrapped: notes are long lines

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from edgeseg.cli.common import call, console, progress_bar, quiet_tensorflow, user_errors, warn
-from edgeseg.cli.options import ImageLimit, ScoreThreads
+from edgeseg.cli.options import ImageLimit, ScoreThreads, parse_threads
 from edgeseg.core.errors import require_training_stack
 
 
@@ -41,7 +41,7 @@ def eval_command(
         ),
     ] = None,
     limit: ImageLimit = None,
-    threads: ScoreThreads = None,
+    threads: ScoreThreads = "auto",
 ) -> None:
     """Score a model on labelled images: mIoU, per-class IoU, pixel accuracy, fw-IoU, latency.
 
@@ -60,7 +60,7 @@ def eval_command(
             save_overlays=save_overlays,
             progress=progress,
             limit=limit,
-            threads=threads,
+            threads=parse_threads(threads),
         )
         if out is not None:
             result.write_json(out)

@@ -28,8 +28,26 @@ ImageLimit = Annotated[
     int | None, typer.Option("--limit", min=1, help="Score only the first N images.")
 ]
 ScoreThreads = Annotated[
-    int | None, typer.Option("--threads", min=1, help="TFLite threads (default: all cores).")
+    str,
+    typer.Option(
+        "--threads", help="TFLite threads: N, or 'auto' (all cores, as for any batch of images)."
+    ),
 ]
+
+
+def parse_threads(text: str) -> int | None:
+    """--threads as run, eval and check take it: 'auto' -> None (the command's own choice),
+    'N' -> N >= 1; anything else is a usage error."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise fail(f"--threads {text!r}: expected 'auto' or a number of threads >= 1") from None
+    if value < 1:
+        raise fail(f"--threads {text!r}: expected 'auto' or a number of threads >= 1")
+    return value
+
 
 # How a dataset's masks are read, for the commands that open one to train on or describe it
 IgnoreClassOption = Annotated[

@@ -20,6 +20,7 @@ from edgeseg.cli.options import (
     View,
     is_image_file,
     parse_capture_size,
+    parse_threads,
     saves_image,
 )
 from edgeseg.core.errors import EdgesegError
@@ -51,19 +52,6 @@ def stream_process_settings(runner: StreamRunner | None) -> Iterator[None]:
         sys.setswitchinterval(switch)
         for sig, handler in previous.items():
             signal.signal(sig, handler)  # type: ignore[arg-type]
-
-
-def parse_threads(text: str) -> int | None:
-    """'auto' -> None (measure on the stream), 'N' -> N >= 1; anything else is a usage error."""
-    if text.strip().lower() == "auto":
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise fail(f"--threads {text!r}: expected 'auto' or a number of threads >= 1") from None
-    if value < 1:
-        raise fail(f"--threads {text!r}: expected 'auto' or a number of threads >= 1")
-    return value
 
 
 def run_command(

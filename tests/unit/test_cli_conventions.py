@@ -348,3 +348,15 @@ def test_options_that_would_be_silently_ignored_or_crash_are_refused(
     assert result.exit_code == 2, result.output
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: ") and message in line
+
+
+@pytest.mark.parametrize("command", ["eval", "check"])
+def test_eval_and_check_threads_take_auto_as_run_does(command: str) -> None:
+    """`--threads auto` was 'Input should be a valid integer' in eval and check."""
+    base = [command, "missing.tflite", "--data", "nowhere"]
+    auto = runner.invoke(app, [*base, "--threads", "auto"])
+    assert auto.exit_code == 2 and "model file not found" in auto.output, auto.output
+    for bad in ("two", "0"):
+        refused = runner.invoke(app, [*base, "--threads", bad])
+        assert refused.exit_code == 2
+        assert "expected 'auto' or a number of threads >= 1" in refused.output
