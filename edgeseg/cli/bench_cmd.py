@@ -201,6 +201,7 @@ def bench_command(
       edgeseg bench m_int8.tflite --threads 1,2,4 --compare m_float32.tflite
       edgeseg bench m_int8.tflite --stream clip.mp4 --json stream.json
     """
+    from edgeseg.core.fileio import check_output
     from edgeseg.runtime.bench import benchmark
     from edgeseg.runtime.bench import compare as compare_results
     from edgeseg.runtime.stats import write_json_atomic
@@ -208,6 +209,9 @@ def bench_command(
     chosen = _threads(threads)
     if max_frames is not None and stream is None:
         raise fail("--max-frames applies to --stream VIDEO (the whole pipeline on a video)")
+    if json_out is not None:
+        with user_errors():
+            check_output(json_out, label="--json")  # now, not after the benchmark
     if stream is not None:
         _bench_stream(model, stream, chosen, delegate, fallback, max_frames, json_out)
         return
@@ -269,5 +273,5 @@ def _bench_stream(
             _stream_report(r)
             results.append(r.to_dict())
         if json_out is not None:
-            write_json_atomic(json_out, {"stream": results})
+            write_json_atomic(json_out, {"stream": results}, label="--json")
             console.print(f"json: {json_out}", highlight=False)

@@ -51,8 +51,12 @@ def eval_command(
     quiet_tensorflow()
     if model.suffix.lower() == ".keras":
         call(require_training_stack, "edgeseg eval of a .keras model")
+    from edgeseg.core.fileio import check_output
     from edgeseg.eval.evaluate import evaluate
 
+    if out is not None:
+        with user_errors():
+            check_output(out, label="--out")  # now, not after scoring every image
     with user_errors(), progress_bar(f"eval {model.name}") as progress:
         result = evaluate(
             model,
@@ -63,7 +67,7 @@ def eval_command(
             threads=parse_threads(threads),
         )
         if out is not None:
-            result.write_json(out)
+            result.write_json(out, label="--out")
     for w in result.warnings:
         warn(w)
     for note in result.notes:

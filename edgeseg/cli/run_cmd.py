@@ -168,6 +168,7 @@ def run_command(
       edgeseg run model_int8.tflite --source street.jpg --save street_seg.png
       edgeseg run model_int8.tflite --source clip.mp4 --headless --save out.mp4
     """
+    from edgeseg.core.fileio import check_output
     from edgeseg.runtime.outputs import no_window_reason
     from edgeseg.runtime.segmenter import Segmenter
     from edgeseg.runtime.sources import open_source
@@ -188,6 +189,9 @@ def run_command(
             console.print(f"no window: {reason}; running as with --headless", highlight=False)
             window = False
     with user_errors():
+        for path, option in ((stats, "--stats"), (save, "--save")):
+            if path is not None:  # now, not after a stream of minutes
+                check_output(path, label=option)
         src = open_source(camera=camera, source=source, picamera=picamera, size=size)
         _warn_unused(src, size is not None, realtime, forced)
         seg = Segmenter(model, threads=forced, delegate=delegate, fallback=fallback)

@@ -139,6 +139,31 @@ def check_parent(path: str | Path, *, label: str = "") -> None:
             return
 
 
+def _check_target(target: Path, label: str) -> None:
+    """A file output's own checks: not a folder, not a device, pipe or socket."""
+    where = _where(target, label)
+    if target.is_dir():
+        raise WriteError(f"{where}: is a folder; give a file name")
+    if target.exists() and not target.is_file():
+        # renaming over it would replace the device, pipe or socket itself (as root, /dev/full)
+        raise WriteError(f"{where}: not a regular file (a device, pipe or socket); give a file")
+
+
+def check_output(path: str | Path, *, label: str = "") -> None:
+    """Before the work that fills it: fail now (exit 4, naming the option) for a file output
+    that cannot be written at the end: a folder, a device, a file where a folder must be, or a
+    folder the user cannot write in. A stream of minutes or a benchmark then never runs only to
+    lose its result. (A full disk can only be found by writing.)"""
+    target = Path(path)
+    _check_target(target, label)
+    check_parent(target, label=label)
+    folder = next(f for f in (target.absolute().parent, *target.absolute().parents) if f.exists())
+    if not os.access(folder, os.W_OK | os.X_OK):
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+        cause = _CAUSES[errno.EROFS if read_only else errno.EACCES]
+        raise WriteError(f"{_where(target, label)}: cannot write ({cause})", target, cause)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path, *, label: str = "", mkdir: bool = False) -> Iterator[Path]:
     """Yield a unique temporary path beside `path` (same suffix, so OpenCV and Keras pick the
@@ -148,12 +173,7 @@ def atomic_path(path: str | Path, *, label: str = "", mkdir: bool = False) -> It
     option in error messages (e.g. "--save").
     """
     target = Path(path)
-    where = _where(target, label)
-    if target.is_dir():
-        raise WriteError(f"{where}: is a folder; give a file name")
-    if target.exists() and not target.is_file():
-        # renaming over it would replace the device, pipe or socket itself (as root, /dev/full)
-        raise WriteError(f"{where}: not a regular file (a device, pipe or socket); give a file")
+    _check_target(target, label)
     made: list[Path] = []  # folders this write creates, removed again if it fails
     if mkdir:
         check_parent(target, label=label)  # named as such, not mkdir's "(File exists)"

@@ -72,9 +72,10 @@ class EvalResult:
             "notes": list(self.notes),
         }
 
-    def write_json(self, path: str | Path) -> Path:
+    def write_json(self, path: str | Path, *, label: str = "") -> Path:
+        """The scores as JSON at PATH; `label` names the option in a write error ('--out')."""
         path = Path(path)
-        write_json(path, self.to_dict(), mkdir=True)
+        write_json(path, self.to_dict(), label=label, mkdir=True)
         return path
 
 

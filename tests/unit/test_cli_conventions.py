@@ -360,3 +360,24 @@ def test_eval_and_check_threads_take_auto_as_run_does(command: str) -> None:
         refused = runner.invoke(app, [*base, "--threads", bad])
         assert refused.exit_code == 2
         assert "expected 'auto' or a number of threads >= 1" in refused.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["bench", "m.tflite", "--json", "/dev/full"],
+        ["eval", "m.tflite", "--data", "d", "--out", "/dev/full"],
+        ["check", "m.tflite", "--data", "d", "--out-dir", "/dev/null"],
+        ["run", "m.tflite", "--source", "v.mp4", "--headless", "--stats", "/dev/full"],
+    ],
+)
+def test_an_output_that_cannot_be_written_fails_before_the_work(args: list[str]) -> None:
+    """`bench --json /dev/full` ran the whole benchmark, `run --stats` the whole stream, before
+    exit 4; `eval --out` did not name its option. The model here does not even exist: the output
+    is checked first."""
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    result = runner.invoke(app, args)
+    assert result.exit_code == 4, result.output
+    option = args[-2]
+    assert f"{option} /dev/" in result.output and "not found" not in result.output

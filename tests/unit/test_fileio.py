@@ -191,3 +191,18 @@ def test_output_dir_is_removed_when_the_command_fails_before_writing(tmp_path: P
     with fileio.output_dir(tmp_path / "ok") as folder:
         pass
     assert folder.is_dir()
+
+
+def test_check_output_refuses_now_what_the_writer_would_refuse_at_the_end(tmp_path: Path) -> None:
+    fileio.check_output(tmp_path / "new" / "deeper" / "stats.json", label="--stats")  # made later
+    with pytest.raises(WriteError, match=r"--json .*: is a folder"):
+        fileio.check_output(tmp_path, label="--json")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(WriteError, match=r"--out .*file/x\.json: .*file is not a folder"):
+        fileio.check_output(tmp_path / "file" / "x.json", label="--out")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    if os.access(locked, os.W_OK):
+        pytest.skip("running as root: permissions do not stop writes")
+    with pytest.raises(WriteError, match=r"--out .*: cannot write \(permission denied\)"):
+        fileio.check_output(locked / "x.json", label="--out")
