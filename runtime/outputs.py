@@ -438,7 +438,7 @@ def check_gui() -> None:
     headless = "--headless --save out.mp4 or --serve 127.0.0.1:8080"
     reason = no_window_reason()
     if reason is not None:
-        fix = "`pip install edgeseg[gui]` (opencv-python), or " if not opencv_has_gui() else ""
+        fix = '`pip install "edgeseg[gui]"` (opencv-python), or ' if not opencv_has_gui() else ""
         raise OutputError(f"{reason}: {fix}run with {headless}")
     try:
         cv2.namedWindow(WindowSink.title, cv2.WINDOW_NORMAL)

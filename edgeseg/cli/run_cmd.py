@@ -95,7 +95,11 @@ def run_command(
     ] = None,
     fallback: Annotated[
         Fallback | None,
-        typer.Option("--fallback", help="cpu: if the delegate fails, warn and run on the CPU."),
+        typer.Option(
+            "--fallback",
+            help="cpu: if the --delegate fails, warn and run on the CPU (default: the failure "
+            "is an error).",
+        ),
     ] = None,
     view: Annotated[
         View, typer.Option("--view", help="overlay, side (frame beside mask) or mask.")
@@ -193,7 +197,7 @@ def run_command(
             if path is not None:  # now, not after a stream of minutes
                 check_output(path, label=option)
         src = open_source(camera=camera, source=source, picamera=picamera, size=size)
-        _warn_unused(src, size is not None, realtime, forced)
+        _warn_unused(src, size is not None, realtime, forced, fallback is not None and not delegate)
         seg = Segmenter(model, threads=forced, delegate=delegate, fallback=fallback)
         if verbose:
             console.print(f"model {model}: {seg.describe()}", highlight=False)
@@ -259,8 +263,16 @@ def _say_where_it_serves(runner: StreamRunner) -> None:
     console.print(f"serving {where}{server.url}  (stream: /stream.mjpg)", highlight=False)
 
 
-def _warn_unused(source: Source, capture_size: bool, realtime: bool, threads: int | None) -> None:
+def _warn_unused(
+    source: Source,
+    capture_size: bool,
+    realtime: bool,
+    threads: int | None,
+    fallback_alone: bool = False,
+) -> None:
     """Options this source or machine does nothing with are said once, not silently dropped."""
+    if fallback_alone:
+        warn("--fallback cpu applies when a --delegate fails; without one it changes nothing")
     from edgeseg.runtime.interpreter import default_threads
     from edgeseg.runtime.sources import CameraSource, PicameraSource, VideoFileSource
 

@@ -245,7 +245,7 @@ def train(
         bool,
         typer.Option(
             "--resume",
-            help="Continue the run in --out (weights, optimizer, epoch count, settings).",
+            help="Continue the run in --out (weights, optimiser, epoch count, settings).",
         ),
     ] = False,
     overwrite: Annotated[

@@ -169,9 +169,12 @@ def check_markdown(res: CheckResult) -> str:
         lines.append(
             f"| IoU `{name}` | {_pct(float_pc.get(name))} | {_pct(qv)} | {_pts(drops.get(name))} |"
         )
-    limit = f"mIoU drop ≤ {res.max_drop:g} points"
+    limit = f"mIoU drop ≤ {res.max_drop:g} point{'' if res.max_drop == 1 else 's'}"
     if res.max_class_drop is not None:
-        limit += f", every class IoU drop ≤ {res.max_class_drop:g} points"
+        limit += (
+            f", every class IoU drop ≤ {res.max_class_drop:g} "
+            f"point{'' if res.max_class_drop == 1 else 's'}"
+        )
     lines += ["", f"**Limits:** {limit}."]
     if res.failures:
         lines += ["", "**Failed:**", *[f"- {msg}" for msg in res.failures]]

@@ -296,8 +296,9 @@ def test_run_options_a_source_does_nothing_with_are_said(
     out = io.StringIO()
     monkeypatch.setattr(common, "err_console", Console(file=out, width=300))
     monkeypatch.setattr(interpreter, "default_threads", lambda: 2)
-    run_cmd._warn_unused(ImageFolderSource(tmp_path), True, True, 64)
+    run_cmd._warn_unused(ImageFolderSource(tmp_path), True, True, 64, True)
     said = out.getvalue()
+    assert "--fallback cpu applies when a --delegate fails" in said
     assert "--capture-size applies to cameras" in said
     assert "--realtime paces a video file" in said and "images have no frame rate" in said
     assert "--threads 64 on 2 core(s)" in said
