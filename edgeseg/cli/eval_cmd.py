@@ -45,8 +45,12 @@ def eval_command(
 ) -> None:
     """Score a model on labelled images: mIoU, per-class IoU, pixel accuracy, fw-IoU, latency.
 
+    On the folder the model was trained on, only the pairs training held out are scored (the
+    model records its split). --out writes the scores and the confusion matrix as JSON;
+    --save-overlays one picture per image with its own mIoU.
+
     Example:
-      edgeseg eval runs/m/model_int8.tflite --data data/m --save-overlays overlays/
+      edgeseg eval runs/m/model_int8.tflite --data data/m --save-overlays ov/
     """
     quiet_tensorflow()
     if model.suffix.lower() == ".keras":

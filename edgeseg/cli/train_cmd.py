@@ -256,12 +256,15 @@ def train(
     history.csv and curves.png, and prints the model's cost (parameters, MACs per frame, int8
     size). Ctrl-C keeps the best checkpoint; --resume continues.
 
+    Before the first step it prints what the data and the budget chose (input size, steps,
+    loss, class weights, augmentation: the recipe line), and at the end the next command.
+
     Examples:
       edgeseg train ../shared/data/dubai_aerial --out runs/aerial --steps 3000
       edgeseg train data/street --out runs/street --size 256 --epochs 30
       edgeseg train data/street --out runs/coral --target edgetpu
       edgeseg train data/street --out runs/street --no-qat
-      edgeseg train data/street --out runs/mnv2 --encoder mobilenetv2 --alpha 0.35 --size 224x320
+      edgeseg train data/street --out runs/mnv2 --encoder mobilenetv2 --alpha 0.35
       edgeseg train data/camvid --out runs/camvid --ignore-class void
     """
     if target == "edgetpu" and upsample == "transpose":

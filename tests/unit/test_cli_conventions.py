@@ -382,3 +382,17 @@ def test_an_output_that_cannot_be_written_fails_before_the_work(args: list[str])
     assert result.exit_code == 4, result.output
     option = args[-2]
     assert f"{option} /dev/" in result.output and "not found" not in result.output
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_examples_stay_indented_and_fit_an_80_column_terminal(command: str) -> None:
+    """Typer dedents the text after the summary, so an Examples block right after it lost its
+    indent; a long example wrapped, and pasting its first line ran it without the rest."""
+    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "80"})
+    lines = result.output.splitlines()
+    examples = [line for line in lines if line.strip().startswith("edgeseg ")]
+    assert examples, result.output
+    for line in examples:
+        assert line.startswith("   edgeseg "), line  # indented under Example(s):
+    after = [lines[lines.index(line) + 1] for line in examples]
+    assert all(not nxt.strip() or nxt.strip().startswith("edgeseg ") for nxt in after), after
