@@ -3,21 +3,24 @@ depend on the weights, so they are not trained) and a video written from real im
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
+from _common import DATA, DATA_HINT, input_error
 
-from edgeseg.cli.common import quiet_tensorflow
 from edgeseg.core.processing import read_image
 from edgeseg.core.spec import ModelSpec
 
-quiet_tensorflow()  # before TensorFlow loads, as the CLI: its C++ start-up lines hidden
-
-REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("EDGESEG_SHARED_DATA", REPO.parent / "shared" / "data"))
 MEMBRANE = DATA / "isbi2012_membrane"
 AERIAL = DATA / "dubai_aerial"
+
+
+def require_data(*folders: Path) -> None:
+    """The real data sets a benchmark reads must be there before it builds anything: a missing
+    one is one line and exit 2 (bad input), not a traceback read as a FAIL."""
+    for folder in folders:
+        if not (folder / "train" / "images").is_dir():
+            input_error(f"data set {folder} not found (no train/images in it); {DATA_HINT}")
 
 
 def build_tflite(
@@ -66,7 +69,7 @@ def write_video(out: Path, frames: int, size: int, fps: float = 30.0) -> Path:
         return out
     images = sorted((MEMBRANE / "train" / "images").iterdir())
     if not images:
-        raise SystemExit(f"no images under {MEMBRANE}: set EDGESEG_SHARED_DATA")
+        input_error(f"no images under {MEMBRANE}; {DATA_HINT}")
     decoded = [
         cv2.resize(cv2.cvtColor(read_image(p), cv2.COLOR_GRAY2BGR), (size, size)) for p in images
     ]
@@ -83,7 +86,7 @@ def write_camera_video(out: Path, frames: int, size: tuple[int, int] = (640, 480
         return out
     images = sorted((AERIAL / "train" / "images").iterdir())
     if not images:
-        raise SystemExit(f"no images under {AERIAL}: set EDGESEG_SHARED_DATA")
+        input_error(f"no images under {AERIAL}; {DATA_HINT}")
     decoded = [cv2.resize(read_image(p), size, interpolation=cv2.INTER_AREA) for p in images]
     writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*"MJPG"), 30.0, size)
     for i in range(frames):

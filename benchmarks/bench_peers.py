@@ -20,23 +20,27 @@ shared: the least-disturbed round is the one that measures the code). Loops:
 Prints FPS, edgeseg / TF-loop ratios, the isolated invoke ceiling (1 / invoke latency alone) and
 stream efficiency (FPS / ceiling). Targets: edgeseg >= 1.25x the TF loop at 1 AND 2 threads with
 overlay + video, and >= 0.85 of the ceiling at edgeseg's best thread count.
+
+Run with the project's venv. --quick is 100 frames and 2 rounds (--frames / --rounds given with it
+win, and the run says so). Exit 0 when every target is met, 1 when one is missed (FAIL), 2 for bad
+options or missing data (../shared/data, or $EDGESEG_SHARED_DATA), checked before any work.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _runtime_models import build_tflite, write_camera_video
+from _common import parser, positive_int, run_quietly, work_folder
+from _runtime_models import AERIAL, build_tflite, require_data, write_camera_video
 
 from edgeseg.cli.run_cmd import stream_process_settings
 from edgeseg.core.model_metadata import read_spec, strip_metadata
@@ -45,9 +49,13 @@ from edgeseg.runtime.segmenter import Segmenter
 from edgeseg.runtime.stream_bench import bench_stream, invoke_seconds, read_frames
 
 SIZE = 256
+FRAMES, ROUNDS = 300, 3  # the full run
+QUICK_FRAMES, QUICK_ROUNDS = 100, 2  # --quick
 
 
-def _interpreter(model: Path, threads: int):
+def _interpreter(model: Path, threads: int) -> Any:
+    """A LiteRT interpreter on the model (metadata stripped, as a hand-written loop would load
+    it), tensors allocated."""
     Interpreter, _, _ = resolve_interpreter()
     it = Interpreter(model_content=strip_metadata(model.read_bytes()), num_threads=threads)
     it.allocate_tensors()
@@ -162,6 +170,9 @@ def pycoral_loop(model: Path, video: Path, out: Path, threads: int) -> float:
 
 
 def _edgeseg(threads: int | None, masks_only: bool = False) -> Callable[[Path, Path, Path], float]:
+    """The edgeseg loop as a peer: `edgeseg run --headless --save` in-process (masks only with
+    `masks_only`), at `threads` (None: auto, whose choice is kept for the table)."""
+
     def run(model: Path, video: Path, _out: Path) -> float:
         with stream_process_settings(None):
             r = bench_stream(model, video, threads=threads, masks=masks_only, cpu=False)
@@ -173,16 +184,43 @@ def _edgeseg(threads: int | None, masks_only: bool = False) -> Callable[[Path, P
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--frames", type=int, default=300)
-    ap.add_argument("--rounds", type=int, default=3, help="best of N, interleaved")
-    ap.add_argument("--quick", action="store_true", help="100 frames, 2 rounds")
-    ap.add_argument("--workdir", type=Path, default=None, help="keep the model and video here")
+    ap = parser(__doc__)
+    ap.add_argument(
+        "--frames",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help=f"frames of the 640x480 video (default: {FRAMES}; {QUICK_FRAMES} with --quick)",
+    )
+    ap.add_argument(
+        "--rounds",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help=f"best of N interleaved rounds (default: {ROUNDS}; {QUICK_ROUNDS} with --quick)",
+    )
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"{QUICK_FRAMES} frames, {QUICK_ROUNDS} rounds (a --frames / --rounds given wins)",
+    )
+    ap.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="build the model and video here and keep them; reused when there "
+        "(default: a new temporary folder)",
+    )
     args = ap.parse_args()
     if args.quick:
-        args.frames, args.rounds = 100, 2
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="edgeseg-peers-"))
-    work.mkdir(parents=True, exist_ok=True)
+        given = [f"--{k} {v}" for k, v in (("frames", args.frames), ("rounds", args.rounds)) if v]
+        if given:
+            print(f"--quick with {' and '.join(given)}: the value given wins over --quick's")
+    args.frames = args.frames or (QUICK_FRAMES if args.quick else FRAMES)
+    args.rounds = args.rounds or (QUICK_ROUNDS if args.quick else ROUNDS)
+    require_data(AERIAL)
+    work = work_folder(args.workdir, "edgeseg-peers-")
     print(f"model and video in {work} (untrained U-Net, real converter, real aerial tiles)")
     model = build_tflite(
         work / f"unet{SIZE}_rgb_uint8.tflite", SIZE, "transpose", "int8", rgb=True, io="uint8"
@@ -242,4 +280,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_quietly(main)

@@ -1,36 +1,64 @@
 """What the accuracy levers cost: full int8 vs int8 with the 1 / 2 worst layers kept in float vs
-int16x8, for one U-Net calibrated on real membrane images. Prints size and median invoke latency
-(1 thread) as ratios to full int8, all measured in this one run on this machine.
+int16x8, for one untrained gray U-Net (depth 3) calibrated on real membrane images. Prints size and
+median invoke latency (1 thread) as ratios to full int8, all measured in this one run on this
+machine.
 
-    /work/venv/bin/python benchmarks/bench_quant_levers.py [--size 128] [--upsample resize]
+    python benchmarks/bench_quant_levers.py [--size 128] [--upsample resize] [--data DIR]
 
+Run with the project's venv (conversion needs `.[train]`). --data defaults to isbi2012_membrane in
+../shared/data, or in $EDGESEG_SHARED_DATA; any folder of images edgeseg calibrates from works.
 Only the ratios carry over to other CPUs (16-bit kernels are reference code almost everywhere).
+It prints numbers and has no targets: exit 0 when it measured, 2 for bad options or a --data
+without usable images (checked before the model is built).
 """
 
 from __future__ import annotations
 
-import argparse
-import os
+import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from edgeseg.cli.common import quiet_tensorflow
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DATA, input_error, input_size, parser, require_folder, run_quietly
 
-quiet_tensorflow()  # as the CLI: TensorFlow's and absl's C++ start-up lines hidden
+from edgeseg.core.errors import EdgesegError, first_line
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("EDGESEG_SHARED_DATA", REPO.parent / "shared" / "data"))
+DEPTH = 3  # U-Net levels: the input side must be a multiple of 2**DEPTH
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--upsample", choices=("transpose", "resize"), default="resize")
-    parser.add_argument("--data", type=Path, default=DATA / "isbi2012_membrane")
-    args = parser.parse_args()
+def main() -> int:
+    """Convert the four variants, time them and print the table; 0 when it measured."""
+    ap = parser(__doc__)
+    ap.add_argument(
+        "--size",
+        type=input_size(2**DEPTH, f"the depth-{DEPTH} U-Net halves it {DEPTH} times"),
+        default=128,
+        metavar="N",
+        help="input side in pixels (the model is NxNx1)",
+    )
+    ap.add_argument(
+        "--upsample",
+        choices=("transpose", "resize"),
+        default="resize",
+        help="decoder upsampling: transpose conv, or resize + conv",
+    )
+    ap.add_argument(
+        "--data",
+        type=Path,
+        default=DATA / "isbi2012_membrane",
+        metavar="DIR",
+        help="calibration images: a data set or a folder of images",
+    )
+    args = ap.parse_args()
+    require_folder(args.data, "--data", "pass a data set or a folder of images")
+    from edgeseg.convert.calibration import find_calibration_images, representative_dataset
 
-    from edgeseg.convert.calibration import representative_dataset
+    try:  # no images in it: one line now, not a traceback after the model is built
+        find_calibration_images(args.data)
+    except EdgesegError as exc:
+        input_error(f"--data {args.data}: {first_line(exc)}")
+
     from edgeseg.convert.converter import calibrate, export
     from edgeseg.convert.diagnose import diagnose
     from edgeseg.convert.options import ConvertOptions, Quant
@@ -40,7 +68,7 @@ def main() -> None:
     from edgeseg.train.model import build_unet
 
     spec = ModelSpec(args.size, args.size, ("membrane", "cell"), channels=1)
-    model = build_unet((args.size, args.size, 1), 2, depth=3, upsample=args.upsample)
+    model = build_unet((args.size, args.size, 1), 2, depth=DEPTH, upsample=args.upsample)
     rep = representative_dataset(args.data, spec, count=16)
     base = ConvertOptions()
     calibrated = calibrate(model, spec, base, rep)
@@ -55,7 +83,7 @@ def main() -> None:
         "int8 + 2 float layers": replace(base, float_layers=tuple(e.node for e in ranked[:2])),
         "int16x8": ConvertOptions(quant=Quant.INT16X8),
     }
-    rows = []
+    rows: list[tuple[str, int, float]] = []  # (variant, bytes, median ms)
     with tempfile.TemporaryDirectory() as tmp:
         for name, opts in variants.items():
             out = Path(tmp) / f"{len(rows)}.tflite"
@@ -65,12 +93,13 @@ def main() -> None:
                 (name, res.size_bytes, invoke_latency_ms(out, runs=5 if "16" in name else 30))
             )
     size0, ms0 = rows[0][1], rows[0][2]
-    print(f"U-Net depth 3, {args.size}x{args.size}, upsample {args.upsample}; 1 thread")
+    print(f"U-Net depth {DEPTH}, {args.size}x{args.size}, upsample {args.upsample}; 1 thread")
     print(f"{'variant':24} {'KiB':>8} {'size x':>7} {'ms':>9} {'latency x':>10}")
     for name, size, ms in rows:
         print(f"{name:24} {size / 1024:8.1f} {size / size0:7.2f} {ms:9.2f} {ms / ms0:10.2f}")
     print(f"float layers: {', '.join(e.layer for e in ranked[:2])}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    run_quietly(main)

@@ -8,21 +8,23 @@ connections that send half a request line and wait. Target: FPS with hostile cli
 without >= 0.9 (the server answers 503 past its cap, times the rest out, drops non-readers; the
 pipeline only hands frames over). Also printed: refused connections, the most served at once,
 and open fds.
+
+Run with the project's venv. Exit 0 when the target is met, 1 when it is missed (FAIL), 2 for bad
+options or missing data (../shared/data, or $EDGESEG_SHARED_DATA), checked before any work.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import socket
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _runtime_models import build_tflite, write_video
+from _common import parser, positive_int, run_quietly, work_folder
+from _runtime_models import MEMBRANE, build_tflite, require_data, write_video
 from bench_soak import LoopingVideo
 
 from edgeseg.runtime.segmenter import Segmenter
@@ -63,6 +65,8 @@ def hostile(host: str, port: int, stop: threading.Event, held: list[socket.socke
 
 
 def run(model: Path, video: Path, frames: int, attack: bool) -> tuple[float, str]:
+    """One `run --serve` of `frames` frames with a viewer (and the hostile clients if `attack`):
+    (pipeline FPS, what the server refused and served at most at once)."""
     runner = StreamRunner(
         Segmenter(model), LoopingVideo(video), StreamConfig(max_frames=frames, serve="127.0.0.1:0")
     )
@@ -88,12 +92,21 @@ def run(model: Path, video: Path, frames: int, attack: bool) -> tuple[float, str
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--frames", type=int, default=600)
-    ap.add_argument("--workdir", type=Path, default=None)
+    ap = parser(__doc__)
+    ap.add_argument(
+        "--frames", type=positive_int, default=600, metavar="N", help="frames per run (two runs)"
+    )
+    ap.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="build the model and video here and keep them; reused when there "
+        "(default: a new temporary folder)",
+    )
     args = ap.parse_args()
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="edgeseg-serve-"))
-    work.mkdir(parents=True, exist_ok=True)
+    require_data(MEMBRANE)
+    work = work_folder(args.workdir, "edgeseg-serve-")
     model = build_tflite(work / "unet128_int8.tflite", 128, "transpose", "int8", depth=3, filters=8)
     video = write_video(work / "loop.avi", 48, 128)
 
@@ -111,4 +124,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_quietly(main)

@@ -1,6 +1,7 @@
 """Stream efficiency and int8/float32 invoke ratios, measured in one run.
 
     python benchmarks/bench_stream.py [--frames 300] [--threads N] [--rounds 3] [--with-masks]
+                                      [--workdir DIR]
 
 1. The whole `edgeseg run --headless --save overlay.avi --stats s.json` path (capture, preprocess,
    invoke, postprocess, overlay drawing, video writer; --with-masks adds a PNG per frame) on a
@@ -10,11 +11,14 @@
    own to hide behind inference); the all-cores run is printed too, for peak throughput, since
    there the other stages take CPU from invoke itself. --threads N judges one setting instead.
 2. int8 vs float32 invoke latency for BOTH decoder variants (transpose conv, resize + conv).
+
+Run with the project's venv. Exit 0 when every judged target is met, 1 when one is missed (FAIL),
+2 for bad options or missing data (../shared/data, or $EDGESEG_SHARED_DATA), checked before the
+four models are built.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -24,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _runtime_models import build_tflite, write_video
+from _common import parser, positive_int, run_quietly, work_folder
+from _runtime_models import MEMBRANE, build_tflite, require_data, write_video
 
 from edgeseg.cli.run_cmd import stream_process_settings
 from edgeseg.runtime.segmenter import Segmenter
@@ -78,17 +83,37 @@ def stream_efficiency(
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--frames", type=int, default=300)
+    ap = parser(__doc__)
     ap.add_argument(
-        "--threads", type=int, default=None, help="judge only this thread count (default: both)"
+        "--frames", type=positive_int, default=300, metavar="N", help="frames of the test video"
     )
-    ap.add_argument("--workdir", type=Path, default=None, help="keep models/video here")
-    ap.add_argument("--rounds", type=int, default=3, help="best of N (shared machines)")
+    ap.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="judge only this interpreter thread count (default: all cores but one judged, "
+        "all cores printed)",
+    )
+    ap.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="build the models and video here and keep them; reused when there "
+        "(default: a new temporary folder)",
+    )
+    ap.add_argument(
+        "--rounds",
+        type=positive_int,
+        default=3,
+        metavar="N",
+        help="best of N rounds (shared machines)",
+    )
     ap.add_argument("--with-masks", action="store_true", help="also write a mask PNG per frame")
     args = ap.parse_args()
-    work = args.workdir or Path(tempfile.mkdtemp(prefix="edgeseg-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
+    require_data(MEMBRANE)
+    work = work_folder(args.workdir, "edgeseg-bench-")
     print(f"building models in {work} (untrained U-Nets, real converter) ...", flush=True)
     models = {
         (up, q): build_tflite(work / f"unet{SIZE}_{up}_{q}.tflite", SIZE, up, q)
@@ -136,4 +161,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    run_quietly(main)

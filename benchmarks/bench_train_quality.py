@@ -27,12 +27,15 @@ The default recipe ends with the quantisation-aware model (model.keras; the floa
 model_float.keras); the plain one has none. Prints one table (the float model's mIoU, model.keras's,
 the int8 model's, int8 pixel agreement with model.keras (what `edgeseg check` compares) and with
 the float model, GMAC per frame, int8 invoke ms) and the targets met / missed, judged on
-model.keras. Exit 1 if a measured target is missed, 0 otherwise.
+model.keras. Exit 0 when every target is met, 1 when one is missed or a set could not be measured
+(its error is printed; the other sets still run), 2 for bad options or input, checked before any
+training: a set not found under --data-root (the error lists the ones there) or not a data set,
+--quick with --minutes or --steps (all three set the budget), a --target for a set not in --sets,
+a --json that cannot be written.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -44,14 +47,26 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from edgeseg.cli.common import fast_tensorflow_cpu, quiet_tensorflow
-from edgeseg.runtime.quiet import quiet_native
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # sets the native log levels: TensorFlow's lines hidden, as the CLI
+    DATA,
+    check_dataset,
+    check_output_file,
+    input_error,
+    non_negative_int,
+    parser,
+    positive_float,
+    positive_int,
+    require_folder,
+    run_quietly,
+)
 
-quiet_tensorflow()  # as `edgeseg train`: C++ start-up lines hidden (TF_CPP_ and ABSL_ levels)
+from edgeseg.cli.common import fast_tensorflow_cpu
+from edgeseg.core.errors import first_line
+
 fast_tensorflow_cpu()  # as `edgeseg train` does, before TensorFlow loads
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("EDGESEG_SHARED_DATA", REPO.parent / "shared" / "data"))
+QUICK_MINUTES = 2.0
 SETS = ("isbi2012_membrane", "dubai_aerial", "labelmefacade")
 TARGETS = {"isbi2012_membrane": 0.75, "dubai_aerial": 0.62}  # labelmefacade: well above plain
 WELL_ABOVE = 0.03  # "well above the plain reference": at least 3 mIoU points
@@ -254,37 +269,50 @@ def verdicts(rows: list[Row], targets: dict[str, float] | None = None) -> list[t
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
+    """Check the options and sets, then train, convert and check both recipes on each set."""
+    ap = parser(__doc__)
+    ap.add_argument(
         "--data-root",
         type=Path,
-        default=SHARED,
-        help="folder holding the sets (default ../shared/data, or $EDGESEG_SHARED_DATA)",
+        default=DATA,
+        metavar="DIR",
+        help="folder holding the sets (../shared/data, or $EDGESEG_SHARED_DATA)",
     )
-    parser.add_argument(
+    ap.add_argument(
         "--sets",
         default=",".join(SETS),
-        help="comma-separated dataset folder names under --data-root (any layout edgeseg reads)",
+        metavar="A,B",
+        help="comma-separated data set folder names under --data-root (any layout edgeseg reads)",
     )
-    budget = parser.add_mutually_exclusive_group()
+    budget = ap.add_mutually_exclusive_group()
     budget.add_argument(
-        "--minutes", type=float, default=7.5, help="training budget per model (2 per set)"
+        "--minutes",
+        type=positive_float,
+        default=7.5,
+        metavar="M",
+        help="training budget per model (2 models per set)",
     )
     budget.add_argument(
         "--steps",
-        type=int,
-        help="optimiser steps per model instead of minutes (2000: what `edgeseg train DATA` does)",
+        type=positive_int,
+        metavar="N",
+        help="optimiser steps per model instead of minutes (2000: what `edgeseg train DATA` "
+        "does; default: what --minutes buys)",
     )
-    parser.add_argument(
+    budget.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"{QUICK_MINUTES:g} minutes per model (smoke run; not with --minutes or --steps)",
+    )
+    ap.add_argument(
         "--target",
         action="append",
         default=[],
         metavar="NAME=MIOU",
-        help="an mIoU target for a set (repeatable), e.g. camvid=0.45",
+        help="an mIoU target (0-1) for a set in --sets (repeatable), e.g. camvid=0.45 "
+        "(built in: isbi2012_membrane=0.75, dubai_aerial=0.62)",
     )
-    parser.add_argument(
+    ap.add_argument(
         "--ignore-class",
         action="append",
         default=[],
@@ -292,21 +320,52 @@ def main() -> int:
         help="leave this class out where a set lists it, as `edgeseg train --ignore-class` "
         "(repeatable; any case), e.g. CamVid's Void",
     )
-    parser.add_argument("--quick", action="store_true", help="2 minutes per model (smoke run)")
-    parser.add_argument("--runs", type=int, default=50, help="timed invokes per model")
-    parser.add_argument("--threads", type=int, default=0, help="TF intra-op threads (0: all)")
-    parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
-    args = parser.parse_args()
-    minutes = 2.0 if args.quick else args.minutes
+    ap.add_argument(
+        "--runs", type=positive_int, default=50, metavar="N", help="timed invokes per model"
+    )
+    ap.add_argument(
+        "--threads",
+        type=non_negative_int,
+        default=0,
+        metavar="N",
+        help="TensorFlow intra- and inter-op threads for training (0: all cores)",
+    )
+    ap.add_argument(
+        "--json",
+        type=Path,
+        metavar="FILE",
+        help="also write the rows as JSON here (default: not written)",
+    )
+    args = ap.parse_args()
+    minutes = QUICK_MINUTES if args.quick else args.minutes
+    names = list(dict.fromkeys(s.strip() for s in args.sets.split(",") if s.strip()))
+    if not names:
+        ap.error(f"--sets {args.sets!r}: no set names; e.g. --sets {SETS[0]}")
     targets: dict[str, float] = {}
     for item in args.target:
         name, _, value = item.partition("=")
         try:
-            targets[name.strip()] = float(value)
+            miou = float(value)
         except ValueError:
-            parser.error(f"--target {item}: expected NAME=MIOU, e.g. camvid=0.45")
-    if args.steps is not None and args.steps < 1:
-        parser.error(f"--steps must be >= 1, got {args.steps}")
+            ap.error(f"--target {item}: expected NAME=MIOU, e.g. camvid=0.45")
+        if not 0.0 < miou <= 1.0:
+            ap.error(f"--target {item}: mIoU is a fraction in (0, 1], e.g. camvid=0.45")
+        if name.strip() not in names:
+            ap.error(f"--target {item}: {name.strip()!r} is not in --sets ({', '.join(names)})")
+        targets[name.strip()] = miou
+    root = require_folder(
+        args.data_root, "--data-root", "pass --data-root DIR or set EDGESEG_SHARED_DATA"
+    )
+    missing = [n for n in names if not (root / n).is_dir()]
+    if missing:
+        there = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+        input_error(
+            f"--sets: {', '.join(repr(n) for n in missing)} not found under {root}; "
+            f"available: {', '.join(there) or 'none'}"
+        )
+    for name in names:  # layout and class names now, not after another set's half hour
+        check_dataset(root / name, "--sets")
+    check_output_file(args.json, "--json")
     budget_text = f"{args.steps} optimiser steps" if args.steps else f"{minutes:g} min of training"
 
     import tensorflow as tf
@@ -322,12 +381,10 @@ def main() -> int:
     machine = f"{cpu_model()}, {os.cpu_count()} logical CPUs"
     log(f"budget: {budget_text} per model on {machine}")
     rows: list[Row] = []
+    failed: list[tuple[str, str]] = []  # (set, why it was not measured)
     with tempfile.TemporaryDirectory(prefix="bench-train-quality-") as tmp:
-        for name in [s.strip() for s in args.sets.split(",") if s.strip()]:
-            data = args.data_root / name
-            if not data.is_dir():
-                log(f"skip {name}: {data} not found (pass --data-root or set EDGESEG_SHARED_DATA)")
-                continue
+        for name in names:
+            data = root / name
             try:
                 rows += run_set(
                     data,
@@ -339,7 +396,9 @@ def main() -> int:
                     tuple(args.ignore_class),
                 )
             except Exception as exc:  # one unusable set must not hide the others' numbers
-                log(f"skip {name}: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+                why = f"{type(exc).__name__}: {first_line(exc)}"
+                log(f"skip {name}: {why}")
+                failed.append((name, why))
 
     print(f"\nbudget {budget_text} per model; {machine}")
     columns = ["dataset", "recipe", "input", "steps", "train min", "float mIoU", "model mIoU"]
@@ -356,17 +415,17 @@ def main() -> int:
             f"| {r.gmacs:.2f} | {r.invoke_ms:.1f} |"
         )
     results = verdicts(rows, targets)
+    # a set that was not measured is no PASS: a run that measured nothing must not exit 0
+    results += [(f"{name} not measured ({why})", False) for name, why in failed]
     for target, met in results:
         print(f"{'met   ' if met else 'MISSED'} {target}")
     if args.json:
         from edgeseg.core.fileio import write_json
 
         write_json(args.json, [r.__dict__ for r in rows])
-    return 0 if all(met for _, met in results) else 1
+    return 0 if results and all(met for _, met in results) else 1
 
 
 if __name__ == "__main__":
     # as the CLI: the converter's and LiteRT's native lines (fd 2) are not shown; log() still is
-    with quiet_native(show_on_error=False):
-        code = main()
-    sys.exit(code)
+    run_quietly(main)

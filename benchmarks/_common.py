@@ -1,0 +1,168 @@
+"""Shared by every benchmark script: where the real data sets are, argparse pieces that make bad
+options usage errors (exit 2) before any model is built, one-line input errors, and a runner that
+keeps native library lines off the terminal as the CLI does.
+
+Exit codes, the same in every script: 0 every target met, 1 a target missed (FAIL), 2 bad usage
+or input (a bad option, a missing data set, a --workdir that cannot be a folder). Bad input is one
+line naming the option or file; it is never read as a PASS or a FAIL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import NoReturn
+
+from edgeseg.cli.quiet import set_native_env, worth_showing
+from edgeseg.core.errors import EdgesegError, first_line
+from edgeseg.runtime.quiet import NativeLog, quiet_native
+
+# Before TensorFlow loads (the scripts import it inside main()), as the CLI does: the TF_CPP_,
+# ABSL_ and GLOG_ log levels that hide TensorFlow's, absl's and oneDNN's start-up lines (values
+# the user set win).
+set_native_env(verbose=False)
+
+REPO = Path(__file__).resolve().parents[1]
+# The real data sets: ../shared/data beside the repository, or $EDGESEG_SHARED_DATA (as tests/).
+DATA = Path(os.environ.get("EDGESEG_SHARED_DATA") or REPO.parent / "shared" / "data")
+DATA_HINT = "set EDGESEG_SHARED_DATA to the folder holding the data sets (default ../shared/data)"
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """--help shows the whole module docstring as written and every option's default; options
+    whose default is None, False or empty say in their own help text what happens instead."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        default = action.default
+        if default is None or default is False or default == []:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def parser(doc: str | None) -> argparse.ArgumentParser:
+    """An ArgumentParser with the script's full docstring as its description."""
+    return argparse.ArgumentParser(description=doc, formatter_class=HelpFormatter)
+
+
+def int_at_least(low: int) -> Callable[[str], int]:
+    """argparse type: a whole number >= `low` (else a usage error naming the option, exit 2)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+
+    return parse
+
+
+positive_int = int_at_least(1)
+non_negative_int = int_at_least(0)
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0 (else a usage error naming the option, exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
+    return value
+
+
+def input_size(factor: int, why: str) -> Callable[[str], int]:
+    """argparse type: a U-Net input side, a positive multiple of `factor` (`why` says why)."""
+
+    def parse(text: str) -> int:
+        value = positive_int(text)
+        if value % factor:
+            near = max(factor, value // factor * factor)
+            raise argparse.ArgumentTypeError(
+                f"must be a multiple of {factor} ({why}), got {value}; e.g. {near}"
+            )
+        return value
+
+    return parse
+
+
+def input_error(message: str) -> NoReturn:
+    """Bad input found after parsing (a missing data set, an unusable folder): one line on
+    stderr naming the option or file, exit 2, so it reads as neither a PASS nor a FAIL."""
+    print(f"{Path(sys.argv[0]).name}: error: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
+
+
+def require_folder(path: Path, option: str, hint: str) -> Path:
+    """`path` must be an existing folder, else an input error naming `option` with `hint`."""
+    if not path.is_dir():
+        what = "is a file, not a folder" if path.exists() else "folder not found"
+        input_error(f"{option} {path}: {what}; {hint}")
+    return path
+
+
+def check_dataset(path: Path, option: str) -> None:
+    """A data set edgeseg can open (layout, class names; pairs are read later by training),
+    else an input error naming `option`: checked before minutes of training start."""
+    from edgeseg.data.dataset import open_dataset
+
+    require_folder(path, option, "pass a data set folder edgeseg reads")
+    try:
+        open_dataset(path, validate=False)
+    except EdgesegError as exc:
+        input_error(f"{option} {path}: {first_line(exc)}")
+
+
+def work_folder(path: Path | None, prefix: str) -> Path:
+    """--workdir, created if missing, or a new temporary folder when it is not given; a path
+    that cannot be a folder (a file, no write access) is an input error before any work."""
+    if path is None:
+        return Path(tempfile.mkdtemp(prefix=prefix))
+    from edgeseg.core.fileio import make_dir
+
+    try:
+        return make_dir(path, label="--workdir")
+    except EdgesegError as exc:
+        input_error(first_line(exc))
+
+
+def check_output_file(path: Path | None, option: str) -> None:
+    """A file the run writes at its end (--json) must be writable now, not after the run."""
+    if path is None:
+        return
+    from edgeseg.core.fileio import check_output
+
+    try:
+        check_output(path, label=option)
+    except EdgesegError as exc:
+        input_error(first_line(exc))
+
+
+def run_quietly(main: Callable[[], int]) -> NoReturn:
+    """Run a benchmark's main() and exit with its code, as the CLI runs a command: what native
+    libraries write to file descriptor 2 (the converter's MLIR notes, absl lines, LiteRT's
+    XNNPACK INFO line) is captured while Python's own stderr stays on the terminal. If main()
+    raises, the captured warnings and errors are shown first (they may explain it); an
+    edgeseg error (bad input the library refused) is one line and exit 2."""
+    log: NativeLog | None = None
+    try:
+        with quiet_native(show_on_error=False) as log:
+            code = main()
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:
+        shown = worth_showing(log.text) if log is not None else ""
+        if shown:
+            print(f"native library log:\n{shown}", file=sys.stderr, flush=True)
+        if isinstance(exc, EdgesegError):
+            input_error(first_line(exc))
+        raise
+    raise SystemExit(code)
