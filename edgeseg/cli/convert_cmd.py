@@ -228,7 +228,7 @@ def convert(
         convert_quality.check_flags(options, diagnose=diagnose, max_drop=max_drop, data=data)
         if diagnose or max_drop is not None:
             assert calib is not None
-            convert_quality.run(
+            written = convert_quality.run(
                 model,
                 calib,
                 out,
@@ -240,6 +240,8 @@ def convert(
                 edgetpu=edgetpu,
                 edgetpu_strict=edgetpu_strict,
             )
+            if written is not None and not edgetpu:
+                _next_steps(model, written, options.quant)
             return
         with phases("load") as steps:
             outcome = convert_model(

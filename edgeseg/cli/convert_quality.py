@@ -89,15 +89,16 @@ def run(
     max_float_layers: int,
     edgetpu: bool,
     edgetpu_strict: bool = False,
-) -> None:
-    """--diagnose alone: write the per-layer report, no model. With --max-drop: the repair loop."""
+) -> Path | None:
+    """--diagnose alone: write the per-layer report, no model. With --max-drop: the repair loop;
+    returns the model it wrote (None for --diagnose alone)."""
     from edgeseg.convert.pipeline import default_out
 
     out = out or default_out(model, options.quant)
     print_coverage(calib, spec_beside(model), options)
     if max_drop is None:
         _diagnose_only(model, calib, out.parent, options)
-        return
+        return None
     from edgeseg.convert.repair import repair
 
     assert data is not None
@@ -122,17 +123,18 @@ def run(
     if not result.passed:
         raise fail(result.message(), 1)
     if not edgetpu:
-        return
+        return result.path
     if result.chosen.float_layers:  # not compiled: the note above says why
         if edgetpu_strict:
             raise fail(
                 "float layers kept: they run on the CPU, not the Edge TPU (--edgetpu-strict)", 1
             )
-        return
+        return result.path
     from edgeseg.cli.convert_edgetpu import edgetpu_step
 
     assert result.report_path is not None
     edgetpu_step(result.path, result.report_path, strict=edgetpu_strict)
+    return result.path
 
 
 def _diagnose_only(model: Path, calib: Path, out_dir: Path, options: ConvertOptions) -> None:

@@ -203,6 +203,13 @@ def test_max_drop_path_takes_the_same_edgetpu_step(
     assert "not the Edge TPU (--edgetpu-strict)" in _errors(result)[0]
     assert not (tmp_path / "mixed_edgetpu.tflite").exists()
 
+    # without --edgetpu a model within the limit ends as every conversion does: next: lines
+    monkeypatch.setattr(repair_mod, "repair", full_int8_within_limit)
+    args[args.index(str(out2))] = str(tmp_path / "kept.tflite")
+    result = runner.invoke(app, [*args, "--data", calib], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert f"next: edgeseg check {model} {tmp_path / 'kept.tflite'} --data" in result.output
+
 
 def test_convert_suggests_the_gate_then_the_camera(workdir: Path, tmp_path: Path) -> None:
     """After an int8 conversion: `check` against the .keras (DATA where config.json names no
