@@ -257,6 +257,18 @@ def check_output_path(path: str | Path) -> None:
         )
 
 
+def check_model_out(out: Path) -> None:
+    """`convert --out`: a .tflite file name, as eval, run and info tell a model by its suffix
+    (`--out model.keras` replaced the trained model with the converted one, without a word;
+    `--out noext` wrote a model eval then refused)."""
+    check_output_path(out)
+    if out.suffix.lower() != ".tflite":
+        raise ConversionError(
+            f"--out {out}: give a .tflite file name, such as {out.with_suffix('.tflite')} "
+            "(eval, run and info tell a model by its suffix)"
+        )
+
+
 @dataclass(frozen=True)
 class ExportResult:
     """What `export` wrote."""

@@ -12,7 +12,7 @@ from pathlib import Path
 from edgeseg.convert.calibration import CalibrationSet, Progress, representative_dataset
 from edgeseg.convert.converter import (
     ExportResult,
-    check_output_path,
+    check_model_out,
     check_qat_options,
     export,
     float32_size,
@@ -75,7 +75,7 @@ def convert_model(
 
     options = options or ConvertOptions()
     out = Path(out) if out is not None else default_out(model_path, options.quant)
-    check_output_path(out)
+    check_model_out(out)
     model, spec = load_keras_model(model_path)  # float_miou: training's best validation score
     qat = is_quantized(model)  # quantisation-aware: its int8 ranges are in the model
     if qat:

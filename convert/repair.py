@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeseg.convert.calibration import CalibrationSet, representative_dataset
-from edgeseg.convert.converter import atomic_write_bytes, calibrate, check_output_path, export
+from edgeseg.convert.converter import atomic_write_bytes, calibrate, check_model_out, export
 from edgeseg.convert.diagnose import DiagnoseResult, LayerError, diagnose
 from edgeseg.convert.options import ConvertOptions, Quant
 from edgeseg.convert.validate import report_path_for, validate, write_report
@@ -277,7 +277,7 @@ def repair(
     options = options or ConvertOptions()
     _check_arguments(options, max_float_layers)
     out = Path(out)
-    check_output_path(out)
+    check_model_out(out)
     model, spec = load_keras_model(model_path)
     rep = (
         calib

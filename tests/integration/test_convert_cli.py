@@ -417,3 +417,25 @@ def test_help_texts() -> None:
     assert "int8" in result.stdout and "float16" in result.stdout
     result = runner.invoke(app, ["info", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0 and "without TensorFlow" in result.stdout
+
+
+def test_out_must_be_a_tflite_file_so_the_model_is_never_overwritten(
+    workdir: Path, tmp_path: Path
+) -> None:
+    """`convert run/model.keras --out run/model.keras` replaced the trained model with the
+    converted bytes and exited 0; `--out noext` wrote a model that eval then refused."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(workdir / "run", run)
+    model = run / "model.keras"
+    before = model.read_bytes()
+    calib = ["--calib", str(workdir / "calib_gray")]
+    for out in (model, tmp_path / "noext"):
+        result = runner.invoke(app, ["convert", str(model), *calib, "--out", str(out)])
+        assert result.exit_code == 2, result.output
+        assert _errors(result) == [
+            f"error: --out {out}: give a .tflite file name, such as {out.with_suffix('.tflite')} "
+            "(eval, run and info tell a model by its suffix)"
+        ]
+    assert model.read_bytes() == before and not (tmp_path / "noext").exists()
