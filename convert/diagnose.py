@@ -133,6 +133,17 @@ DIRECT_METRICS = {"channel_error": _channel_error}
 # === Names ===
 
 
+def layer_names(model: Any) -> list[str]:
+    """Every layer's name in network order, those inside a nested model (MobileNetV2's
+    encoder) in its place: what the converted graph's node names are matched against."""
+    names: list[str] = []
+    for layer in model.layers:
+        names.append(layer.name)
+        if hasattr(layer, "layers"):
+            names += layer_names(layer)
+    return names
+
+
 def layer_label(node: str, known: Sequence[str] | None = None) -> str:
     """'m/enc0_relu1_1/Relu;m/enc0_conv1_1/convolution' -> 'enc0_conv1+enc0_relu1'.
 
@@ -144,10 +155,12 @@ def layer_label(node: str, known: Sequence[str] | None = None) -> str:
         bits = part.split("/")
         if len(bits) < 2:
             continue
-        name = bits[1]
-        base = re.sub(r"_\d+$", "", name)
-        if known is None or base in order:
-            name = base
+        name = bits[1] if known is not None else re.sub(r"_\d+$", "", bits[1])
+        # the innermost known layer: a nested encoder's block_15_project, not 'encoder'
+        for bit in reversed(bits[1:]):
+            if (base := re.sub(r"_\d+$", "", bit)) in order:
+                name = base
+                break
         if name not in names:
             names.append(name)
     names.sort(key=lambda n: order.get(n, len(order)))
@@ -248,8 +261,7 @@ def diagnose(
         model, spec = serving_model(model, spec, opts)
     if calibrated is None:
         calibrated = calibrate(model, spec, opts, calib)
-    layers_attr = getattr(model, "layers", None)
-    known = [layer.name for layer in layers_attr] if layers_attr is not None else None
+    known = layer_names(model) if hasattr(model, "layers") else None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice

@@ -87,3 +87,19 @@ def test_weights_need_the_mobilenet_encoder() -> None:
         TrainConfig(data=Path("d"), out=Path("o"), weights="imagenet")
     config = TrainConfig(data=Path("d"), out=Path("o"), encoder="mobilenetv2", size=(96, 128))
     assert config.architecture()["encoder"] == "mobilenetv2"
+
+
+def test_int8_diagnosis_names_the_encoders_own_layers() -> None:
+    """Every MobileNetV2 row of --diagnose / --max-drop read 'encoder' (the nested model), so
+    the table named one layer ten times and `kept in float: encoder` said nothing."""
+    from edgeseg.convert.diagnose import layer_label, layer_names
+
+    model = build_mobilenetv2_unet((64, 64, 3), 3, alpha=0.35, upsample="resize")
+    known = layer_names(model)
+    assert "encoder" in known and "block_15_project" in known and "block_15_project_BN" in known
+    assert known.index("block_15_project") < known.index("block_15_project_BN")
+    node = (
+        "model/encoder_1/block_15_project_BN_1/FusedBatchNormV3;"
+        "model/encoder_1/block_15_project_1/convolution"
+    )
+    assert layer_label(node, known) == "block_15_project+block_15_project_BN"
