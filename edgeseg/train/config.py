@@ -8,6 +8,7 @@ import json
 import logging
 import math
 import numbers
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -144,6 +145,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "data", Path(self.data))
         object.__setattr__(self, "out", Path(self.out))
+        if isinstance(self.weights, os.PathLike):  # weights=Path(...) from Python, as data=
+            object.__setattr__(self, "weights", os.fspath(self.weights))
         self._check_numbers()
         if self.size is not None:
             object.__setattr__(self, "size", parse_size(self.size))
@@ -321,6 +324,8 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.update(data=str(self.data.absolute()), out=str(self.out))  # data: found from anywhere
+        if self.weights not in (None, "imagenet"):  # a file: found from anywhere, as data
+            d["weights"] = str(Path(str(self.weights)).absolute())
         d["size"] = list(self.size) if self.size is not None else None
         d["classes"] = list(self.classes) if self.classes is not None else None
         d["ignore_classes"] = list(self.ignore_classes)
@@ -376,7 +381,9 @@ def load_train_config(run_dir: str | Path) -> TrainConfig:
     """The TrainConfig saved in RUN_DIR/config.json (to resume a run with the same settings)."""
     path = Path(run_dir) / CONFIG_NAME
     try:
-        return TrainConfig.from_dict(json.loads(path.read_text())["train"])
+        saved = json.loads(path.read_text())["train"]
+        # a recorded run: its weights file was read when it started and need not be there now
+        return TrainConfig.from_dict({**saved, "resume": True})
     except FileNotFoundError as exc:
         raise ModelError(f"{path}: not found; nothing to resume in {run_dir}") from exc
     except (KeyError, TypeError, json.JSONDecodeError) as exc:

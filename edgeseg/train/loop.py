@@ -7,15 +7,17 @@ import contextlib
 import json
 import logging
 import math
+import re
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 
-from edgeseg.core.errors import ModelError, first_line
+from edgeseg.core.errors import ModelError
 from edgeseg.core.fileio import write_json
 from edgeseg.core.metrics import SegmentationScores
 from edgeseg.core.spec import ModelSpec
@@ -75,14 +77,19 @@ def _fresh_model(config: TrainConfig, spec: ModelSpec) -> keras.Model:
             synchronized_bn=sync,
         )
     try:
-        return build_mobilenetv2_unet(
-            shape,
-            spec.num_classes,
-            alpha=config.alpha,
-            upsample=config.upsample,  # type: ignore[arg-type]
-            weights=config.weights,
-            synchronized_bn=sync,
-        )
+        with warnings.catch_warnings():
+            # Keras warns once per object of a weights file that does not fit (76 lines for
+            # another --alpha; the error below says it in one), and that ImageNet weights for
+            # 224x224 serve any input size (as they do: convolutions take any size)
+            warnings.simplefilter("ignore", UserWarning)
+            return build_mobilenetv2_unet(
+                shape,
+                spec.num_classes,
+                alpha=config.alpha,
+                upsample=config.upsample,  # type: ignore[arg-type]
+                weights=config.weights,
+                synchronized_bn=sync,
+            )
     except Exception as exc:  # download (URLError, OSError) or a file of other shapes (ValueError)
         if config.weights is None:
             raise
@@ -94,8 +101,23 @@ def _fresh_model(config: TrainConfig, spec: ModelSpec) -> keras.Model:
         )
         raise ModelError(
             f"--weights {config.weights}: cannot load MobileNetV2 encoder weights "
-            f"({type(exc).__name__}: {first_line(exc)}); {hint}"
+            f"({_load_failure(exc)}); {hint}"
         ) from exc
+
+
+def _load_failure(exc: Exception) -> str:
+    """Why Keras could not load a weights file, in a line: its message puts the reason (the
+    shapes that differ) after a blank line, and a first line alone ended in a colon."""
+    text = " ".join(str(exc).split())
+    shapes = re.search(
+        r"A total of (\d+) objects could not be loaded.*?name=([\w.]+).*?"
+        r"variable\.shape=(\([^)]*\)), Received: value\.shape=(\([^)]*\))",
+        text,
+    )
+    if shapes:
+        count, layer, here, there = shapes.groups()
+        return f"{count} layers do not fit, such as {layer}: {here} here, {there} in the file"
+    return f"{type(exc).__name__}: {text[:300]}"
 
 
 def _loss(config: TrainConfig, frequencies: np.ndarray, spec: ModelSpec) -> SegmentationLoss:

@@ -103,3 +103,57 @@ def test_int8_diagnosis_names_the_encoders_own_layers() -> None:
         "model/encoder_1/block_15_project_1/convolution"
     )
     assert layer_label(node, known) == "block_15_project+block_15_project_BN"
+
+
+def test_weights_for_another_alpha_are_one_line_saying_which_shapes_differ(
+    tmp_path: Path, recwarn: pytest.WarningsRecorder
+) -> None:
+    """Keras printed a UserWarning per object that did not fit (76 for another --alpha) and the
+    error was cut at its first line, which ended in a colon before the reason."""
+    from edgeseg.core.errors import ModelError
+    from edgeseg.core.spec import ModelSpec
+    from edgeseg.train.loop import _fresh_model
+
+    other = keras.applications.MobileNetV2(
+        input_shape=(32, 32, 3), alpha=0.5, include_top=False, weights=None
+    )
+    path = tmp_path / "alpha05.weights.h5"
+    other.save_weights(path)
+    config = TrainConfig(
+        data=Path("d"),
+        out=Path("o"),
+        encoder="mobilenetv2",
+        alpha=0.35,
+        weights=path,
+        size=(32, 32),
+    )
+    assert config.weights == str(path)  # a Path from Python is kept as the string config.json holds
+    with pytest.raises(ModelError) as info:
+        _fresh_model(config, ModelSpec(32, 32, ("a", "b")))
+    message = str(info.value)
+    assert "\n" not in message and "layers do not fit, such as " in message
+    assert " here, (" in message and "in the file); it must hold" in message
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+
+
+def test_a_recorded_run_reads_without_its_weights_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--resume (and info, convert) of a --weights FILE run failed 'weights file not found'
+    once the file had moved, or from another folder: the path was recorded as typed."""
+    import json
+
+    from edgeseg.train.config import load_train_config
+
+    monkeypatch.chdir(tmp_path)
+    Path("w.weights.h5").write_bytes(b"not read here")
+    config = TrainConfig(
+        data=Path("d"), out=Path("o"), encoder="mobilenetv2", weights="w.weights.h5"
+    )
+    saved = config.to_dict()
+    assert saved["weights"] == str(tmp_path / "w.weights.h5")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"train": saved}))
+    Path("w.weights.h5").unlink()
+    assert load_train_config(run).weights == str(tmp_path / "w.weights.h5")
