@@ -431,6 +431,7 @@ def build_config(
             base["epochs"] = None  # the new step budget decides the epochs
         base.update(given, resume=True, out=out, data=data or base["data"], verbose=verbose)
         return TrainConfig.from_dict(base)
+    _warn_inapplicable(given)
     seed = given.get("seed", 0)
     source = Path(data) if data is not None else _synthetic_data(out, seed, progress)
     if "val_fraction" in given and _has_own_val(source):
@@ -441,6 +442,21 @@ def build_config(
             source,
         )
     return TrainConfig(data=source, out=out, overwrite=overwrite, verbose=verbose, **given)
+
+
+def _warn_inapplicable(given: dict[str, Any]) -> None:
+    """Options the chosen encoder does not use are said, not recorded as if they had shaped the
+    network (`--depth 5` with MobileNetV2 went into config.json)."""
+    encoder = given.get("encoder", "unet")
+    if encoder == "unet" and "alpha" in given:
+        log.warning("--alpha is the MobileNetV2 encoder's width; the U-Net does not use it")
+    unused = [f"--{name}" for name in ("depth", "filters") if name in given]
+    if encoder == "mobilenetv2" and unused:
+        log.warning(
+            "%s shape%s the U-Net encoder; MobileNetV2's width is --alpha, its depth fixed",
+            " and ".join(unused),
+            "" if len(unused) > 1 else "s",
+        )
 
 
 def _has_own_val(data: Path) -> bool:

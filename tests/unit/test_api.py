@@ -338,3 +338,20 @@ def test_config_json_records_the_data_folder_as_an_absolute_path(
     config = TrainConfig(data=Path("sets/membrane"), out=Path("runs/x"))
     assert config.to_dict()["data"] == str(tmp_path / "sets" / "membrane")
     assert TrainConfig.from_dict(config.to_dict()).data == tmp_path / "sets" / "membrane"
+
+
+def test_options_the_encoder_does_not_use_are_said(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from edgeseg.train.config import build_config
+
+    (tmp_path / "d").mkdir()
+    with caplog.at_level("WARNING", logger="edgeseg"):
+        build_config(tmp_path / "d", tmp_path / "a", {"alpha": 0.5})
+        build_config(
+            tmp_path / "d", tmp_path / "b", {"encoder": "mobilenetv2", "depth": 5, "filters": 32}
+        )
+        build_config(tmp_path / "d", tmp_path / "c", {"encoder": "mobilenetv2", "alpha": 0.5})
+    assert caplog.text.count("--alpha is the MobileNetV2 encoder's width") == 1
+    assert "--depth and --filters shape the U-Net encoder" in caplog.text
+    assert len(caplog.records) == 2
