@@ -20,7 +20,7 @@ from edgeseg.convert.calibration import find_calibration_images
 from edgeseg.core.errors import DatasetError
 from edgeseg.core.processing import prepare_mask
 from edgeseg.core.spec import ModelSpec
-from edgeseg.data.dataset import open_dataset
+from edgeseg.data.dataset import Dataset, open_dataset
 
 RARE_FRACTION = 0.001  # below 0.1 % of the calibration pixels a class is reported as rare
 
@@ -34,6 +34,8 @@ class ClassCoverage:
     images: tuple[int, ...]  # calibration frames in which the class appears at all
     frames: int  # calibration frames that had a mask
     frames_without_mask: int = 0
+    # the calibration data's own class names when they are not the model's (nothing counted)
+    other_names: tuple[str, ...] = ()
 
     @property
     def total_pixels(self) -> int:
@@ -57,7 +59,14 @@ class ClassCoverage:
         )
 
     def warnings(self) -> list[str]:
-        """One line per problem: absent classes (uncalibrated) and very rare ones."""
+        """One line per problem: masks of other classes than the model's (another data set);
+        absent classes (uncalibrated) and very rare ones."""
+        if self.other_names:
+            return [
+                f"the calibration data's masks name other classes ({_names(self.other_names)}) "
+                f"than the model's ({_names(self.class_names)}); calibration frames should show "
+                "what the model will see (class coverage not counted)"
+            ]
         out = []
         if self.absent:
             out.append(
@@ -89,6 +98,10 @@ class ClassCoverage:
         }
 
 
+def _names(names: tuple[str, ...]) -> str:
+    return ", ".join(names[:4]) + (" ..." if len(names) > 4 else "")
+
+
 def calibration_paths(folder: str | Path, count: int, seed: int = 0) -> list[Path]:
     """The image files `representative_dataset(folder, spec, count, seed)` draws, in its order.
 
@@ -109,21 +122,33 @@ def class_coverage(
     (`prepare_mask`, nearest), so the counts are what the model input covers.
     """
     folder = Path(calib_dir)
-    try:  # a folder of images alone (calib_data/) is no dataset: no masks, no coverage
-        ds = open_dataset(
+
+    def opened(classes: tuple[str, ...] | None) -> Dataset:
+        return open_dataset(
             folder,
-            # classes the model leaves out are named in the data's own class list
-            classes=None if spec.ignored_classes else spec.class_names,
+            classes=classes,
             val_fraction=0.0,  # train and val are counted together: no split needed
             ignore_index=spec.ignore_index,
             validate=False,
             ignore_classes=spec.ignored_classes,
             unlisted_colors=spec.unlisted_colors,
         )
+
+    try:  # with the data's own class names, when it has some: another set's say so
+        ds = opened(None)
     except DatasetError:
-        return None  # no masks, or none usable: calibration still works, coverage is unknown
+        try:  # a folder of images alone (calib_data/) is no dataset: no masks, no coverage
+            ds = opened(None if spec.ignored_classes else spec.class_names)
+        except DatasetError:
+            return None  # no masks, or none usable: calibration works, coverage is unknown
     if ds.class_names != spec.class_names:
-        return None
+        return ClassCoverage(
+            spec.class_names,
+            (0,) * spec.num_classes,
+            (0,) * spec.num_classes,
+            0,
+            other_names=ds.class_names,
+        )
     by_image = {s.image.resolve(): s for s in (*ds.train, *ds.val)}
     n = spec.num_classes
     pixels = np.zeros(n, np.int64)

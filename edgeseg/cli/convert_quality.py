@@ -54,6 +54,10 @@ def print_coverage(calib: Path | None, spec: ModelSpec | None, options: ConvertO
     cov = class_coverage(calib, spec, count=options.calib_count, seed=options.seed)
     if cov is None:
         return
+    if cov.other_names:  # another data set's masks: nothing to count, one warning
+        for line in cov.warnings():
+            warn(f"--calib {calib}: {line}")
+        return
     shares = ", ".join(
         f"{n} {100 * f:.1f}%" for n, f in zip(cov.class_names, cov.fractions, strict=True)
     )

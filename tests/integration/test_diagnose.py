@@ -272,3 +272,26 @@ def test_coverage_is_none_for_a_plain_image_folder(tmp_path: Path) -> None:
     root = make_dataset(tmp_path / "d")
     spec = ModelSpec(SIZE, SIZE, ("bright", "dark"), channels=1)
     assert class_coverage(root / "val" / "images", spec) is None
+
+
+def test_coverage_of_another_sets_masks_is_not_counted_under_the_models_names(
+    tmp_path: Path,
+) -> None:
+    """Calibrating an aerial model on the membrane set printed 'water 22%, land 78%': the
+    other set's class ids counted as the model's classes. Data without class names of its own
+    is still counted with the model's."""
+    from edgeseg.convert.calib_coverage import class_coverage
+
+    root = make_dataset(tmp_path / "d")
+    spec = ModelSpec(SIZE, SIZE, ("water", "land"), channels=1)
+    cov = class_coverage(root, spec, count=8)
+    assert cov is not None and cov.frames == 0
+    assert cov.other_names == ("bright", "dark")
+    assert cov.warnings() == [
+        "the calibration data's masks name other classes (bright, dark) than the model's (water, "
+        "land); calibration frames should show what the model will see (class coverage not "
+        "counted)"
+    ]
+    (root / "labels.txt").unlink()
+    unnamed = class_coverage(root, spec, count=8)
+    assert unnamed is not None and unnamed.frames == 8 and unnamed.other_names == ()
