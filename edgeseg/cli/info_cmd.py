@@ -23,6 +23,13 @@ from edgeseg.core.spec import ModelSpec
 from edgeseg.train import CONFIG_NAME
 
 
+def _arch_value(key: str, value: object) -> str:
+    """An architecture setting as --help names it: weights None is 'random'."""
+    if key == "weights" and value is None:
+        return "random"
+    return str(value)
+
+
 def _cost(model: Path, spec: ModelSpec | None) -> str:
     """MACs per frame counted from the .tflite's ops; parameters as recorded at training."""
     from edgeseg.runtime.inspect import count_model_macs
@@ -61,7 +68,9 @@ def _spec_rows(table: Table, spec: ModelSpec) -> None:
     table.add_row("target", spec.target)
     arch = spec.extra.get("architecture")
     if isinstance(arch, dict):
-        table.add_row("architecture", ", ".join(f"{k} {v}" for k, v in arch.items()))
+        table.add_row(
+            "architecture", ", ".join(f"{k} {_arch_value(k, v)}" for k, v in arch.items())
+        )
     # percent, as `edgeseg eval` and `edgeseg check` report scores
     miou = "unknown" if spec.float_miou is None else f"{100 * spec.float_miou:.2f}%"
     qat = spec.extra.get("qat")

@@ -146,3 +146,11 @@ def test_info_takes_the_class_names_a_dataset_without_labels_needs(tmp_path: Pat
     assert "4 classes from the given class list" in " ".join(named.output.split())
     elsewhere = runner.invoke(app, ["info", str(tmp_path / "m.tflite"), "--classes", "a,b"])
     assert elsewhere.exit_code == 2 and "--classes: applies to a dataset folder" in elsewhere.stderr
+
+
+def test_info_names_a_random_encoder_as_help_does() -> None:
+    """`weights None` in info's architecture row; --help calls it random."""
+    from edgeseg.cli.info_cmd import _arch_value
+
+    assert _arch_value("weights", None) == "random"
+    assert _arch_value("weights", "imagenet") == "imagenet" and _arch_value("depth", 4) == "4"
