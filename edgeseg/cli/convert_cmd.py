@@ -165,7 +165,8 @@ def convert(
 
     with user_errors():
         check_io(quant, io)
-    io, edgetpu = resolve_target(model, io, edgetpu, quant)
+    # --edgetpu-strict asks for compiling as --edgetpu does: no "compile it with --edgetpu" note
+    io, edgetpu = resolve_target(model, io, edgetpu or edgetpu_strict, quant)
     quiet_tensorflow()
     call(require_training_stack, "edgeseg convert")
     from edgeseg.cli import convert_quality

@@ -114,6 +114,12 @@ def test_edgetpu_target_converts_with_uint8_input(tmp_path: Path, aerial_data: P
     assert "calibrating 0/?" not in proc.stderr
     seg = edgeseg.Segmenter(model.with_name("model_int8.tflite"))
     assert seg.input["dtype"] == np.uint8 and seg.spec.target == "edgetpu"
+    if shutil.which("edgetpu_compiler") is None:  # asked for: no "compile it with --edgetpu"
+        strict = edgeseg_cli(
+            "convert", model, "--calib", aerial_data, "--calib-count", "8", "--edgetpu-strict"
+        )
+        assert strict.returncode == 2 and "edgetpu_compiler" in strict.stderr, strict.stderr
+        assert "compile it on x86-64 Linux with --edgetpu" not in strict.stdout
 
 
 def test_convert_and_check_from_python(tmp_path: Path, aerial_data: Path) -> None:
