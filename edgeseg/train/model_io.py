@@ -20,7 +20,20 @@ def spec_from_model(model: keras.Model, class_names: tuple[str, ...] | None = No
     """A default spec read off the model's shapes, for models that came without config.json."""
     check_segmentation_model(model)
     _, h, w, c = model.input_shape
-    return ModelSpec.from_shapes(h, w, c, model.output_shape[-1], class_names)
+    spec = ModelSpec.from_shapes(h, w, c, model.output_shape[-1], class_names)
+    norm = _normalisation(model)
+    return spec if norm is None else spec.with_updates(norm_scale=norm[0], norm_offset=norm[1])
+
+
+def _normalisation(model: keras.Model) -> tuple[float, float] | None:
+    """(scale, offset) of the model's input normalisation layer, as it computes it: a
+    quantisation-aware model's is on a power-of-two grid (x / 128 - 1, not x / 127.5 - 1)."""
+    for layer in model.layers:
+        if hasattr(layer, "exact_scale"):  # QuantRescale
+            return float(layer.exact_scale), float(layer.exact_offset)
+        if isinstance(layer, keras.layers.Rescaling):
+            return float(layer.scale), float(layer.offset)
+    return None
 
 
 def check_segmentation_model(model: object, path: str | Path = "model") -> None:

@@ -311,3 +311,15 @@ def test_train_qat_steps_then_convert_without_calibration_and_check(
     assert json.loads((out / "config.json").read_text())["qat"]["steps"] == 20
     float_spec = ModelSpec.load(out / "config.json")
     assert float_spec.norm_scale == 1 / 128 and "qat" in float_spec.extra
+
+
+def test_a_quantisation_aware_model_without_config_json_reads_its_own_normalisation() -> None:
+    """Without config.json beside it, the spec said x * 0.00784314 - 1 (1/127.5): the float
+    default, not the x / 128 - 1 the quantisation-aware model computes."""
+    from edgeseg.train.model_io import spec_from_model
+
+    float_model = build_unet((32, 32, 3), 2, depth=2, base_filters=4)
+    assert spec_from_model(float_model).norm_scale == pytest.approx(1 / 127.5)
+    qat = quantize_model(_with_trained_statistics(float_model), _frames((32, 32, 3), 4, seed=1))
+    spec = spec_from_model(qat)
+    assert spec.norm_scale == 1 / 128 and spec.norm_offset == -1.0
