@@ -267,7 +267,7 @@ def _next_steps(model: Path, tflite: Path, quant: Quant) -> None:
     if quant == Quant.INT8:
         data = _training_data(model)
         commands.append(["edgeseg", "check", str(model), str(tflite), "--data", data or "DATA"])
-    commands.append(["edgeseg", "run", str(tflite), "--source", "0"])
+    commands.append(["edgeseg", "run", str(tflite), "--camera", "0"])
     next_steps(*commands)
 
 

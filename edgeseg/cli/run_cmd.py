@@ -168,7 +168,7 @@ def run_command(
     Ctrl-C or SIGTERM stops cleanly: the video is finalised and the stats written.
 
     Examples:
-      edgeseg run model_int8.tflite --source 0 --capture-size 640x480
+      edgeseg run model_int8.tflite --camera 0 --capture-size 640x480
       edgeseg run model_int8.tflite --source street.jpg --save street_seg.png
       edgeseg run model_int8.tflite --source clip.mp4 --headless --save out.mp4
     """

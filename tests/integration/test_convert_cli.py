@@ -223,7 +223,7 @@ def test_convert_suggests_the_gate_then_the_camera(workdir: Path, tmp_path: Path
         )
         assert result.exit_code == 0, result.output
         hints = [line for line in result.output.splitlines() if line.startswith("next:")]
-        run = f"next: edgeseg run {shlex.quote(tflite)} --source 0"
+        run = f"next: edgeseg run {shlex.quote(tflite)} --camera 0"
         if quant == "int8":
             q_model = shlex.quote(str(model))
             check = f"next: edgeseg check {q_model} {shlex.quote(tflite)} --data DATA"
