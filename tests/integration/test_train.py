@@ -424,7 +424,7 @@ def test_ignore_class_trains_without_it_and_eval_check_read_masks_the_same_way(
     assert result.exit_code == 0, result.output
     # the gate it suggests, on the data config.json names, is the one run here
     check = ["check", str(out / "model.keras"), str(int8), "--data", str(tiny_data)]
-    assert _next_steps(result.output) == [check, ["run", str(int8), "--source", "0"]]
+    assert _next_steps(result.output) == [check, ["run", str(int8), "--camera", "0"]]
     result = runner.invoke(app, [*check, "--max-drop", "100", "--out-dir", str(tmp_path / "c")])
     assert result.exit_code == 0, result.output
     assert read_spec(int8.read_bytes()).ignored_classes == ("road",)  # in the int8 metadata
