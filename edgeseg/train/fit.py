@@ -154,11 +154,41 @@ def train(
         extra={"architecture": config.architecture(), "split": _split_record(config, ds)},
     )
 
+    if config.resume:
+        _check_resumable(config, spec)
     # a run that fails before writing anything leaves no empty --out behind
     with output_dir(config.out, label="--out"):
         from edgeseg.train.loop import run_fit  # TensorFlow loads here, after validation
 
         return run_fit(config, ds, spec, list(callbacks), pixels.frequencies)
+
+
+def _check_resumable(config: TrainConfig, spec: ModelSpec) -> None:
+    """--resume continues the saved network: data of other classes (or the same classes named
+    in another order) or another input size cannot continue it. Refused here, before the run
+    folder is touched: such a resume used to train a whole epoch, then fail with a traceback,
+    leaving the run's checkpoints overwritten (or, for a size, its quantisation-aware model
+    already put aside)."""
+    from edgeseg.train import CONFIG_NAME
+
+    try:
+        saved = ModelSpec.load(config.out / CONFIG_NAME)
+    except (OSError, ValueError, KeyError, EdgesegError):
+        return  # the resume itself says what is missing
+    if saved.class_names != spec.class_names:
+        raise DatasetError(
+            f"--resume: the run in {config.out} learned the classes "
+            f"{', '.join(saved.class_names)}; {config.data} gives "
+            f"{', '.join(spec.class_names)}: resume on data with the same classes in the same "
+            "order, or train a new --out"
+        )
+    if (saved.input_size, saved.channels) != (spec.input_size, spec.channels):
+        h, w = saved.input_size
+        raise DatasetError(
+            f"--resume: the run in {config.out} takes {h}x{w}x{saved.channels} input, not "
+            f"{spec.input_height}x{spec.input_width}x{spec.channels}: resume without --size / "
+            "--channels, or train a new --out"
+        )
 
 
 def _split_record(config: TrainConfig, ds: Dataset) -> dict[str, Any]:

@@ -355,3 +355,58 @@ def test_options_the_encoder_does_not_use_are_said(
     assert caplog.text.count("--alpha is the MobileNetV2 encoder's width") == 1
     assert "--depth and --filters shape the U-Net encoder" in caplog.text
     assert len(caplog.records) == 2
+
+
+@pytest.mark.parametrize(
+    ("names", "size", "message"),
+    [
+        (("a", "c"), (16, 16), r"learned the classes a, b; .* gives a, c: resume on data"),
+        (("b", "a"), (16, 16), r"learned the classes a, b; .* gives b, a"),
+        (("a", "b"), (32, 32), r"takes 16x16x3 input, not 32x32x3"),
+    ],
+)
+def test_resume_on_other_classes_or_size_is_refused_before_the_run_is_touched(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    names: tuple[str, ...],
+    size: tuple[int, int],
+    message: str,
+) -> None:
+    """Other data with 5 classes trained a whole epoch into a 2-class run, then crashed with a
+    traceback; swapped names renamed the model's classes; --size put the quantisation-aware
+    model aside before failing."""
+    import sys
+    import types
+
+    import cv2
+
+    from edgeseg.core.errors import DatasetError
+    from edgeseg.core.spec import ModelSpec
+    from edgeseg.train.config import TrainConfig
+    from edgeseg.train.fit import train
+
+    data = tmp_path / "data"
+    for sub in ("images", "masks"):
+        (data / sub).mkdir(parents=True)
+    (data / "labels.txt").write_text("\n".join(names) + "\n")
+    for i in range(5):
+        mask = np.zeros((16, 16), np.uint8)
+        mask[:, i + 4 :] = 1
+        assert cv2.imwrite(str(data / "images" / f"s{i}.png"), np.full((16, 16, 3), 9, np.uint8))
+        assert cv2.imwrite(str(data / "masks" / f"s{i}.png"), mask)
+    run = tmp_path / "run"
+    (run / "resume").mkdir(parents=True)
+    (run / "resume" / "last.keras").write_bytes(b"untouched")
+    ModelSpec(16, 16, ("a", "b")).save(run / "config.json")
+    before = (run / "config.json").read_text()
+
+    def run_fit(*args: object) -> object:
+        raise AssertionError("training must not start")
+
+    fake = types.ModuleType("edgeseg.train.loop")
+    fake.run_fit = run_fit  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "edgeseg.train.loop", fake)
+    with pytest.raises(DatasetError, match=message):
+        train(TrainConfig(data=data, out=run, size=size, depth=1, steps=1, resume=True))
+    assert (run / "config.json").read_text() == before
+    assert (run / "resume" / "last.keras").read_bytes() == b"untouched"
