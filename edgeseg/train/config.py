@@ -427,6 +427,10 @@ def build_config(
                 data,
                 base["data"],
             )
+        recorded = Path(base["data"])
+        if data is None and not recorded.exists() and recorded.name == SYNTHETIC_FOLDER:
+            # a run on built-in data keeps it in OUT: a moved run finds it there
+            base["data"] = str(out / SYNTHETIC_FOLDER)
         if "steps" in given:
             base["epochs"] = None  # the new step budget decides the epochs
         base.update(given, resume=True, out=out, data=data or base["data"], verbose=verbose)

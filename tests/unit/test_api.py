@@ -410,3 +410,19 @@ def test_resume_on_other_classes_or_size_is_refused_before_the_run_is_touched(
         train(TrainConfig(data=data, out=run, size=size, depth=1, steps=1, resume=True))
     assert (run / "config.json").read_text() == before
     assert (run / "resume" / "last.keras").read_bytes() == b"untouched"
+
+
+def test_a_moved_run_on_built_in_data_resumes_with_the_data_it_carries(tmp_path: Path) -> None:
+    """The synthetic data lives in OUT, but config.json recorded its old absolute path."""
+    import json
+
+    from edgeseg.train import SYNTHETIC_FOLDER
+    from edgeseg.train.config import TrainConfig, build_config
+
+    old = tmp_path / "runs" / "syn"
+    moved = tmp_path / "runs" / "syn_moved"
+    (moved / SYNTHETIC_FOLDER).mkdir(parents=True)
+    saved = TrainConfig(data=old / SYNTHETIC_FOLDER, out=old).to_dict()
+    (moved / "config.json").write_text(json.dumps({"train": saved}))
+    config = build_config(None, moved, {}, resume=True)
+    assert config.data == moved / SYNTHETIC_FOLDER
