@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TypeVar
 
 import typer
@@ -282,3 +283,15 @@ def progress_bar(label: str, *, until_done: bool = False) -> Iterator[Callable[[
     finally:
         if bar.live.is_started:
             bar.stop()
+
+
+def warn_if_stale(model: Path) -> None:
+    """A .tflite whose source .keras beside it changed since the conversion (retrained, not
+    converted again) is said once: its figures are the old model's (`check` refuses it)."""
+    from edgeseg.core.model_metadata import stale_source
+
+    if model.suffix.lower() == ".tflite" and (source := stale_source(model)) is not None:
+        warn(
+            f"{model} was converted from an earlier {source.name} beside it (retrained since): "
+            f"it is the old model; convert again: edgeseg convert {source}"
+        )

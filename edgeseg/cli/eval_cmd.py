@@ -9,7 +9,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from edgeseg.cli.common import call, console, progress_bar, quiet_tensorflow, user_errors, warn
+from edgeseg.cli.common import (
+    call,
+    console,
+    progress_bar,
+    quiet_tensorflow,
+    user_errors,
+    warn,
+    warn_if_stale,
+)
 from edgeseg.cli.options import ImageLimit, ScoreThreads, parse_threads
 from edgeseg.core.errors import require_training_stack
 
@@ -61,6 +69,7 @@ def eval_command(
     if out is not None:
         with user_errors():
             check_output(out, label="--out")  # now, not after scoring every image
+    warn_if_stale(model)
     with user_errors(), progress_bar(f"eval {model.name}") as progress:
         result = evaluate(
             model,

@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from edgeseg.cli.common import console, fail, progress_bar, user_errors, warn
+from edgeseg.cli.common import console, fail, progress_bar, user_errors, warn, warn_if_stale
 from edgeseg.cli.options import (
     IgnoreClassOption,
     UnlistedColorsOption,
@@ -258,6 +258,7 @@ def info(
     table = Table(title=str(path), show_header=False)
     table.add_column(style="bold")
     table.add_column()
+    warn_if_stale(path)
     if spec is None:
         warn(f"{path}: no edgeseg metadata; showing tensors only (runtime will use defaults)")
     else:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from edgeseg.cli.common import console, fail, route_logs, user_errors, warn
+from edgeseg.cli.common import console, fail, route_logs, user_errors, warn, warn_if_stale
 from edgeseg.cli.options import (
     Fallback,
     View,
@@ -199,6 +199,7 @@ def run_command(
         src = open_source(camera=camera, source=source, picamera=picamera, size=size)
         _warn_unused(src, size is not None, realtime, forced, fallback is not None and not delegate)
         seg = Segmenter(model, threads=forced, delegate=delegate, fallback=fallback)
+        warn_if_stale(model)
         if verbose:
             console.print(f"model {model}: {seg.describe()}", highlight=False)
         config = StreamConfig(

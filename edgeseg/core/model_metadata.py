@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeseg.core.errors import ModelError, first_line
-from edgeseg.core.fileio import json_text
+from edgeseg.core.fileio import file_sha256, json_text
 from edgeseg.core.spec import ModelSpec
 
 METADATA_NAME = "edgeseg.json"
@@ -159,3 +159,21 @@ def spec_from_payload(payload: dict[str, Any], where: str | Path) -> ModelSpec |
     except ModelError as exc:
         sep = " " if str(exc).startswith("field") else ": "  # "metadata field 'x' ..."
         raise ModelError(f"{where}: metadata{sep}{exc}") from None
+
+
+def stale_source(tflite: str | Path) -> Path | None:
+    """The .keras file beside TFLITE that it was converted from, when that file has changed
+    since (a run retrained with --overwrite or --resume and not converted again); None when
+    it is unchanged, not there, or not recorded. Read from the SHA-256 the converter embeds."""
+    path = Path(tflite)
+    try:
+        payload = read_metadata(path) or {}
+    except ModelError:
+        return None
+    recorded, name = payload.get("source_sha256"), payload.get("source_model")
+    if not isinstance(recorded, str) or not isinstance(name, str) or not name:
+        return None
+    source = path.parent / Path(name).name
+    if not source.is_file() or file_sha256(source) == recorded:
+        return None
+    return source

@@ -12,7 +12,7 @@ import numpy as np
 from edgeseg.core.errors import DatasetError, ModelError
 from edgeseg.core.fileio import file_sha256, write_image, write_json, write_text
 from edgeseg.core.metrics import MetricAccumulator
-from edgeseg.core.model_metadata import read_metadata
+from edgeseg.core.model_metadata import read_metadata, stale_source
 from edgeseg.core.spec import ModelSpec
 from edgeseg.eval.check_result import CheckResult, Disagreement
 from edgeseg.eval.common import (
@@ -131,12 +131,18 @@ def _check_not_stale(float_path: Path, int8_path: Path) -> None:
     --overwrite or --resume, not converted again) would report a false regression: refused."""
     payload = read_metadata(int8_path) or {}
     recorded, name = payload.get("source_sha256"), payload.get("source_model")
-    if not isinstance(recorded, str) or name != float_path.name or not float_path.is_file():
+    if not isinstance(recorded, str):
         return
-    if file_sha256(float_path) != recorded:
+    if name == float_path.name and float_path.is_file() and file_sha256(float_path) != recorded:
         raise ModelError(
             f"{int8_path} was converted from an earlier {float_path.name} (retrained since, "
             f"e.g. with --overwrite or --resume): convert it again, edgeseg convert {float_path}"
+        )
+    if (source := stale_source(int8_path)) is not None:  # compared with its run's other model
+        raise ModelError(
+            f"{int8_path} was converted from an earlier {source.name} beside it (retrained "
+            f"since, e.g. with --overwrite or --resume): convert it again, edgeseg convert "
+            f"{source}"
         )
 
 

@@ -182,6 +182,15 @@ def test_an_int8_model_left_from_before_a_retraining_is_refused(tmp_path: Path) 
     keras.write_bytes(b"retrained with --overwrite")
     with pytest.raises(ModelError, match=r"converted from an earlier model\.keras"):
         _check_not_stale(keras, int8)
+    # against the run's float network, as the README suggests: the source beside it tells
+    with pytest.raises(ModelError, match=r"earlier model\.keras beside it .*edgeseg convert"):
+        _check_not_stale(tmp_path / "model_float.keras", int8)
+    from edgeseg.core.model_metadata import stale_source
+
+    assert stale_source(int8) == keras
+    keras.unlink()  # no source beside it (a model copied on its own): nothing to tell
+    assert stale_source(int8) is None
+    _check_not_stale(tmp_path / "model_float.keras", int8)
 
 
 def test_fail_lines_show_scores_in_percent_and_a_tiny_drop_as_nonzero() -> None:
@@ -209,3 +218,30 @@ def test_images_where_the_models_agree_everywhere_are_not_listed_as_disagreeing(
     tally = _Tally.__new__(_Tally)
     tally.heap = [(0.0, 0, "agrees"), (0.25, 1, "worst"), (0.01, 2, "slight")]  # type: ignore[list-item]
     assert tally.worst() == ("worst", "slight")
+
+
+def test_eval_info_and_run_say_when_a_tflite_is_older_than_its_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a retraining, eval, info and run showed the old conversion's figures without a
+    word while the newer model.keras sat beside it."""
+    import io
+
+    from rich.console import Console
+
+    from edgeseg.cli import common
+    from edgeseg.core.fileio import file_sha256
+    from edgeseg.core.model_metadata import embed_metadata
+
+    keras = tmp_path / "model.keras"
+    keras.write_bytes(b"the first training")
+    record = {"source_model": "model.keras", "source_sha256": file_sha256(keras)}
+    int8 = tmp_path / "model_int8.tflite"
+    int8.write_bytes(embed_metadata(b"\0\0\0\0TFL3" + bytes(32), SPEC, extra=record))
+    out = io.StringIO()
+    monkeypatch.setattr(common, "err_console", Console(file=out, width=300))
+    common.warn_if_stale(int8)
+    assert out.getvalue() == ""
+    keras.write_bytes(b"retrained")
+    common.warn_if_stale(int8)
+    assert "converted from an earlier model.keras beside it (retrained since)" in out.getvalue()
