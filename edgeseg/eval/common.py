@@ -70,6 +70,18 @@ def open_eval_data(
 
     if is_split(root):
         ds = opened(fraction)
+        pool = sorted((*ds.train, *ds.val), key=lambda s: s.stem)
+        if recorded and recorded["pairs"] == pairs_fingerprint(pool):
+            # the very pairs the model was trained on, laid out anew into train/ + val/: its
+            # val/ holds pairs it learned from; score those training held out, as below
+            train, val = split_pairs(pool, fraction, seed)
+            ds = replace(ds, train=tuple(train), val=tuple(val))
+            note = (
+                f"{root} holds the pairs the model was trained on (split into train/ and val/ "
+                f"since): scores the {len(ds.val)} that training held out (--val-fraction "
+                f"{fraction:g}, --seed {seed}), not its val/"
+            )
+            return ds, "val", [note]
         if not ds.val:
             raise DatasetError(
                 f"{root}: no val/ (valid/, validation/) split to evaluate on; pass the folder "

@@ -403,3 +403,18 @@ def test_eval_on_the_unsplit_folder_trained_on_scores_the_held_out_pairs(tmp_pat
     result = cli("eval", run / "model.keras", "--data", other, "--out", scores)
     assert result.exit_code == 0 and "held out" not in result.output
     assert json.loads(scores.read_text())["images"] == 10
+    # the same pairs laid out anew into train/ + val/: its val/ held pairs the model learned
+    # from, and was scored as held out without a word
+    relaid = tmp_path / "relaid"
+    (relaid / "labels.txt").parent.mkdir()
+    shutil.copy(data / "labels.txt", relaid / "labels.txt")
+    for i in range(10):
+        split = "val" if i >= 8 else "train"
+        for folder in ("images", "masks"):
+            (relaid / split / folder).mkdir(parents=True, exist_ok=True)
+            shutil.copy(data / folder / f"p{i}.png", relaid / split / folder / f"p{i}.png")
+    result = cli("eval", run / "model.keras", "--data", relaid, "--out", scores)
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "(split into train/ and val/ since): scores the 3 that training held out" in said
+    assert json.loads(scores.read_text())["images"] == 3
