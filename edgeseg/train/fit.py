@@ -10,11 +10,12 @@ inference mode, and write the run folder:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -157,10 +158,38 @@ def train(
     if config.resume:
         _check_resumable(config, spec)
     # a run that fails before writing anything leaves no empty --out behind
-    with output_dir(config.out, label="--out"):
+    with output_dir(config.out, label="--out"), _run_lock(config):
         from edgeseg.train.loop import run_fit  # TensorFlow loads here, after validation
 
         return run_fit(config, ds, spec, list(callbacks), pixels.frequencies)
+
+
+@contextlib.contextmanager
+def _run_lock(config: TrainConfig) -> Iterator[None]:
+    """One training run per --out at a time: two `train` processes on one folder both exited 0
+    and left a mix of their files. An advisory lock on the folder itself (no lock file to leave
+    behind; the system drops it when the process dies, even killed). The workers of one
+    multi-worker run share --out (only the chief writes): no lock there."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        fcntl = None  # type: ignore[assignment]
+    if fcntl is None or config.strategy == "multiworker":
+        yield
+        return
+    out = config.out
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise EdgesegError(
+                f"{out}: another edgeseg train is writing this run; wait for it to finish, or "
+                "choose another --out"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def _check_resumable(config: TrainConfig, spec: ModelSpec) -> None:

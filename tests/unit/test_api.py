@@ -426,3 +426,46 @@ def test_a_moved_run_on_built_in_data_resumes_with_the_data_it_carries(tmp_path:
     (moved / "config.json").write_text(json.dumps({"train": saved}))
     config = build_config(None, moved, {}, resume=True)
     assert config.data == moved / SYNTHETIC_FOLDER
+
+
+def test_two_trainings_into_one_out_folder_do_not_mix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two `train` processes on one --out both exited 0 and left a mix of their files: the
+    second is refused while the first holds the folder; the lock goes with the first."""
+    import sys
+    import types
+
+    import cv2
+
+    from edgeseg.core.errors import EdgesegError
+    from edgeseg.train.config import TrainConfig
+    from edgeseg.train.fit import train
+
+    data = tmp_path / "data"
+    for sub in ("images", "masks"):
+        (data / sub).mkdir(parents=True)
+    (data / "labels.txt").write_text("a\nb\n")
+    for i in range(5):
+        mask = np.zeros((16, 16), np.uint8)
+        mask[:, i + 4 :] = 1
+        assert cv2.imwrite(str(data / "images" / f"s{i}.png"), np.full((16, 16, 3), 9, np.uint8))
+        assert cv2.imwrite(str(data / "masks" / f"s{i}.png"), mask)
+    out = tmp_path / "run"
+    seen: list[str] = []
+
+    def run_fit(config: TrainConfig, *args: object) -> object:
+        # while this run holds --out, a second training into it is refused
+        with pytest.raises(EdgesegError, match="another edgeseg train is writing this run"):
+            train(TrainConfig(data=data, out=out, size=(16, 16), depth=1, steps=1))
+        seen.append("refused")
+        raise KeyboardInterrupt
+
+    fake = types.ModuleType("edgeseg.train.loop")
+    fake.run_fit = run_fit  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "edgeseg.train.loop", fake)
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(data=data, out=out, size=(16, 16), depth=1, steps=1))
+    assert seen == ["refused"]
+    fake.run_fit = lambda *a: "trained"  # type: ignore[attr-defined]
+    assert train(TrainConfig(data=data, out=out, size=(16, 16), depth=1, steps=1)) == "trained"
