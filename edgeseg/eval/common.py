@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from edgeseg.core.errors import DatasetError, ModelError
-from edgeseg.core.spec import ModelSpec
+from edgeseg.core.spec import ModelSpec, default_palette
 from edgeseg.data.dataset import Dataset, open_dataset, read_class_names
 from edgeseg.data.layout import (
     DEFAULT_VAL_FRACTION,
@@ -121,12 +121,39 @@ def check_model_classes(ds: Dataset, spec: ModelSpec, model: Path) -> list[str]:
             "the model was trained for"
         )
     if tuple(ds.class_names) != tuple(spec.class_names):
+        if not spec.names_known:  # placeholders: the model was converted without config.json
+            raise DatasetError(
+                f"{model}: records no class names (class_0, class_1 ...: converted without the "
+                f"config.json `edgeseg train` writes beside the .keras); convert it again from "
+                f"its run folder, or name the data's classes {list(spec.class_names)}"
+            )
         raise DatasetError(
             f"{ds.names_source or ds.root}: class names differ from those of {model.name}: dataset "
             f"{list(ds.class_names)} vs model {list(spec.class_names)}; fix the names (or their "
             "order) to match the model's"
         )
+    _check_colours(ds, spec, model)
     return []
+
+
+def _check_colours(ds: Dataset, spec: ModelSpec, model: Path) -> None:
+    """Colour masks whose class file gives the model's colours to other classes (two rows'
+    colours swapped) would be scored under the wrong classes without a word: refused. A model
+    that learned the data's own colours records them as its palette; other colours altogether
+    (a model trained on index masks, a re-coloured set) are not compared."""
+    colours = ds.palette() if ds.encoding == "rgb" else None
+    if colours is None or spec.palette == default_palette(spec.num_classes):
+        return
+    learned = tuple(tuple(c) for c in spec.palette)
+    given = tuple(tuple(c) for c in colours)
+    if given == learned or sorted(given) != sorted(learned):
+        return
+    moved = [name for name, a, b in zip(ds.class_names, given, learned, strict=False) if a != b]
+    raise DatasetError(
+        f"{ds.names_source or ds.root}: gives {', '.join(moved[:4])} the colours {model.name} "
+        "learned for other classes (colours swapped between rows?); list each class with the "
+        "colour its masks use, as when the model was trained"
+    )
 
 
 def check_compatible(

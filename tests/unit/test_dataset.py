@@ -1133,3 +1133,38 @@ def test_the_dataset_says_whether_its_val_pairs_are_a_seeded_fraction(tmp_path: 
         write_pair(tmp_path / "split", f"s{i}", mask, split="val" if i == 4 else "train")
     assert open_dataset(tmp_path / "flat").val_by_fraction
     assert not open_dataset(tmp_path / "split").val_by_fraction
+
+
+def test_class_colours_swapped_since_training_are_refused(tmp_path: Path) -> None:
+    """Swapping two rows' colours in classes.csv scored every pixel of both classes under the
+    other's name, without a word; a model that learned other colours altogether is not
+    compared, nor is one without a colour palette of its own."""
+    from edgeseg.core.spec import ModelSpec
+    from edgeseg.eval.common import check_model_classes
+
+    colours = [(0, 0, 255), (128, 64, 128), (255, 0, 0)]
+    rgb = np.array(colours, np.uint8)[index_mask()]
+    write_pair(tmp_path, "a", rgb[:, :, ::-1].copy())
+    names = ("sky", "road", "car")
+    learned = ModelSpec(8, 8, names, palette=tuple(colours))
+    rows = "".join(f"{n},{r},{g},{b}\n" for n, (r, g, b) in zip(names, colours, strict=True))
+    (tmp_path / "classes.csv").write_text(rows)
+    assert check_model_classes(open_dataset(tmp_path), learned, Path("m.tflite")) == []
+    swapped = [colours[1], colours[0], colours[2]]
+    rows = "".join(f"{n},{r},{g},{b}\n" for n, (r, g, b) in zip(names, swapped, strict=True))
+    (tmp_path / "classes.csv").write_text(rows)
+    with pytest.raises(DatasetError, match=r"gives sky, road the colours m\.tflite learned"):
+        check_model_classes(open_dataset(tmp_path), learned, Path("m.tflite"))
+    assert check_model_classes(open_dataset(tmp_path), ModelSpec(8, 8, names), Path("m")) == []
+
+
+def test_a_model_without_class_names_is_said_to_need_its_config_json(tmp_path: Path) -> None:
+    """It told the user to rename their data's classes to class_0, class_1 ..."""
+    from edgeseg.core.spec import ModelSpec, default_class_names
+    from edgeseg.eval.common import check_model_classes
+
+    labels(tmp_path, "a", "b", "c")
+    write_pair(tmp_path, "x", index_mask())
+    placeholder = ModelSpec(8, 8, default_class_names(3))
+    with pytest.raises(DatasetError, match=r"m\.tflite: records no class names .*convert it again"):
+        check_model_classes(open_dataset(tmp_path), placeholder, Path("m.tflite"))
