@@ -113,7 +113,8 @@ def _keras_info(model: Path) -> None:
     try:  # the recipe the run resolved, as `edgeseg train` logged it
         trained = load_train_config(model.parent)
         table.add_row("training", trained.recipe_line().removeprefix("recipe: "))
-        table.add_row("data", escape(str(trained.data)))
+        gone = "" if trained.data.is_dir() else " (not found: moved or removed since)"
+        table.add_row("data", escape(f"{trained.data}{gone}"))
     except (EdgesegError, ValueError):
         pass  # a config.json without (complete) training settings: the spec is what matters
     table.add_row("size", f"{model.stat().st_size / 1024:.0f} KiB (.keras, float32)")

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgeseg.core.errors import EdgesegError, ModelError
+from edgeseg.core.errors import DatasetError, EdgesegError, ModelError
 from edgeseg.core.metrics import SegmentationScores
 from edgeseg.core.spec import UNLISTED_COLORS
 from edgeseg.data.layout import DEFAULT_VAL_FRACTION, find_splits
@@ -431,6 +431,12 @@ def build_config(
         if data is None and not recorded.exists() and recorded.name == SYNTHETIC_FOLDER:
             # a run on built-in data keeps it in OUT: a moved run finds it there
             base["data"] = str(out / SYNTHETIC_FOLDER)
+        elif data is None and not recorded.exists():
+            raise DatasetError(
+                f"{recorded}: the data {out / CONFIG_NAME} says this run trained on is gone "
+                "(moved or removed); pass its folder: edgeseg train DATA --out "
+                f"{out} --resume"
+            )
         if "steps" in given:
             base["epochs"] = None  # the new step budget decides the epochs
         base.update(given, resume=True, out=out, data=data or base["data"], verbose=verbose)

@@ -469,3 +469,17 @@ def test_two_trainings_into_one_out_folder_do_not_mix(
     assert seen == ["refused"]
     fake.run_fit = lambda *a: "trained"  # type: ignore[attr-defined]
     assert train(TrainConfig(data=data, out=out, size=(16, 16), depth=1, steps=1)) == "trained"
+
+
+def test_resume_whose_recorded_data_is_gone_says_where_it_was_read(tmp_path: Path) -> None:
+    import json
+
+    from edgeseg.core.errors import DatasetError
+    from edgeseg.train.config import TrainConfig, build_config
+
+    run = tmp_path / "run"
+    run.mkdir()
+    saved = TrainConfig(data=tmp_path / "gone", out=run).to_dict()
+    (run / "config.json").write_text(json.dumps({"train": saved}))
+    with pytest.raises(DatasetError, match=r"gone: the data .*config\.json says this run trained"):
+        build_config(None, run, {}, resume=True)
