@@ -166,9 +166,11 @@ def stale_source(tflite: str | Path) -> Path | None:
     since (a run retrained with --overwrite or --resume and not converted again); None when
     it is unchanged, not there, or not recorded. Read from the SHA-256 the converter embeds."""
     path = Path(tflite)
+    if not path.is_file():
+        return None  # reading the model says what is wrong with it
     try:
         payload = read_metadata(path) or {}
-    except ModelError:
+    except (ModelError, OSError):
         return None
     recorded, name = payload.get("source_sha256"), payload.get("source_model")
     if not isinstance(recorded, str) or not isinstance(name, str) or not name:
