@@ -138,7 +138,7 @@ def _train(settings: DemoSettings, data: Path, step: Step) -> TrainResult:
 
     h, w = settings.size
     step(f"2/7 training a U-Net at {h}x{w} for up to {settings.epochs} epochs")
-    return train(
+    result = train(
         TrainConfig(
             data=data,
             out=settings.out / "run",
@@ -154,6 +154,9 @@ def _train(settings: DemoSettings, data: Path, step: Step) -> TrainResult:
             overwrite=True,
         )
     )
+    if result.interrupted:  # train keeps the best checkpoint on Ctrl-C; the demo stops there
+        raise KeyboardInterrupt
+    return result
 
 
 def _convert(

@@ -483,3 +483,20 @@ def test_resume_whose_recorded_data_is_gone_says_where_it_was_read(tmp_path: Pat
     (run / "config.json").write_text(json.dumps({"train": saved}))
     with pytest.raises(DatasetError, match=r"gone: the data .*config\.json says this run trained"):
         build_config(None, run, {}, resume=True)
+
+
+def test_the_demo_stops_when_its_training_is_interrupted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C in the demo's training kept the checkpoint (as train does) and the demo went on
+    to convert, check and stream the half-trained model, exiting 0."""
+    import types
+
+    from edgeseg import demo
+    from edgeseg.train import fit
+
+    monkeypatch.setattr(fit, "train", lambda config: types.SimpleNamespace(interrupted=True))
+    with pytest.raises(KeyboardInterrupt):
+        demo._train(demo.DemoSettings(out=tmp_path), tmp_path, lambda _msg: None)
+    monkeypatch.setattr(fit, "train", lambda config: types.SimpleNamespace(interrupted=False))
+    assert not demo._train(demo.DemoSettings(out=tmp_path), tmp_path, lambda _msg: None).interrupted
