@@ -114,6 +114,10 @@ def convert_model(
             convert_seconds=seconds,
         )
         report.model, info = str(out), replace(info, path=str(out))
+        step("write")  # a caller's last chance to stop before anything is published
+        # an earlier model at `out` goes first: stopped between the two, a new report never
+        # sits beside an old model (at worst a report without a model)
+        out.unlink(missing_ok=True)
         report_path = write_report(report, report_path_for(out))
     warnings = (rep.stats.warnings if rep else []) + report.warnings
     return ConvertOutcome(result, report, info, report_path, spec, warnings)

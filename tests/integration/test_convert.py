@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -382,3 +383,35 @@ def test_interrupt_mid_convert_or_write_leaves_no_file(small_models, tmp_path, m
     with pytest.raises(WriteError, match=r"m\.tflite: cannot write \(disk full\)"):
         converter.atomic_write_bytes(out, b"x" * 100)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_ctrl_c_at_the_end_publishes_nothing_and_an_old_model_never_meets_a_new_report(
+    small_models, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """A Ctrl-C lost in a TensorFlow finaliser during validate let the conversion publish and
+    exit 0; interrupted between the report and the model, a new report sat beside the old
+    model. The last step ("write") lets the CLI stop it, and the old model goes first."""
+    from edgeseg.convert.pipeline import convert_model
+
+    _, _, run = small_models["resize"]
+    out = tmp_path / "m.tflite"
+    out.write_bytes(b"the old model")
+    report = tmp_path / "m.report.json"
+    report.write_text("{}")
+
+    def stop_at_write(name: str) -> None:
+        if name == "write":
+            raise KeyboardInterrupt
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i, frame in enumerate(_frames(4)):
+        assert cv2.imwrite(str(frames / f"f{i}.png"), frame)
+    with pytest.raises(KeyboardInterrupt):
+        convert_model(run / "model.keras", out, ConvertOptions(), frames, phase=stop_at_write)
+    assert out.read_bytes() == b"the old model" and report.read_text() == "{}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames", "m.report.json", "m.tflite"]
+    steps: list[str] = []
+    convert_model(run / "model.keras", out, ConvertOptions(), frames, phase=steps.append)
+    assert steps[-1] == "write" and out.read_bytes()[4:8] == b"TFL3"
+    assert json.loads(report.read_text())["model"] == str(out)
