@@ -78,12 +78,30 @@ def fast_tensorflow_cpu() -> None:
 # (TensorFlow's ConcreteFunction __del__) is swallowed by Python, so progress callbacks raise it
 # again at the next step and a conversion cannot finish and publish after Ctrl-C.
 _interrupted = threading.Event()
+_terminated = threading.Event()  # the stop came as SIGTERM (systemd, docker stop, kill)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, as the CLI raises it: the command stops as on Ctrl-C (staged files removed, a
+    training run keeps its best checkpoint), then exits 143 (128 + SIGTERM) saying so."""
 
 
 def raise_if_interrupted() -> None:
     """Raise KeyboardInterrupt if Ctrl-C was pressed during this command, even if lost."""
+    if _terminated.is_set():
+        raise Terminated
     if _interrupted.is_set():
         raise KeyboardInterrupt
+
+
+def stop_exit(detail: str = "") -> typer.Exit:
+    """The exit for a command stopped by a signal, said on stderr: 'interrupted' (Ctrl-C, 130)
+    or 'terminated' (SIGTERM, 143), then `detail` (': kept the best checkpoint ...')."""
+    if _terminated.is_set():
+        err_console.print(f"terminated{detail}", style="yellow", highlight=False)
+        return typer.Exit(143)
+    err_console.print(f"interrupted{detail}", style="yellow", highlight=False)
+    return typer.Exit(130)
 
 
 @contextmanager
@@ -98,13 +116,22 @@ def interrupts_kept() -> Iterator[None]:
         _interrupted.set()
         raise KeyboardInterrupt
 
+    def on_sigterm(signum: int, frame: object) -> None:
+        _interrupted.set()
+        _terminated.set()
+        raise Terminated
+
     _interrupted.clear()
+    _terminated.clear()
     previous = signal.signal(signal.SIGINT, on_sigint)
+    previous_term = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
         _interrupted.clear()
+        _terminated.clear()
 
 
 # While a command runs quietly (cli.quiet.native_logs), its error line waits here, so that the
@@ -167,9 +194,10 @@ def user_errors() -> Iterator[None]:
             raise fail(str(err), err.exit_code) from None
         where = f"{exc.filename}: " if exc.filename else ""
         raise fail(f"{where}{exc.strerror or first_line(exc)}", 2) from None
-    except KeyboardInterrupt:
-        err_console.print("interrupted", style="yellow")
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, Terminated):
+            _terminated.set()
+        raise stop_exit() from None
 
 
 def call(fn: Callable[..., T], *args: object, **kwargs: object) -> T:

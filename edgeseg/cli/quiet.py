@@ -18,8 +18,8 @@ from edgeseg.runtime.quiet import quiet_native
 
 F = TypeVar("F", bound=Callable[..., Any])
 VERBOSE_HELP = "Show native library logs (TensorFlow, LiteRT) and more detail."
-# Exit codes that are answers, not failures: ok, check's accuracy regression, Ctrl-C.
-_QUIET_EXITS = (0, 1, 130)
+# Exit codes that are answers, not failures: ok, check's accuracy regression, Ctrl-C, SIGTERM.
+_QUIET_EXITS = (0, 1, 130, 143)
 _QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "ABSL_MIN_LOG_LEVEL": "2", "GLOG_minloglevel": "2"}
 # Informational lines never worth replaying after a failure: LiteRT's "INFO: Created TensorFlow
 # Lite XNNPACK delegate", absl INFO records (I1125 12:00:00 / I0000 00:00:...), absl's preamble.

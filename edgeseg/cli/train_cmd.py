@@ -11,7 +11,6 @@ import typer
 from edgeseg.cli.common import (
     call,
     console,
-    err_console,
     fail,
     fast_tensorflow_cpu,
     next_steps,
@@ -20,6 +19,7 @@ from edgeseg.cli.common import (
     quiet_tensorflow,
     route_logs,
     stdout_isatty,
+    stop_exit,
     user_errors,
 )
 from edgeseg.cli.options import (
@@ -326,10 +326,7 @@ def train(
             result = run_training(config, progress=progress)
     _print_result(result)
     if result.interrupted:
-        err_console.print(
-            "interrupted: kept the best checkpoint so far (continue with --resume)", style="yellow"
-        )
-        raise typer.Exit(130)
+        raise stop_exit(": kept the best checkpoint so far (continue with --resume)")
     next_steps(["edgeseg", "convert", str(result.model_path)])
 
 

@@ -128,3 +128,34 @@ def test_convert_and_check_from_python(tmp_path: Path, aerial_data: Path) -> Non
     assert tflite == model.with_name("model_int8.tflite") and tflite.is_file()
     with pytest.raises(edgeseg.EdgesegError, match="calib="):
         edgeseg.convert(model, tmp_path / "x.tflite")
+
+
+def test_sigterm_stops_a_command_as_ctrl_c_does_and_says_so(
+    tmp_path: Path, aerial_data: Path
+) -> None:
+    """SIGTERM (systemd, docker stop, kill) killed train, convert, eval ... at once: exit 143
+    with nothing said and staged files (.model.x.tmp.keras) left behind. It now stops them as
+    Ctrl-C does: one 'terminated' line, exit 143, nothing half-written."""
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [EDGESEG, "train", str(aerial_data), "--out", str(out), "--steps", "400", "--size", "64"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 120
+    for line in proc.stderr:  # once training runs: its files are being written
+        if line.startswith("recipe:") or time.monotonic() > deadline:
+            break
+    time.sleep(3)
+    proc.send_signal(signal.SIGTERM)
+    _, rest = proc.communicate(timeout=120)
+    assert proc.returncode == 143, rest
+    assert rest.strip().splitlines()[-1].startswith("terminated"), rest
+    assert "Traceback" not in rest
+    leftovers = [p for p in tmp_path.rglob("*") if ".tmp" in p.name]
+    assert leftovers == []
