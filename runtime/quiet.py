@@ -78,7 +78,11 @@ def quiet_native(*, show_on_error: bool = True) -> Iterator[NativeLog]:
         finally:
             os.close(saved)
             if swapped:
-                sys.stderr.close()
+                # left open, not closed: a logging handler made meanwhile (TensorFlow's, for the
+                # warnings its finalisers log after a second Ctrl-C) may still hold it, and a
+                # closed stream made each of their records a 'Logging error' of 20 lines; it
+                # writes to the terminal like the stream it stood in for
+                sys.stderr.flush()
                 sys.stderr = python_stderr
             _active -= 1
         size = tmp.seek(0, os.SEEK_END)

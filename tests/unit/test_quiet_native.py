@@ -82,3 +82,21 @@ def test_a_failing_command_ends_with_its_error_line_after_the_native_log() -> No
     assert proc.returncode == 2, proc.stderr
     assert "[tcp @ 0x1] Connection refused" in proc.stderr
     assert lines[-1] == "error: rtsp://cam/1: cannot open the stream"
+
+
+def test_a_log_handler_made_while_quiet_still_writes_afterwards() -> None:
+    """The stand-in stderr was closed on the way out, so a handler created meanwhile (as
+    TensorFlow's finalisers log after a second Ctrl-C) printed '--- Logging error ---' and a
+    traceback for every record: thousands of lines."""
+    proc = _run(
+        """
+        import logging
+        with quiet_native():
+            handler = logging.StreamHandler(sys.stderr)
+        record = logging.LogRecord("tf", logging.WARNING, "x", 1, "late warning", None, None)
+        handler.emit(record)
+        handler.flush()
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Logging error" not in proc.stderr and "late warning" in proc.stderr
