@@ -92,7 +92,14 @@ def _check_out(config: TrainConfig) -> None:
                 f"{config.out}: no run to resume (expected resume/last.keras or model.keras)"
             )
         state = config.out / "resume" / "state.json"
-        done = json.loads(state.read_text())["epoch"] if state.is_file() else 0
+        if not state.is_file():
+            # stopped while its first epoch's state was being written: resuming would start
+            # over from epoch 1 with no best score, and replace a better model.keras
+            raise ModelError(
+                f"{config.out}: no saved training state (resume/state.json; the run stopped "
+                "while writing it): start the run again with --overwrite"
+            )
+        done = json.loads(state.read_text())["epoch"]
         if config.epochs is not None and done >= config.epochs:
             raise EdgesegError(
                 f"{config.out}: already trained {done} epoch{'s' if done != 1 else ''}; "

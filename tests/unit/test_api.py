@@ -397,6 +397,7 @@ def test_resume_on_other_classes_or_size_is_refused_before_the_run_is_touched(
     run = tmp_path / "run"
     (run / "resume").mkdir(parents=True)
     (run / "resume" / "last.keras").write_bytes(b"untouched")
+    (run / "resume" / "state.json").write_text('{"epoch": 1, "best_miou": 0.5}')
     ModelSpec(16, 16, ("a", "b")).save(run / "config.json")
     before = (run / "config.json").read_text()
 
@@ -500,3 +501,17 @@ def test_the_demo_stops_when_its_training_is_interrupted(
         demo._train(demo.DemoSettings(out=tmp_path), tmp_path, lambda _msg: None)
     monkeypatch.setattr(fit, "train", lambda config: types.SimpleNamespace(interrupted=False))
     assert not demo._train(demo.DemoSettings(out=tmp_path), tmp_path, lambda _msg: None).interrupted
+
+
+def test_resume_without_saved_state_is_refused_not_restarted(tmp_path: Path) -> None:
+    """Stopped while writing its first state, a run resumed from epoch 1 with no best score
+    and replaced its better model.keras, without a word."""
+    from edgeseg.core.errors import ModelError
+    from edgeseg.train.config import TrainConfig
+    from edgeseg.train.fit import _check_out
+
+    run = tmp_path / "run"
+    (run / "resume").mkdir(parents=True)
+    (run / "model.keras").write_bytes(b"best so far")
+    with pytest.raises(ModelError, match=r"no saved training state .*--overwrite"):
+        _check_out(TrainConfig(data=tmp_path, out=run, resume=True))
