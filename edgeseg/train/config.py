@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgeseg.core.errors import DatasetError, EdgesegError, ModelError
+from edgeseg.core.fileio import output_dir
 from edgeseg.core.metrics import SegmentationScores
 from edgeseg.core.spec import UNLISTED_COLORS
 from edgeseg.data.layout import DEFAULT_VAL_FRACTION, find_splits
@@ -483,7 +484,9 @@ def _synthetic_data(out: Path, seed: int, progress: Callable[[int, int], None] |
 
     folder = out / SYNTHETIC_FOLDER
     if not (folder / "labels.txt").is_file():
-        generate_synthetic_dataset(folder, seed=seed, progress=progress)
+        # interrupted while generating, --out is left as it was (no empty folder made)
+        with output_dir(out, label="--out"):
+            generate_synthetic_dataset(folder, seed=seed, progress=progress)
     return folder
 
 

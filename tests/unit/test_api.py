@@ -515,3 +515,18 @@ def test_resume_without_saved_state_is_refused_not_restarted(tmp_path: Path) -> 
     (run / "model.keras").write_bytes(b"best so far")
     with pytest.raises(ModelError, match=r"no saved training state .*--overwrite"):
         _check_out(TrainConfig(data=tmp_path, out=run, resume=True))
+
+
+def test_ctrl_c_while_generating_built_in_data_leaves_no_empty_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from edgeseg.data import synthetic
+    from edgeseg.train.config import build_config
+
+    def interrupted(folder: Path, **kwargs: object) -> Path:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(synthetic, "generate_synthetic_dataset", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        build_config(None, tmp_path / "runs" / "syn", {})
+    assert list(tmp_path.iterdir()) == []
