@@ -100,3 +100,22 @@ def test_a_log_handler_made_while_quiet_still_writes_afterwards() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "Logging error" not in proc.stderr and "late warning" in proc.stderr
+
+
+def test_ctrl_c_while_the_cli_loads_is_one_line_and_exit_130() -> None:
+    """A Ctrl-C in the first half second (typer, rich, edgeseg's modules loading) printed a
+    traceback from inside an import; the entry point now ends it as any later Ctrl-C."""
+    code = textwrap.dedent(
+        """
+        import sys
+        class Interrupt:
+            def find_spec(self, name, path=None, target=None):
+                if name == "edgeseg.cli.main":
+                    raise KeyboardInterrupt
+        sys.meta_path.insert(0, Interrupt())
+        from edgeseg.__main__ import main
+        main()
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 130 and proc.stderr == "interrupted\n", proc.stderr
