@@ -236,6 +236,11 @@ def write_check_reports(res: CheckResult, out_dir: Path) -> CheckResult:
     if res.worst:
         outputs["disagreement"] = out_dir / "disagreement.png"
     res = replace(res, outputs=outputs)
+    # the verdict goes first and comes back last: stopped in between, the folder holds no
+    # earlier run's check.json to be read as this one's (nor an earlier picture without one)
+    for stale in (out_dir / "check.json", out_dir / "disagreement.png"):
+        if stale.is_file():
+            stale.unlink()
     if res.worst:
         grid = disagreement_grid(res.worst, res.int8.spec, res.float_eval, res.int8)
         write_image(outputs["disagreement"], grid, label="--out-dir", mkdir=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -245,3 +246,16 @@ def test_eval_info_and_run_say_when_a_tflite_is_older_than_its_source(
     keras.write_bytes(b"retrained")
     common.warn_if_stale(int8)
     assert "converted from an earlier model.keras beside it (retrained since)" in out.getvalue()
+
+
+def test_a_new_check_never_leaves_an_earlier_verdict_beside_its_own_files(tmp_path: Path) -> None:
+    """Stopped after writing disagreement.png, the folder held the new picture beside the
+    earlier run's check.json, which CI would read as this run's verdict."""
+    from edgeseg.eval.compare import write_check_reports
+
+    (tmp_path / "check.json").write_text('{"passed": true, "images": 480}')
+    (tmp_path / "disagreement.png").write_bytes(b"an earlier picture")
+    res = write_check_reports(_check(max_drop=100.0), tmp_path)
+    assert json.loads((tmp_path / "check.json").read_text())["passed"] is True
+    assert "disagreement" not in res.outputs  # none this time: the earlier one is gone too
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["check.json", "check.md"]
