@@ -11,6 +11,7 @@ import re
 import shutil
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ import keras
 import numpy as np
 
 from edgeseg.core.errors import ModelError
-from edgeseg.core.fileio import write_json
+from edgeseg.core.fileio import file_sha256, write_json
 from edgeseg.core.metrics import SegmentationScores
 from edgeseg.core.spec import ModelSpec
 from edgeseg.data.dataset import Dataset
@@ -196,13 +197,70 @@ def run_fit(
     chief = is_chief(strategy)
     # multi-worker: every worker runs the same loop, only the chief writes into --out
     run_dir = config.out if chief else Path(tempfile.mkdtemp(prefix="edgeseg-worker-"))
+    with _previous_run_kept(run_dir, resume=config.resume, enabled=chief):
+        return _fit_in(config, ds, spec, user_callbacks, frequencies, strategy, chief, run_dir)
+
+
+@contextlib.contextmanager
+def _previous_run_kept(run_dir: Path, *, resume: bool, enabled: bool) -> Iterator[None]:
+    """The run in RUN_DIR stays whole until the new one has a checkpoint of its own.
+
+    `--overwrite` deleted the finished run before the first epoch, and a Ctrl-C (or any
+    failure) in that epoch left an empty folder; `--resume` of a finished run put its float
+    model back as model.keras at once, and a stop before a better epoch lost the quantisation-
+    aware model. The files are set aside in RUN_DIR/.replaced and put back when the run ends
+    without a new model.keras; removed once it has one.
+    """
+    if not enabled:
+        yield
+        return
+    aside = run_dir / ".replaced"
+    shutil.rmtree(aside, ignore_errors=True)  # from a run killed outright: stale
+    model_path = run_dir / "model.keras"
+    names: tuple[str, ...]
+    if resume:  # a finished quantisation-aware run: its models and config, copied
+        names = (
+            ("model.keras", CONFIG_NAME, FLOAT_MODEL) if (run_dir / FLOAT_MODEL).is_file() else ()
+        )
+    else:
+        names = (*RUN_FILES, "resume")
+    kept = [name for name in names if (run_dir / name).exists()]
+    if kept:
+        aside.mkdir()
+    for name in kept:
+        if resume:
+            shutil.copy2(run_dir / name, aside / name)
+        else:
+            (run_dir / name).rename(aside / name)
+    restore_float_model(run_dir)  # a resumed run continues the float model, fine-tunes again
+    start = file_sha256(model_path) if resume and model_path.is_file() else None
+    try:
+        yield
+    finally:
+        renewed = model_path.is_file() and (start is None or file_sha256(model_path) != start)
+        if kept and not renewed:  # nothing better than what was there: put it back
+            for name in kept:
+                target = run_dir / name
+                if target.is_dir():
+                    shutil.rmtree(target)
+                (aside / name).replace(target)
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def _fit_in(
+    config: TrainConfig,
+    ds: Dataset,
+    spec: ModelSpec,
+    user_callbacks: list[Any],
+    frequencies: np.ndarray,
+    strategy: Any,
+    chief: bool,
+    run_dir: Path,
+) -> TrainResult:
+    """run_fit's training, in RUN_DIR (--out, or a worker's own folder)."""
+    assert config.min_scale is not None
     model_path, config_path = run_dir / "model.keras", run_dir / CONFIG_NAME
     history_path, resume_dir = run_dir / "history.csv", run_dir / "resume"
-    if not config.resume:
-        for name in RUN_FILES:
-            (run_dir / name).unlink(missing_ok=True)
-        shutil.rmtree(resume_dir, ignore_errors=True)
-    restore_float_model(run_dir)  # a resumed run continues the float model, fine-tunes again
     # a resumed run is read from --out (shared storage in multi-worker runs), written to run_dir
     initial_epoch, best = _resume_state(config, config.out / "resume")
     rows = read_history(config.out / "history.csv")[:initial_epoch] if config.resume else []

@@ -530,3 +530,42 @@ def test_ctrl_c_while_generating_built_in_data_leaves_no_empty_out(
     with pytest.raises(KeyboardInterrupt):
         build_config(None, tmp_path / "runs" / "syn", {})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_stopped_before_its_first_checkpoint_leaves_the_previous_run_whole(
+    tmp_path: Path,
+) -> None:
+    """--overwrite deleted the finished run before the first epoch, so a Ctrl-C in it left an
+    empty folder; --resume of a finished run put the float model back as model.keras at once,
+    and a stop before a better epoch lost the quantisation-aware model."""
+    pytest.importorskip("keras")
+    from edgeseg.train.loop import _previous_run_kept
+
+    run = tmp_path / "run"
+    (run / "resume").mkdir(parents=True)
+    files = {
+        "model.keras": b"quantisation-aware",
+        "model_float.keras": b"float",
+        "config.json": b"{}",
+        "history.csv": b"epoch\n1\n",
+        "resume/last.keras": b"last",
+    }
+    for name, data in files.items():
+        (run / name).write_bytes(data)
+
+    def contents() -> dict[str, bytes]:
+        return {
+            p.relative_to(run).as_posix(): p.read_bytes() for p in run.rglob("*") if p.is_file()
+        }
+
+    with pytest.raises(KeyboardInterrupt), _previous_run_kept(run, resume=False, enabled=True):
+        assert not (run / "model.keras").exists()  # a new run starts clean
+        raise KeyboardInterrupt
+    assert contents() == files
+    with pytest.raises(KeyboardInterrupt), _previous_run_kept(run, resume=True, enabled=True):
+        assert (run / "model.keras").read_bytes() == b"float"  # resumed: the float model
+        raise KeyboardInterrupt
+    assert contents() == files
+    with _previous_run_kept(run, resume=False, enabled=True):
+        (run / "model.keras").write_bytes(b"new run's first checkpoint")
+    assert contents() == {"model.keras": b"new run's first checkpoint"}
