@@ -100,7 +100,7 @@ def _check_out(config: TrainConfig) -> None:
                 "while writing it): start the run again with --overwrite"
             )
         done = json.loads(state.read_text())["epoch"]
-        if config.epochs is not None and done >= config.epochs:
+        if config.epochs is not None and done >= config.epochs and not _qat_unfinished(config):
             raise EdgesegError(
                 f"{config.out}: already trained {done} epoch{'s' if done != 1 else ''}; "
                 f"pass --epochs above {done} to continue"
@@ -197,6 +197,19 @@ def _run_lock(config: TrainConfig) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def _qat_unfinished(config: TrainConfig) -> bool:
+    """A run stopped during its quantisation-aware step: its float epochs are done, and a
+    resume finishes that step (config.json gains its 'qat' record only when it is done)."""
+    from edgeseg.train import CONFIG_NAME
+
+    if not config.makes_qat_model:
+        return False
+    try:
+        return "qat" not in json.loads((config.out / CONFIG_NAME).read_text())
+    except (OSError, ValueError):
+        return False
 
 
 def _check_resumable(config: TrainConfig, spec: ModelSpec) -> None:

@@ -569,3 +569,26 @@ def test_a_run_stopped_before_its_first_checkpoint_leaves_the_previous_run_whole
     with _previous_run_kept(run, resume=False, enabled=True):
         (run / "model.keras").write_bytes(b"new run's first checkpoint")
     assert contents() == {"model.keras": b"new run's first checkpoint"}
+
+
+def test_resume_finishes_a_quantisation_aware_step_that_was_stopped(tmp_path: Path) -> None:
+    """Ctrl-C during the quantisation-aware step said 'continue with --resume', which then
+    refused: 'already trained 2 epochs; pass --epochs above 2'."""
+    import json
+
+    from edgeseg.core.errors import EdgesegError
+    from edgeseg.train.config import TrainConfig
+    from edgeseg.train.fit import _check_out
+
+    run = tmp_path / "run"
+    (run / "resume").mkdir(parents=True)
+    (run / "model.keras").write_bytes(b"float")
+    (run / "resume" / "state.json").write_text('{"epoch": 2, "best_miou": 0.5}')
+    (run / "config.json").write_text(json.dumps({"spec": {}, "val": {}}))
+    config = TrainConfig(data=tmp_path, out=run, resume=True, epochs=2)
+    _check_out(config)  # the float epochs are done; the resume runs the step left
+    (run / "config.json").write_text(json.dumps({"spec": {}, "qat": {"steps": 0}}))
+    with pytest.raises(EdgesegError, match="already trained 2 epochs"):
+        _check_out(config)
+    with pytest.raises(EdgesegError, match="already trained 2 epochs"):
+        _check_out(TrainConfig(data=tmp_path, out=run, resume=True, epochs=2, qat=False))
