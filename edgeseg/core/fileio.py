@@ -16,7 +16,8 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -126,6 +127,49 @@ def output_dir(path: str | Path, *, label: str = "") -> Iterator[Path]:
     except BaseException:
         _remove_if_empty(made)
         raise
+
+
+@dataclass
+class Aside:
+    """What `set_aside` holds: the names it set aside, and whether they go back at the end."""
+
+    folder: Path
+    names: list[str]
+    put_back: bool = True
+
+
+ASIDE_FOLDER = ".replaced"
+
+
+@contextlib.contextmanager
+def set_aside(folder: Path, names: Sequence[str], *, copy: bool = False) -> Iterator[Aside]:
+    """FOLDER's files (or folders) among NAMES moved, or copied, into FOLDER/.replaced for the
+    block, so work that replaces them can fail or be stopped without losing them: put back
+    when the block ends with `put_back` true (the default, so on any exception too), removed
+    once it is false. A .replaced left by a process killed outright is stale and cleared."""
+    aside = folder / ASIDE_FOLDER
+    shutil.rmtree(aside, ignore_errors=True)
+    held = Aside(aside, [name for name in names if (folder / name).exists()])
+    try:
+        if held.names:
+            aside.mkdir()
+        for name in held.names:
+            if copy:
+                shutil.copy2(folder / name, aside / name)
+            else:
+                os.replace(folder / name, aside / name)
+    except OSError as exc:
+        raise write_error(folder, exc) from None
+    try:
+        yield held
+    finally:
+        if held.put_back:
+            for name in held.names:
+                target = folder / name
+                if target.is_dir():
+                    shutil.rmtree(target)
+                os.replace(aside / name, target)
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def check_parent(path: str | Path, *, label: str = "") -> None:

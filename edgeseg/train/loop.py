@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 from edgeseg.core.errors import ModelError
-from edgeseg.core.fileio import file_sha256, write_json
+from edgeseg.core.fileio import file_sha256, set_aside, write_json
 from edgeseg.core.metrics import SegmentationScores
 from edgeseg.core.spec import ModelSpec
 from edgeseg.data.dataset import Dataset
@@ -208,43 +208,26 @@ def _previous_run_kept(run_dir: Path, *, resume: bool, enabled: bool) -> Iterato
     `--overwrite` deleted the finished run before the first epoch, and a Ctrl-C (or any
     failure) in that epoch left an empty folder; `--resume` of a finished run put its float
     model back as model.keras at once, and a stop before a better epoch lost the quantisation-
-    aware model. The files are set aside in RUN_DIR/.replaced and put back when the run ends
-    without a new model.keras; removed once it has one.
+    aware model. The files are set aside (`fileio.set_aside`) and put back when the run ends
+    without a new model.keras.
     """
     if not enabled:
         yield
         return
-    aside = run_dir / ".replaced"
-    shutil.rmtree(aside, ignore_errors=True)  # from a run killed outright: stale
     model_path = run_dir / "model.keras"
-    names: tuple[str, ...]
+    names: tuple[str, ...] = (*RUN_FILES, "resume")
     if resume:  # a finished quantisation-aware run: its models and config, copied
-        names = (
-            ("model.keras", CONFIG_NAME, FLOAT_MODEL) if (run_dir / FLOAT_MODEL).is_file() else ()
-        )
-    else:
-        names = (*RUN_FILES, "resume")
-    kept = [name for name in names if (run_dir / name).exists()]
-    if kept:
-        aside.mkdir()
-    for name in kept:
-        if resume:
-            shutil.copy2(run_dir / name, aside / name)
-        else:
-            (run_dir / name).rename(aside / name)
-    restore_float_model(run_dir)  # a resumed run continues the float model, fine-tunes again
-    start = file_sha256(model_path) if resume and model_path.is_file() else None
-    try:
-        yield
-    finally:
-        renewed = model_path.is_file() and (start is None or file_sha256(model_path) != start)
-        if kept and not renewed:  # nothing better than what was there: put it back
-            for name in kept:
-                target = run_dir / name
-                if target.is_dir():
-                    shutil.rmtree(target)
-                (aside / name).replace(target)
-        shutil.rmtree(aside, ignore_errors=True)
+        finished = (run_dir / FLOAT_MODEL).is_file()
+        names = ("model.keras", CONFIG_NAME, FLOAT_MODEL) if finished else ()
+    with set_aside(run_dir, names, copy=resume) as aside:
+        restore_float_model(run_dir)  # a resumed run continues the float model, fine-tunes again
+        start = file_sha256(model_path) if resume and model_path.is_file() else None
+        try:
+            yield
+        finally:  # nothing newer than what was there: it goes back
+            aside.put_back = not model_path.is_file() or (
+                start is not None and file_sha256(model_path) == start
+            )
 
 
 def _fit_in(

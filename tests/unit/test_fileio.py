@@ -206,3 +206,20 @@ def test_check_output_refuses_now_what_the_writer_would_refuse_at_the_end(tmp_pa
         pytest.skip("running as root: permissions do not stop writes")
     with pytest.raises(WriteError, match=r"--out .*: cannot write \(permission denied\)"):
         fileio.check_output(locked / "x.json", label="--out")
+
+
+def test_set_aside_puts_files_back_unless_told_they_were_replaced(tmp_path: Path) -> None:
+    (tmp_path / "m.keras").write_text("old")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "x").write_text("old")
+    with pytest.raises(RuntimeError), fileio.set_aside(tmp_path, ["m.keras", "d", "absent"]):
+        assert not (tmp_path / "m.keras").exists()
+        (tmp_path / "d").mkdir()  # a new run's half-made folder
+        raise RuntimeError("stopped")
+    assert (tmp_path / "m.keras").read_text() == "old" and (tmp_path / "d" / "x").is_file()
+    with fileio.set_aside(tmp_path, ["m.keras"], copy=True) as aside:
+        assert (tmp_path / "m.keras").read_text() == "old"  # copied: still in place
+        (tmp_path / "m.keras").write_text("new")
+        aside.put_back = False
+    assert (tmp_path / "m.keras").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "m.keras"]
