@@ -49,6 +49,18 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(description=doc, formatter_class=HelpFormatter)
 
 
+def add_workdir(ap: argparse.ArgumentParser, what: str = "the model and video") -> None:
+    """--workdir DIR, as every runtime benchmark takes it: where WHAT are built and kept."""
+    ap.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=f"build {what} here and keep them; reused when there "
+        "(default: a new temporary folder)",
+    )
+
+
 def int_at_least(low: int) -> Callable[[str], int]:
     """argparse type: a whole number >= `low` (else a usage error naming the option, exit 2)."""
 

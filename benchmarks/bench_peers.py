@@ -39,7 +39,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import parser, positive_int, run_quietly, work_folder
+from _common import add_workdir, parser, positive_int, run_quietly, work_folder
 from _runtime_models import AERIAL, build_tflite, require_data, write_camera_video
 
 from edgeseg.cli.run_cmd import stream_process_settings
@@ -204,14 +204,7 @@ def main() -> int:
         action="store_true",
         help=f"{QUICK_FRAMES} frames, {QUICK_ROUNDS} rounds (a --frames / --rounds given wins)",
     )
-    ap.add_argument(
-        "--workdir",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="build the model and video here and keep them; reused when there "
-        "(default: a new temporary folder)",
-    )
+    add_workdir(ap)
     args = ap.parse_args()
     if args.quick:
         given = [f"--{k} {v}" for k, v in (("frames", args.frames), ("rounds", args.rounds)) if v]

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import parser, positive_int, run_quietly, work_folder
+from _common import add_workdir, parser, positive_int, run_quietly, work_folder
 from _runtime_models import MEMBRANE, build_tflite, require_data, write_video
 from bench_soak import LoopingVideo
 
@@ -96,14 +96,7 @@ def main() -> int:
     ap.add_argument(
         "--frames", type=positive_int, default=600, metavar="N", help="frames per run (two runs)"
     )
-    ap.add_argument(
-        "--workdir",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="build the model and video here and keep them; reused when there "
-        "(default: a new temporary folder)",
-    )
+    add_workdir(ap)
     args = ap.parse_args()
     require_data(MEMBRANE)
     work = work_folder(args.workdir, "edgeseg-serve-")

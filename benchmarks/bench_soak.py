@@ -23,7 +23,7 @@ import numpy as np
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import int_at_least, parser, run_quietly, work_folder
+from _common import add_workdir, int_at_least, parser, run_quietly, work_folder
 from _runtime_models import MEMBRANE, build_tflite, require_data, write_video
 
 from edgeseg.runtime.segmenter import Segmenter
@@ -62,14 +62,7 @@ def main() -> int:
         metavar="N",
         help=f"frames to process, at least {MIN_FRAMES} ({WARMUP} of them warm-up)",
     )
-    ap.add_argument(
-        "--workdir",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="build the model and video here and keep them; reused when there "
-        "(default: a new temporary folder)",
-    )
+    add_workdir(ap)
     args = ap.parse_args()
     require_data(MEMBRANE)
     work = work_folder(args.workdir, "edgeseg-soak-")

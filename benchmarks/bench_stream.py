@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import parser, positive_int, run_quietly, work_folder
+from _common import add_workdir, parser, positive_int, run_quietly, work_folder
 from _runtime_models import MEMBRANE, build_tflite, require_data, write_video
 
 from edgeseg.cli.run_cmd import stream_process_settings
@@ -95,14 +95,7 @@ def main() -> int:
         help="judge only this interpreter thread count (default: all cores but one judged, "
         "all cores printed)",
     )
-    ap.add_argument(
-        "--workdir",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="build the models and video here and keep them; reused when there "
-        "(default: a new temporary folder)",
-    )
+    add_workdir(ap, "the models and video")
     ap.add_argument(
         "--rounds",
         type=positive_int,

@@ -294,21 +294,11 @@ def test_a_run_that_fails_before_writing_leaves_no_empty_out_folder(
     import sys
     import types
 
-    import cv2
-
     from edgeseg.core.errors import WriteError
     from edgeseg.train.config import TrainConfig
     from edgeseg.train.fit import train
 
-    data = tmp_path / "data"
-    for sub in ("images", "masks"):
-        (data / sub).mkdir(parents=True)
-    (data / "labels.txt").write_text("a\nb\n")
-    for i in range(5):
-        mask = np.zeros((16, 16), np.uint8)
-        mask[:, i + 4 :] = 1
-        assert cv2.imwrite(str(data / "images" / f"s{i}.png"), np.full((16, 16, 3), 9, np.uint8))
-        assert cv2.imwrite(str(data / "masks" / f"s{i}.png"), mask)
+    data = _striped_pairs(tmp_path / "data")
 
     def run_fit(*args: object) -> object:
         raise WriteError("--out: cannot write (no space left on the device)")
@@ -378,22 +368,12 @@ def test_resume_on_other_classes_or_size_is_refused_before_the_run_is_touched(
     import sys
     import types
 
-    import cv2
-
     from edgeseg.core.errors import DatasetError
     from edgeseg.core.spec import ModelSpec
     from edgeseg.train.config import TrainConfig
     from edgeseg.train.fit import train
 
-    data = tmp_path / "data"
-    for sub in ("images", "masks"):
-        (data / sub).mkdir(parents=True)
-    (data / "labels.txt").write_text("\n".join(names) + "\n")
-    for i in range(5):
-        mask = np.zeros((16, 16), np.uint8)
-        mask[:, i + 4 :] = 1
-        assert cv2.imwrite(str(data / "images" / f"s{i}.png"), np.full((16, 16, 3), 9, np.uint8))
-        assert cv2.imwrite(str(data / "masks" / f"s{i}.png"), mask)
+    data = _striped_pairs(tmp_path / "data", "\n".join(names) + "\n")
     run = tmp_path / "run"
     (run / "resume").mkdir(parents=True)
     (run / "resume" / "last.keras").write_bytes(b"untouched")
@@ -437,21 +417,11 @@ def test_two_trainings_into_one_out_folder_do_not_mix(
     import sys
     import types
 
-    import cv2
-
     from edgeseg.core.errors import EdgesegError
     from edgeseg.train.config import TrainConfig
     from edgeseg.train.fit import train
 
-    data = tmp_path / "data"
-    for sub in ("images", "masks"):
-        (data / sub).mkdir(parents=True)
-    (data / "labels.txt").write_text("a\nb\n")
-    for i in range(5):
-        mask = np.zeros((16, 16), np.uint8)
-        mask[:, i + 4 :] = 1
-        assert cv2.imwrite(str(data / "images" / f"s{i}.png"), np.full((16, 16, 3), 9, np.uint8))
-        assert cv2.imwrite(str(data / "masks" / f"s{i}.png"), mask)
+    data = _striped_pairs(tmp_path / "data")
     out = tmp_path / "run"
     seen: list[str] = []
 
@@ -592,3 +562,19 @@ def test_resume_finishes_a_quantisation_aware_step_that_was_stopped(tmp_path: Pa
         _check_out(config)
     with pytest.raises(EdgesegError, match="already trained 2 epochs"):
         _check_out(TrainConfig(data=tmp_path, out=run, resume=True, epochs=2, qat=False))
+
+
+def _striped_pairs(data: Path, labels: str = "a\nb\n") -> Path:
+    """Five 16x16 image + mask pairs (a stripe of class 1 at a different place in each) and
+    labels.txt: the smallest real dataset train's checks pass."""
+    import cv2
+
+    for sub in ("images", "masks"):
+        (data / sub).mkdir(parents=True)
+    (data / "labels.txt").write_text(labels)
+    for i in range(5):
+        mask = np.zeros((16, 16), np.uint8)
+        mask[:, i + 4 :] = 1
+        assert cv2.imwrite(str(data / "images" / f"s{i}.png"), np.full((16, 16, 3), 9, np.uint8))
+        assert cv2.imwrite(str(data / "masks" / f"s{i}.png"), mask)
+    return data
