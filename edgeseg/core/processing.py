@@ -156,20 +156,27 @@ def is_palette_png(path: str | Path) -> bool:
     return head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) == 26 and head[25] == 3
 
 
-def png_palette(path: str | Path) -> np.ndarray | None:
-    """The PLTE palette (N x 3 RGB) of a palette-mode PNG, or None for any other image."""
-    data = Path(path).read_bytes()
+def _plte_chunk(data: bytes) -> tuple[int, int] | None:
+    """(offset, length) of the PLTE chunk in a palette-mode PNG's bytes; None for another
+    image. The one reader of PNG chunks: `png_palette` and `_palette_indices` share it."""
     if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 33 or data[25] != 3:
         return None
     pos = 8
     while pos + 8 <= len(data):
         (length,) = struct.unpack(">I", data[pos : pos + 4])
-        ctype = data[pos + 4 : pos + 8]
-        if ctype == b"PLTE":
-            body = data[pos + 8 : pos + 8 + length]
-            return np.frombuffer(body, np.uint8).reshape(-1, 3)
+        if data[pos + 4 : pos + 8] == b"PLTE":
+            return pos, length
         pos += 12 + length
     return None
+
+
+def png_palette(path: str | Path) -> np.ndarray | None:
+    """The PLTE palette (N x 3 RGB) of a palette-mode PNG, or None for any other image."""
+    data = Path(path).read_bytes()
+    if (chunk := _plte_chunk(data)) is None:
+        return None
+    pos, length = chunk
+    return np.frombuffer(data[pos + 8 : pos + 8 + length], np.uint8).reshape(-1, 3)
 
 
 def colour_keys(rgb: np.ndarray) -> np.ndarray:
@@ -260,26 +267,20 @@ def _palette_indices(path: str | Path) -> np.ndarray | None:
     so two classes the file gives one colour (a palette with repeated black entries) stay apart.
     """
     data = Path(path).read_bytes()
-    if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 33 or data[25] != 3:
+    if (chunk := _plte_chunk(data)) is None:
         return None
-    pos = 8
-    while pos + 8 <= len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        if data[pos + 4 : pos + 8] == b"PLTE":
-            entries = length // 3
-            body = bytes(b for i in range(entries) for b in (i, 0, 0))
-            chunk = b"PLTE" + body
-            data = (
-                data[:pos]
-                + struct.pack(">I", len(body))
-                + chunk
-                + struct.pack(">I", zlib.crc32(chunk))
-                + data[pos + 12 + length :]
-            )
-            rgb = cv2.imdecode(np.frombuffer(data, np.uint8), _READ_FLAGS)
-            return None if rgb is None else np.ascontiguousarray(rgb[:, :, 2])  # BGR: red
-        pos += 12 + length
-    return None
+    pos, length = chunk
+    body = bytes(b for i in range(length // 3) for b in (i, 0, 0))
+    plte = b"PLTE" + body
+    swapped = (
+        data[:pos]
+        + struct.pack(">I", len(body))
+        + plte
+        + struct.pack(">I", zlib.crc32(plte))
+        + data[pos + 12 + length :]
+    )
+    rgb = cv2.imdecode(np.frombuffer(swapped, np.uint8), _READ_FLAGS)
+    return None if rgb is None else np.ascontiguousarray(rgb[:, :, 2])  # BGR: red
 
 
 def read_mask(

@@ -3,7 +3,7 @@ chunks, check a model against the dataset's classes, write files atomically."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -68,36 +68,35 @@ def open_eval_data(
             unlisted_colors=unlisted,
         )
 
+    def trained_on(
+        base: Dataset, pool: Sequence[Sample], how: str = "", instead: str = ""
+    ) -> tuple[Dataset, str, list[str]]:
+        """The pairs training held out of POOL, split as open_dataset split them, with a note."""
+        train, val = split_pairs(list(pool), fraction, seed)
+        ds = replace(base, train=tuple(train), val=tuple(val))
+        note = (
+            f"{root} holds the pairs the model was trained on{how}: scores the {len(ds.val)} "
+            f"that training held out (--val-fraction {fraction:g}, --seed {seed}), not "
+            f"{instead or f'the {len(ds.train)} it learned from'}"
+        )
+        return ds, "val", [note]
+
     if is_split(root):
-        ds = opened(fraction)
-        pool = sorted((*ds.train, *ds.val), key=lambda s: s.stem)
+        everything = opened(fraction)
+        pool = sorted((*everything.train, *everything.val), key=lambda s: s.stem)
         if recorded and recorded["pairs"] == pairs_fingerprint(pool):
             # the very pairs the model was trained on, laid out anew into train/ + val/: its
-            # val/ holds pairs it learned from; score those training held out, as below
-            train, val = split_pairs(pool, fraction, seed)
-            ds = replace(ds, train=tuple(train), val=tuple(val))
-            note = (
-                f"{root} holds the pairs the model was trained on (split into train/ and val/ "
-                f"since): scores the {len(ds.val)} that training held out (--val-fraction "
-                f"{fraction:g}, --seed {seed}), not its val/"
-            )
-            return ds, "val", [note]
-        if not ds.val:
+            # val/ holds pairs it learned from
+            return trained_on(everything, pool, " (split into train/ and val/ since)", "its val/")
+        if not everything.val:
             raise DatasetError(
                 f"{root}: no val/ (valid/, validation/) split to evaluate on; pass the folder "
                 "holding the evaluation images/ and masks/ (e.g. DATA/val)"
             )
-        return ds, "val", []
+        return everything, "val", []
     everything = opened(1.0)
     if recorded and recorded["pairs"] == pairs_fingerprint(everything.val):
-        train, val = split_pairs(list(everything.val), fraction, seed)  # as open_dataset splits
-        ds = replace(everything, train=tuple(train), val=tuple(val))
-        note = (
-            f"{root} holds the pairs the model was trained on: scores the {len(ds.val)} that "
-            f"training held out (--val-fraction {fraction:g}, --seed {seed}), not the "
-            f"{len(ds.train)} it learned from"
-        )
-        return ds, "val", [note]
+        return trained_on(everything, everything.val)
     return everything, "val", []
 
 
