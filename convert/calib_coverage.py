@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from edgeseg.convert.calibration import find_calibration_images
-from edgeseg.core.errors import DatasetError
+from edgeseg.core.errors import DatasetError, shortlist
 from edgeseg.core.processing import prepare_mask
 from edgeseg.core.spec import ModelSpec
 from edgeseg.data.dataset import Dataset, open_dataset
@@ -63,8 +63,8 @@ class ClassCoverage:
         absent classes (uncalibrated) and very rare ones."""
         if self.other_names:
             return [
-                f"the calibration data's masks name other classes ({_names(self.other_names)}) "
-                f"than the model's ({_names(self.class_names)}); calibration frames should show "
+                f"the calibration data's masks name other classes ({shortlist(self.other_names)}) "
+                f"than the model's ({shortlist(self.class_names)}); calibration frames should show "
                 "what the model will see (class coverage not counted)"
             ]
         out = []
@@ -96,10 +96,6 @@ class ClassCoverage:
             "absent": list(self.absent),
             "rare": list(self.rare),
         }
-
-
-def _names(names: tuple[str, ...]) -> str:
-    return ", ".join(names[:4]) + (" ..." if len(names) > 4 else "")
 
 
 def calibration_paths(folder: str | Path, count: int, seed: int = 0) -> list[Path]:

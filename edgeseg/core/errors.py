@@ -5,6 +5,7 @@ The CLI turns them into one line on stderr and a non-zero exit.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -12,6 +13,12 @@ class EdgesegError(ValueError):
     """Base of all expected, user-facing errors (bad input, missing files, unusable models)."""
 
     exit_code = 2
+
+
+def shortlist(items: Sequence[object], limit: int = 4) -> str:
+    """The first LIMIT items, comma-separated, and ' ...' when there are more: how a message
+    names a few classes, values or colours without running to hundreds."""
+    return ", ".join(str(item) for item in items[:limit]) + (" ..." if len(items) > limit else "")
 
 
 def first_line(exc: BaseException) -> str:

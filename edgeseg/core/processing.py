@@ -19,7 +19,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from edgeseg.core.errors import DatasetError, FrameError
+from edgeseg.core.errors import DatasetError, FrameError, shortlist
 from edgeseg.core.spec import ModelSpec, UnlistedColors
 
 MaskEncoding = Literal["index", "binary", "rgb", "palette"]
@@ -153,13 +153,18 @@ def is_palette_png(path: str | Path) -> bool:
             head = fh.read(26)
     except OSError:
         return False
-    return head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) == 26 and head[25] == 3
+    return _palette_header(head)
+
+
+def _palette_header(data: bytes) -> bool:
+    """Whether DATA starts as a palette-mode PNG: the signature, then colour type 3 in IHDR."""
+    return data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 26 and data[25] == 3
 
 
 def _plte_chunk(data: bytes) -> tuple[int, int] | None:
     """(offset, length) of the PLTE chunk in a palette-mode PNG's bytes; None for another
     image. The one reader of PNG chunks: `png_palette` and `_palette_indices` share it."""
-    if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 33 or data[25] != 3:
+    if not _palette_header(data) or len(data) < 33:
         return None
     pos = 8
     while pos + 8 <= len(data):
@@ -217,7 +222,7 @@ def _colors_to_index(
     out = np.where(known, index_of[pos], ignore).astype(np.uint8)
     if unlisted != "ignore" and not known.all():
         bad = np.unique(keys[~known])
-        shown = ", ".join(f"#{int(k):06X}" for k in bad[:5]) + (" ..." if len(bad) > 5 else "")
+        shown = shortlist([f"#{int(k):06X}" for k in bad], 5)
         share = 100.0 * float((~known).mean())
         raise DatasetError(
             f"{path}: mask colour(s) {shown} not listed in {source} ({len(bad)} colour(s) on "

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeseg.core.errors import DatasetError, ModelError
+from edgeseg.core.errors import DatasetError, ModelError, shortlist
 from edgeseg.core.processing import (
     TRAIN_DIRS,
     MaskEncoding,
@@ -238,8 +238,7 @@ def _read_class_files(root: Path) -> tuple[tuple[str, ...], np.ndarray | None, P
             if other[0] != first[0]:
                 raise DatasetError(
                     f"{first[2]} and {other[2].name} name different classes "
-                    f"({', '.join(first[0][:4])}{' ...' if len(first[0]) > 4 else ''} against "
-                    f"{', '.join(other[0][:4])}{' ...' if len(other[0]) > 4 else ''}): "
+                    f"({shortlist(first[0])} against {shortlist(other[0])}): "
                     "remove or correct one of them"
                 )
         return first
@@ -390,9 +389,7 @@ def _naming_hint(samples: list[Sample]) -> str:
     values = sorted(ids - {255})
     if not values:
         return generic
-    listed = ", ".join(str(v) for v in values[:HINT_SHOWN]) + (
-        " ..." if len(values) > HINT_SHOWN else ""
-    )
+    listed = shortlist(values, HINT_SHOWN)
     top = values[-1]
     if top == 0:  # one class: naming it would only lead to "need at least 2 classes"
         return (
