@@ -194,9 +194,7 @@ def user_errors() -> Iterator[None]:
             raise fail(str(err), err.exit_code) from None
         where = f"{exc.filename}: " if exc.filename else ""
         raise fail(f"{where}{exc.strerror or first_line(exc)}", 2) from None
-    except KeyboardInterrupt as exc:
-        if isinstance(exc, Terminated):
-            _terminated.set()
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (Terminated: its handler set the flag)
         raise stop_exit() from None
 
 

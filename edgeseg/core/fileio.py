@@ -133,7 +133,6 @@ def output_dir(path: str | Path, *, label: str = "") -> Iterator[Path]:
 class Aside:
     """What `set_aside` holds: the names it set aside, and whether they go back at the end."""
 
-    folder: Path
     names: list[str]
     put_back: bool = True
 
@@ -149,7 +148,7 @@ def set_aside(folder: Path, names: Sequence[str], *, copy: bool = False) -> Iter
     once it is false. A .replaced left by a process killed outright is stale and cleared."""
     aside = folder / ASIDE_FOLDER
     shutil.rmtree(aside, ignore_errors=True)
-    held = Aside(aside, [name for name in names if (folder / name).exists()])
+    held = Aside([name for name in names if (folder / name).exists()])
     try:
         if held.names:
             aside.mkdir()
