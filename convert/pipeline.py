@@ -3,7 +3,6 @@ measure against float32, validate, write the report; optionally compile for the 
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -30,7 +29,7 @@ from edgeseg.convert.validate import (
     write_report,
 )
 from edgeseg.core.errors import ConversionError
-from edgeseg.core.fileio import atomic_path
+from edgeseg.core.fileio import atomic_path, scratch_dir
 from edgeseg.core.spec import ModelSpec
 from edgeseg.runtime.inspect import ModelInfo
 
@@ -95,10 +94,10 @@ def convert_model(
     # convert (Ctrl-C, full disk) never leaves a complete .tflite at `out` without its report.
     with (
         atomic_path(out, label="--out", mkdir=True) as staged,
-        tempfile.TemporaryDirectory(prefix="edgeseg-convert-") as tmp,
+        scratch_dir("edgeseg-convert-") as tmp,
     ):
         step("export")
-        saved = write_saved_model(model, spec, Path(tmp) / "saved")
+        saved = write_saved_model(model, spec, tmp / "saved")
         step("calibrate" if rep is not None else "convert")
         extra = source_record(model_path)  # check tells a stale int8 model by it
         result = export(saved, spec, options, staged, rep, extra=extra, qat=qat)

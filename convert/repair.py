@@ -10,7 +10,6 @@ written as `<out stem>.best_effort.tflite` and nothing is written at `out`.
 
 from __future__ import annotations
 
-import tempfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -23,6 +22,7 @@ from edgeseg.convert.diagnose import DiagnoseResult, LayerError, diagnose
 from edgeseg.convert.options import ConvertOptions, Quant
 from edgeseg.convert.validate import report_path_for, validate, write_report
 from edgeseg.core.errors import ConversionError
+from edgeseg.core.fileio import scratch_dir
 from edgeseg.core.metrics import points
 from edgeseg.core.model_metadata import embed_metadata, read_metadata
 from edgeseg.core.spec import ModelSpec
@@ -289,7 +289,7 @@ def repair(
     say(f"float model: mIoU {float_miou:.4f} on {data_dir}")
     diag: DiagnoseResult | None = None
     calibrated = calibrate(model, spec, options, rep)  # once: each candidate only re-quantises
-    with tempfile.TemporaryDirectory(prefix="edgeseg-repair-") as tmp:
+    with scratch_dir("edgeseg-repair-") as tmp:
         search = _Search(
             model=model,
             spec=spec,
@@ -299,7 +299,7 @@ def repair(
             data_dir=Path(data_dir),
             float_miou=float_miou,
             max_drop=max_drop,
-            workdir=Path(tmp),
+            workdir=tmp,
             threads=threads,
             say=say,
         )

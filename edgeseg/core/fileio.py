@@ -16,7 +16,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -131,43 +131,121 @@ def output_dir(path: str | Path, *, label: str = "") -> Iterator[Path]:
 
 @dataclass
 class Aside:
-    """What `set_aside` holds: the names it set aside, and whether they go back at the end."""
+    """What `set_aside` holds: the folder, the names it set aside, and the witness file whose
+    change (against `baseline`, its digest when the block's work began) means the new work
+    replaced them."""
 
+    folder: Path
     names: list[str]
-    put_back: bool = True
+    witness: str | None = None
+    baseline: str | None = None
+
+    def begin(self) -> None:
+        """Take the witness as it is now as the baseline: the block's own set-up (a model put
+        in place before training) does not count as new work."""
+        if self.witness is not None:
+            self.baseline = _digest(self.folder / self.witness)
+            if self.names:  # else nothing is held: no .replaced, no manifest
+                self._record()
+
+    @property
+    def superseded(self) -> bool:
+        """True once the witness exists and differs from the baseline: the new work is there."""
+        if self.witness is None:
+            return False
+        now = _digest(self.folder / self.witness)
+        return now is not None and now != self.baseline
+
+    def _record(self) -> None:
+        manifest = {"names": self.names, "witness": self.witness, "baseline": self.baseline}
+        write_json(self.folder / ASIDE_FOLDER / _MANIFEST, manifest)
 
 
 ASIDE_FOLDER = ".replaced"
+_MANIFEST = "manifest.json"
+_PART = ".part"
+
+
+def _digest(path: Path) -> str | None:
+    return file_sha256(path) if path.is_file() else None
+
+
+def _put_back(aside: Path, folder: Path, names: Sequence[str]) -> None:
+    for name in names:
+        held = aside / name
+        if not held.exists():
+            continue
+        target = folder / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        os.replace(held, target)
+
+
+def recover_aside(folder: Path) -> list[str]:
+    """Settle a .replaced left by a process killed outright (-9, power loss): its files go back
+    when the work it held them for never replaced them (its manifest's witness unchanged), else
+    it is stale and removed; without a manifest (an older edgeseg's) it is removed. Returns the
+    names put back. Call it only where no other process can be using FOLDER's .replaced."""
+    aside = folder / ASIDE_FOLDER
+    if not aside.is_dir():
+        return []
+    try:
+        manifest = json.loads((aside / _MANIFEST).read_text(encoding="utf-8"))
+        held = Aside(folder, list(manifest["names"]), manifest["witness"], manifest["baseline"])
+    except (OSError, ValueError, KeyError, TypeError):
+        held = None
+    restored = []
+    if held is not None and not held.superseded:
+        restored = [name for name in held.names if (aside / name).exists()]
+        try:
+            _put_back(aside, folder, restored)
+        except OSError as exc:
+            raise write_error(folder, exc) from None
+    shutil.rmtree(aside, ignore_errors=True)
+    return restored
 
 
 @contextlib.contextmanager
-def set_aside(folder: Path, names: Sequence[str], *, copy: bool = False) -> Iterator[Aside]:
+def set_aside(
+    folder: Path, names: Sequence[str], *, copy: bool = False, witness: str | None = None
+) -> Iterator[Aside]:
     """FOLDER's files (or folders) among NAMES moved, or copied, into FOLDER/.replaced for the
-    block, so work that replaces them can fail or be stopped without losing them: put back
-    when the block ends with `put_back` true (the default, so on any exception too), removed
-    once it is false. A .replaced left by a process killed outright is stale and cleared."""
+    block, so work that replaces them can fail or be stopped without losing them. When the
+    block ends (normally or not) they go back unless the WITNESS file (e.g. the model a run
+    writes) changed since the block began (`Aside.begin` moves that point), in which case they
+    are removed. A manifest in .replaced records the decision's inputs, so a .replaced left by
+    a process killed outright is settled the same way by the next call for FOLDER."""
     aside = folder / ASIDE_FOLDER
-    shutil.rmtree(aside, ignore_errors=True)
-    held = Aside([name for name in names if (folder / name).exists()])
+    recover_aside(folder)
+    present = [name for name in names if (folder / name).exists()]
+    moved_witness = witness in present and not copy
+    baseline = None if moved_witness or witness is None else _digest(folder / witness)
+    held = Aside(folder, present, witness, baseline)
     try:
-        if held.names:
+        if present:
             aside.mkdir()
-        for name in held.names:
-            if copy:
-                shutil.copy2(folder / name, aside / name)
+            held._record()
+        for name in present:
+            source, part = folder / name, aside / (name + _PART)
+            if not copy:
+                os.replace(source, aside / name)
+            elif source.is_dir():
+                shutil.copytree(source, part, symlinks=True)
+                os.replace(part, aside / name)
             else:
-                os.replace(folder / name, aside / name)
-    except OSError as exc:
+                shutil.copy2(source, part)
+                os.replace(part, aside / name)
+    except OSError as exc:  # what was moved goes back (copies are dropped): nothing held
+        with contextlib.suppress(OSError):
+            if not copy:
+                _put_back(aside, folder, present)
+            shutil.rmtree(aside, ignore_errors=True)
         raise write_error(folder, exc) from None
     try:
         yield held
     finally:
-        if held.put_back:
-            for name in held.names:
-                target = folder / name
-                if target.is_dir():
-                    shutil.rmtree(target)
-                os.replace(aside / name, target)
+        if not held.superseded:
+            _put_back(aside, folder, held.names)
         shutil.rmtree(aside, ignore_errors=True)
 
 
@@ -399,6 +477,34 @@ def atomic_dir(path: str | Path, *, label: str = "") -> Iterator[Path]:
         else:
             old.unlink(missing_ok=True)
     _fsync_dir(target.parent)
+
+
+def write_together(*writes: Callable[[], object]) -> None:
+    """Run WRITES (each one atomic write) to the end even when Ctrl-C or SIGTERM (a
+    KeyboardInterrupt) lands among them, then re-raise it: files that belong together (a model
+    and the config.json describing it) are never left one new and one old. The write that was
+    interrupted is done again once; a second interrupt during it stops at once."""
+    stopped: KeyboardInterrupt | None = None
+    for write in writes:
+        try:
+            write()
+        except KeyboardInterrupt as exc:
+            stopped = stopped or exc
+            write()
+    if stopped is not None:
+        raise stopped
+
+
+@contextlib.contextmanager
+def scratch_dir(prefix: str) -> Iterator[Path]:
+    """A private temporary folder (in $TMPDIR) for the block, removed when it ends. Unlike
+    tempfile.TemporaryDirectory, a Ctrl-C that lands during the removal does not leave it half
+    removed (a converter's SavedModel is tens of MB): the removal is finished, then re-raised."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        write_together(lambda: shutil.rmtree(path, ignore_errors=True))
 
 
 def file_sha256(path: str | Path) -> str:

@@ -24,6 +24,7 @@ from edgeseg.core.fileio import (
     write_error,
     write_json,
     write_text,
+    write_together,
 )
 from edgeseg.core.metrics import MetricAccumulator, SegmentationScores
 from edgeseg.core.processing import (
@@ -129,8 +130,10 @@ class BestCheckpoint(keras.callbacks.Callback):
         if scores is None or not (logs or {}).get("val_miou", -math.inf) > self.best:
             return
         self.best, self.best_epoch = float(logs["val_miou"]), epoch  # type: ignore[index]
-        atomic_save_model(self.model, self.model_path)
-        self.write_config(scores, epoch)
+        write_together(
+            lambda: atomic_save_model(self.model, self.model_path),
+            lambda: self.write_config(scores, epoch),
+        )
 
 
 class EpochLog(keras.callbacks.Callback):

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from edgeseg.core.errors import DatasetError, EdgesegError, ModelError
-from edgeseg.core.fileio import output_dir
+from edgeseg.core.fileio import ASIDE_FOLDER, output_dir, recover_aside
 from edgeseg.core.spec import ModelSpec
 from edgeseg.data.dataset import Dataset, open_dataset
 from edgeseg.data.layout import pairs_fingerprint, split_pairs
@@ -84,6 +84,22 @@ def ensure_val_split(ds: Dataset, val_fraction: float, seed: int = 0) -> Dataset
     return ds
 
 
+def _recover_previous_run(config: TrainConfig) -> None:
+    """A run killed outright (-9, power loss) before its first checkpoint left the run it was
+    replacing in OUT/.replaced (`fileio.set_aside`): it goes back before anything is checked."""
+    if not (config.out / ASIDE_FOLDER).is_dir():
+        return
+    with _run_lock(config):  # not while another train is writing this run
+        if restored := recover_aside(config.out):
+            log.warning(
+                "%s: put back %s from %s (a run stopped outright before its first checkpoint "
+                "had set them aside)",
+                config.out,
+                ", ".join(restored),
+                ASIDE_FOLDER,
+            )
+
+
 def _check_out(config: TrainConfig) -> None:
     model_path = config.out / "model.keras"
     if config.resume:
@@ -130,6 +146,7 @@ def train(
     edgeseg's own each epoch; `progress(done, total)` reports dataset validation.
     """
     configure_logical_cpus()
+    _recover_previous_run(config)
     _check_out(config)
     given_size = config.size
     prepared = prepare_data(config, progress=progress)

@@ -8,8 +8,6 @@ import json
 import logging
 import math
 import re
-import shutil
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +17,7 @@ import keras
 import numpy as np
 
 from edgeseg.core.errors import ModelError
-from edgeseg.core.fileio import file_sha256, set_aside, write_json
+from edgeseg.core.fileio import scratch_dir, set_aside, write_json
 from edgeseg.core.metrics import SegmentationScores
 from edgeseg.core.spec import ModelSpec
 from edgeseg.data.dataset import Dataset
@@ -196,9 +194,10 @@ def run_fit(
     strategy = make_strategy(config.strategy)
     chief = is_chief(strategy)
     # multi-worker: every worker runs the same loop, only the chief writes into --out
-    run_dir = config.out if chief else Path(tempfile.mkdtemp(prefix="edgeseg-worker-"))
-    with _previous_run_kept(run_dir, resume=config.resume, enabled=chief):
-        return _fit_in(config, ds, spec, user_callbacks, frequencies, strategy, chief, run_dir)
+    with contextlib.ExitStack() as stack:
+        run_dir = config.out if chief else stack.enter_context(scratch_dir("edgeseg-worker-"))
+        with _previous_run_kept(run_dir, resume=config.resume, enabled=chief):
+            return _fit_in(config, ds, spec, user_callbacks, frequencies, strategy, chief, run_dir)
 
 
 @contextlib.contextmanager
@@ -214,20 +213,16 @@ def _previous_run_kept(run_dir: Path, *, resume: bool, enabled: bool) -> Iterato
     if not enabled:
         yield
         return
-    model_path = run_dir / "model.keras"
     names: tuple[str, ...] = (*RUN_FILES, "resume")
     if resume:  # a finished quantisation-aware run: its models and config, copied
         finished = (run_dir / FLOAT_MODEL).is_file()
         names = ("model.keras", CONFIG_NAME, FLOAT_MODEL) if finished else ()
-    with set_aside(run_dir, names, copy=resume) as aside:
-        restore_float_model(run_dir)  # a resumed run continues the float model, fine-tunes again
-        start = file_sha256(model_path) if resume and model_path.is_file() else None
-        try:
-            yield
-        finally:  # nothing newer than what was there: it goes back
-            aside.put_back = not model_path.is_file() or (
-                start is not None and file_sha256(model_path) == start
-            )
+    # the new work is done once model.keras differs from what the set-up left (--resume of a
+    # finished run starts from its float model: restore_float_model, then `begin`)
+    with set_aside(run_dir, names, copy=resume, witness="model.keras") as aside:
+        restore_float_model(run_dir)
+        aside.begin()
+        yield
 
 
 def _fit_in(
@@ -342,6 +337,4 @@ def _fit_in(
         replicas=int(strategy.num_replicas_in_sync),
         cost=cost,
     )
-    if not chief:
-        shutil.rmtree(run_dir, ignore_errors=True)
     return result

@@ -17,7 +17,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from edgeseg.core.fileio import make_dir, write_bytes, write_json
+from edgeseg.core.fileio import make_dir, write_bytes, write_json, write_together
 from edgeseg.core.metrics import SegmentationScores
 from edgeseg.core.processing import prepare_image, read_image
 from edgeseg.core.spec import ModelSpec
@@ -58,20 +58,24 @@ def restore_float_model(run_dir: Path) -> None:
     float_path, config_path = run_dir / FLOAT_MODEL, run_dir / CONFIG_NAME
     if not float_path.is_file():
         return
-    float_path.replace(run_dir / "model.keras")
-    if not config_path.is_file():
+    payload = json.loads(config_path.read_text()) if config_path.is_file() else None
+    qat = payload.pop("qat", None) if payload else None
+    if payload is None or not qat:
+        float_path.replace(run_dir / "model.keras")
         return
-    payload = json.loads(config_path.read_text())
-    qat = payload.pop("qat", None)
-    if qat:
-        spec = payload["spec"]
-        spec["extra"] = {k: v for k, v in spec.get("extra", {}).items() if k != "qat"}
-        spec["float_miou"] = qat["float_val"]["miou"]
-        if "float_norm" in qat:
-            spec["norm_scale"], spec["norm_offset"] = qat["float_norm"]
-        spec["float_per_class_iou"] = qat["float_val"]["per_class_iou"]
-        payload["val"] = qat["float_val"]
-        write_json(config_path, payload)
+    spec = payload["spec"]
+    spec["extra"] = {k: v for k, v in spec.get("extra", {}).items() if k != "qat"}
+    spec["float_miou"] = qat["float_val"]["miou"]
+    if "float_norm" in qat:
+        spec["norm_scale"], spec["norm_offset"] = qat["float_norm"]
+    spec["float_per_class_iou"] = qat["float_val"]["per_class_iou"]
+    payload["val"] = qat["float_val"]
+
+    def put_back() -> None:  # done once, even if asked again after an interrupt
+        if float_path.is_file():
+            float_path.replace(run_dir / "model.keras")
+
+    write_together(put_back, lambda: write_json(config_path, payload))
 
 
 class QuantisationAwarePhase:
@@ -155,8 +159,10 @@ class QuantisationAwarePhase:
         # replaces it when validation says it is better
         model = self.model
         scores, _ = data_val.score(lambda x: model(x, training=False))
-        atomic_save_model(self.model, model_path)
-        write_config(scores, start - 1)
+        write_together(
+            lambda: atomic_save_model(model, model_path),
+            lambda: write_config(scores, start - 1),
+        )
         log.info("quantisation-aware model as calibrated: val mIoU %.3f", scores.miou)
         best = -math.inf if math.isnan(scores.miou) else scores.miou
         checkpoint = BestCheckpoint(model_path, validation, write_config, best=best)

@@ -541,6 +541,35 @@ def test_a_run_stopped_before_its_first_checkpoint_leaves_the_previous_run_whole
     assert contents() == {"model.keras": b"new run's first checkpoint"}
 
 
+def test_a_run_killed_before_its_first_checkpoint_is_put_back_by_the_next_train(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`kill -9` during an --overwrite run's first epoch left the previous run in .replaced,
+    and the next `train` of the folder deleted it."""
+    pytest.importorskip("keras")
+    from edgeseg.train.config import TrainConfig
+    from edgeseg.train.fit import _check_out, _recover_previous_run
+    from edgeseg.train.loop import _previous_run_kept
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.keras").write_bytes(b"finished")
+    (run / "config.json").write_bytes(b"{}")
+    (run / "history.csv").write_text("epoch\n1\n")
+    killed = _previous_run_kept(run, resume=False, enabled=True)
+    killed.__enter__()  # killed inside: never left
+    (run / "history.csv").write_text("epoch\n")  # the killed run's first line
+    config = TrainConfig(data=tmp_path, out=run)
+    with caplog.at_level("WARNING"):
+        _recover_previous_run(config)
+    assert (run / "model.keras").read_bytes() == b"finished"
+    assert (run / "history.csv").read_text() == "epoch\n1\n"
+    assert not (run / ".replaced").exists()
+    assert "put back model.keras, config.json, history.csv from .replaced" in caplog.text
+    with pytest.raises(EdgesegError, match="already holds a trained model"):
+        _check_out(config)  # a plain train must not now replace it without --overwrite
+
+
 def test_resume_finishes_a_quantisation_aware_step_that_was_stopped(tmp_path: Path) -> None:
     """Ctrl-C during the quantisation-aware step said 'continue with --resume', which then
     refused: 'already trained 2 epochs; pass --epochs above 2'."""

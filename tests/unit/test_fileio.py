@@ -7,6 +7,7 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -208,7 +209,7 @@ def test_check_output_refuses_now_what_the_writer_would_refuse_at_the_end(tmp_pa
         fileio.check_output(locked / "x.json", label="--out")
 
 
-def test_set_aside_puts_files_back_unless_told_they_were_replaced(tmp_path: Path) -> None:
+def test_set_aside_puts_files_back_unless_the_witness_changed(tmp_path: Path) -> None:
     (tmp_path / "m.keras").write_text("old")
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "x").write_text("old")
@@ -217,9 +218,108 @@ def test_set_aside_puts_files_back_unless_told_they_were_replaced(tmp_path: Path
         (tmp_path / "d").mkdir()  # a new run's half-made folder
         raise RuntimeError("stopped")
     assert (tmp_path / "m.keras").read_text() == "old" and (tmp_path / "d" / "x").is_file()
-    with fileio.set_aside(tmp_path, ["m.keras"], copy=True) as aside:
+    with fileio.set_aside(tmp_path, ["m.keras"], copy=True, witness="m.keras") as aside:
         assert (tmp_path / "m.keras").read_text() == "old"  # copied: still in place
+        (tmp_path / "m.keras").write_text("set-up")
+        aside.begin()  # the block's own set-up is not new work
+    assert (tmp_path / "m.keras").read_text() == "old"
+    with fileio.set_aside(tmp_path, ["m.keras"], copy=True, witness="m.keras") as aside:
         (tmp_path / "m.keras").write_text("new")
-        aside.put_back = False
     assert (tmp_path / "m.keras").read_text() == "new"
+    with fileio.set_aside(tmp_path, ["absent"], witness="m.keras") as aside:
+        aside.begin()  # nothing held: nothing to record
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "m.keras"]
+
+
+@pytest.mark.parametrize("copy", [False, True])
+def test_what_a_killed_process_set_aside_is_settled_by_the_next_call(
+    tmp_path: Path, copy: bool
+) -> None:
+    """A .replaced left by a process killed outright (-9) was cleared by the next training,
+    deleting the previous run its killed successor had not yet replaced."""
+    (tmp_path / "m.keras").write_text("old")
+    (tmp_path / "c.json").write_text("old config")
+    killed = fileio.set_aside(tmp_path, ["m.keras", "c.json"], copy=copy, witness="m.keras")
+    killed.__enter__()  # and never left: the process died inside the block
+    (tmp_path / "c.json").write_text("half a new run")
+    assert fileio.recover_aside(tmp_path) == ["m.keras", "c.json"]
+    assert (tmp_path / "m.keras").read_text() == "old"
+    assert (tmp_path / "c.json").read_text() == "old config"
+    assert not (tmp_path / fileio.ASIDE_FOLDER).exists()
+
+    killed = fileio.set_aside(tmp_path, ["m.keras", "c.json"], copy=copy, witness="m.keras")
+    killed.__enter__()
+    (tmp_path / "m.keras").write_text("the new run's checkpoint")
+    assert fileio.recover_aside(tmp_path) == []  # replaced: the stale copies go
+    assert (tmp_path / "m.keras").read_text() == "the new run's checkpoint"
+    assert not (tmp_path / fileio.ASIDE_FOLDER).exists()
+    assert fileio.recover_aside(tmp_path) == []  # nothing to settle
+
+
+def test_set_aside_that_fails_halfway_puts_back_what_it_moved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed move left the files moved so far in .replaced, which the next call cleared."""
+    for name in ("a", "b"):
+        (tmp_path / name).write_text(name)
+    real_replace = os.replace
+    calls = []
+
+    def failing(src: Any, dst: Any) -> None:
+        calls.append(src)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(fileio.os, "replace", failing)
+    with pytest.raises(WriteError, match="no space"), fileio.set_aside(tmp_path, ["a", "b"]):
+        pytest.fail("the block must not run")
+    monkeypatch.setattr(fileio.os, "replace", real_replace)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
+    assert (tmp_path / "a").read_text() == "a"
+
+
+def test_write_together_finishes_every_write_before_an_interrupt_stops_it(tmp_path: Path) -> None:
+    """A Ctrl-C between a checkpoint's model and its config.json paired the new model with
+    the old config (the quantisation-aware model with the float normalisation)."""
+    model, config = tmp_path / "model.keras", tmp_path / "config.json"
+    model.write_text("old model")
+    config.write_text("old config")
+    pressed = []
+
+    def write_model() -> None:
+        fileio.write_text(model, "new model")
+        if not pressed:  # Ctrl-C lands right after the model is written
+            pressed.append(True)
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fileio.write_together(write_model, lambda: fileio.write_text(config, "new config"))
+    assert (model.read_text(), config.read_text()) == ("new model", "new config")
+
+    def always_stopped() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # a second Ctrl-C during the retry stops at once
+        fileio.write_together(always_stopped, lambda: fileio.write_text(config, "never"))
+    assert config.read_text() == "new config"
+
+
+def test_scratch_dir_is_removed_even_when_ctrl_c_lands_during_its_removal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """convert's temporary SavedModel (tens of MB in $TMPDIR) survived a Ctrl-C at the end."""
+    real_rmtree = fileio.shutil.rmtree
+    calls: list[Path] = []
+
+    def interrupted_once(path: Path, **kwargs: Any) -> None:
+        calls.append(path)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        real_rmtree(path, **kwargs)
+
+    monkeypatch.setattr(fileio.shutil, "rmtree", interrupted_once)
+    with pytest.raises(KeyboardInterrupt), fileio.scratch_dir("edgeseg-test-") as scratch:
+        (scratch / "saved").mkdir()
+        (scratch / "saved" / "weights").write_bytes(b"x" * 100)
+    assert not scratch.exists() and len(calls) == 2
