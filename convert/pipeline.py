@@ -75,6 +75,7 @@ def convert_model(
     options = options or ConvertOptions()
     out = Path(out) if out is not None else default_out(model_path, options.quant)
     check_model_out(out)
+    extra = source_record(model_path)  # check tells a stale int8 model by it
     model, spec = load_keras_model(model_path)  # float_miou: training's best validation score
     qat = is_quantized(model)  # quantisation-aware: its int8 ranges are in the model
     if qat:
@@ -99,7 +100,6 @@ def convert_model(
         step("export")
         saved = write_saved_model(model, spec, tmp / "saved")
         step("calibrate" if rep is not None else "convert")
-        extra = source_record(model_path)  # check tells a stale int8 model by it
         result = export(saved, spec, options, staged, rep, extra=extra, qat=qat)
         result = replace(result, path=out)
         seconds = time.perf_counter() - start
@@ -113,6 +113,11 @@ def convert_model(
             convert_seconds=seconds,
         )
         report.model, info = str(out), replace(info, path=str(out))
+        if source_record(model_path) != extra:  # the model, its config and the hash disagree
+            raise ConversionError(
+                f"{model_path}: changed while it was being converted (a training run is "
+                "writing it); convert again once that run has finished"
+            )
         step("write")  # a caller's last chance to stop before anything is published
         # an earlier model at `out` goes first: stopped between the two, a new report never
         # sits beside an old model (at worst a report without a model)

@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from edgeseg.convert.calibration import CalibrationSet, representative_dataset
-from edgeseg.convert.converter import atomic_write_bytes, calibrate, check_model_out, export
+from edgeseg.convert.converter import (
+    atomic_write_bytes,
+    calibrate,
+    check_model_out,
+    export,
+    source_record,
+)
 from edgeseg.convert.diagnose import DiagnoseResult, LayerError, diagnose
 from edgeseg.convert.options import ConvertOptions, Quant
 from edgeseg.convert.validate import report_path_for, validate, write_report
@@ -278,6 +284,7 @@ def repair(
     _check_arguments(options, max_float_layers)
     out = Path(out)
     check_model_out(out)
+    source = source_record(model_path)  # check tells a stale int8 model by it
     model, spec = load_keras_model(model_path)
     rep = (
         calib
@@ -312,7 +319,13 @@ def repair(
     if edgetpu and best.float_layers:
         search.notes.append(EDGETPU_MIXED)
     target = out if passed else best_effort_path(out)
-    report_path = _write_model(best, spec, options, rep, target, max_drop, passed, data_dir)
+    if source_record(model_path) != source:
+        raise ConversionError(
+            f"{model_path}: changed while it was being converted (a training run is writing "
+            "it); convert again once that run has finished"
+        )
+    facts = {"max_drop": max_drop, "within_max_drop": passed, "accuracy_data": str(data_dir)}
+    report_path = _write_model(best, spec, options, rep, target, {**source, **facts})
     return RepairResult(
         target,
         passed,
@@ -333,12 +346,10 @@ def _write_model(
     options: ConvertOptions,
     rep: CalibrationSet,
     target: Path,
-    max_drop: float,
-    passed: bool,
-    data_dir: str | Path,
+    facts: dict[str, Any],
 ) -> Path:
     """Write the chosen model with its accuracy facts, validate it and write its report."""
-    atomic_write_bytes(target, _with_accuracy_metadata(best, spec, max_drop, passed, data_dir))
+    atomic_write_bytes(target, _with_accuracy_metadata(best, spec, facts))
     report, _ = validate(
         target,
         replace(options, float_layers=tuple(e.node for e in best.float_layers)),
@@ -347,10 +358,9 @@ def _write_model(
     return write_report(report, report_path_for(target))
 
 
-def _with_accuracy_metadata(
-    a: Attempt, spec: ModelSpec, max_drop: float, passed: bool, data_dir: str | Path
-) -> bytes:
-    """The candidate's bytes with its metadata extended by the measured accuracy facts."""
+def _with_accuracy_metadata(a: Attempt, spec: ModelSpec, facts: dict[str, Any]) -> bytes:
+    """The candidate's bytes with its metadata extended by the measured accuracy facts (and
+    FACTS: the limit, whether it was met, the data, the source model's record)."""
     payload = read_metadata(a.data) or {}
     extra = {k: v for k, v in payload.items() if k != "spec"}
     extra.update(
@@ -359,9 +369,7 @@ def _with_accuracy_metadata(
             "float_layer_names": a.labels,
             "miou": a.miou,
             "miou_drop": round(a.drop, 4),
-            "max_drop": max_drop,
-            "within_max_drop": passed,
-            "accuracy_data": str(data_dir),
+            **facts,
         }
     )
     return embed_metadata(a.data, spec, extra=extra)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from edgeseg.convert.options import ConvertOptions, IOType, Quant
-from edgeseg.core.errors import WriteError
+from edgeseg.core.errors import ConversionError, WriteError
 from edgeseg.core.processing import class_map_from_output, prepare_image, to_input_tensor
 from edgeseg.core.spec import ModelSpec
 
@@ -415,3 +415,31 @@ def test_a_ctrl_c_at_the_end_publishes_nothing_and_an_old_model_never_meets_a_ne
     convert_model(run / "model.keras", out, ConvertOptions(), frames, phase=steps.append)
     assert steps[-1] == "write" and out.read_bytes()[4:8] == b"TFL3"
     assert json.loads(report.read_text())["model"] == str(out)
+
+
+def test_a_model_rewritten_during_conversion_is_refused_not_published(
+    small_models, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """`convert` while `train --resume` rewrote model.keras embedded a mix: one model's
+    weights, another's config.json and a third's hash (what check trusts)."""
+    from edgeseg.convert.pipeline import convert_model
+
+    _, _, source = small_models["transpose"]
+    run = tmp_path / "run"
+    shutil.copytree(source, run)
+    other, _, _ = small_models["resize"]
+
+    def training_writes_a_checkpoint(name: str) -> None:
+        if name == "validate":
+            other.save(run / "model.keras")
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i, frame in enumerate(_frames(4)):
+        assert cv2.imwrite(str(frames / f"f{i}.png"), frame)
+    out = run / "model_int8.tflite"
+    with pytest.raises(ConversionError, match=r"model\.keras: changed while it was being conv"):
+        convert_model(
+            run / "model.keras", out, ConvertOptions(), frames, phase=training_writes_a_checkpoint
+        )
+    assert not out.exists() and not (run / "model_int8.report.json").exists()

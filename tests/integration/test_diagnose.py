@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from edgeseg.cli.main import app
+from edgeseg.core.fileio import file_sha256
 from edgeseg.core.model_metadata import read_metadata
 from edgeseg.core.spec import ModelSpec
 
@@ -175,6 +176,9 @@ def test_max_drop_keeps_layers_in_float_until_met(spiky: tuple[Path, Path], tmp_
     assert meta["float_layer_names"] == result.chosen.labels
     assert meta["miou_drop"] <= 1.0 and meta["within_max_drop"] is True
     assert meta["spec"]["float_miou"] == pytest.approx(result.float_miou)
+    # the source's hash, as a plain conversion records it: check tells a stale model by it
+    assert meta["source_model"] == model_path.name
+    assert meta["source_sha256"] == file_sha256(model_path)
     assert any("not Edge TPU compatible" in n for n in result.notes)
     frame = cv2.imread(str(data / "val" / "images" / "0.png"), cv2.IMREAD_GRAYSCALE)
     assert Segmenter(out).predict(frame).shape == frame.shape  # the mixed model runs
