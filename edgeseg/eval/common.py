@@ -97,6 +97,15 @@ def open_eval_data(
     everything = opened(1.0)
     if recorded and recorded["pairs"] == pairs_fingerprint(everything.val):
         return trained_on(everything, everything.val)
+    if recorded and recorded.get("data") == str(root.resolve()):
+        # the folder trained on, with pairs added or removed since: the held-out pairs can no
+        # longer be told apart (the split is recorded as a fingerprint of every name)
+        note = (
+            f"{root} is the folder the model was trained on, but its pairs have changed since: "
+            f"the {len(everything.val)} scored include pairs the model learned from (scores "
+            "read high); keep held-out pairs in DATA/val to evaluate on them alone"
+        )
+        return everything, "val", [note]
     return everything, "val", []
 
 

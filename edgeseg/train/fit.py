@@ -17,6 +17,7 @@ import math
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from edgeseg.core.errors import DatasetError, EdgesegError, ModelError
@@ -261,11 +262,13 @@ def _split_record(config: TrainConfig, ds: Dataset) -> dict[str, Any]:
     """How the pairs were split, so `eval DATA` on the folder trained on (when it names no
     held-out split) scores the pairs training held out, not the ones it learned from. A dataset
     with its own val/ was not split by a fraction: then `val_fraction` is None (the pairs
-    fingerprint alone cannot tell its held-out pairs in a flat copy of it)."""
+    fingerprint alone cannot tell its held-out pairs in a flat copy of it). `data`: where the
+    folder was, so eval can say when that folder's pairs have changed since."""
     return {
         "pairs": pairs_fingerprint(ds.train + ds.val),
         "seed": config.seed,
         "val_fraction": config.val_fraction if ds.val_by_fraction else None,
+        "data": str(Path(ds.root).resolve()),
     }
 
 

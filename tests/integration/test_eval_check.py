@@ -396,6 +396,16 @@ def test_eval_on_the_unsplit_folder_trained_on_scores_the_held_out_pairs(tmp_pat
     assert result.exit_code == 0, result.output
     assert "scores the 3 that training held out (--val-fraction 0.3, --seed 3)" in result.output
     assert json.loads(scores.read_text())["images"] == 3
+    # pairs added since: the split cannot be told, and all 11 were scored without a word
+    assert cv2.imwrite(str(data / "images" / "p10.png"), rng.integers(0, 256, (32, 32, 3)))
+    assert cv2.imwrite(str(data / "masks" / "p10.png"), np.ones((32, 32), np.uint8))
+    result = cli("eval", run / "model.keras", "--data", data, "--out", scores)
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "is the folder the model was trained on, but its pairs have changed since" in said
+    assert "the 11 scored include pairs the model learned from" in said
+    (data / "images" / "p10.png").unlink()
+    (data / "masks" / "p10.png").unlink()
     other = tmp_path / "other"
     shutil.copytree(data, other)
     (other / "images" / "p9.png").rename(other / "images" / "q9.png")
