@@ -202,12 +202,19 @@ def parse_compiler_log(log: str, compiled_path: Path) -> EdgeTpuResult:
     return res
 
 
-def compile_edgetpu(model_path: str | Path, timeout: float = 600.0) -> EdgeTpuResult:
-    """Run edgetpu_compiler on an int8 model; writes <stem>_edgetpu.tflite beside it."""
-    model_path = Path(model_path)
+def require_compiler() -> str:
+    """edgetpu_compiler's path; ConversionError (with how to install it) when it is not on PATH,
+    so a caller can refuse before minutes of conversion rather than after."""
     exe = shutil.which(COMPILER)
     if exe is None:
         raise ConversionError(f"{COMPILER} not found on PATH; {INSTALL_HINT}")
+    return exe
+
+
+def compile_edgetpu(model_path: str | Path, timeout: float = 600.0) -> EdgeTpuResult:
+    """Run edgetpu_compiler on an int8 model; writes <stem>_edgetpu.tflite beside it."""
+    model_path = Path(model_path)
+    exe = require_compiler()
     out_dir = model_path.parent
     cmd = [exe, "-s", "-o", str(out_dir), str(model_path)]
     try:

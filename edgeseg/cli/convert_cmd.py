@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NamedTuple
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -19,56 +19,20 @@ from edgeseg.cli.common import (
     warn,
 )
 from edgeseg.convert.options import IOType, Quant, check_io
-from edgeseg.core.errors import EdgesegError, require_training_stack
+from edgeseg.convert.source import CalibChoice, choose_source, training_data
+from edgeseg.convert.source import default_calib as source_default_calib
+from edgeseg.core.errors import require_training_stack
 
 if TYPE_CHECKING:
     from edgeseg.convert.pipeline import ConvertOutcome
 
 CHECKOUT = Path(__file__).resolve().parents[2]  # the source checkout, when run from one
-NO_CALIB = (
-    "no calibration images: pass --calib DIR (100-300 frames from your camera, or a dataset "
-    "folder). Without it convert looks for calib_data/ in the working folder, then the data "
-    "the model was trained on (config.json beside it), then a source checkout's calib_data/ "
-    "(synthetic frames, not installed with the package: they suit only models trained on the "
-    "synthetic data)"
-)
-
-
-SYNTHETIC_CALIB = (
-    "the source checkout's synthetic frames, which suit only a model trained on the synthetic "
-    "data: pass --calib DIR with frames like the model's"
-)
-
-
-class CalibChoice(NamedTuple):
-    """The folder `convert` calibrates on without --calib, why, and whether it is only the
-    checkout's synthetic frames (then a warning: they suit no real model)."""
-
-    path: Path
-    why: str
-    synthetic: bool = False
 
 
 def default_calib(model: Path | None = None) -> CalibChoice | None:
-    """Where `convert` calibrates without --calib, and why: `calib_data/` in the working folder
-    (frames the user put there), else the folder the model was trained on (config.json beside
-    it: the kind of frames the model is for), else the source checkout's synthetic frames.
-
-    An installed package has no calib_data/ on purpose: synthetic frames would silently give a
-    real model the wrong int8 ranges, so without a folder of its own --calib is required.
-    """
-    here = Path.cwd() / "calib_data"
-    if here.is_dir():
-        return CalibChoice(here, "calib_data/ in the working folder")
-    trained_on = _training_data(model) if model is not None else None
-    if trained_on is not None:
-        return CalibChoice(
-            Path(trained_on), "the data the model was trained on, as config.json records"
-        )
-    checkout = CHECKOUT / "calib_data"
-    if (CHECKOUT / "pyproject.toml").is_file() and checkout.is_dir():
-        return CalibChoice(checkout, SYNTHETIC_CALIB, synthetic=True)
-    return None
+    """Where `convert` calibrates without --calib (`edgeseg.convert.source.default_calib`),
+    with this checkout's synthetic frames as the last resort when run from one."""
+    return source_default_calib(model, CHECKOUT)
 
 
 def convert(
@@ -160,8 +124,6 @@ def convert(
       edgeseg convert runs/street/model.keras --calib data/street --io uint8
     """
     from edgeseg.cli.convert_target import resolve_target
-    from edgeseg.convert.target import model_is_qat
-    from edgeseg.train import FLOAT_MODEL
 
     with user_errors():
         check_io(quant, io)
@@ -172,56 +134,25 @@ def convert(
     from edgeseg.cli import convert_quality
     from edgeseg.cli.convert_edgetpu import edgetpu_step
     from edgeseg.convert.options import ConvertOptions
-    from edgeseg.convert.pipeline import convert_model, default_out
+    from edgeseg.convert.pipeline import convert_model
 
     with user_errors():
         options = ConvertOptions(
             quant=quant, io=io, calib_count=calib_count, seed=seed, keep_softmax=keep_softmax
         )
-        qat = model_is_qat(model)
-        if qat and (diagnose or max_drop is not None):
-            # they diagnose / repair post-training quantisation: that of the float model
-            float_model = model.with_name(FLOAT_MODEL)
-            if not float_model.is_file():
-                raise fail(
-                    f"{model}: quantisation-aware, and no {FLOAT_MODEL} beside it: --diagnose "
-                    "and --max-drop apply to post-training quantisation of a float model"
-                )
-            console.print(
-                f"quantisation-aware model: --diagnose / --max-drop work on the post-training "
-                f"quantisation of {float_model}",
-                highlight=False,
-            )
-            model, qat = float_model, False
-        if qat and options.quant != Quant.INT8 and model.with_name(FLOAT_MODEL).is_file():
-            # other formats come from the float network; named after the model asked for
-            # (model_float32.tflite), as a float model's would be
-            out = out if out is not None else default_out(model, options.quant)
-            console.print(
-                f"quantisation-aware model: --quant {options.quant} converts the float network "
-                f"beside it, {model.with_name(FLOAT_MODEL)}",
-                highlight=False,
-            )
-            model, qat = model.with_name(FLOAT_MODEL), False
-        if qat:
-            console.print(
-                "quantisation-aware model: int8 ranges from the model itself"
-                + (" (--calib not used)" if calib is not None else ""),
-                highlight=False,
-            )
-            calib = None
-        elif options.needs_calibration and calib is None:
-            found = default_calib(model)
-            if found is None:
-                raise fail(NO_CALIB)
-            calib = found.path
-            if found.synthetic:
-                warn(f"calibration frames: {calib}, {found.why}")
-            else:
-                console.print(
-                    f"calibration frames: {calib} ({found.why}; --calib DIR chooses)",
-                    highlight=False,
-                )
+        chosen = choose_source(
+            model,
+            options,
+            calib,
+            out,
+            post_training=diagnose or max_drop is not None,
+            checkout=CHECKOUT,
+        )
+        model, calib, out = chosen.model, chosen.calib, chosen.out
+        for note in chosen.notes:
+            console.print(note, highlight=False)
+        for message in chosen.warnings:
+            warn(message)
         edgetpu = edgetpu or edgetpu_strict  # strict implies compiling, with the same checks
         if edgetpu and options.quant != Quant.INT8:
             flag = "--edgetpu-strict" if edgetpu_strict else "--edgetpu"
@@ -265,22 +196,10 @@ def _next_steps(model: Path, tflite: Path, quant: Quant) -> None:
     the data config.json says it was trained on (when that folder is still there)."""
     commands = []
     if quant == Quant.INT8:
-        data = _training_data(model)
+        data = training_data(model)
         commands.append(["edgeseg", "check", str(model), str(tflite), "--data", data or "DATA"])
     commands.append(["edgeseg", "run", str(tflite), "--camera", "0"])
     next_steps(*commands)
-
-
-def _training_data(model: Path) -> str | None:
-    """The training data folder config.json beside a .keras model records, if it is a folder
-    from here (None for a model without one, or a run folder with no training settings)."""
-    from edgeseg.train.config import load_train_config
-
-    try:
-        data = load_train_config(model.parent).data
-    except (EdgesegError, OSError, ValueError):
-        return None
-    return str(data) if data is not None and Path(data).is_dir() else None
 
 
 def print_report(outcome: ConvertOutcome) -> None:

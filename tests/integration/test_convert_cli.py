@@ -370,9 +370,9 @@ def test_bad_calibration_and_output_paths(
         app, ["convert", model, "--calib", str(broken), "--out", str(tmp_path / "b.tflite")]
     )
     assert result.exit_code == 2 and "no usable calibration images" in result.stderr
-    import edgeseg.cli.convert_cmd as convert_cmd
+    import edgeseg.convert.source as source
 
-    monkeypatch.setattr(convert_cmd, "default_calib", lambda model: None)
+    monkeypatch.setattr(source, "default_calib", lambda model, checkout=None: None)
     result = runner.invoke(app, ["convert", model, "--out", str(tmp_path / "c.tflite")])
     assert result.exit_code == 2 and "no calibration images: pass --calib DIR" in result.stderr
     result = runner.invoke(app, ["convert", model, "--quant", "int4"])
