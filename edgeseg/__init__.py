@@ -3,6 +3,7 @@
 The public API (`edgeseg.Segmenter`, `train`, `convert`, `evaluate`, `check`, `overlay`) lives in
 `edgeseg.api` and is loaded on first use, so `import edgeseg` imports neither TensorFlow nor OpenCV.
 `edgeseg.train` and `edgeseg.convert` are also the stage packages; calling them runs the API call.
+`help(edgeseg.api)` shows the whole API on one page.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ __all__ = [
     "ModelSpec",
     "Segmenter",
     "__version__",
+    "api",
     "check",
     "convert",
     "evaluate",
@@ -27,6 +29,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from edgeseg import api
     from edgeseg.api import (
         EdgesegError,
         ModelSpec,
@@ -43,6 +46,8 @@ def __getattr__(name: str) -> Any:
     """Load the API on first use (PEP 562), keeping `import edgeseg` free of heavy imports."""
     if name in _API:
         return getattr(importlib.import_module("edgeseg.api"), name)
+    if name == "api":  # help(edgeseg.api), as the README says, without `import edgeseg.api`
+        return importlib.import_module("edgeseg.api")
     if name in _CALLABLE_PACKAGES:
         return importlib.import_module(f"edgeseg.{name}")
     raise AttributeError(f"module 'edgeseg' has no attribute {name!r}")

@@ -23,13 +23,28 @@ def make_callable(package: str, function: str) -> None:
             parameters, not (*args, **kwargs); the API is imported only when asked."""
             return inspect.signature(_api(function))
 
+        @property
+        def __doc__(self) -> str:  # type: ignore[override]
+            """help(edgeseg.train) teaches the call: the API function's signature and docstring
+            first, then the package's own; read (and the API imported) only when asked."""
+            return _call_doc(package, function, self.__dict__.get("__doc__"))
+
     _CallablePackage.__call__.__doc__ = f"Same as edgeseg.api.{function}."
-    module = sys.modules[package]
-    module.__class__ = _CallablePackage
-    module.__doc__ = (
-        f"{module.__doc__ or ''}\n\nCalling `{package}(...)` runs `edgeseg.api.{function}`: "
-        f"help(edgeseg.api.{function}) for its parameters."
-    )
+    sys.modules[package].__class__ = _CallablePackage
+
+
+def _call_doc(package: str, function: str, package_doc: str | None) -> str:
+    """The call's signature and docstring, then the package's docstring under a heading; a
+    pointer to edgeseg.api alone where the API cannot be imported (a broken install)."""
+    tail = (
+        f"Calling `{package}(...)` runs `edgeseg.api.{function}` (help(edgeseg.api.{function})); "
+        f"{package} is also the package:\n\n{package_doc or ''}"
+    ).rstrip()
+    try:
+        fn = _api(function)
+    except ImportError:
+        return tail
+    return f"{package}{inspect.signature(fn)}\n\n{inspect.getdoc(fn) or ''}\n\n{tail}"
 
 
 def _api(function: str) -> Any:

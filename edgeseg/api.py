@@ -19,13 +19,17 @@ Everything here is re-exported from `edgeseg` lazily, so `import edgeseg` stays 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import logging
+import random
+import re
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from edgeseg.core.errors import EdgesegError
+from edgeseg.core.errors import EdgesegError, path_argument
 from edgeseg.core.spec import ModelSpec
 from edgeseg.runtime.segmenter import Segmenter
 
@@ -38,6 +42,7 @@ __all__ = [
     "EdgesegError",
     "ModelSpec",
     "Segmenter",
+    "TrainingStopped",
     "check",
     "convert",
     "evaluate",
@@ -46,6 +51,61 @@ __all__ = [
 ]
 
 PathLike = str | Path
+log = logging.getLogger("edgeseg")
+
+# The library's messages name the CLI's flags; a Python caller reads the parameter it passed.
+# Flags whose parameter is named otherwise, or that are switches (given as name=True/False):
+_PARAMETERS = {
+    "--class-weights": "class_weighting",
+    "--ignore-class": "ignore_classes",
+    "--resume": "resume=True",
+    "--overwrite": "overwrite=True",
+    "--no-qat": "qat=False",
+    "--no-augment": "augment=False",
+    "--edgetpu": "edgetpu=True",
+    "--out-dir": "out_dir",
+}
+_FLAG = re.compile(r"(?<![\w/.-])--[a-z][a-z0-9-]*")
+
+
+class TrainingStopped(KeyboardInterrupt):
+    """`train` stopped by Ctrl-C (or SIGTERM): the run kept its best checkpoint, in `.result`.
+    A KeyboardInterrupt, so a script or a notebook cell stops as Ctrl-C means."""
+
+    def __init__(self, result: TrainResult) -> None:
+        super().__init__(
+            f"training stopped: the best checkpoint so far is in {result.run_dir} "
+            "(continue with resume=True)"
+        )
+        self.result = result
+
+
+def python_names(message: str) -> str:
+    """MESSAGE with each CLI flag (--class-weights, --resume) as the Python parameter it is
+    (class_weighting, resume=True): what a caller of this API passed."""
+    return _FLAG.sub(lambda m: _PARAMETERS.get(m.group(), m.group()[2:].replace("-", "_")), message)
+
+
+@contextlib.contextmanager
+def _library_call() -> Iterator[None]:
+    """Around each API call: errors name Python parameters, and the caller's process is left
+    as it was: the root logger's handlers (absl adds one when TensorFlow logs, so a later
+    logging.basicConfig did nothing and every TensorFlow warning printed twice) and Python's
+    and NumPy's random states (training seeds them)."""
+    handlers = list(logging.root.handlers)
+    states = random.getstate(), np.random.get_state()
+    try:
+        yield
+    except EdgesegError as exc:
+        if exc.args and isinstance(exc.args[0], str):
+            exc.args = (python_names(exc.args[0]), *exc.args[1:])
+        raise
+    finally:
+        for handler in logging.root.handlers[:]:
+            if handler not in handlers:
+                logging.root.removeHandler(handler)
+        random.setstate(states[0])
+        np.random.set_state(states[1])
 
 
 def train(
@@ -59,6 +119,8 @@ def train(
     overwrite: bool = False,
     classes: Sequence[str] | None = None,
     verbose: int = 0,
+    callbacks: Sequence[Any] = (),
+    progress: Callable[[int, int], None] | None = None,
     **options: Any,
 ) -> TrainResult:
     """Train a U-Net on DATA (images/ + masks/, or train/ and val/) into OUT, like `edgeseg train`.
@@ -72,7 +134,11 @@ def train(
     seed, strategy, qat, qat_steps, xla, ignore_classes, unlisted_colors).
     DATA=None trains on built-in synthetic scenes generated into OUT/synthetic_data. The result's
     model_path is the quantisation-aware model unless qat=False (README "The quantisation-aware
-    model"). Needs the [train] extra.
+    model"). `callbacks`: Keras callbacks run after edgeseg's own each epoch; `progress(done,
+    total)`: called as the dataset's pairs are checked (and the built-in scenes generated).
+    Ctrl-C keeps the best checkpoint and raises `TrainingStopped` (a KeyboardInterrupt; its
+    `.result` is the run so far). Python's and NumPy's random states are left as they were.
+    Needs the [train] extra.
 
     >>> run = edgeseg.train("data/membrane", out="runs/m", steps=400)  # doctest: +SKIP
     >>> run.best_miou, run.model_path                                            # doctest: +SKIP
@@ -90,15 +156,20 @@ def train(
     ):
         if value is not None:
             given[name] = value
-    config = build_config(
-        data,
-        out,
-        given,
-        resume=resume,
-        overwrite=overwrite,
-        verbose=verbose,
-    )
-    return run_training(config)
+    with _library_call():
+        config = build_config(
+            data,
+            out,
+            given,
+            resume=resume,
+            overwrite=overwrite,
+            verbose=verbose,
+            progress=progress,
+        )
+        result = run_training(config, callbacks=callbacks, progress=progress)
+    if result.interrupted:
+        raise TrainingStopped(result)
+    return result
 
 
 def convert(
@@ -115,80 +186,112 @@ def convert(
     """Convert a trained `.keras` model to TFLite (full-integer int8 by default), like
     `edgeseg convert`; returns the `.tflite` path (report JSON beside it).
 
-    `calib` (a folder of representative frames or a dataset) is required for int8 / int16x8
-    of a float model; a quantisation-aware model (what `train` writes by default) converts to
-    int8 from its own ranges and needs none.
-    `io=None` means uint8 for a model trained with target="edgetpu", else int8. `edgetpu=True`
-    also runs edgetpu_compiler (must be on PATH). Needs the [train] extra.
+    `calib` (a folder of representative frames or a dataset) calibrates int8 / int16x8 of a
+    float model; without it, calib_data/ in the working folder, else the data the model was
+    trained on (config.json beside it). A quantisation-aware model (what `train` writes by
+    default) converts to int8 from its own ranges (`calib` not used); other formats of it are
+    converted from the float network beside it (model_float.keras), as `edgeseg convert` does.
+    What was chosen is logged (logger "edgeseg", INFO); what to act on (too few or unreadable
+    calibration frames) is a WARNING. `io=None` means uint8 for a model trained with
+    target="edgetpu", else int8. `edgetpu=True` also runs edgetpu_compiler (checked on PATH
+    before converting), writing <stem>_edgetpu.tflite beside. Needs the [train] extra.
 
     >>> tflite = edgeseg.convert("runs/m/model.keras", calib="data/membrane")  # doctest: +SKIP
     """
+    from edgeseg.convert.edgetpu import require_compiler
     from edgeseg.convert.options import ConvertOptions, as_io, as_quant, check_io
     from edgeseg.convert.pipeline import compile_and_record, convert_model
+    from edgeseg.convert.source import choose_source
     from edgeseg.convert.target import default_io
 
-    check_io(as_quant(quant), as_io(io) if io is not None else None)
-    options = ConvertOptions(
-        quant=as_quant(quant),
-        io=as_io(io) if io is not None else default_io(model),
-        calib_count=calib_count,
-        seed=seed,
-    )
-    outcome = convert_model(model, out, options, calib)
-    if edgetpu:
-        compile_and_record(outcome.export.path, outcome.report_path)
+    with _library_call():
+        path_argument(model, "model", "the path of a .keras model")
+        check_io(as_quant(quant), as_io(io) if io is not None else None)
+        options = ConvertOptions(
+            quant=as_quant(quant),
+            io=as_io(io) if io is not None else default_io(model),
+            calib_count=calib_count,
+            seed=seed,
+        )
+        if edgetpu:  # before minutes of conversion, not after
+            if options.quant != "int8":
+                raise EdgesegError(f"--edgetpu needs --quant int8 (got --quant {options.quant})")
+            require_compiler()
+        chosen = choose_source(model, options, calib, out)
+        for note in chosen.notes:
+            log.info("%s", python_names(note))
+        outcome = convert_model(chosen.model, chosen.out, options, chosen.calib)
+        for message in (*chosen.warnings, *outcome.warnings):
+            log.warning("%s", python_names(message))
+        if edgetpu:
+            compile_and_record(outcome.export.path, outcome.report_path)
     return Path(outcome.export.path)
 
 
 def evaluate(
-    model: PathLike,
+    model: PathLike | Segmenter,
     data: PathLike,
     *,
     limit: int | None = None,
     threads: int | None = None,
     save_overlays: PathLike | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> EvalResult:
     """Score a `.keras` or `.tflite` model on DATA (its val split) or DATA/val, like `edgeseg eval`:
     `.miou`, `.per_class_iou`, `.scores`, `.mean_latency_ms`, `.to_dict()`; `.notes` says when
     DATA is the unsplit folder the model was trained on (only the held-out pairs are scored).
+    `model` may be a loaded `Segmenter` (run as it is); `progress(done, total)` per image.
 
     >>> edgeseg.evaluate("model_int8.tflite", "data/membrane").miou  # doctest: +SKIP
     """
     from edgeseg.eval.evaluate import evaluate as run_eval
 
-    return run_eval(model, data, save_overlays=save_overlays, limit=limit, threads=threads)
+    with _library_call():
+        return run_eval(
+            model,
+            data,
+            save_overlays=save_overlays,
+            limit=limit,
+            threads=threads,
+            progress=progress,
+        )
 
 
 def check(
-    int8_model: PathLike,
+    int8_model: PathLike | Segmenter,
     data: PathLike,
     *,
-    float_model: PathLike | None = None,
+    float_model: PathLike | Segmenter | None = None,
     max_drop: float = 1.0,
     max_class_drop: float | None = None,
     out_dir: PathLike | None = None,
     limit: int | None = None,
     threads: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> CheckResult:
     """The int8 accuracy gate, like `edgeseg check`: `.passed`, `.miou_drop` (points),
     `.failures`, `.to_markdown()`. Without `float_model` the baseline is the float mIoU recorded
-    in the int8 model; `out_dir` also writes check.json, check.md and disagreement.png.
+    in the int8 model; `out_dir` also writes check.json, check.md and disagreement.png
+    (checked writable before any scoring). Models may be loaded `Segmenter`s; `progress(done,
+    total)` per image.
 
     >>> r = edgeseg.check("m_int8.tflite", "data/val", float_model="m.keras")  # doctest: +SKIP
     >>> assert r.passed, r.failures                                            # doctest: +SKIP
     """
     from edgeseg.eval.compare import compare
 
-    return compare(
-        float_model,
-        int8_model,
-        data,
-        max_drop,
-        max_class_drop,
-        out_dir=out_dir,
-        limit=limit,
-        threads=threads,
-    )
+    with _library_call():
+        return compare(
+            float_model,
+            int8_model,
+            data,
+            max_drop,
+            max_class_drop,
+            out_dir=out_dir,
+            limit=limit,
+            threads=threads,
+            progress=progress,
+        )
 
 
 def overlay(

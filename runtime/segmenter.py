@@ -18,6 +18,7 @@ from edgeseg.core.errors import (
     ModelError,
     UnknownDelegateError,
     first_line,
+    path_argument,
 )
 from edgeseg.core.model_metadata import read_spec, strip_metadata
 from edgeseg.core.processing import (
@@ -93,7 +94,7 @@ class Segmenter:
         if fallback not in (None, "cpu"):
             raise DelegateError(f"--fallback {fallback!r}: the only fallback is 'cpu'")
         count = default_threads() if threads is None else _thread_count(threads)
-        self.model_path = Path(model_path)
+        self.model_path = path_argument(model_path, "model", "the path of a .tflite model")
         self.model_bytes = read_model_bytes(self.model_path)
         Interpreter, load_fn, self.interpreter_package = resolve_interpreter()
         self._interpreter_class = Interpreter

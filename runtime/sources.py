@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -411,11 +412,12 @@ class PicameraSource(Source):
 def open_source(
     *,
     camera: int | None = None,
-    source: str | None = None,
+    source: str | os.PathLike[str] | None = None,
     picamera: bool = False,
     size: tuple[int, int] | None = None,
 ) -> Source:
-    """Build (not yet open) the one source the options name."""
+    """Build (not yet open) the one source the options name; `source` is a file or folder (str or
+    a path object) or an rtsp:// / http(s):// URL."""
     given = [camera is not None, source is not None, picamera]
     if sum(given) != 1:
         raise SourceError("give exactly one of --camera N, --source FILE|DIR|URL, --picamera")
@@ -425,8 +427,15 @@ def open_source(
         return CameraSource(camera, size)
     if picamera:
         return PicameraSource(size or (480, 640))
-    assert source is not None
-    if "://" in source:
+    as_path = isinstance(source, os.PathLike)  # a Path is a file or folder: never a URL or camera
+    if isinstance(source, os.PathLike):
+        source = os.fsdecode(source)
+    if not isinstance(source, str):
+        raise SourceError(
+            f"source={source!r}: expected a file, folder or URL (str or Path); "
+            "for a camera pass camera=N"
+        )
+    if "://" in source and not as_path:
         if not source.lower().startswith(("rtsp://", "rtsps://", "http://", "https://")):
             raise SourceError(f"--source {source}: only rtsp:// and http(s):// streams")
         return NetworkSource(source)
@@ -434,7 +443,8 @@ def open_source(
     if path.is_dir() or (path.is_file() and path.suffix.lower() in IMAGE_EXTS):
         return ImageFolderSource(path)
     if not path.exists():
-        if source.strip().isdigit():  # `--source 0` means camera 0, as in Ultralytics / OpenCV
+        # `--source 0` means camera 0, as in Ultralytics / OpenCV (a Path("0") stays a file)
+        if source.strip().isdigit() and not as_path:
             return CameraSource(int(source), size)
         raise SourceError(f"--source {source}: no such file or folder")
     return VideoFileSource(path)

@@ -30,6 +30,17 @@ class LatencyHistogram:
         self.max = 0.0
         self.recent = 0.0  # exponential moving average for the HUD
 
+    def __repr__(self) -> str:
+        """The sample count and its headline milliseconds, not the 2002 bins."""
+        if self.count == 0:
+            return "LatencyHistogram(count=0)"
+        ms = 1000.0
+        return (
+            f"LatencyHistogram(count={self.count}, mean_ms={self.total / self.count * ms:.3f}, "
+            f"p50_ms={self.percentile(50) * ms:.3f}, p99_ms={self.percentile(99) * ms:.3f}, "
+            f"max_ms={self.max * ms:.3f})"
+        )
+
     def add(self, seconds: float) -> None:
         self.counts[int(np.searchsorted(_EDGES, seconds))] += 1
         self.count += 1

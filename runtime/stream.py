@@ -82,6 +82,27 @@ class StreamResult:
     error: EdgesegError | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        """What a user asks of a run: frames, frames per second, drops, why it stopped, and the
+        files written; the per-stage latencies are in `stats.stages` and `stats.to_dict()`."""
+        s = self.stats
+        invoke = s.stages.get("invoke")
+        parts = [
+            f"frames={s.processed}",
+            f"fps={s.fps:.2f}",
+            f"dropped={s.dropped}",
+            f"elapsed_s={s.elapsed:.2f}",
+        ]
+        if invoke is not None and invoke.count:
+            parts.append(f"invoke_p50_ms={invoke.percentile(50) * 1000:.2f}")
+        parts.append(f"stopped_by={self.stopped_by!r}")
+        for name in ("video", "masks", "stats_path"):
+            if (path := getattr(self, name)) is not None:
+                parts.append(f"{name}={str(path)!r}")
+        if self.error is not None:
+            parts.append(f"error={str(self.error)!r}")
+        return f"StreamResult({', '.join(parts)})"
+
 
 def _stage(name: str) -> Callable[[F], F]:
     """Mark a stage-thread method: the CPU its thread spends in it (time.thread_time, so hand-overs

@@ -72,12 +72,9 @@ def check_command(
     quiet_tensorflow()
     if any(m.suffix.lower() == ".keras" for m in models):
         call(require_training_stack, "edgeseg check of a .keras model")
-    from edgeseg.core.fileio import check_output
     from edgeseg.eval.compare import compare
     from edgeseg.eval.report import append_step_summary
 
-    with user_errors():  # now, not after scoring both models
-        check_output(out_dir / "check.json", label="--out-dir")
     with user_errors(), progress_bar(f"check {int8_model.name}") as progress:
         result = compare(
             float_model,

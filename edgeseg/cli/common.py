@@ -206,7 +206,7 @@ def call(fn: Callable[..., T], *args: object, **kwargs: object) -> T:
 
 def parse_size(text: str, option: str = "--size") -> tuple[int, int]:
     """Network input size: '256' -> (256, 256); '192x256' -> (height 192, width 256)."""
-    from edgeseg.train.config import parse_size as size_pair
+    from edgeseg.core.spec import parse_size as size_pair
 
     try:
         return size_pair(text, option)

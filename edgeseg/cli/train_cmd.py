@@ -11,7 +11,6 @@ import typer
 from edgeseg.cli.common import (
     call,
     console,
-    fail,
     fast_tensorflow_cpu,
     next_steps,
     parse_size,
@@ -267,11 +266,6 @@ def train(
       edgeseg train data/street --out runs/mnv2 --encoder mobilenetv2 --alpha 0.35
       edgeseg train data/camvid --out runs/camvid --ignore-class void
     """
-    if target == "edgetpu" and upsample == "transpose":
-        raise fail(
-            "--target edgetpu needs --upsample resize: the Edge TPU compiler runs strided "
-            "TRANSPOSE_CONV on the CPU"
-        )
     options: dict[str, Any] = {
         "size": parse_size(size) if size else None,
         "epochs": epochs,

@@ -5,6 +5,7 @@ The CLI turns them into one line on stderr and a non-zero exit.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -86,6 +87,15 @@ class WriteError(EdgesegError):
     def __init__(self, message: str, path: Path | None = None, cause: str | None = None) -> None:
         super().__init__(message)
         self.path, self.cause = path, cause
+
+
+def path_argument(value: object, name: str, expected: str) -> Path:
+    """VALUE as a Path when it is one (a str or os.PathLike); else one EdgesegError naming the
+    argument (NAME) and what belongs there, not pathlib's "expected str, bytes or os.PathLike
+    object, not NoneType" from deep inside."""
+    if isinstance(value, (str, os.PathLike)) and not isinstance(value, bytes):
+        return Path(value)
+    raise EdgesegError(f"{name} {type(value).__name__}: expected {expected}")
 
 
 def check_model_file(path: Path, expected: str) -> None:

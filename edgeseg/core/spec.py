@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import operator
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from edgeseg import __version__
-from edgeseg.core.errors import ModelError
+from edgeseg.core.errors import EdgesegError, ModelError
 from edgeseg.core.fileio import json_text, write_text
 
 ResizePolicy = Literal["stretch", "letterbox"]
@@ -34,6 +36,36 @@ UNLISTED_COLORS: tuple[str, ...] = ("error", "ignore")
 NORM_SCALE = 1.0 / 127.5
 NORM_OFFSET = -1.0
 IGNORE_INDEX = 255
+MAX_SIZE = 4096  # network input pixels a side; far above what trains on an edge budget
+
+
+def parse_size(size: object, option: str = "--size") -> tuple[int, int]:
+    """A network input size as (height, width): N, "N", "HxW" (as --size takes it) or a
+    (height, width) pair; one clear error otherwise (a string is never split into characters)."""
+    pair: tuple[object, ...]
+    if isinstance(size, str):
+        text = size.strip().lower()
+        pair = tuple(text.split("x")) if "x" in text else (text, text)
+    elif isinstance(size, numbers.Integral) and not isinstance(size, bool):
+        pair = (size, size)
+    elif isinstance(size, Sequence) and not isinstance(size, bytes):
+        pair = tuple(size)
+    else:
+        pair = ()
+    try:
+        if len(pair) != 2 or any(isinstance(v, bool | float) for v in pair):
+            raise ValueError
+        height, width = (int(v) for v in pair)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise EdgesegError(f"{option} {size!r}: expected N or HxW, e.g. 256 or 192x256") from None
+    if height <= 0 or width <= 0:
+        raise EdgesegError(f"{option} {size!r}: must be positive")
+    if max(height, width) > MAX_SIZE:
+        raise EdgesegError(
+            f"{option} {size!r}: at most {MAX_SIZE} pixels a side (a U-Net input, not the "
+            "images' size: they are resized to it)"
+        )
+    return height, width
 
 
 def default_palette(num_classes: int) -> tuple[tuple[int, int, int], ...]:
@@ -190,6 +222,7 @@ class ModelSpec:
 
     @property
     def num_classes(self) -> int:
+        """How many classes the model outputs (the class map's ids are 0..num_classes-1)."""
         return len(self.class_names)
 
     @property
@@ -229,6 +262,7 @@ class ModelSpec:
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
+        """The spec as JSON-ready data (lists, not tuples): what config.json and .tflite hold."""
         d = asdict(self)
         d["class_names"] = list(self.class_names)
         d["palette"] = [list(c) for c in self.palette]
@@ -237,6 +271,8 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
+        """Read a spec back from `to_dict` data, ignoring unknown keys (newer versions add some);
+        a missing or malformed field is a ModelError naming it."""
         known = {f for f in cls.__dataclass_fields__}
         kwargs = {k: v for k, v in data.items() if k in known}
         if "class_names" not in kwargs:
@@ -259,6 +295,7 @@ class ModelSpec:
             raise ModelError(f"invalid model spec: {type(exc).__name__}: {exc}") from exc
 
     def to_json(self) -> str:
+        """The spec as JSON text, as saved beside a Keras model and embedded in a .tflite."""
         return json_text(self.to_dict())
 
     def save(self, path: str | Path) -> None:
@@ -267,6 +304,7 @@ class ModelSpec:
 
     @classmethod
     def load(cls, path: str | Path) -> ModelSpec:
+        """Read a spec file, or the spec inside a run's config.json; ModelError naming the file."""
         path = Path(path)
         try:
             data = json.loads(path.read_text())

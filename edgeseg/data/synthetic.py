@@ -17,6 +17,7 @@ import numpy as np
 
 from edgeseg.core.errors import DatasetError
 from edgeseg.core.fileio import atomic_dir, write_image, write_json, write_text
+from edgeseg.core.spec import parse_size
 from edgeseg.data.scene import CLASS_NAMES, PALETTE, draw_vehicles, render_scene
 
 __all__ = [
@@ -115,7 +116,7 @@ def generate_synthetic_dataset(
     *,
     count_train: int = 96,
     count_val: int = 24,
-    size: tuple[int, int] = (256, 256),
+    size: int | str | tuple[int, int] = (256, 256),
     seed: int = 0,
     image_format: str = "jpg",
     overwrite: bool = False,
@@ -124,17 +125,22 @@ def generate_synthetic_dataset(
     """Write OUT/labels.txt and OUT/{train,val}/{images,masks}; returns OUT.
 
     Built in a hidden sibling folder and renamed into place at the end, so an interrupted run never
-    leaves a dataset that looks complete. Masks are index PNGs (0..4), images JPEG or PNG.
+    leaves a dataset that looks complete. Masks are index PNGs (0..4), images JPEG or PNG. `size`
+    is N, "N", "HxW" or (height, width), as `edgeseg.train` takes it.
     """
     out = Path(out)
+    hw = parse_size(size, "size")
     if image_format not in ("jpg", "png"):
         raise DatasetError(f"image format must be 'jpg' or 'png', got {image_format!r}")
     if count_train < 1 or count_val < 0:
         raise DatasetError(
             f"need count_train >= 1 and count_val >= 0, got {count_train}, {count_val}"
         )
-    if min(size) < 32:
-        raise DatasetError(f"synthetic images must be at least 32x32, got {size[1]}x{size[0]}")
+    if min(hw) < 32:
+        raise DatasetError(
+            f"size {hw[0]}x{hw[1]} (height x width): synthetic images must be at least 32x32; "
+            "pass e.g. size=256"
+        )
     if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
         raise DatasetError(f"{out}: already exists; choose a new folder or pass overwrite")
     params = [cv2.IMWRITE_JPEG_QUALITY, 92] if image_format == "jpg" else []
@@ -146,7 +152,7 @@ def generate_synthetic_dataset(
             images.mkdir(parents=True)
             masks.mkdir(parents=True)
             for i in range(n):
-                image, mask = render_sample(seed, i, size, split)
+                image, mask = render_sample(seed, i, hw, split)
                 name = f"{split}_{i:04d}"
                 write_image(images / f"{name}.{image_format}", image, params=params)
                 write_image(masks / f"{name}.png", mask)
@@ -156,7 +162,7 @@ def generate_synthetic_dataset(
         meta = {
             "generator": "edgeseg.data.synthetic",
             "seed": seed,
-            "size": list(size),
+            "size": list(hw),
             "count_train": count_train,
             "count_val": count_val,
             "palette": PALETTE,

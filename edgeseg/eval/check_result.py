@@ -87,9 +87,11 @@ class CheckResult:
 
     @property
     def passed(self) -> bool:
+        """True when no limit is exceeded: the gate's verdict (`edgeseg check` exits 0)."""
         return not self.failures
 
     def to_dict(self) -> dict[str, Any]:
+        """The verdict, drops and both evaluations as JSON-ready data: what check.json holds."""
         return {
             "passed": self.passed,
             "failures": list(self.failures),
@@ -115,6 +117,7 @@ class CheckResult:
         }
 
     def to_markdown(self) -> str:
+        """The report as Markdown (check.md), fit for a CI job summary."""
         return check_markdown(self)
 
 

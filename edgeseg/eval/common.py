@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeseg.core.errors import DatasetError, ModelError
+from edgeseg.core.errors import DatasetError, ModelError, path_argument
 from edgeseg.core.spec import ModelSpec, default_palette
 from edgeseg.data.dataset import Dataset, open_dataset, read_class_names
 from edgeseg.data.layout import (
@@ -39,7 +39,7 @@ def open_eval_data(
 
     Pairs are checked as they stream (not all up front) so thousands of images are read once.
     """
-    root = Path(data_dir)
+    root = path_argument(data_dir, "--data", "a dataset folder")
     # the classes the model left out, where this data still lists them (data already remapped
     # to 255 lists only the model's classes)
     found = read_class_names(root)

@@ -4,13 +4,16 @@ ONE pass (each image read once); the images where they disagree most are kept in
 from __future__ import annotations
 
 import heapq
+import math
+import numbers
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edgeseg.core.errors import DatasetError, ModelError
-from edgeseg.core.fileio import file_sha256, write_image, write_json, write_text
+from edgeseg.core.errors import DatasetError, EdgesegError, ModelError
+from edgeseg.core.fileio import check_output, file_sha256, write_image, write_json, write_text
 from edgeseg.core.metrics import MetricAccumulator
 from edgeseg.core.model_metadata import read_metadata, stale_source
 from edgeseg.core.spec import ModelSpec
@@ -24,9 +27,19 @@ from edgeseg.eval.common import (
     iter_chunks,
     open_eval_data,
 )
-from edgeseg.eval.evaluate import EvalResult, Timer, iou_by_name, timed_predict, warm_up
+from edgeseg.eval.evaluate import (
+    EvalResult,
+    Timer,
+    check_limit,
+    iou_by_name,
+    timed_predict,
+    warm_up,
+)
 from edgeseg.eval.predictor import Predictor, TFLitePredictor, open_predictor
 from edgeseg.eval.report import disagreement_grid, make_disagreement
+
+if TYPE_CHECKING:
+    from edgeseg.runtime.segmenter import Segmenter
 
 TOP_K = 6
 
@@ -146,9 +159,20 @@ def _check_not_stale(float_path: Path, int8_path: Path) -> None:
         )
 
 
+def _check_drops(max_drop: object, max_class_drop: object) -> None:
+    """The limits are mIoU points >= 0: a negative one failed a perfect model, NaN failed every
+    model, and a string was a TypeError from deep inside the verdict."""
+    for flag, value in (("--max-drop", max_drop), ("--max-class-drop", max_class_drop)):
+        if value is None and flag == "--max-class-drop":
+            continue
+        number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        if not number or not math.isfinite(float(value)) or float(value) < 0:  # type: ignore[arg-type]
+            raise EdgesegError(f"{flag} {value!r}: expected mIoU points, a number >= 0 (e.g. 1)")
+
+
 def compare(
-    float_model: str | Path | None,
-    int8_model: str | Path,
+    float_model: str | Path | Segmenter | None,
+    int8_model: str | Path | Segmenter,
     data_dir: str | Path,
     max_drop: float,
     max_class_drop: float | None = None,
@@ -165,10 +189,14 @@ def compare(
     agreement figures or disagreement images then). With `out_dir`, writes check.json, check.md
     and (with a float model) disagreement.png there.
     """
-    int8_path = Path(int8_model)
+    limit = check_limit(limit)
+    _check_drops(max_drop, max_class_drop)
+    if out_dir is not None:  # now, not after scoring both models
+        check_output(Path(out_dir) / "check.json", label="--out-dir")
+    int8_pred = open_predictor(int8_model, threads=threads)
+    int8_path = int8_pred.path
     if int8_path.suffix.lower() == ".keras":
         raise ModelError(f"{int8_path}: a Keras model where the .tflite goes; {_ORDER}")
-    int8_pred = open_predictor(int8_path, threads=threads)
     float_pred = open_predictor(float_model, threads=threads) if float_model is not None else None
     if float_pred is not None and _integer_input(float_pred) and not _integer_input(int8_pred):
         raise ModelError(
@@ -178,7 +206,7 @@ def compare(
     notes: list[str] = []
     if float_pred is not None:
         notes += check_compatible(float_pred.spec, int8_pred.spec, float_pred.path, int8_path)
-        _check_not_stale(Path(float_model or ""), int8_path)
+        _check_not_stale(float_pred.path, int8_path)
     ds, split, split_notes = open_eval_data(data_dir, int8_pred.spec)
     notes += split_notes + check_model_classes(ds, int8_pred.spec, int8_path)
     if float_pred is None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import operator
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, SupportsIndex
 
 import numpy as np
 
-from edgeseg.core.errors import DatasetError
+from edgeseg.core.errors import DatasetError, EdgesegError
 from edgeseg.core.fileio import write_image, write_json
 from edgeseg.core.metrics import MetricAccumulator, SegmentationScores
 from edgeseg.core.spec import ModelSpec
@@ -22,6 +24,9 @@ from edgeseg.eval.common import (
 )
 from edgeseg.eval.overlays import eval_overlay
 from edgeseg.eval.predictor import Predictor, open_predictor
+
+if TYPE_CHECKING:
+    from edgeseg.runtime.segmenter import Segmenter
 
 
 @dataclass(frozen=True)
@@ -43,18 +48,31 @@ class EvalResult:
         """The headline, not the confusion matrix: model, data, images, mIoU, pixel accuracy."""
         return (
             f"EvalResult(model={str(self.model)!r}, data={str(self.data)!r}, images={self.images}, "
-            f"miou={self.miou:.4f}, pixel_accuracy={self.scores.pixel_accuracy:.4f})"
+            f"miou={self.miou:.4f}, pixel_accuracy={self.pixel_accuracy:.4f})"
         )
 
     @property
     def miou(self) -> float:
+        """Mean IoU over the classes present (0..1): the headline score, as `scores.miou`."""
         return self.scores.miou
 
     @property
+    def pixel_accuracy(self) -> float:
+        """Share of labelled pixels predicted right (0..1), as `scores.pixel_accuracy`."""
+        return self.scores.pixel_accuracy
+
+    @property
+    def fw_iou(self) -> float:
+        """Frequency-weighted IoU (0..1), as `scores.fw_iou`: large classes count more."""
+        return self.scores.fw_iou
+
+    @property
     def per_class_iou(self) -> dict[str, float | None]:
+        """IoU per class name; None for a class absent from both truth and prediction."""
         return iou_by_name(self.scores, self.spec.class_names)
 
     def to_dict(self) -> dict[str, Any]:
+        """The scores, latency, confusion matrix and notes as JSON-ready data (`eval --out`)."""
         s = self.scores
         return {
             "model": str(self.model),
@@ -113,8 +131,22 @@ def warm_up(predictor: Predictor) -> None:
     predictor.predict(np.zeros((spec.input_height, spec.input_width, 3), np.uint8))
 
 
+def check_limit(limit: object) -> int | None:
+    """`limit` as None or a whole number of images >= 1; a one-line EdgesegError otherwise (1.5,
+    True, -1 or "2" would silently score some other number of images)."""
+    if limit is None:
+        return None
+    n = 0
+    if isinstance(limit, SupportsIndex) and not isinstance(limit, bool):
+        with contextlib.suppress(TypeError):  # a float array's __index__ refuses
+            n = operator.index(limit)  # int and numpy integers; never float or str
+    if n < 1:
+        raise EdgesegError(f"limit={limit!r}: pass a whole number of images >= 1, or None for all")
+    return n
+
+
 def evaluate(
-    model_path: str | Path,
+    model_path: str | Path | Segmenter,
     data_dir: str | Path,
     *,
     save_overlays: str | Path | None = None,
@@ -126,6 +158,7 @@ def evaluate(
 
     Images stream one small chunk at a time, so memory stays flat for thousands of images.
     """
+    limit = check_limit(limit)
     predictor = open_predictor(model_path, threads=threads)
     return evaluate_predictor(
         predictor, data_dir, save_overlays=save_overlays, progress=progress, limit=limit
@@ -141,6 +174,7 @@ def evaluate_predictor(
     limit: int | None = None,
 ) -> EvalResult:
     """`evaluate` with an already opened predictor (lets callers reuse a loaded model)."""
+    limit = check_limit(limit)
     spec = predictor.spec
     ds, split, notes = open_eval_data(data_dir, spec)
     warnings = check_model_classes(ds, spec, predictor.path)

@@ -6,13 +6,17 @@ Evaluation measures exactly what ships: a `.tflite` runs through the runtime's `
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
 from edgeseg.core.errors import EdgesegError, ModelError, check_model_file
 from edgeseg.core.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from edgeseg.runtime.segmenter import Segmenter
 
 
 @runtime_checkable
@@ -32,11 +36,13 @@ class TFLitePredictor:
 
     batch_size = 1
 
-    def __init__(self, path: Path, threads: int | None = None) -> None:
+    def __init__(
+        self, path: Path, threads: int | None = None, segmenter: Segmenter | None = None
+    ) -> None:
         from edgeseg.runtime.segmenter import Segmenter
 
         try:
-            self.segmenter = Segmenter(path, threads=threads)
+            self.segmenter = segmenter or Segmenter(path, threads=threads)
         except EdgesegError:
             raise
         except Exception as exc:  # the interpreter raises RuntimeError/ValueError on bad bytes
@@ -53,9 +59,19 @@ class TFLitePredictor:
         return [self.predict(f) for f in frames]
 
 
-def open_predictor(path: str | Path, *, threads: int | None = None) -> Predictor:
-    """Pick the predictor by file suffix (.keras or .tflite); anything else is a ModelError."""
-    path = Path(path)
+def open_predictor(model: str | Path | Segmenter, *, threads: int | None = None) -> Predictor:
+    """Pick the predictor by file suffix (.keras or .tflite), or run an already loaded Segmenter
+    as it is (its own threads); anything else is a ModelError."""
+    from edgeseg.runtime.segmenter import Segmenter
+
+    if isinstance(model, Segmenter):
+        return TFLitePredictor(model.model_path, segmenter=model)
+    if not isinstance(model, (str, os.PathLike)):
+        raise ModelError(
+            f"model {type(model).__name__}: expected the path of a .tflite or .keras model, or "
+            "an edgeseg.Segmenter"
+        )
+    path = Path(model)
     check_model_file(path, "a .tflite or .keras model file")
     suffix = path.suffix.lower()
     if suffix == ".tflite":

@@ -9,15 +9,15 @@ import logging
 import math
 import numbers
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgeseg.core.errors import DatasetError, EdgesegError, ModelError
+from edgeseg.core.errors import DatasetError, EdgesegError, ModelError, path_argument
 from edgeseg.core.fileio import output_dir
 from edgeseg.core.metrics import SegmentationScores
-from edgeseg.core.spec import UNLISTED_COLORS
+from edgeseg.core.spec import UNLISTED_COLORS, parse_size
 from edgeseg.data.layout import DEFAULT_VAL_FRACTION, find_splits
 from edgeseg.train import CONFIG_NAME, SYNTHETIC_FOLDER
 from edgeseg.train.recipe import CLASS_WEIGHTINGS, LOSSES
@@ -33,7 +33,6 @@ LR_SCHEDULES = ("cosine", "constant")
 ENCODERS = ("unet", "mobilenetv2")
 ALPHAS = (0.35, 0.5, 0.75, 1.0)  # MobileNetV2 width multipliers (all have ImageNet weights)
 XLA_MODES = ("auto", "on", "off")  # whether the training step is XLA-compiled (train/xla.py)
-MAX_SIZE = 4096  # network input pixels a side; far above what trains on an edge budget
 MAX_DEPTH = 8  # U-Net levels: 2**8 = 256 px is already the smallest input that fits
 # TrainConfig's numeric fields by annotation, and what a value must be
 _NUMERIC_FIELDS: dict[str, type] = {
@@ -42,35 +41,6 @@ _NUMERIC_FIELDS: dict[str, type] = {
     "float": numbers.Real,
     "float | None": numbers.Real,
 }
-
-
-def parse_size(size: object, option: str = "--size") -> tuple[int, int]:
-    """A network input size as (height, width): N, "N", "HxW" (as --size takes it) or a
-    (height, width) pair; one clear error otherwise (a string is never split into characters)."""
-    pair: tuple[object, ...]
-    if isinstance(size, str):
-        text = size.strip().lower()
-        pair = tuple(text.split("x")) if "x" in text else (text, text)
-    elif isinstance(size, numbers.Integral) and not isinstance(size, bool):
-        pair = (size, size)
-    elif isinstance(size, Sequence) and not isinstance(size, bytes):
-        pair = tuple(size)
-    else:
-        pair = ()
-    try:
-        if len(pair) != 2 or any(isinstance(v, bool | float) for v in pair):
-            raise ValueError
-        height, width = (int(v) for v in pair)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        raise EdgesegError(f"{option} {size!r}: expected N or HxW, e.g. 256 or 192x256") from None
-    if height <= 0 or width <= 0:
-        raise EdgesegError(f"{option} {size!r}: must be positive")
-    if max(height, width) > MAX_SIZE:
-        raise EdgesegError(
-            f"{option} {size!r}: at most {MAX_SIZE} pixels a side (a U-Net input, not the "
-            "images' size: they are resized to it)"
-        )
-    return height, width
 
 
 def _names(names: object) -> tuple[str, ...]:
@@ -405,6 +375,9 @@ def build_config(
     the options the user set (None left out); --resume starts from the run's saved settings (a
     new --steps budget then replaces the epochs it had resolved); without DATA, the built-in
     scenes are generated once into OUT/synthetic_data (`progress(done, total)` meanwhile)."""
+    if data is not None:
+        path_argument(data, "data", "a dataset folder (or None for the built-in scenes)")
+    path_argument(out, "--out", "the run folder to write")
     known = {f.name for f in fields(TrainConfig)}
     for name, value in given.items():
         if name not in known:
@@ -442,6 +415,14 @@ def build_config(
             base["epochs"] = None  # the new step budget decides the epochs
         base.update(given, resume=True, out=out, data=data or base["data"], verbose=verbose)
         return TrainConfig.from_dict(base)
+    if given.get("target") == "edgetpu" and given.get("upsample") == "transpose":
+        raise EdgesegError(
+            "--target edgetpu needs --upsample resize: the Edge TPU compiler runs strided "
+            "TRANSPOSE_CONV on the CPU"
+        )
+    # every option checked before anything is said or generated (a warning about an option
+    # the next line refuses, or minutes of built-in scenes before a bad --steps, helped no one)
+    TrainConfig(data=Path(data or out), out=out, overwrite=overwrite, **given)
     _warn_inapplicable(given)
     seed = given.get("seed", 0)
     source = Path(data) if data is not None else _synthetic_data(out, seed, progress)

@@ -4,14 +4,14 @@ graph by the runtime's counter (the same one `edgeseg bench` and `edgeseg info` 
 
 from __future__ import annotations
 
-import contextlib
-import io
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import keras
 import numpy as np
+
+from edgeseg.core.fileio import scratch_dir
 
 # int8 .tflite = float .tflite - 3 bytes per kernel weight (float32 -> int8) + per-channel
 # quantisation parameters (kernel and bias: float32 scale + int64 zero point each) per output
@@ -28,10 +28,12 @@ class ModelCost:
     int8_bytes: int
 
     def to_dict(self) -> dict[str, int]:
+        """The three numbers as JSON-ready data, as config.json records them."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelCost:
+        """Read a cost back from `to_dict` data (config.json), without measuring the model again."""
         return cls(int(d["params"]), int(d["macs"]), int(d["int8_bytes"]))
 
     def describe(self) -> str:
@@ -90,8 +92,19 @@ def measure_cost(model: keras.Model) -> ModelCost:
     probe = keras.models.clone_model(model)
     rng = np.random.default_rng(0)
     probe.set_weights([rng.uniform(0.5, 1.5, w.shape).astype(w.dtype) for w in probe.get_weights()])
-    with contextlib.redirect_stdout(io.StringIO()):  # Keras' export prints its signature
-        flat = tf.lite.TFLiteConverter.from_keras_model(probe).convert()
+    # exported as the converter exports (batch 1, ExportArchive with verbose=False): Keras'
+    # from_keras_model prints its signature, which silencing would need a process-wide redirect
+    with scratch_dir("edgeseg-cost-") as tmp:
+        height, width, channels = probe.input_shape[1:]
+        archive = keras.export.ExportArchive()
+        archive.track(probe)
+        archive.add_endpoint(
+            "serve",
+            lambda x: probe(x, training=False),
+            input_signature=[tf.TensorSpec((1, height, width, channels), tf.float32)],
+        )
+        archive.write_out(str(tmp / "saved"), verbose=False)
+        flat = tf.lite.TFLiteConverter.from_saved_model(str(tmp / "saved")).convert()
     kernels, channels = _kernels_and_channels(model)
     int8 = len(flat) - 3 * kernels + _QUANT_BYTES_PER_CHANNEL * channels
     return ModelCost(int(model.count_params()), count_model_macs(flat), int(int8))

@@ -428,3 +428,56 @@ def test_eval_on_the_unsplit_folder_trained_on_scores_the_held_out_pairs(tmp_pat
     said = " ".join(result.output.split())
     assert "(split into train/ and val/ since): scores the 3 that training held out" in said
     assert json.loads(scores.read_text())["images"] == 3
+
+
+def test_python_evaluate_and_check_take_a_loaded_segmenter_and_check_arguments_first(
+    tmp_path: Path,
+) -> None:
+    """evaluate(seg, data) failed "expected str, bytes or os.PathLike object, not Segmenter";
+    check(max_drop=-1) failed a perfect model, NaN every model, "1" raised a TypeError from the
+    verdict; an unwritable out_dir was found after scoring both models; None for a path was
+    pathlib's TypeError."""
+    import edgeseg
+    from edgeseg.convert.converter import export
+    from edgeseg.convert.options import ConvertOptions, Quant
+    from edgeseg.core.errors import EdgesegError, WriteError
+    from edgeseg.core.spec import ModelSpec
+    from edgeseg.train.model import build_unet
+
+    spec = ModelSpec(input_height=32, input_width=32, class_names=("ground", "thing"))
+    model = build_unet((32, 32, 3), 2, depth=1, base_filters=4)
+    path = export(model, spec, ConvertOptions(quant=Quant.FLOAT32), tmp_path / "m.tflite").path
+    data = tmp_path / "data"
+    for folder in ("images", "masks"):
+        (data / folder).mkdir(parents=True)
+    (data / "labels.txt").write_text("ground\nthing\n")
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        assert cv2.imwrite(str(data / "images" / f"p{i}.png"), rng.integers(0, 256, (32, 32, 3)))
+        assert cv2.imwrite(str(data / "masks" / f"p{i}.png"), np.eye(32, dtype=np.uint8))
+    seg = edgeseg.Segmenter(path)
+    by_path = edgeseg.evaluate(path, data / "images" / "..")
+    assert edgeseg.evaluate(seg, data).miou == pytest.approx(by_path.miou)
+    assert edgeseg.check(seg, data, float_model=seg).passed
+    for bad in (-1, float("nan"), "1"):
+        with pytest.raises(EdgesegError, match=r"^max_drop .*: expected mIoU points, a number"):
+            edgeseg.check(path, data, float_model=path, max_drop=bad)  # type: ignore[arg-type]
+    (tmp_path / "file").write_text("")
+    scored: list[int] = []
+    with pytest.raises(WriteError, match="out_dir"):
+        edgeseg.check(
+            path,
+            data,
+            float_model=path,
+            out_dir=tmp_path / "file" / "reports",
+            progress=lambda done, total: scored.append(done),
+        )
+    assert scored == []  # refused before any image was scored
+    with pytest.raises(EdgesegError, match=r"^data NoneType: expected a dataset folder"):
+        edgeseg.evaluate(path, None)  # type: ignore[arg-type]
+    with pytest.raises(EdgesegError, match=r"^model NoneType: expected the path of a \.tflite"):
+        edgeseg.Segmenter(None)  # type: ignore[arg-type]
+    with pytest.raises(EdgesegError, match=r"^model NoneType: expected the path of a \.keras"):
+        edgeseg.convert(None)  # type: ignore[arg-type]
+    with pytest.raises(EdgesegError, match=r"^data int: expected a dataset folder"):
+        edgeseg.train(123, out=tmp_path / "run")  # type: ignore[arg-type]

@@ -223,7 +223,7 @@ def test_unsupported_layers_and_double_quantisation_are_refused() -> None:
 
 
 def test_train_qat_steps_then_convert_without_calibration_and_check(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     from edgeseg.data.synthetic import generate_synthetic_dataset
 
@@ -287,6 +287,21 @@ def test_train_qat_steps_then_convert_without_calibration_and_check(
     assert "converts the float network beside it" in " ".join(half.output.split())
     assert (out / "model_float16.tflite").is_file()
     assert not (out / "model_float_float16.tflite").exists()
+    # the Python API decides as the CLI does (it failed "int8 only (got --quant float32)"),
+    # and says what it chose and what to act on through logging
+    with caplog.at_level("INFO", logger="edgeseg"):
+        made = edgeseg.convert(out / "model.keras", quant="float32")
+    assert made == out / "model_float32.tflite" and made.is_file()
+    assert "quant float32 converts the float network beside it" in caplog.text
+    caplog.clear()
+    few = tmp_path / "few"
+    few.mkdir()
+    for image in sorted((data / "train" / "images").iterdir())[:3]:
+        shutil.copy(image, few / image.name)
+    with caplog.at_level("INFO", logger="edgeseg"):
+        edgeseg.convert(out / "model_float.keras", tmp_path / "few.tflite", calib=few)
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("only 3 calibration image" in message for message in warned), warned
     alone = tmp_path / "alone"
     alone.mkdir()
     shutil.copy(out / "model.keras", alone / "model.keras")

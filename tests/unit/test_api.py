@@ -607,3 +607,81 @@ def _striped_pairs(data: Path, labels: str = "a\nb\n") -> Path:
         assert cv2.imwrite(str(data / "images" / f"s{i}.png"), np.full((16, 16, 3), 9, np.uint8))
         assert cv2.imwrite(str(data / "masks" / f"s{i}.png"), mask)
     return data
+
+
+def test_python_callers_read_the_parameters_they_passed_not_cli_flags(tmp_path: Path) -> None:
+    """train(class_weighting="foo") said "--class-weights must be one of ...", a name Python
+    refuses; a finished run said "pass --resume ... --overwrite ... or choose another --out"."""
+    import edgeseg
+    from edgeseg.api import python_names
+
+    data = _striped_pairs(tmp_path / "data")
+    with pytest.raises(EdgesegError, match=r"^class_weighting must be one of none, sqrt"):
+        edgeseg.train(data, out=tmp_path / "run", class_weighting="foo")
+    run = tmp_path / "done"
+    run.mkdir()
+    (run / "model.keras").write_bytes(b"a finished run")
+    with pytest.raises(EdgesegError) as caught:
+        edgeseg.train(data, out=run)
+    assert (
+        "pass resume=True to continue it, overwrite=True to replace it, or choose another out"
+        in (str(caught.value))
+    )
+    assert python_names("--size 100x100 (--depth 4), --no-qat, /runs/--x") == (
+        "size 100x100 (depth 4), qat=False, /runs/--x"
+    )
+
+
+def test_every_training_option_is_checked_before_anything_is_said_or_generated(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """val_fraction=1.5 on data with its own val/ warned "does nothing here", then refused;
+    target="edgetpu" with upsample="transpose" silently trained the resize decoder (the CLI
+    refused it); data=None generated the built-in scenes before refusing steps=0."""
+    import edgeseg
+
+    for split in ("train", "val"):
+        _striped_pairs(tmp_path / "data" / split)
+    with caplog.at_level("WARNING"), pytest.raises(EdgesegError, match="val_fraction must be"):
+        edgeseg.train(tmp_path / "data", out=tmp_path / "run", val_fraction=1.5)
+    assert "does nothing" not in caplog.text
+    with pytest.raises(EdgesegError, match="target edgetpu needs upsample resize"):
+        edgeseg.train(
+            tmp_path / "data", out=tmp_path / "run", target="edgetpu", upsample="transpose"
+        )
+    with pytest.raises(EdgesegError, match="steps must be >= 1"):
+        edgeseg.train(None, out=tmp_path / "synthetic", steps=0)
+    assert not (tmp_path / "synthetic").exists()
+
+
+def test_train_from_python_raises_on_ctrl_c_and_leaves_the_process_as_it_was(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C in train() returned normally (a loop went on to train the next model); train()
+    reseeded Python's and NumPy's generators; absl's root handler stayed behind (a later
+    logging.basicConfig did nothing, TensorFlow warnings printed twice)."""
+    keras = pytest.importorskip("keras")
+    import logging
+    import random
+
+    import edgeseg
+
+    class CtrlC(keras.callbacks.Callback):  # type: ignore[misc]
+        def on_epoch_end(self, epoch: int, logs: object = None) -> None:
+            raise KeyboardInterrupt
+
+    data = _striped_pairs(tmp_path / "data")
+    handlers = list(logging.root.handlers)
+    np.random.seed(12345)
+    random.seed(12345)
+    expected = np.random.rand(), random.random()
+    np.random.seed(12345)
+    random.seed(12345)
+    tiny = {"size": 16, "depth": 1, "filters": 4, "batch": 2, "epochs": 3, "qat": False}
+    with pytest.raises(edgeseg.api.TrainingStopped) as stopped:
+        edgeseg.train(data, out=tmp_path / "run", callbacks=[CtrlC()], xla="off", **tiny)
+    assert isinstance(stopped.value, KeyboardInterrupt)
+    result = stopped.value.result
+    assert result.interrupted and result.epochs_run == 1 and result.model_path.is_file()
+    assert (np.random.rand(), random.random()) == expected
+    assert logging.root.handlers == handlers
