@@ -6,6 +6,7 @@ state, and the loss / mIoU curves plot. Every file is written to a temp name, th
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import math
 import time
@@ -96,9 +97,11 @@ class ValidationMIoU(keras.callbacks.Callback):
             # a plain function on this process's devices, outside any distribution strategy:
             # every worker scores the whole val set itself
             shape = (None, *self.data.pixels.shape[1:])
-            model = self.model
+            # a partial, not a lambda: TensorFlow counts traces per code object, so every run in
+            # one process (a notebook) added one to the same count until it warned "triggered
+            # tf.function retracing"; a partial of this run's model is counted on its own
             self._predict = tf.function(
-                lambda x: model(x, training=False),
+                functools.partial(self.model, training=False),
                 input_signature=[tf.TensorSpec(shape, tf.float32)],
             )
         self.last, loss = self.data.score(self._predict)

@@ -325,7 +325,11 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class TrainResult:
-    """What a run produced; best_miou / per_class_iou are the best epoch's validation scores."""
+    """What a run produced; best_miou / per_class_iou are the best epoch's validation scores.
+    `epochs_run` counts the epochs in the run's history (a resumed run's earlier ones too);
+    `config` holds the settings as resolved (input size from the data, steps, epochs, batch);
+    `float_model_path` is the float network a quantisation-aware run keeps beside model.keras
+    (what other formats convert from), None without one."""
 
     run_dir: Path
     model_path: Path
@@ -338,6 +342,8 @@ class TrainResult:
     interrupted: bool
     replicas: int = 1  # devices the batch was split across (--strategy mirrored / multiworker)
     cost: ModelCost | None = None  # parameters, MACs per frame, expected int8 size
+    config: TrainConfig | None = None
+    float_model_path: Path | None = None
 
     def __repr__(self) -> str:
         """Where the model is and how good it got, not every per-class score."""

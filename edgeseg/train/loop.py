@@ -336,5 +336,7 @@ def _fit_in(
         interrupted=interrupted,
         replicas=int(strategy.num_replicas_in_sync),
         cost=cost,
+        config=config,
+        float_model_path=run_dir / FLOAT_MODEL if (run_dir / FLOAT_MODEL).is_file() else None,
     )
     return result

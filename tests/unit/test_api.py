@@ -683,5 +683,7 @@ def test_train_from_python_raises_on_ctrl_c_and_leaves_the_process_as_it_was(
     assert isinstance(stopped.value, KeyboardInterrupt)
     result = stopped.value.result
     assert result.interrupted and result.epochs_run == 1 and result.model_path.is_file()
+    assert result.config is not None and result.config.size == (16, 16)  # as resolved
+    assert result.config.epochs == 3 and result.float_model_path is None  # qat=False
     assert (np.random.rand(), random.random()) == expected
     assert logging.root.handlers == handlers
