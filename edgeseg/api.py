@@ -182,6 +182,7 @@ def convert(
     calib_count: int = 200,
     seed: int = 0,
     edgetpu: bool = False,
+    keep_softmax: bool = False,
 ) -> Path:
     """Convert a trained `.keras` model to TFLite (full-integer int8 by default), like
     `edgeseg convert`; returns the `.tflite` path (report JSON beside it).
@@ -194,7 +195,10 @@ def convert(
     What was chosen is logged (logger "edgeseg", INFO); what to act on (too few or unreadable
     calibration frames) is a WARNING. `io=None` means uint8 for a model trained with
     target="edgetpu", else int8. `edgetpu=True` also runs edgetpu_compiler (checked on PATH
-    before converting), writing <stem>_edgetpu.tflite beside. Needs the [train] extra.
+    before converting), writing <stem>_edgetpu.tflite beside. `keep_softmax=True` keeps the
+    softmax head (probabilities out, as --keep-softmax). The CLI's accuracy-aware --max-drop and
+    --diagnose are `edgeseg.convert.repair.repair` and `edgeseg.convert.diagnose.diagnose` in
+    Python. Needs the [train] extra.
 
     >>> tflite = edgeseg.convert("runs/m/model.keras", calib="data/membrane")  # doctest: +SKIP
     """
@@ -212,6 +216,7 @@ def convert(
             io=as_io(io) if io is not None else default_io(model),
             calib_count=calib_count,
             seed=seed,
+            keep_softmax=keep_softmax,
         )
         if edgetpu:  # before minutes of conversion, not after
             if options.quant != "int8":

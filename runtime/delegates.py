@@ -132,15 +132,18 @@ def load_delegate(request: DelegateRequest, load_fn: Callable[..., Any]) -> Any:
         ) from None
 
 
+_FALLBACK = "or pass --fallback cpu (fallback='cpu' in Python)"
+
+
 def _hint(request: DelegateRequest) -> str:
     if request.name == "edgetpu":
         return (
             ": install libedgetpu (apt install libedgetpu1-std), plug the Coral in, add your user "
-            "to the plugdev group; or pass --fallback cpu"
+            f"to the plugdev group; {_FALLBACK}"
         )
     if request.name == "gpu":
-        return f": build or install {request.library} for this platform; or pass --fallback cpu"
-    return ": check the path is a TFLite delegate library for this platform; or pass --fallback cpu"
+        return f": build or install {request.library} for this platform; {_FALLBACK}"
+    return f": check the path is a TFLite delegate library for this platform; {_FALLBACK}"
 
 
 @dataclass(frozen=True)

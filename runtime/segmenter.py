@@ -92,7 +92,10 @@ class Segmenter:
         fallback: str | None = None,
     ) -> None:
         if fallback not in (None, "cpu"):
-            raise DelegateError(f"--fallback {fallback!r}: the only fallback is 'cpu'")
+            raise DelegateError(
+                f"fallback {fallback!r}: the only fallback is 'cpu' (--fallback cpu; "
+                "fallback='cpu' in Python)"
+            )
         count = default_threads() if threads is None else _thread_count(threads)
         self.model_path = path_argument(model_path, "model", "the path of a .tflite model")
         self.model_bytes = read_model_bytes(self.model_path)

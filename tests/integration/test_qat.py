@@ -299,9 +299,14 @@ def test_train_qat_steps_then_convert_without_calibration_and_check(
     for image in sorted((data / "train" / "images").iterdir())[:3]:
         shutil.copy(image, few / image.name)
     with caplog.at_level("INFO", logger="edgeseg"):
-        edgeseg.convert(out / "model_float.keras", tmp_path / "few.tflite", calib=few)
+        edgeseg.convert(
+            out / "model_float.keras", tmp_path / "few.tflite", calib=few, keep_softmax=True
+        )
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any("only 3 calibration image" in message for message in warned), warned
+    from edgeseg.runtime.inspect import inspect_tflite
+
+    assert "SOFTMAX" in {op.name for op in inspect_tflite(tmp_path / "few.tflite").ops}
     alone = tmp_path / "alone"
     alone.mkdir()
     shutil.copy(out / "model.keras", alone / "model.keras")
