@@ -75,7 +75,9 @@ def convert_model(
     options = options or ConvertOptions()
     out = Path(out) if out is not None else default_out(model_path, options.quant)
     check_model_out(out)
-    extra = source_record(model_path)  # check tells a stale int8 model by it
+    # taken before loading (a training run may rewrite it meanwhile); loading says what is
+    # wrong with a path that is no file
+    extra = source_record(model_path) if Path(model_path).is_file() else {}
     model, spec = load_keras_model(model_path)  # float_miou: training's best validation score
     qat = is_quantized(model)  # quantisation-aware: its int8 ranges are in the model
     if qat:

@@ -284,7 +284,9 @@ def repair(
     _check_arguments(options, max_float_layers)
     out = Path(out)
     check_model_out(out)
-    source = source_record(model_path)  # check tells a stale int8 model by it
+    # taken before loading (a training run may rewrite it meanwhile); loading says what is
+    # wrong with a path that is no file
+    source = source_record(model_path) if Path(model_path).is_file() else {}
     model, spec = load_keras_model(model_path)
     rep = (
         calib
