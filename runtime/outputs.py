@@ -277,11 +277,18 @@ class VideoSink:
         self.frames += 1
 
     def _check_written(self) -> None:
-        """OpenCV writes fail silently (a full disk leaves a video with no index): read it back."""
+        """OpenCV writes fail silently (a full disk leaves a video with no index): read it back.
+        On a (nearly) full disk every frame is counted too: AVI and Matroska cut short by it
+        still open and play their first frames (9 of 60 written, and the run said it saved)."""
         assert self.tmp is not None
         cap = cv2.VideoCapture(str(self.tmp))
         try:
             ok = cap.isOpened() and cap.read()[0]
+            if ok and self._disk_full():
+                played = 1
+                while cap.grab():
+                    played += 1
+                ok = played >= self.frames
         finally:
             cap.release()
         if ok:

@@ -62,6 +62,11 @@ class Source(ABC):
         """The file stem frame `frame_no` came from (image sources), so outputs keep names."""
         return None
 
+    def files(self) -> tuple[Path, ...]:
+        """The files or folder on disk this source reads (none for cameras and streams), so an
+        output can be refused before it would be written over them."""
+        return ()
+
     def __enter__(self) -> Source:
         self.open()
         return self
@@ -169,6 +174,10 @@ class VideoFileSource(_CaptureSource):
         self.jpeg_packets = False
         self.skipped = 0
         self._try_packets = True
+
+    def files(self) -> tuple[Path, ...]:
+        """The video file."""
+        return (self.path,)
 
     def open(self) -> None:
         if not self.path.is_file():
@@ -315,6 +324,10 @@ class ImageFolderSource(Source):
         self._pos = 0
         self.skipped = 0
         self._read = 0
+
+    def files(self) -> tuple[Path, ...]:
+        """The folder of images, or the one image."""
+        return (self.folder,)
 
     def open(self) -> None:
         if self.folder.is_file():

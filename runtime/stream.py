@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -122,6 +123,35 @@ def _stage(name: str) -> Callable[[F], F]:
     return wrap
 
 
+def _same(a: Path, b: Path) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_apart(read: tuple[Path, ...], config: StreamConfig) -> None:
+    """Refuse outputs that would be written over what the stream reads, or over each other,
+    before anything is opened: `--save-masks DIR` on the folder of photos replaced them with
+    masks of the same names, `--save in.mp4` the input video, `--save x --stats x` the video."""
+    outputs = [
+        (label, path)
+        for label, path in (("--save", config.save), ("--stats", config.stats_path))
+        if path is not None
+    ]
+    for label, path in outputs:
+        if any(_same(path, source) for source in read):
+            raise OutputError(
+                f"{label} {path}: is the source the stream reads; choose another path"
+            )
+    if len(outputs) == 2 and _same(outputs[0][1], outputs[1][1]):
+        raise OutputError(f"--save and --stats both {config.save}: choose two paths")
+    if config.save_masks is not None:
+        folders = [source if source.is_dir() else source.parent for source in read]
+        if any(_same(config.save_masks, folder) for folder in folders):
+            raise OutputError(
+                f"--save-masks {config.save_masks}: is the folder the stream reads its images "
+                "from, and masks of the same names would replace them; choose another folder"
+            )
+
+
 class StreamRunner:
     """One source through one Segmenter into the configured outputs; `run` blocks until done."""
 
@@ -148,6 +178,7 @@ class StreamRunner:
         self.thread_cpu: dict[str, float] = {}
         if config.auto_threads and (candidates := segmenter.thread_candidates()):
             self.trial = ThreadTrial(candidates)
+        check_apart(source.files(), config)
         try:
             if config.save is not None:
                 self.video = open_save_sink(config.save, None if self.paced else source.fps)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -550,3 +551,26 @@ def test_bench_stream_reports_the_pipeline(model: Path, clip: Path, tmp_path: Pa
     code, output = cli("bench", model, "--stream", clip)  # auto: 12 frames end the trial early
     assert code == 0 and "the stream ended before the thread trial did" in output, output
     assert "1 thread(s) not reached" in output and "the trial reads 31 frames" in output
+
+
+def test_outputs_over_the_source_or_each_other_are_refused_before_anything_is_written(
+    model: Path, clip: Path, membrane_data: Path, tmp_path: Path
+) -> None:
+    """--save-masks on the folder of photos replaced them with masks of the same names (exit
+    0); --save over the input video replaced it; --save x --stats x left a JSON named .mp4."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for image in sorted((membrane_data / "val" / "images").iterdir())[:2]:
+        shutil.copy(image, photos / image.name)
+    before = {p.name: p.read_bytes() for p in photos.iterdir()}
+    code, out = cli("run", model, "--source", photos, "--headless", "--save-masks", photos / ".")
+    assert code == 2 and "is the folder the stream reads its images from" in out, out
+    video = tmp_path / "in.avi"
+    shutil.copy(clip, video)
+    code, out = cli("run", model, "--source", video, "--headless", "--save", video)
+    assert code == 2 and "--save" in out and "is the source the stream reads" in out, out
+    same = tmp_path / "same.mp4"
+    code, out = cli("run", model, "--source", video, "--headless", "--save", same, "--stats", same)
+    assert code == 2 and "--save and --stats both" in out, out
+    assert {p.name: p.read_bytes() for p in photos.iterdir()} == before
+    assert video.read_bytes() == clip.read_bytes() and not same.exists()

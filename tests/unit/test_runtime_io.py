@@ -122,6 +122,34 @@ def test_video_sink_writes_atomically(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("suffix", [".avi", ".mkv"])
+def test_a_video_cut_short_by_a_full_disk_is_a_write_error(
+    tmp_path: Path, suffix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a full disk AVI and Matroska files cut short still open and play their first frames:
+    9 of 60 written, and `run` said it saved the video and exited 0."""
+    from edgeseg.core.errors import WriteError
+
+    out = tmp_path / f"out{suffix}"
+    sink = VideoSink(out, fps=10.0)
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        sink.write(rng.integers(0, 256, (96, 128, 3), np.uint8))
+    check = VideoSink._check_written
+
+    def cut_short(self: VideoSink) -> None:  # what the full disk left of the file
+        assert self.tmp is not None
+        with self.tmp.open("r+b") as fh:
+            fh.truncate(self.tmp.stat().st_size // 3)
+        check(self)
+
+    monkeypatch.setattr(VideoSink, "_check_written", cut_short)
+    monkeypatch.setattr(VideoSink, "_disk_full", lambda self: True)
+    with pytest.raises(WriteError, match="no space left on the device"):
+        sink.close()
+    assert list(tmp_path.iterdir()) == []  # neither the video nor its temp file
+
+
+@pytest.mark.parametrize("suffix", [".avi", ".mkv"])
 def test_mjpg_video_is_encoded_by_libjpeg_and_plays_back(tmp_path: Path, suffix: str) -> None:
     """MJPG frames are JPEG-encoded by cv2.imencode and muxed raw: the file plays back in OpenCV
     with every frame, the rate, and the pixels (within JPEG error) of what was written."""
