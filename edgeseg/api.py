@@ -65,7 +65,7 @@ _PARAMETERS = {
     "--edgetpu": "edgetpu=True",
     "--out-dir": "out_dir",
 }
-_FLAG = re.compile(r"(?<![\w/.-])--[a-z][a-z0-9-]*")
+_FLAG = re.compile(r"(?<![\w/.-])(--[a-z][a-z0-9-]*)(?: ([A-Z][A-Z_]*)\b)?")
 
 
 class TrainingStopped(KeyboardInterrupt):
@@ -81,9 +81,16 @@ class TrainingStopped(KeyboardInterrupt):
 
 
 def python_names(message: str) -> str:
-    """MESSAGE with each CLI flag (--class-weights, --resume) as the Python parameter it is
-    (class_weighting, resume=True): what a caller of this API passed."""
-    return _FLAG.sub(lambda m: _PARAMETERS.get(m.group(), m.group()[2:].replace("-", "_")), message)
+    """MESSAGE with each CLI flag (--class-weights, --resume, --calib DIR) as the Python
+    parameter it is (class_weighting, resume=True, calib=DIR): what a caller of this API
+    passed."""
+
+    def parameter(match: re.Match[str]) -> str:
+        flag, placeholder = match.groups()
+        name = _PARAMETERS.get(flag, flag[2:].replace("-", "_"))
+        return f"{name}={placeholder}" if placeholder else name
+
+    return _FLAG.sub(parameter, message)
 
 
 @contextlib.contextmanager

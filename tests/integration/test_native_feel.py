@@ -4,6 +4,7 @@ overlays, the Python API, and the Edge TPU target carried from training into `co
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -122,12 +123,28 @@ def test_edgetpu_target_converts_with_uint8_input(tmp_path: Path, aerial_data: P
         assert "compile it on x86-64 Linux with --edgetpu" not in strict.stdout
 
 
-def test_convert_and_check_from_python(tmp_path: Path, aerial_data: Path) -> None:
+def test_convert_and_check_from_python(
+    tmp_path: Path,
+    aerial_data: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no calib_data/ in the working folder
     model = tiny_run(tmp_path / "run")
     tflite = edgeseg.convert(model, calib=aerial_data, calib_count=8)
     assert tflite == model.with_name("model_int8.tflite") and tflite.is_file()
-    with pytest.raises(edgeseg.EdgesegError, match="calib="):
-        edgeseg.convert(model, tmp_path / "x.tflite")
+    with pytest.raises(edgeseg.EdgesegError, match=r"no calibration images: pass calib=DIR"):
+        edgeseg.convert(model, tmp_path / "y.tflite")  # its config.json records no data
+    # without calib= it calibrates where `edgeseg convert` does: on the data the run recorded
+    # (it raised "needs calibration images" though the CLI found them)
+    from edgeseg.train.config import TrainConfig
+
+    config = json.loads(model.with_name("config.json").read_text())
+    trained = {**config, "train": TrainConfig(data=aerial_data, out=model.parent).to_dict()}
+    model.with_name("config.json").write_text(json.dumps(trained))
+    with caplog.at_level("INFO", logger="edgeseg"):
+        assert edgeseg.convert(model, tmp_path / "x.tflite").is_file()
+    assert f"calibration frames: {aerial_data}" in caplog.text
 
 
 def test_sigterm_stops_a_command_as_ctrl_c_does_and_says_so(

@@ -627,8 +627,8 @@ def test_python_callers_read_the_parameters_they_passed_not_cli_flags(tmp_path: 
         "pass resume=True to continue it, overwrite=True to replace it, or choose another out"
         in (str(caught.value))
     )
-    assert python_names("--size 100x100 (--depth 4), --no-qat, /runs/--x") == (
-        "size 100x100 (depth 4), qat=False, /runs/--x"
+    assert python_names("--size 100x100 (--depth 4), --no-qat, /runs/--x, --calib DIR") == (
+        "size 100x100 (depth 4), qat=False, /runs/--x, calib=DIR"
     )
 
 
