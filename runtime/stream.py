@@ -152,6 +152,13 @@ def check_apart(read: tuple[Path, ...], config: StreamConfig) -> None:
             )
 
 
+_LIVE_JOIN_S = 2.0  # how long a stop waits for a live source's read before leaving it
+
+
+class _Stopped(Exception):
+    """The stream was stopped before its source opened: nothing ran, outputs are finalised."""
+
+
 class StreamRunner:
     """One source through one Segmenter into the configured outputs; `run` blocks until done."""
 
@@ -176,6 +183,7 @@ class StreamRunner:
         # CPU seconds each stage thread used (time.thread_time): what the stream really costs,
         # page faults and hand-overs included, unlike timing one stage at a time
         self.thread_cpu: dict[str, float] = {}
+        self._opening: threading.Thread | None = None  # a live source opening (_open_source)
         if config.auto_threads and (candidates := segmenter.thread_candidates()):
             self.trial = ThreadTrial(candidates)
         check_apart(source.files(), config)
@@ -242,33 +250,41 @@ class StreamRunner:
             out.close()
 
     def _read_with_reconnect(self) -> np.ndarray | None:
+        """The next frame; a lost live source is reopened up to --max-retries times (backing
+        off), and a reopened source that fails again before a frame uses up the same attempts
+        (it started them anew, recursively: 976 reopens in 8 minutes, then a RecursionError)."""
         cfg, stop = self.config, self.stop_event
         try:
             frame: np.ndarray | None = self.source.read()
             return frame
-        except SourceLost as lost:
-            log.warning("%s; reconnecting (up to %d attempts)", lost, cfg.max_retries)
-            for attempt in range(1, cfg.max_retries + 1):
-                delay = min(cfg.max_backoff, cfg.reconnect_delay * 2 ** (attempt - 1))
-                if stop.wait(delay):
-                    return None
-                with self.stats.lock:
-                    self.stats.reconnect_attempts += 1
-                try:
-                    self.source.release()
-                    self.source.open()
-                except SourceError as exc:
-                    log.warning("reconnect %d/%d failed: %s", attempt, cfg.max_retries, exc)
-                    continue
-                with self.stats.lock:
-                    self.stats.reconnects += 1
-                log.warning("%s reconnected after %d attempt(s)", self.source.name, attempt)
-                return self._read_with_reconnect()
-            why = str(lost).removeprefix(f"{self.source.name}: ")  # the name is said once
-            raise SourceLost(
-                f"{self.source.name}: lost and not back after {cfg.max_retries} reconnect attempts "
-                f"({why}); check the cable / network, or raise --max-retries"
-            ) from None
+        except SourceLost as exc:
+            lost = exc
+        log.warning("%s; reconnecting (up to %d attempts)", lost, cfg.max_retries)
+        for attempt in range(1, cfg.max_retries + 1):
+            delay = min(cfg.max_backoff, cfg.reconnect_delay * 2 ** (attempt - 1))
+            if stop.wait(delay):
+                return None
+            with self.stats.lock:
+                self.stats.reconnect_attempts += 1
+            try:
+                self.source.release()
+                self.source.open()
+            except SourceError as exc:
+                log.warning("reconnect %d/%d failed: %s", attempt, cfg.max_retries, exc)
+                continue
+            with self.stats.lock:
+                self.stats.reconnects += 1
+            log.warning("%s reconnected after %d attempt(s)", self.source.name, attempt)
+            try:
+                frame = self.source.read()
+                return frame
+            except SourceLost as exc:
+                log.warning("%s; lost again at once", exc)
+        why = str(lost).removeprefix(f"{self.source.name}: ")  # the name is said once
+        raise SourceLost(
+            f"{self.source.name}: lost and not back after {cfg.max_retries} reconnect attempts "
+            f"({why}); check the cable / network, or raise --max-retries"
+        ) from None
 
     @_stage("preprocess")
     def _preprocess(self, inp: Channel, out: Channel) -> None:
@@ -368,8 +384,10 @@ class StreamRunner:
         """Open the source, run until it ends / max-frames / a signal / an error, then finalise.
         `on_open` is called once the source has opened (the CLI then says where it serves)."""
         threads: list[threading.Thread] = []
+        captured: Channel | None = None
         try:
-            self.source.open()
+            if not self._open_source():  # stopped while a live source was still opening
+                raise _Stopped
             if on_open is not None:
                 on_open()
             if self.video is not None and not self.paced:
@@ -387,19 +405,55 @@ class StreamRunner:
                 th.daemon = True
                 th.start()
             self._drain(raws, captured)
+        except _Stopped:
+            pass
         except BaseException as exc:
             self._fail(exc)
         finally:
             self.stop_event.set()
             for th in threads:
-                th.join(timeout=10)
-            if threads:
+                # a live source's read can block for the network's timeout (30 s): not waited
+                # for beyond a moment, so a stop is prompt
+                th.join(timeout=_LIVE_JOIN_S if th.name == "capture" and self.source.live else 10)
+            if captured is not None:
                 self.stats.dropped = captured.dropped
             self.stats.finished = time.perf_counter()
-            self.source.release()
+            stuck = any(th.is_alive() for th in threads if th.name == "capture")
+            if stuck or (self._opening is not None and self._opening.is_alive()):
+                # releasing a capture another thread is reading crashed FFmpeg (segfault): it is
+                # left to the process's end
+                log.warning("%s: not answering; left open as the stream stops", self.source.name)
+            else:
+                self.source.release()
             if self.trial is not None:  # a stream shorter than the trial ends it
                 self.trial.end_early(self.seg.threads)
         return self._finalise()
+
+    def _open_source(self) -> bool:
+        """Open the source. A live one opens on a thread of its own, so a stop (Ctrl-C, SIGTERM)
+        is not held for as long as a network takes to give up (30 s); False when the stream was
+        stopped first (the opening is left to finish on its own)."""
+        if not self.source.live:
+            self.source.open()
+            return True
+        failure: list[BaseException] = []
+
+        def opening() -> None:
+            try:
+                self.source.open()
+            except BaseException as exc:
+                failure.append(exc)
+
+        self._opening = threading.Thread(target=opening, name="open", daemon=True)
+        self._opening.start()
+        while self._opening.is_alive():
+            if self.stop_event.wait(0.05):
+                return False
+            self._opening.join(0.05)
+        self._opening = None
+        if failure:
+            raise failure[0]
+        return True
 
     @_stage("output")
     def _drain(self, raws: Channel, captured: Channel) -> None:

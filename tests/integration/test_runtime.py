@@ -27,7 +27,7 @@ from edgeseg.core.errors import DelegateError, ModelError, SourceError, SourceLo
 from edgeseg.core.processing import read_image
 from edgeseg.runtime.bench import benchmark
 from edgeseg.runtime.segmenter import Segmenter
-from edgeseg.runtime.sources import FOLDER_FPS, VideoFileSource
+from edgeseg.runtime.sources import FOLDER_FPS, Source, VideoFileSource
 from edgeseg.runtime.stream import StreamConfig, StreamRunner, run_stream
 
 pytestmark = pytest.mark.slow
@@ -279,6 +279,70 @@ def test_gives_up_after_max_retries_with_exit_code_3(
     stats = json.loads((tmp_path / "s.json").read_text())
     assert stats["processed"] == 4 and "not back" in stats["error"]
     assert stats["reconnects"] == 0 and stats["reconnect_attempts"] == 2
+
+
+class BrokenCamera(Source):
+    """A live camera that opens (or blocks opening) and then fails, or blocks, reading: a bad
+    ribbon cable, an IP camera that stops sending."""
+
+    live = True
+    name = "camera 9"
+
+    def __init__(self, frames: int = 0, block_open: bool = False) -> None:
+        self.frames, self.block_open = frames, block_open
+        self.opens = self.released = self.reads = 0
+        self.unblock = threading.Event()
+
+    def open(self) -> None:
+        self.opens += 1
+        if self.block_open:
+            self.unblock.wait(30)
+
+    def read(self) -> np.ndarray | None:
+        self.reads += 1
+        if self.reads <= self.frames:
+            return np.full((256, 256), 128, np.uint8)
+        if self.frames:  # sent its frames, then nothing more: a read that never returns
+            self.unblock.wait(30)
+            return None
+        raise SourceLost(f"{self.name}: no frame from the device")
+
+    def release(self) -> None:
+        self.released += 1
+
+
+def test_a_camera_that_reopens_but_never_delivers_gives_up_after_max_retries(
+    model: Path, tmp_path: Path
+) -> None:
+    """Each reopen that failed again before a frame started the attempts anew, recursively:
+    976 'reconnected' lines in 8 minutes, then a RecursionError traceback (exit 1)."""
+    camera = BrokenCamera()
+    config = StreamConfig(reconnect_delay=0.001, max_retries=3, stats_path=tmp_path / "s.json")
+    with pytest.raises(SourceLost, match="not back after 3 reconnect attempts") as info:
+        StreamRunner(Segmenter(model), camera, config).run()
+    assert info.value.exit_code == 3 and camera.opens == 1 + 3
+
+
+def test_stopping_a_stream_that_stopped_answering_is_prompt_and_leaves_it_open(
+    model: Path, tmp_path: Path
+) -> None:
+    """Stopping a run whose network camera had gone silent (a read blocked for FFmpeg's 30 s
+    timeout) waited 10 s and then released the capture under the read: a segfault in libavutil
+    one run in three. A stop while the camera was still opening waited for its timeout too."""
+    for camera in (BrokenCamera(frames=3), BrokenCamera(block_open=True)):
+        runner = StreamRunner(
+            Segmenter(model), camera, StreamConfig(stats_path=tmp_path / "s.json")
+        )
+        timer = threading.Timer(1.0, runner.stop_event.set)
+        timer.start()
+        start = time.monotonic()
+        result = runner.run()
+        took = time.monotonic() - start
+        camera.unblock.set()  # let the blocked thread end
+        assert took < 6, took
+        assert camera.released == 0  # never freed under a thread still inside it
+        assert json.loads((tmp_path / "s.json").read_text())["processed"] == result.stats.processed
+    assert result.stats.processed == 0
 
 
 def test_a_lost_stream_still_says_what_it_kept_before_its_error(
