@@ -13,7 +13,6 @@ fails, 2 for bad options or a --data that is no usable data set (checked before 
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 import time
@@ -57,6 +56,7 @@ def main() -> int:
     from edgeseg.convert.options import ConvertOptions
     from edgeseg.core.processing import class_map_from_output, prepare_image, to_input_tensor
     from edgeseg.data.dataset import open_dataset
+    from edgeseg.runtime.interpreter import usable_cpus
     from edgeseg.train.fit import TrainConfig, train
     from edgeseg.train.model_io import load_keras_model
 
@@ -89,7 +89,7 @@ def main() -> int:
         ratio = result.size_bytes / f32
 
         ds = open_dataset(args.data)
-        interp = Interpreter(model_path=str(result.path), num_threads=os.cpu_count())
+        interp = Interpreter(model_path=str(result.path), num_threads=usable_cpus())
         interp.allocate_tensors()
         inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
         agree = total = 0

@@ -19,7 +19,6 @@ four models are built.
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 import time
@@ -32,6 +31,7 @@ from _common import add_workdir, parser, positive_int, run_quietly, work_folder
 from _runtime_models import MEMBRANE, build_tflite, require_data, write_video
 
 from edgeseg.cli.run_cmd import stream_process_settings
+from edgeseg.runtime.interpreter import usable_cpus
 from edgeseg.runtime.segmenter import Segmenter
 from edgeseg.runtime.sources import VideoFileSource
 from edgeseg.runtime.stream import StreamConfig, run_stream
@@ -116,7 +116,7 @@ def main() -> int:
     video = write_video(work / f"membrane_{SIZE}.avi", args.frames, SIZE)
     ok = True
 
-    cores = os.cpu_count() or 1
+    cores = usable_cpus()
     settings = [(args.threads, True)] if args.threads else [(max(1, cores - 1), True)]
     if not args.threads and cores > 1:
         settings.append((cores, False))  # peak throughput: informational, no target

@@ -132,18 +132,18 @@ def load_delegate(request: DelegateRequest, load_fn: Callable[..., Any]) -> Any:
         ) from None
 
 
-_FALLBACK = "or pass --fallback cpu (fallback='cpu' in Python)"
+FALLBACK_HINT = "or pass --fallback cpu (fallback='cpu' in Python)"
 
 
 def _hint(request: DelegateRequest) -> str:
     if request.name == "edgetpu":
         return (
             ": install libedgetpu (apt install libedgetpu1-std), plug the Coral in, add your user "
-            f"to the plugdev group; {_FALLBACK}"
+            f"to the plugdev group; {FALLBACK_HINT}"
         )
     if request.name == "gpu":
-        return f": build or install {request.library} for this platform; {_FALLBACK}"
-    return f": check the path is a TFLite delegate library for this platform; {_FALLBACK}"
+        return f": build or install {request.library} for this platform; {FALLBACK_HINT}"
+    return f": check the path is a TFLite delegate library for this platform; {FALLBACK_HINT}"
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import math
 import os
 from collections.abc import Callable
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from edgeseg.core.errors import ModelError
@@ -47,9 +49,29 @@ def interpreter_version() -> str:
     return f"{package} {version}"
 
 
+MAX_THREADS = 256  # the interpreter crashes the process far above any core count
+
+
 def default_threads() -> int:
-    """All cores: ai-edge-litert runs ONE thread unless told otherwise."""
-    return max(1, os.cpu_count() or 1)
+    """All cores this process may use: ai-edge-litert runs ONE thread unless told otherwise."""
+    return usable_cpus()
+
+
+def usable_cpus() -> int:
+    """The cores this process may run on: its CPU affinity (taskset, Docker --cpuset-cpus,
+    systemd CPUAffinity=) capped by a cgroup v2 CPU quota (Docker --cpus), not every core of
+    the machine: threads beyond them only take turns."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        count = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            count = min(count, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, count)
 
 
 def builtin_op_resolver() -> Any | None:

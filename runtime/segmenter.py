@@ -35,13 +35,14 @@ from edgeseg.core.processing import (
 from edgeseg.core.spec import ModelSpec
 from edgeseg.runtime.delegates import (
     EDGETPU_CUSTOM_OP,
+    FALLBACK_HINT,
     DelegateReport,
     delegate_report,
     load_delegate,
     parse_delegate,
 )
 from edgeseg.runtime.inspect import check_model_shapes
-from edgeseg.runtime.interpreter import default_threads, resolve_interpreter
+from edgeseg.runtime.interpreter import MAX_THREADS, default_threads, resolve_interpreter
 
 log = logging.getLogger("edgeseg.runtime")
 
@@ -113,7 +114,9 @@ class Segmenter:
             except DelegateError as exc:
                 if fallback != "cpu" or isinstance(exc, UnknownDelegateError):
                     raise
-                log.warning("%s; continuing on the CPU (--fallback cpu)", exc)
+                # its hint ends "or pass --fallback cpu": said as what happens instead
+                said = str(exc).removesuffix(f"; {FALLBACK_HINT}")
+                log.warning("%s; continuing on the CPU (--fallback cpu)", said)
         elif EDGETPU_CUSTOM_OP in self.model_bytes:
             raise ModelError(
                 f"{self.model_path}: compiled for the Edge TPU; run it with "
@@ -254,9 +257,6 @@ class Segmenter:
                 f"; {label} took {r.delegated_ops}/{r.total_ops} ops in {r.partitions} partition(s)"
             )
         return text
-
-
-MAX_THREADS = 256
 
 
 def _thread_count(threads: object) -> int:

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from edgeseg.cli.common import console, fail, user_errors, warn
 from edgeseg.cli.options import Fallback, parse_capture_size
+from edgeseg.runtime.interpreter import MAX_THREADS
 
 if TYPE_CHECKING:
     from edgeseg.runtime.bench import BenchResult
@@ -23,7 +24,7 @@ AUTO = "auto"
 def _threads(text: str | None) -> list[int | None] | None:
     """--threads: a comma list of counts, where `auto` is the stream's own choice (--stream) or
     the two counts it chooses between (all cores, all but one); repeats are dropped."""
-    if not text:
+    if text is None:
         return None
     values: list[int | None] = []
     for item in (v.strip().lower() for v in text.split(",") if v.strip()):
@@ -31,8 +32,8 @@ def _threads(text: str | None) -> list[int | None] | None:
             value = None if item == AUTO else int(item)
         except ValueError:
             raise fail(f"--threads {text!r}: expected a comma list such as 1,2,4 or auto") from None
-        if value is not None and value < 1:
-            raise fail(f"--threads {text!r}: thread counts must be >= 1")
+        if value is not None and not 1 <= value <= MAX_THREADS:
+            raise fail(f"--threads {text!r}: thread counts must be 1..{MAX_THREADS}")
         if value not in values:
             values.append(value)
     if not values:

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 import typer
 
 from edgeseg.cli.common import fail
+from edgeseg.runtime.interpreter import MAX_THREADS
 
 # Choices shown in --help as [a|b]; the library validates the same values again.
 Upsample = Literal["transpose", "resize"]
@@ -44,8 +45,8 @@ def parse_threads(text: str) -> int | None:
         value = int(text)
     except ValueError:
         raise fail(f"--threads {text!r}: expected 'auto' or a number of threads >= 1") from None
-    if value < 1:
-        raise fail(f"--threads {text!r}: expected 'auto' or a number of threads >= 1")
+    if not 1 <= value <= MAX_THREADS:  # checked here, before a warning about it is said
+        raise fail(f"--threads {text!r}: expected 'auto' or a number of threads, 1..{MAX_THREADS}")
     return value
 
 

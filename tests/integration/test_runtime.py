@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import os
 import shutil
 import signal
@@ -400,7 +401,13 @@ def test_classifier_is_not_a_class_map(tmp_path: Path) -> None:
         Segmenter(path)
 
 
-def test_delegate_errors_and_cpu_fallback(model: Path, clip: Path, tmp_path: Path) -> None:
+def test_delegate_errors_and_cpu_fallback(
+    model: Path,
+    clip: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     code, output = cli("run", model, "--source", clip, "--headless", "--delegate", "tpu")
     assert code == 2 and "valid choices" in output
     if sys.platform == "linux":
@@ -413,6 +420,13 @@ def test_delegate_errors_and_cpu_fallback(model: Path, clip: Path, tmp_path: Pat
     assert seg.delegate_name is None
     frame = decoded_frames(clip)[0]
     np.testing.assert_array_equal(seg.predict(frame), Segmenter(model).predict(frame))
+    bogus = tmp_path / "libbogus_delegate.so"
+    bogus.write_bytes(b"not a shared library")
+    monkeypatch.setattr(logging.getLogger("edgeseg.runtime"), "propagate", True)  # CLI's
+    with caplog.at_level("WARNING"):
+        Segmenter(model, delegate=str(bogus), fallback="cpu")
+    # it said "...; or pass --fallback cpu; continuing on the CPU (--fallback cpu)"
+    assert "continuing on the CPU" in caplog.text and "or pass --fallback" not in caplog.text
     code, output = cli(
         "run",
         model,

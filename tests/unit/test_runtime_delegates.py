@@ -95,3 +95,42 @@ def test_a_real_so_that_is_not_a_delegate(tmp_path: Path) -> None:
     lib = _not_a_delegate(tmp_path)
     with pytest.raises(DelegateError, match=r"is not a TFLite delegate.*--fallback cpu"):
         load_delegate(parse_delegate(str(lib)), load_fn)
+
+
+def test_threads_follow_the_cores_this_process_may_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`taskset -c 0 edgeseg run` (or Docker --cpuset-cpus) still tried 2 threads, and
+    --threads 2 gave no 'beyond the cores' warning: the machine's cores were counted."""
+    from edgeseg.runtime import interpreter
+
+    monkeypatch.setattr(interpreter.os, "sched_getaffinity", lambda pid: {3}, raising=False)
+    assert interpreter.default_threads() == 1
+    monkeypatch.setattr(interpreter.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    quota = interpreter.Path("/sys/fs/cgroup/cpu.max")
+    real_read = interpreter.Path.read_text
+
+    def read_text(self: Path, *args: object, **kwargs: object) -> str:
+        return "150000 100000\n" if self == quota else real_read(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(interpreter.Path, "read_text", read_text)
+    assert interpreter.usable_cpus() == 2  # --cpus 1.5: two cores, each part of the time
+
+
+def test_a_thread_count_above_the_interpreters_limit_is_one_usage_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--threads 300 first warned 'on 2 core(s): threads beyond the cores only take turns',
+    then failed 'threads=300: at most 256' naming the Python parameter; bench --threads ''
+    ran the default silently."""
+    import typer
+
+    from edgeseg.cli.bench_cmd import _threads
+    from edgeseg.cli.options import parse_threads
+
+    for parse, text in ((parse_threads, "300"), (_threads, "1,300"), (_threads, "")):
+        with pytest.raises(typer.Exit) as stopped:
+            parse(text)
+        assert stopped.value.exit_code == 2
+    said = capsys.readouterr().err
+    assert "--threads '300': expected 'auto' or a number of threads, 1..256" in said
+    assert "--threads '': expected a comma list" in said
+    assert parse_threads("256") == 256 and _threads(None) is None
