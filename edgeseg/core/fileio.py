@@ -37,6 +37,7 @@ _CAUSES = {
     errno.EISDIR: "is a folder",
     errno.EFBIG: "file too large",
 }
+_NO_FILES = "files cannot be created there"
 
 
 def _umask() -> int:
@@ -53,6 +54,8 @@ def _where(path: str | Path, label: str = "") -> str:
 def write_error(path: str | Path, exc: OSError, label: str = "") -> WriteError:
     """An OSError on output -> one WriteError naming the path (and option) and the cause."""
     cause = _CAUSES.get(exc.errno or 0) or (exc.strerror or str(exc) or type(exc).__name__)
+    if exc.errno == errno.ENOENT and Path(path).parent.is_dir():
+        cause = _NO_FILES  # /proc: the folder is there, files cannot be made in it
     return WriteError(f"{_where(path, label)}: cannot write ({cause})", Path(path), cause)
 
 
@@ -279,10 +282,19 @@ def check_output(path: str | Path, *, label: str = "") -> None:
     _check_target(target, label)
     check_parent(target, label=label)
     folder = next(f for f in (target.absolute().parent, *target.absolute().parents) if f.exists())
-    if not os.access(folder, os.W_OK | os.X_OK):
-        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
-        cause = _CAUSES[errno.EROFS if read_only else errno.EACCES]
-        raise WriteError(f"{_where(target, label)}: cannot write ({cause})", target, cause)
+    # a file really made and removed: permissions alone pass everything as root, where /proc,
+    # /sys or a read-only mount then failed only at the end
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".edgeseg-probe-")
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:  # the folder is there: a file system that makes no files
+            cause = _NO_FILES
+        else:
+            cause = _CAUSES.get(exc.errno or 0, exc.strerror or type(exc).__name__)
+        where = _where(target, label)
+        raise WriteError(f"{where}: cannot write ({cause})", target, cause) from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 @contextlib.contextmanager

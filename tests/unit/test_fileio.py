@@ -323,3 +323,16 @@ def test_scratch_dir_is_removed_even_when_ctrl_c_lands_during_its_removal(
         (scratch / "saved").mkdir()
         (scratch / "saved" / "weights").write_bytes(b"x" * 100)
     assert not scratch.exists() and len(calls) == 2
+
+
+def test_check_output_tries_the_folder_rather_than_trusting_permissions(tmp_path: Path) -> None:
+    """As root, os.access says yes everywhere: `run --stats /proc/x.json` ran the whole stream,
+    then failed 'cannot write (folder does not exist)'."""
+    if not Path("/proc/self").is_dir():
+        pytest.skip("no /proc here")
+    with pytest.raises(WriteError, match=r"--stats /proc/x\.json: cannot write \(files cannot be"):
+        fileio.check_output("/proc/x.json", label="--stats")
+    with pytest.raises(WriteError, match=r"files cannot be created there"):
+        fileio.write_text("/proc/x.json", "{}")
+    fileio.check_output(tmp_path / "new" / "x.json", label="--stats")  # a folder to be made
+    assert list(tmp_path.iterdir()) == []  # the probe leaves nothing behind
