@@ -351,7 +351,9 @@ class StreamRunner:
         self.stats.record("postprocess", t1 - t)
         image = served = None
         if self.video or self.window or self.server:
-            hud = self.stats.hud_lines() if self.config.hud else None
+            # frame rate and stage times mean nothing on a single saved picture: no HUD there
+            still = isinstance(self.video, ImageSink) and not (self.window or self.server)
+            hud = self.stats.hud_lines() if self.config.hud and not still else None
             # The frame is ours (Source.read hands over a new array) and not needed after this:
             # the overlay is drawn over it, saving a frame-size allocation per frame.
             if self.server is None:

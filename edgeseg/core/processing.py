@@ -348,10 +348,13 @@ def check_frame(frame: object) -> np.ndarray:
     if not isinstance(frame, np.ndarray):
         raise FrameError(f"expected a numpy uint8 BGR image, got {type(frame).__name__}")
     if frame.dtype != np.uint8:
-        raise FrameError(
-            f"expected uint8 pixels 0..255, got {frame.dtype}; e.g. "
-            "np.clip(img * 255, 0, 255).astype(np.uint8) for 0..1 floats"
+        # the advice for floats (scale 0..1 up) would wreck 16-bit pixels: each gets its own
+        how = (
+            "(img >> 8).astype(np.uint8) for 16-bit pixels (0..65535)"
+            if frame.dtype == np.uint16
+            else "np.clip(img * 255, 0, 255).astype(np.uint8) for 0..1 floats"
         )
+        raise FrameError(f"expected uint8 pixels 0..255, got {frame.dtype}; e.g. {how}")
     channels_ok = frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] in (1, 3))
     if not channels_ok or frame.size == 0:
         hint = (

@@ -652,3 +652,19 @@ def test_outputs_over_the_source_or_each_other_are_refused_before_anything_is_wr
     assert code == 2 and "--save and --stats both" in out, out
     assert {p.name: p.read_bytes() for p in photos.iterdir()} == before
     assert video.read_bytes() == clip.read_bytes() and not same.exists()
+
+
+def test_a_single_saved_picture_carries_no_frame_rate_overlay(
+    model: Path, membrane_data: Path, tmp_path: Path
+) -> None:
+    """`run --source street.jpg --save street_seg.png` (the README's first example) burned
+    '0.0 FPS dropped 0 / wait 0.0 pre 0.6 inv 1.4 ...' into the picture."""
+    from edgeseg.runtime.sources import ImageFolderSource
+
+    image = sorted((membrane_data / "val" / "images").iterdir())[0]
+    saved = {}
+    for hud in (True, False):
+        out = tmp_path / f"hud_{hud}.png"
+        run_stream(Segmenter(model), ImageFolderSource(image), StreamConfig(save=out, hud=hud))
+        saved[hud] = cv2.imread(str(out))
+    np.testing.assert_array_equal(saved[True], saved[False])

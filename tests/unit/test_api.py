@@ -71,7 +71,8 @@ def test_train_result_repr_says_where_and_how_good() -> None:
     [
         (None, "got None"),
         ("street.jpg", "got str"),
-        (np.zeros((8, 8, 3), np.float32), "uint8"),
+        (np.zeros((8, 8, 3), np.float32), "0..1 floats"),
+        (np.zeros((8, 8, 3), np.uint16), "img >> 8"),  # was told to multiply by 255
         (np.zeros((8, 8, 4), np.uint8), "frame[:, :, :3]"),
         (np.zeros((0, 8, 3), np.uint8), "shape"),
     ],
