@@ -18,7 +18,13 @@ import numpy as np
 
 from edgeseg.core.errors import OutputError as OutputError  # re-exported: stream imports it here
 from edgeseg.core.errors import WriteError
-from edgeseg.core.fileio import atomic_path, check_parent, make_dir, write_image
+from edgeseg.core.fileio import (
+    atomic_path,
+    check_parent,
+    make_dirs,
+    remove_empty_dirs,
+    write_image,
+)
 from edgeseg.core.processing import (
     Placement,
     blend,
@@ -348,8 +354,7 @@ class MaskSink:
     ) -> None:
         self.folder = Path(folder)
         self.names = names
-        self._made = not self.folder.exists()
-        make_dir(self.folder, label="--save-masks")
+        self._made = make_dirs(self.folder, label="--save-masks")  # with the parents made
         if not self._made and (old := sum(1 for _ in self.folder.glob("*.png"))):
             log.warning(
                 "--save-masks %s already holds %d PNG(s): masks of the same name are replaced, "
@@ -364,9 +369,7 @@ class MaskSink:
         removed, so a run that fails before its first frame leaves nothing behind."""
         if self.frames:
             return self.folder
-        if self._made:
-            with contextlib.suppress(OSError):  # not empty after all: someone else wrote there
-                self.folder.rmdir()
+        remove_empty_dirs(self._made)  # not empty after all (someone else wrote there): kept
         return None
 
     def path_for(self, frame_no: int) -> Path:

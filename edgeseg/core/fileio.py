@@ -108,13 +108,21 @@ def _missing_folders(folder: Path) -> list[Path]:
     return missing
 
 
-def _remove_if_empty(made: list[Path]) -> None:
-    """Undo the folders a failed write made, deepest first, while they are still empty."""
+def remove_empty_dirs(made: list[Path]) -> None:
+    """Undo the folders a failed write made (`make_dirs`), deepest first, while still empty."""
     for folder in made:
         try:
             folder.rmdir()
         except OSError:
             return
+
+
+def make_dirs(path: str | Path, *, label: str = "") -> list[Path]:
+    """`make_dir`, returning the folders it created (deepest first): an output that may end up
+    empty gives them to `remove_empty_dirs`, so a failed run leaves no empty parents either."""
+    made = _missing_folders(Path(path))
+    make_dir(path, label=label)
+    return made
 
 
 @contextlib.contextmanager
@@ -128,7 +136,7 @@ def output_dir(path: str | Path, *, label: str = "") -> Iterator[Path]:
     try:
         yield folder
     except BaseException:
-        _remove_if_empty(made)
+        remove_empty_dirs(made)
         raise
 
 
@@ -319,7 +327,7 @@ def atomic_path(path: str | Path, *, label: str = "", mkdir: bool = False) -> It
         )
         os.close(fd)
     except OSError as exc:
-        _remove_if_empty(made)
+        remove_empty_dirs(made)
         raise write_error(target, exc, label) from None
     tmp = Path(name)
     try:
@@ -330,15 +338,15 @@ def atomic_path(path: str | Path, *, label: str = "", mkdir: bool = False) -> It
         os.replace(tmp, target)
     except WriteError as exc:  # a writer of the staged file failed: name the output
         tmp.unlink(missing_ok=True)
-        _remove_if_empty(made)
+        remove_empty_dirs(made)
         raise _as_target(exc, tmp, target, label) from None
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        _remove_if_empty(made)
+        remove_empty_dirs(made)
         raise write_error(target, exc, label) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
-        _remove_if_empty(made)
+        remove_empty_dirs(made)
         raise
     _fsync_dir(target.parent)
 

@@ -213,6 +213,8 @@ def test_mask_sink_leaves_no_empty_folder_it_made(tmp_path: Path) -> None:
     made = MaskSink(tmp_path / "new")
     assert (tmp_path / "new").is_dir() and made.close() is None
     assert not (tmp_path / "new").exists()
+    nested = MaskSink(tmp_path / "nest" / "a" / "masks")  # its parents too (they were left)
+    assert nested.close() is None and list(tmp_path.iterdir()) == []
     (tmp_path / "old").mkdir()
     assert MaskSink(tmp_path / "old").close() is None and (tmp_path / "old").is_dir()
     used = MaskSink(tmp_path / "used")
