@@ -119,3 +119,22 @@ def test_ctrl_c_while_the_cli_loads_is_one_line_and_exit_130() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 130 and proc.stderr == "interrupted\n", proc.stderr
+
+
+def test_sigterm_while_the_cli_loads_is_one_line_and_exit_143() -> None:
+    """SIGTERM in the first half second killed the process outright (returncode -15, no word),
+    where a moment later it was 'terminated' and exit 143."""
+    code = textwrap.dedent(
+        """
+        import os, signal, sys
+        class Terminate:
+            def find_spec(self, name, path=None, target=None):
+                if name == "edgeseg.cli.main":
+                    os.kill(os.getpid(), signal.SIGTERM)
+        sys.meta_path.insert(0, Terminate())
+        from edgeseg.__main__ import main
+        main()
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 143 and proc.stderr == "terminated\n", proc.stderr
