@@ -97,8 +97,9 @@ class _CaptureSource(Source):
         finally:
             cv2.utils.logging.setLogLevel(level)
         if frame is None:
+            opened = cap.isOpened()
             cap.release()
-            raise SourceError(self._open_error())
+            raise SourceError(self._open_error(opened))
         self._cap, self._first = cap, frame
 
     def _configure(self, cap: Any) -> None:
@@ -109,7 +110,8 @@ class _CaptureSource(Source):
         ok, frame = cap.read()
         return np.asarray(frame) if ok and frame is not None else None
 
-    def _open_error(self) -> str:
+    def _open_error(self, opened: bool) -> str:
+        """Why the first frame did not come (OPENED: the capture opened, then gave none)."""
         return f"{self.name}: cannot open or read a frame"
 
     def read(self) -> np.ndarray | None:
@@ -153,7 +155,7 @@ class CameraSource(_CaptureSource):
             cap.set(cv2.CAP_PROP_FRAME_HEIGHT, h)
         cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # we want the newest frame, not a queue of old ones
 
-    def _open_error(self) -> str:
+    def _open_error(self, opened: bool) -> str:
         hint = f" (/dev/video{self.target} missing?)" if sys.platform.startswith("linux") else ""
         return (
             f"camera {self.target}: cannot open or read a frame{hint}; list cameras with "
@@ -209,8 +211,17 @@ class VideoFileSource(_CaptureSource):
             self.skipped += 1
             log.warning("%s: skipped a frame that is not a valid JPEG", self.name)
 
-    def _open_error(self) -> str:
+    def _open_error(self, opened: bool) -> str:
+        if opened and self._frame_count() == 0:  # a valid file, recorded with no frame
+            return f"{self.path}: the video holds no frames (an empty recording)"
         return f"{self.path}: cannot read video (corrupt or a codec OpenCV lacks)"
+
+    def _frame_count(self) -> int | None:
+        cap = cv2.VideoCapture(str(self.path))
+        try:
+            return int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else None
+        finally:
+            cap.release()
 
 
 _MJPG = (cv2.VideoWriter.fourcc(*"MJPG"), cv2.VideoWriter.fourcc(*"mjpg"))  # FOURCC codes
@@ -239,7 +250,7 @@ class NetworkSource(_CaptureSource):
     def __init__(self, url: str) -> None:
         super().__init__(url, cv2.CAP_FFMPEG, url)
 
-    def _open_error(self) -> str:
+    def _open_error(self, opened: bool) -> str:
         return f"{self.target}: cannot open the stream (check the URL, network and credentials)"
 
 
@@ -351,6 +362,8 @@ class ImageFolderSource(Source):
             try:
                 image = read_image(path)
             except (ValueError, OSError) as exc:
+                if self.folder.is_file():  # the one image asked for: its error, not a skip
+                    raise SourceError(f"--source {first_line(exc)}") from None
                 self.skipped += 1
                 log.warning("skipped %s", first_line(exc))  # the message names the file
                 continue

@@ -441,3 +441,24 @@ def test_frame_names_stay_with_their_images_when_a_file_is_skipped(
         "f003.png",
     ]
     assert source.skipped == 1 and "f001a.png" in caplog.text and "._f000" not in caplog.text
+
+
+def test_an_empty_recording_and_an_unreadable_single_image_are_said_as_such(
+    tmp_path: Path,
+) -> None:
+    """A valid video with no frames was 'corrupt or a codec OpenCV lacks'; one unreadable
+    image as --source warned 'skipped' and then 'none of its 1 image(s) can be read'."""
+    from edgeseg.core.errors import SourceError
+    from edgeseg.runtime.sources import ImageFolderSource
+
+    empty = tmp_path / "empty.avi"
+    cv2.VideoWriter(str(empty), cv2.VideoWriter.fourcc(*"MJPG"), 10, (64, 64)).release()
+    with pytest.raises(SourceError, match="the video holds no frames"):
+        VideoFileSource(empty).open()
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a png")
+    source = ImageFolderSource(bad)
+    source.open()
+    with pytest.raises(SourceError, match=r"^--source .*bad\.png: cannot read image"):
+        source.read()
+    assert source.skipped == 0
