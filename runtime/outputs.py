@@ -228,7 +228,7 @@ class VideoSink:
 
     def _open(self, size: tuple[int, int]) -> cv2.VideoWriter:
         """Create the temp file first: an unwritable folder is named as such (WriteError)."""
-        self._target = atomic_path(self.path, label="--save", mkdir=True)
+        self._target = atomic_path(self.path, label="--save", mkdir=True, sweep=True)
         self.tmp = self._target.__enter__()
         writer = self._raw_mjpeg_writer(size)
         self.raw_jpeg = writer is not None

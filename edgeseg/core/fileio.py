@@ -306,14 +306,21 @@ def check_output(path: str | Path, *, label: str = "") -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path, *, label: str = "", mkdir: bool = False) -> Iterator[Path]:
+def atomic_path(
+    path: str | Path, *, label: str = "", mkdir: bool = False, sweep: bool = False
+) -> Iterator[Path]:
     """Yield a unique temporary path beside `path` (same suffix, so OpenCV and Keras pick the
     format); when the block ends normally it is fsynced and renamed over `path`, else removed.
 
     For writers that need a file name (cv2.VideoWriter, keras.Model.save); `label` names the
-    option in error messages (e.g. "--save").
+    option in error messages (e.g. "--save"). The temporary name carries this process's id;
+    `sweep` first removes the temporary files for `path` left by processes that no longer run
+    (killed outright: a 43 MB hidden video per OOM-killed run on a Pi's card). For large
+    outputs only: it lists the folder.
     """
     target = Path(path)
+    if sweep:
+        _sweep_stale(target)
     _check_target(target, label)
     made: list[Path] = []  # folders this write creates, removed again if it fails
     if mkdir:
@@ -323,7 +330,9 @@ def atomic_path(path: str | Path, *, label: str = "", mkdir: bool = False) -> It
         if mkdir:
             target.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}"
+            dir=target.parent,
+            prefix=f".{target.stem}.{os.getpid()}-",
+            suffix=f".tmp{target.suffix}",
         )
         os.close(fd)
     except OSError as exc:
@@ -349,6 +358,34 @@ def atomic_path(path: str | Path, *, label: str = "", mkdir: bool = False) -> It
         remove_empty_dirs(made)
         raise
     _fsync_dir(target.parent)
+
+
+def _sweep_stale(target: Path) -> None:
+    """Remove `.STEM.PID-xxxx.tmp.SUFFIX` files beside TARGET whose process is gone."""
+    prefix, suffix = f".{target.stem}.", f".tmp{target.suffix}"
+    try:
+        entries = list(os.scandir(target.parent))
+    except OSError:
+        return
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(prefix) and name.endswith(suffix)):
+            continue
+        pid_text = name[len(prefix) :].split("-", 1)[0]
+        if not pid_text.isdigit() or _running(int(pid_text)):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(entry.path)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # another user's, or not ours to judge: left alone
+    return True
 
 
 @contextlib.contextmanager

@@ -43,7 +43,7 @@ HISTORY_FIELDS = ("epoch", "loss", "val_loss", "val_miou", "val_pixel_accuracy",
 
 def atomic_save_model(model: keras.Model, path: Path) -> None:
     """model.save to a temp `.keras` beside `path`, then rename over it (fileio.atomic_path)."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path, sweep=True) as tmp:  # a killed run's staged model goes
         try:
             model.save(tmp)
         except OSError as exc:

@@ -336,3 +336,26 @@ def test_check_output_tries_the_folder_rather_than_trusting_permissions(tmp_path
         fileio.write_text("/proc/x.json", "{}")
     fileio.check_output(tmp_path / "new" / "x.json", label="--stats")  # a folder to be made
     assert list(tmp_path.iterdir()) == []  # the probe leaves nothing behind
+
+
+def test_a_sweeping_write_removes_what_killed_writers_left_and_nothing_else(
+    tmp_path: Path,
+) -> None:
+    """`kill -9` (or the OOM killer) during `run --save v.mp4` left a hidden 43 MB
+    `.v.xxxx.tmp.mp4` that no later run removed."""
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead_pid = int(gone.stdout)
+    stale = tmp_path / f".v.{dead_pid}-abc123.tmp.mp4"
+    alive = tmp_path / f".v.{os.getpid()}-def456.tmp.mp4"  # a writer still at work
+    other = tmp_path / f".w.{dead_pid}-abc123.tmp.mp4"  # another output's
+    for path in (stale, alive, other):
+        path.write_bytes(b"partial")
+    with fileio.atomic_path(tmp_path / "v.mp4", sweep=True) as tmp:
+        assert tmp.name.startswith(f".v.{os.getpid()}-")
+        tmp.write_bytes(b"video")
+    assert not stale.exists() and alive.exists() and other.exists()
+    assert (tmp_path / "v.mp4").read_bytes() == b"video"
