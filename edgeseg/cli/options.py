@@ -44,7 +44,9 @@ def parse_threads(text: str) -> int | None:
     try:
         value = int(text)
     except ValueError:
-        raise fail(f"--threads {text!r}: expected 'auto' or a number of threads >= 1") from None
+        raise fail(
+            f"--threads {text!r}: expected 'auto' or a number of threads, 1..{MAX_THREADS}"
+        ) from None
     if not 1 <= value <= MAX_THREADS:  # checked here, before a warning about it is said
         raise fail(f"--threads {text!r}: expected 'auto' or a number of threads, 1..{MAX_THREADS}")
     return value
