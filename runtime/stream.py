@@ -318,30 +318,39 @@ class StreamRunner:
                 n, frame, tensor, placement = item
                 t = time.perf_counter()
                 if trial is not None and trial.chosen is None:
-                    threads = trial.threads_for(count)
-                    if last is not None:
+                    # unpaced: the cycle between frames, which counts what the other stages take
+                    # from inference; paced (a camera, --realtime), every cycle is the source's
+                    # frame interval whatever the threads, so invoke's own time decides
+                    if not self.paced and last is not None:
                         trial.record(count - 1, self.seg.threads, t - last)
-                    if trial.chosen is not None:
-                        threads = trial.chosen
-                        log.info(
-                            "--threads auto: %s; keeping %d",
-                            ", ".join(
-                                f"{c} thread(s) {trial.median_ms(c):.1f} ms/frame"
-                                for c in trial.candidates
-                            ),
-                            threads,
-                        )
-                    self.seg.use_threads(threads)
+                    self._use_trial_threads(trial, count)
                     t = time.perf_counter()
                 last = t
                 raw = self.seg.invoke(tensor)
+                done = time.perf_counter()
+                if self.paced and trial is not None and trial.chosen is None:
+                    trial.record(count, self.seg.threads, done - t)
                 count += 1
-                self.stats.record("invoke", time.perf_counter() - t)
+                self.stats.record("invoke", done - t)
                 out.put((n, frame, raw, placement), self.stop_event)
         except BaseException as exc:
             self._fail(exc)
         finally:
             out.close()
+
+    def _use_trial_threads(self, trial: ThreadTrial, count: int) -> None:
+        """The thread count frame COUNT runs on: the trial's candidate, or its choice once made
+        (said once, with each candidate's time)."""
+        threads = trial.threads_for(count)
+        if trial.chosen is not None:
+            log.info(
+                "--threads auto: %s; keeping %d",
+                ", ".join(
+                    f"{c} thread(s) {trial.median_ms(c):.1f} ms/frame" for c in trial.candidates
+                ),
+                threads,
+            )
+        self.seg.use_threads(threads)
 
     def _output(self, n: int, frame: np.ndarray, raw: np.ndarray, placement: Any) -> None:
         t = time.perf_counter()

@@ -1,5 +1,5 @@
 """`--threads auto`: time the interpreter's thread-count candidates on the stream's first frames
-and keep the one with the shortest stream cycle."""
+and keep the one with the shortest stream cycle (for a paced source, the shortest invoke)."""
 
 from __future__ import annotations
 
@@ -40,13 +40,14 @@ class ThreadTrial:
 
     def end_early(self, current: int) -> None:
         """The stream ended before every candidate had its timed frames: note it, and keep the
-        faster of what was timed when every candidate got at least one cycle (what the stats
-        and `bench --stream` report), else the thread count in use."""
+        faster of the candidates that were timed (what the stats and `bench --stream` report),
+        else the thread count in use. (A 16-frame stream reported the count its last frame
+        switched to, never timed, while 15 frames had run on the other.)"""
         if self.chosen is not None:
             return
         self.finished = False
-        timed = all(self.cycles[n] for n in self.candidates)
-        self.chosen = min(self.candidates, key=self.median_ms) if timed else current
+        timed = [n for n in self.candidates if self.cycles[n]]
+        self.chosen = min(timed, key=self.median_ms) if timed else current
 
     def frames_needed(self) -> int:
         """Frames a stream needs for the trial to finish: each candidate's warm-up and timed

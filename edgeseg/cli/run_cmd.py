@@ -241,11 +241,12 @@ def _print_summary(runner: StreamRunner, result: StreamResult, save: Path | None
     s = result.stats
     invoke = s.stages["invoke"].summary()
     auto = " (auto)" if runner.trial is not None else ""  # --stats says if the trial finished
+    threads = runner.trial.chosen if runner.trial and runner.trial.chosen else runner.seg.threads
     console.print(
         f"{s.processed} frame(s) processed of {s.frames_in} read ({s.dropped} dropped"
         f"{f', {s.skipped} unreadable skipped' if s.skipped else ''}) at "
         f"{s.fps:.1f} FPS; invoke p50 {invoke['p50_ms'] if s.processed else '-'} ms on "
-        f"{runner.seg.threads} thread(s){auto}; stopped by {result.stopped_by}",
+        f"{threads} thread(s){auto}; stopped by {result.stopped_by}",
         highlight=False,
     )
     saved = "image" if saves_image(save) else "video"

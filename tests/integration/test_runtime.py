@@ -30,6 +30,7 @@ from edgeseg.runtime.bench import benchmark
 from edgeseg.runtime.segmenter import Segmenter
 from edgeseg.runtime.sources import FOLDER_FPS, Source, VideoFileSource
 from edgeseg.runtime.stream import StreamConfig, StreamRunner, run_stream
+from edgeseg.runtime.thread_trial import TRIAL_FRAMES, TRIAL_WARMUP
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -668,3 +669,43 @@ def test_a_single_saved_picture_carries_no_frame_rate_overlay(
         run_stream(Segmenter(model), ImageFolderSource(image), StreamConfig(save=out, hud=hud))
         saved[hud] = cv2.imread(str(out))
     np.testing.assert_array_equal(saved[True], saved[False])
+
+
+class PacedCamera(Source):
+    """A live camera delivering FRAMES frames at a fixed interval, slower than invoke."""
+
+    live = True
+    name = "paced camera"
+
+    def __init__(self, frames: int, interval: float) -> None:
+        self.frames, self.interval, self.sent = frames, interval, 0
+
+    def open(self) -> None:
+        self.sent = 0
+
+    def read(self) -> np.ndarray | None:
+        if self.sent >= self.frames:
+            raise SourceLost(f"{self.name}: unplugged")
+        time.sleep(self.interval)
+        self.sent += 1
+        return np.full((256, 256), 100 + self.sent % 50, np.uint8)
+
+    def release(self) -> None:
+        pass
+
+
+def test_threads_auto_on_a_paced_camera_times_invoke_not_the_cameras_pace(
+    model: Path, tmp_path: Path
+) -> None:
+    """On a camera slower than invoke every cycle is the camera's frame interval, so the trial
+    picked a thread count by noise (cycles 99.9 against 100.9 ms at a 100 ms interval)."""
+    seg = Segmenter(model)
+    if len(seg.thread_candidates()) < 2:
+        pytest.skip("one core: nothing to choose between")
+    trial_frames = 2 * (TRIAL_WARMUP + TRIAL_FRAMES) + 2
+    config = StreamConfig(auto_threads=True, max_retries=0, stats_path=tmp_path / "s.json")
+    with pytest.raises(SourceLost):
+        StreamRunner(seg, PacedCamera(trial_frames, 0.12), config).run()
+    auto = json.loads((tmp_path / "s.json").read_text())["threads_auto"]
+    assert auto["trial_finished"], auto
+    assert all(ms < 100 for ms in auto["cycle_p50_ms"].values()), auto  # not the 120 ms pace

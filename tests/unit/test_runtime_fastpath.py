@@ -163,10 +163,13 @@ def test_a_stream_shorter_than_the_thread_trial_reports_what_was_timed() -> None
     assert trial.chosen == 2 and not summary["trial_finished"]
     assert summary["timed_frames"] == 2 * TRIAL_FRAMES - 1
     short = ThreadTrial([2, 1])
-    for i in range(per):  # only the first candidate timed: keep what runs
+    for i in range(per):  # only the first candidate timed: it is what the stream ran on
         short.record(i, 2, 0.020)
-    short.end_early(current=1)
-    assert short.chosen == 1 and not short.finished
+    short.end_early(current=1)  # a 16-frame stream reported 1, its last frame's, never timed
+    assert short.chosen == 2 and not short.finished
+    untimed = ThreadTrial([2, 1])
+    untimed.end_early(current=2)  # nothing timed at all: the count in use
+    assert untimed.chosen == 2
 
 
 def test_cli_process_settings_are_scoped_to_the_run() -> None:
