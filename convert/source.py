@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from edgeseg.convert.options import ConvertOptions, Quant
 from edgeseg.convert.target import model_is_qat
-from edgeseg.core.errors import ConversionError, EdgesegError
+from edgeseg.core.errors import ConversionError, EdgesegError, path_argument
 from edgeseg.train import FLOAT_MODEL
 
 NO_CALIB = (
@@ -99,8 +99,8 @@ def choose_source(
     `default_calib` (CHECKOUT: see there); ConversionError when there is none."""
     from edgeseg.convert.pipeline import default_out
 
-    path = Path(model)
-    out_path = Path(out) if out is not None else None
+    path = path_argument(model, "model", "the path of a .keras model")
+    out_path = path_argument(out, "--out", "the .tflite to write") if out is not None else None
     notes: list[str] = []
     warnings: list[str] = []
     qat = model_is_qat(path)
@@ -125,7 +125,9 @@ def choose_source(
             f"beside it, {float_model}"
         )
         path, qat = float_model, False
-    calib_path = Path(calib) if calib is not None else None
+    calib_path = (
+        path_argument(calib, "--calib", "a folder of frames") if calib is not None else None
+    )
     if qat:
         notes.append(
             "quantisation-aware model: int8 ranges from the model itself"

@@ -166,25 +166,34 @@ def _convert(
     converted from the float model a quantisation-aware run keeps beside it."""
     from edgeseg.convert.options import ConvertOptions, IOType, Quant
     from edgeseg.convert.pipeline import convert_model
-    from edgeseg.convert.target import model_is_qat
-    from edgeseg.train import FLOAT_MODEL
+    from edgeseg.convert.source import choose_source
+    from edgeseg.core.errors import ConversionError
 
     step("3/7 converting to int8 and float32 (reference)")
     run_dir = trained.model_path.parent
-    float_model = run_dir / FLOAT_MODEL
-    # a quantisation-aware model (train's default) carries its int8 ranges: no frames needed
-    qat = model_is_qat(trained.model_path)
-    calib = None if qat else find_calib_data(settings.out, settings.seed)
-    int8 = convert_model(
-        trained.model_path, run_dir / "model_int8.tflite", ConvertOptions(io=IOType.UINT8), calib
-    )
-    f32 = convert_model(
-        float_model if float_model.is_file() else trained.model_path,
-        run_dir / "model_float32.tflite",
-        ConvertOptions(quant=Quant.FLOAT32),
-        measure_float32=False,
-    )
-    return int8, f32
+    outcomes = []
+    for options, name in (
+        (ConvertOptions(io=IOType.UINT8), "model_int8.tflite"),
+        (ConvertOptions(quant=Quant.FLOAT32), "model_float32.tflite"),
+    ):
+        # what `edgeseg convert` reads: a quantisation-aware model (train's default) carries
+        # its int8 ranges, float32 comes from the float network beside it, and a float model
+        # calibrates where convert looks (the scenes the run trained on)
+        try:
+            chosen = choose_source(trained.model_path, options, None, run_dir / name)
+        except ConversionError:  # nowhere to calibrate: the demo's own frames
+            calib = find_calib_data(settings.out, settings.seed)
+            chosen = choose_source(trained.model_path, options, calib, run_dir / name)
+        outcomes.append(
+            convert_model(
+                chosen.model,
+                chosen.out,
+                options,
+                chosen.calib,
+                measure_float32=options.quant != Quant.FLOAT32,
+            )
+        )
+    return outcomes[0], outcomes[1]
 
 
 def _stream(model: Path, video: Path, out: Path, step: Step) -> StreamResult:

@@ -163,6 +163,9 @@ class CameraSource(_CaptureSource):
         )
 
 
+_EMPTY_VIDEO_BYTES = 16 * 1024  # an AVI/MP4 header with no frame: a few KB
+
+
 class VideoFileSource(_CaptureSource):
     """A video file, read frame by frame (every frame, unless the run is --realtime).
 
@@ -212,7 +215,9 @@ class VideoFileSource(_CaptureSource):
             log.warning("%s: skipped a frame that is not a valid JPEG", self.name)
 
     def _open_error(self, opened: bool) -> str:
-        if opened and self._frame_count() == 0:  # a valid file, recorded with no frame
+        # a valid file recorded with no frame (a count of 0 alone is also what containers
+        # without an index report, so only a file too small to hold a frame is called empty)
+        if opened and self._frame_count() == 0 and self.path.stat().st_size < _EMPTY_VIDEO_BYTES:
             return f"{self.path}: the video holds no frames (an empty recording)"
         return f"{self.path}: cannot read video (corrupt or a codec OpenCV lacks)"
 

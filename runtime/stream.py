@@ -9,12 +9,13 @@ tunes the interpreter's switch interval around `run` (see edgeseg/cli/run_cmd.py
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,7 +23,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from edgeseg.core.errors import EdgesegError, SourceError
-from edgeseg.core.processing import class_map_to_frame
+from edgeseg.core.processing import IMAGE_EXTS, class_map_to_frame
 from edgeseg.runtime.channel import Channel
 from edgeseg.runtime.mjpeg import MjpegServer
 from edgeseg.runtime.outputs import (
@@ -144,7 +145,12 @@ def check_apart(read: tuple[Path, ...], config: StreamConfig) -> None:
     if len(outputs) == 2 and _same(outputs[0][1], outputs[1][1]):
         raise OutputError(f"--save and --stats both {config.save}: choose two paths")
     if config.save_masks is not None:
-        folders = [source if source.is_dir() else source.parent for source in read]
+        # images (a folder of them, or one) give masks their names; a video's are numbered
+        folders = [
+            source if source.is_dir() else source.parent
+            for source in read
+            if source.is_dir() or source.suffix.lower() in IMAGE_EXTS
+        ]
         if any(_same(config.save_masks, folder) for folder in folders):
             raise OutputError(
                 f"--save-masks {config.save_masks}: is the folder the stream reads its images "
@@ -183,7 +189,12 @@ class StreamRunner:
         # CPU seconds each stage thread used (time.thread_time): what the stream really costs,
         # page faults and hand-overs included, unlike timing one stage at a time
         self.thread_cpu: dict[str, float] = {}
-        self._opening: threading.Thread | None = None  # a live source opening (_open_source)
+        # A thread inside the source (opening it, or the capture loop) while the stream stops
+        # is not waited for; the source is then released by that thread when it comes out
+        # (releasing a capture another thread reads crashed FFmpeg), under this lock.
+        self._source_lock = threading.Lock()
+        self._source_users = 0
+        self._abandoned = False
         if config.auto_threads and (candidates := segmenter.thread_candidates()):
             self.trial = ThreadTrial(candidates)
         check_apart(source.files(), config)
@@ -221,6 +232,10 @@ class StreamRunner:
 
     @_stage("capture")
     def _capture(self, out: Channel) -> None:
+        with self._using_source():
+            self._capture_frames(out)
+
+    def _capture_frames(self, out: Channel) -> None:
         cfg, stop = self.config, self.stop_event
         fps = self.source.fps if cfg.realtime and not self.source.live else None
         t0, n = time.perf_counter(), 0
@@ -330,6 +345,8 @@ class StreamRunner:
                 done = time.perf_counter()
                 if self.paced and trial is not None and trial.chosen is None:
                     trial.record(count, self.seg.threads, done - t)
+                    if trial.chosen is not None:  # decided by this frame: the next runs on it
+                        self._use_trial_threads(trial, count + 1)
                 count += 1
                 self.stats.record("invoke", done - t)
                 out.put((n, frame, raw, placement), self.stop_event)
@@ -412,6 +429,8 @@ class StreamRunner:
                 threading.Thread(target=self._invoke, args=(tensors, raws), name="invoke"),
             ]
             self.stats.started = time.perf_counter()
+            with self._source_lock:
+                self._source_users += 1  # the capture thread's, counted before it starts
             for th in threads:
                 th.daemon = True
                 th.start()
@@ -429,13 +448,13 @@ class StreamRunner:
             if captured is not None:
                 self.stats.dropped = captured.dropped
             self.stats.finished = time.perf_counter()
-            stuck = any(th.is_alive() for th in threads if th.name == "capture")
-            if stuck or (self._opening is not None and self._opening.is_alive()):
-                # releasing a capture another thread is reading crashed FFmpeg (segfault): it is
-                # left to the process's end
-                log.warning("%s: not answering; left open as the stream stops", self.source.name)
-            else:
-                self.source.release()
+            with self._source_lock:
+                if self._source_users:
+                    self._abandoned = True  # the thread inside releases it when it returns
+                else:
+                    self.source.release()
+            if self._abandoned:
+                log.warning("%s: not answering; released once it returns", self.source.name)
             if self.trial is not None:  # a stream shorter than the trial ends it
                 self.trial.end_early(self.seg.threads)
         return self._finalise()
@@ -451,20 +470,35 @@ class StreamRunner:
 
         def opening() -> None:
             try:
-                self.source.open()
+                with self._using_source():
+                    self.source.open()
             except BaseException as exc:
                 failure.append(exc)
 
-        self._opening = threading.Thread(target=opening, name="open", daemon=True)
-        self._opening.start()
-        while self._opening.is_alive():
+        thread = threading.Thread(target=opening, name="open", daemon=True)
+        with self._source_lock:
+            self._source_users += 1  # counted before it starts: a stop cannot miss it
+        thread.start()
+        while thread.is_alive():
             if self.stop_event.wait(0.05):
                 return False
-            self._opening.join(0.05)
-        self._opening = None
+            thread.join(0.05)
         if failure:
             raise failure[0]
         return True
+
+    @contextlib.contextmanager
+    def _using_source(self) -> Iterator[None]:
+        """Around a thread's use of the source (added to the users before the thread starts,
+        so a stop cannot miss it): if the stream stopped meanwhile and gave up waiting, the
+        source is released here, by the thread that was inside it."""
+        try:
+            yield
+        finally:
+            with self._source_lock:
+                self._source_users -= 1
+                if self._abandoned and self._source_users == 0:
+                    self.source.release()
 
     @_stage("output")
     def _drain(self, raws: Channel, captured: Channel) -> None:

@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -54,8 +55,6 @@ def _where(path: str | Path, label: str = "") -> str:
 def write_error(path: str | Path, exc: OSError, label: str = "") -> WriteError:
     """An OSError on output -> one WriteError naming the path (and option) and the cause."""
     cause = _CAUSES.get(exc.errno or 0) or (exc.strerror or str(exc) or type(exc).__name__)
-    if exc.errno == errno.ENOENT and Path(path).parent.is_dir():
-        cause = _NO_FILES  # /proc: the folder is there, files cannot be made in it
     return WriteError(f"{_where(path, label)}: cannot write ({cause})", Path(path), cause)
 
 
@@ -150,10 +149,12 @@ class Aside:
     names: list[str]
     witness: str | None = None
     baseline: str | None = None
+    begun: bool = False  # `begin` was called: before it, nothing new can have been written
 
     def begin(self) -> None:
         """Take the witness as it is now as the baseline: the block's own set-up (a model put
         in place before training) does not count as new work."""
+        self.begun = True
         if self.witness is not None:
             self.baseline = _digest(self.folder / self.witness)
             if self.names:  # else nothing is held: no .replaced, no manifest
@@ -168,7 +169,12 @@ class Aside:
         return now is not None and now != self.baseline
 
     def _record(self) -> None:
-        manifest = {"names": self.names, "witness": self.witness, "baseline": self.baseline}
+        manifest = {
+            "names": self.names,
+            "witness": self.witness,
+            "baseline": self.baseline,
+            "begun": self.begun,
+        }
         write_json(self.folder / ASIDE_FOLDER / _MANIFEST, manifest)
 
 
@@ -203,10 +209,12 @@ def recover_aside(folder: Path) -> list[str]:
     try:
         manifest = json.loads((aside / _MANIFEST).read_text(encoding="utf-8"))
         held = Aside(folder, list(manifest["names"]), manifest["witness"], manifest["baseline"])
+        # killed during a block's set-up (before `begin`, if it calls it): nothing new yet
+        unbegun = manifest.get("begun") is False
     except (OSError, ValueError, KeyError, TypeError):
-        held = None
+        held, unbegun = None, False
     restored = []
-    if held is not None and not held.superseded:
+    if held is not None and (unbegun or not held.superseded):
         restored = [name for name in held.names if (aside / name).exists()]
         try:
             _put_back(aside, folder, restored)
@@ -223,9 +231,10 @@ def set_aside(
     """FOLDER's files (or folders) among NAMES moved, or copied, into FOLDER/.replaced for the
     block, so work that replaces them can fail or be stopped without losing them. When the
     block ends (normally or not) they go back unless the WITNESS file (e.g. the model a run
-    writes) changed since the block began (`Aside.begin` moves that point), in which case they
-    are removed. A manifest in .replaced records the decision's inputs, so a .replaced left by
-    a process killed outright is settled the same way by the next call for FOLDER."""
+    writes) changed since the block began (`Aside.begin`, called once the block's set-up is
+    done, moves that point), in which case they are removed. A manifest in .replaced records
+    the decision's inputs, so a .replaced left by a process killed outright is settled the
+    same way by the next call for FOLDER (put back if it was killed before `begin`)."""
     aside = folder / ASIDE_FOLDER
     recover_aside(folder)
     present = [name for name in names if (folder / name).exists()]
@@ -313,10 +322,10 @@ def atomic_path(
     format); when the block ends normally it is fsynced and renamed over `path`, else removed.
 
     For writers that need a file name (cv2.VideoWriter, keras.Model.save); `label` names the
-    option in error messages (e.g. "--save"). The temporary name carries this process's id;
-    `sweep` first removes the temporary files for `path` left by processes that no longer run
-    (killed outright: a 43 MB hidden video per OOM-killed run on a Pi's card). For large
-    outputs only: it lists the folder.
+    option in error messages (e.g. "--save"). The staged file is locked (flock) while its
+    writer lives; `sweep` first removes the unlocked staged files of `path`, left by processes
+    killed outright (a 43 MB hidden video per OOM-killed run on a Pi's card). For large outputs
+    only: it lists the folder.
     """
     target = Path(path)
     if sweep:
@@ -330,15 +339,16 @@ def atomic_path(
         if mkdir:
             target.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(
-            dir=target.parent,
-            prefix=f".{target.stem}.{os.getpid()}-",
-            suffix=f".tmp{target.suffix}",
+            dir=target.parent, prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}"
         )
-        os.close(fd)
     except OSError as exc:
         remove_empty_dirs(made)
+        if exc.errno == errno.ENOENT and target.parent.is_dir():  # /proc: no files made there
+            where = _where(target, label)
+            raise WriteError(f"{where}: cannot write ({_NO_FILES})", target, _NO_FILES) from None
         raise write_error(target, exc, label) from None
     tmp = Path(name)
+    _lock(fd)  # held until the block ends: a sweep leaves a living writer's file alone
     try:
         yield tmp
         with open(tmp, "rb+") as fh:
@@ -357,35 +367,47 @@ def atomic_path(
         tmp.unlink(missing_ok=True)
         remove_empty_dirs(made)
         raise
+    finally:
+        os.close(fd)
     _fsync_dir(target.parent)
 
 
-def _sweep_stale(target: Path) -> None:
-    """Remove `.STEM.PID-xxxx.tmp.SUFFIX` files beside TARGET whose process is gone."""
-    prefix, suffix = f".{target.stem}.", f".tmp{target.suffix}"
+def _lock(fd: int) -> bool:
+    """An exclusive advisory lock on FD without waiting; False when another holds it (or the
+    platform has no flock: then nothing is ever taken for stale)."""
     try:
-        entries = list(os.scandir(target.parent))
+        import fcntl
+    except ImportError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+def _sweep_stale(target: Path) -> None:
+    """Remove the staged files of TARGET (`.STEM.xxxxxxxx.tmp.SUFFIX`, mkstemp's 8 random
+    characters exactly, so `cam.2024-06-01.mp4`'s are not `cam.mp4`'s) that no writer holds."""
+    staged = re.compile(
+        re.escape(f".{target.stem}.") + r"[A-Za-z0-9_]{8}" + re.escape(f".tmp{target.suffix}")
+    )
+    try:
+        entries = [e for e in os.scandir(target.parent) if staged.fullmatch(e.name)]
     except OSError:
         return
     for entry in entries:
-        name = entry.name
-        if not (name.startswith(prefix) and name.endswith(suffix)):
+        try:
+            fd = os.open(entry.path, os.O_RDONLY)
+        except OSError:
             continue
-        pid_text = name[len(prefix) :].split("-", 1)[0]
-        if not pid_text.isdigit() or _running(int(pid_text)):
-            continue
-        with contextlib.suppress(OSError):
-            os.unlink(entry.path)
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError, OSError):
-        return True  # another user's, or not ours to judge: left alone
-    return True
+        try:
+            if _lock(fd):  # nobody writes it: left by a process killed outright
+                os.unlink(entry.path)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
 
 
 @contextlib.contextmanager

@@ -6,13 +6,14 @@ from __future__ import annotations
 import heapq
 import math
 import numbers
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edgeseg.core.errors import DatasetError, EdgesegError, ModelError
+from edgeseg.core.errors import DatasetError, EdgesegError, ModelError, path_argument
 from edgeseg.core.fileio import check_output, file_sha256, write_image, write_json, write_text
 from edgeseg.core.metrics import MetricAccumulator
 from edgeseg.core.model_metadata import read_metadata, stale_source
@@ -192,11 +193,13 @@ def compare(
     limit = check_limit(limit)
     _check_drops(max_drop, max_class_drop)
     if out_dir is not None:  # now, not after scoring both models
-        check_output(Path(out_dir) / "check.json", label="--out-dir")
+        folder = path_argument(out_dir, "--out-dir", "a folder for the reports")
+        check_output(folder / "check.json", label="--out-dir")
+    if isinstance(int8_model, (str, os.PathLike)) and Path(int8_model).suffix.lower() == ".keras":
+        # said before loading it with TensorFlow (seconds; or a load error for a bad file)
+        raise ModelError(f"{int8_model}: a Keras model where the .tflite goes; {_ORDER}")
     int8_pred = open_predictor(int8_model, threads=threads)
     int8_path = int8_pred.path
-    if int8_path.suffix.lower() == ".keras":
-        raise ModelError(f"{int8_path}: a Keras model where the .tflite goes; {_ORDER}")
     float_pred = open_predictor(float_model, threads=threads) if float_model is not None else None
     if float_pred is not None and _integer_input(float_pred) and not _integer_input(int8_pred):
         raise ModelError(

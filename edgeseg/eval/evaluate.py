@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, SupportsIndex
 
 import numpy as np
 
-from edgeseg.core.errors import DatasetError, EdgesegError
+from edgeseg.core.errors import DatasetError, EdgesegError, path_argument
 from edgeseg.core.fileio import write_image, write_json
 from edgeseg.core.metrics import MetricAccumulator, SegmentationScores
 from edgeseg.core.spec import ModelSpec
@@ -181,7 +181,11 @@ def evaluate_predictor(
     total = count_items(ds, split, limit)
     acc = MetricAccumulator(spec.num_classes, ds.ignore_index)
     timer = Timer()
-    out_dir = Path(save_overlays) if save_overlays is not None else None
+    out_dir = (
+        path_argument(save_overlays, "--save-overlays", "a folder for the overlays")
+        if save_overlays is not None
+        else None
+    )
     warm_up(predictor)
     done = 0
     for chunk in iter_chunks(ds, split, limit, getattr(predictor, "batch_size", 1)):

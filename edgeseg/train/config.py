@@ -390,6 +390,11 @@ def build_config(
             close = difflib.get_close_matches(name, sorted(known), n=1)
             hint = f"; did you mean {close[0]}=?" if close else ""
             raise EdgesegError(f"unknown training option {name}={value!r}{hint}")
+    if given.get("target") == "edgetpu" and given.get("upsample") == "transpose":
+        raise EdgesegError(
+            "--target edgetpu needs --upsample resize: the Edge TPU compiler runs strided "
+            "TRANSPOSE_CONV on the CPU"
+        )
     if "steps" in given and "epochs" in given:
         raise EdgesegError(
             "--steps and --epochs both given: the budget is one or the other (steps= / epochs= "
@@ -421,11 +426,6 @@ def build_config(
             base["epochs"] = None  # the new step budget decides the epochs
         base.update(given, resume=True, out=out, data=data or base["data"], verbose=verbose)
         return TrainConfig.from_dict(base)
-    if given.get("target") == "edgetpu" and given.get("upsample") == "transpose":
-        raise EdgesegError(
-            "--target edgetpu needs --upsample resize: the Edge TPU compiler runs strided "
-            "TRANSPOSE_CONV on the CPU"
-        )
     # every option checked before anything is said or generated (a warning about an option
     # the next line refuses, or minutes of built-in scenes before a bad --steps, helped no one)
     TrainConfig(data=Path(data or out), out=out, overwrite=overwrite, **given)

@@ -88,7 +88,9 @@ def ensure_val_split(ds: Dataset, val_fraction: float, seed: int = 0) -> Dataset
 def _recover_previous_run(config: TrainConfig) -> None:
     """A run killed outright (-9, power loss) before its first checkpoint left the run it was
     replacing in OUT/.replaced (`fileio.set_aside`): it goes back before anything is checked."""
-    if not (config.out / ASIDE_FOLDER).is_dir():
+    # multi-worker runs share --out without the lock and only their chief writes: the chief's
+    # set_aside settles it
+    if config.strategy == "multiworker" or not (config.out / ASIDE_FOLDER).is_dir():
         return
     with _run_lock(config):  # not while another train is writing this run
         if restored := recover_aside(config.out):

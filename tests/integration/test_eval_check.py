@@ -473,6 +473,12 @@ def test_python_evaluate_and_check_take_a_loaded_segmenter_and_check_arguments_f
             progress=lambda done, total: scored.append(done),
         )
     assert scored == []  # refused before any image was scored
+    with pytest.raises(EdgesegError, match=r"^out_dir int: expected a folder"):
+        edgeseg.check(path, data, out_dir=5)  # type: ignore[arg-type]
+    junk = tmp_path / "m.keras"
+    junk.write_bytes(b"not a model")  # the order is said before anything is loaded
+    with pytest.raises(EdgesegError, match=r"a Keras model where the \.tflite goes"):
+        edgeseg.check(junk, data, float_model=path)
     with pytest.raises(EdgesegError, match=r"^data NoneType: expected a dataset folder"):
         edgeseg.evaluate(path, None)  # type: ignore[arg-type]
     with pytest.raises(EdgesegError, match=r"^model NoneType: expected the path of a \.tflite"):

@@ -340,9 +340,13 @@ def test_stopping_a_stream_that_stopped_answering_is_prompt_and_leaves_it_open(
         start = time.monotonic()
         result = runner.run()
         took = time.monotonic() - start
-        camera.unblock.set()  # let the blocked thread end
         assert took < 6, took
-        assert camera.released == 0  # never freed under a thread still inside it
+        assert camera.released == 0  # never freed under a thread still inside it...
+        camera.unblock.set()  # ...but by that thread once it comes out (a camera stays busy)
+        deadline = time.monotonic() + 5
+        while camera.released == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert camera.released == 1
         assert json.loads((tmp_path / "s.json").read_text())["processed"] == result.stats.processed
     assert result.stats.processed == 0
 
@@ -653,6 +657,12 @@ def test_outputs_over_the_source_or_each_other_are_refused_before_anything_is_wr
     assert code == 2 and "--save and --stats both" in out, out
     assert {p.name: p.read_bytes() for p in photos.iterdir()} == before
     assert video.read_bytes() == clip.read_bytes() and not same.exists()
+    # a video's masks are numbered and replace nothing: beside it is fine
+    code, out = cli(
+        "run", model, "--source", video, "--headless", "--max-frames", "2",
+        "--save-masks", tmp_path,
+    )  # fmt: skip
+    assert code == 0 and (tmp_path / "000000.png").is_file(), out
 
 
 def test_a_single_saved_picture_carries_no_frame_rate_overlay(
@@ -706,6 +716,8 @@ def test_threads_auto_on_a_paced_camera_times_invoke_not_the_cameras_pace(
     config = StreamConfig(auto_threads=True, max_retries=0, stats_path=tmp_path / "s.json")
     with pytest.raises(SourceLost):
         StreamRunner(seg, PacedCamera(trial_frames, 0.12), config).run()
-    auto = json.loads((tmp_path / "s.json").read_text())["threads_auto"]
+    stats = json.loads((tmp_path / "s.json").read_text())
+    auto = stats["threads_auto"]
     assert auto["trial_finished"], auto
     assert all(ms < 100 for ms in auto["cycle_p50_ms"].values()), auto  # not the 120 ms pace
+    assert stats["threads"] == auto["chosen"] == seg.threads  # and the stream runs on it

@@ -650,6 +650,8 @@ def test_every_training_option_is_checked_before_anything_is_said_or_generated(
         edgeseg.train(
             tmp_path / "data", out=tmp_path / "run", target="edgetpu", upsample="transpose"
         )
+    with pytest.raises(EdgesegError, match="target edgetpu needs upsample resize"):
+        edgeseg.train(out=tmp_path / "r", resume=True, target="edgetpu", upsample="transpose")
     with pytest.raises(EdgesegError, match="steps must be >= 1"):
         edgeseg.train(None, out=tmp_path / "synthetic", steps=0)
     assert not (tmp_path / "synthetic").exists()

@@ -248,12 +248,21 @@ def test_what_a_killed_process_set_aside_is_settled_by_the_next_call(
     assert not (tmp_path / fileio.ASIDE_FOLDER).exists()
 
     killed = fileio.set_aside(tmp_path, ["m.keras", "c.json"], copy=copy, witness="m.keras")
-    killed.__enter__()
+    killed.__enter__().begin()
     (tmp_path / "m.keras").write_text("the new run's checkpoint")
     assert fileio.recover_aside(tmp_path) == []  # replaced: the stale copies go
     assert (tmp_path / "m.keras").read_text() == "the new run's checkpoint"
     assert not (tmp_path / fileio.ASIDE_FOLDER).exists()
     assert fileio.recover_aside(tmp_path) == []  # nothing to settle
+
+    # killed during the set-up, before `begin`: a resumed run had just put its float model
+    # in place of the quantisation-aware one, and recovery took that for new work
+    (tmp_path / "c.json").write_text("config")
+    killed = fileio.set_aside(tmp_path, ["m.keras", "c.json"], copy=copy, witness="m.keras")
+    killed.__enter__()
+    (tmp_path / "m.keras").write_text("the float model, put in place by the set-up")
+    assert fileio.recover_aside(tmp_path) == ["m.keras", "c.json"]
+    assert (tmp_path / "m.keras").read_text() == "the new run's checkpoint"
 
 
 def test_set_aside_that_fails_halfway_puts_back_what_it_moved(
@@ -342,20 +351,15 @@ def test_a_sweeping_write_removes_what_killed_writers_left_and_nothing_else(
     tmp_path: Path,
 ) -> None:
     """`kill -9` (or the OOM killer) during `run --save v.mp4` left a hidden 43 MB
-    `.v.xxxx.tmp.mp4` that no later run removed."""
-    import subprocess
-    import sys
-
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)  # fmt: skip
-    dead_pid = int(gone.stdout)
-    stale = tmp_path / f".v.{dead_pid}-abc123.tmp.mp4"
-    alive = tmp_path / f".v.{os.getpid()}-def456.tmp.mp4"  # a writer still at work
-    other = tmp_path / f".w.{dead_pid}-abc123.tmp.mp4"  # another output's
-    for path in (stale, alive, other):
+    `.v.xxxx.tmp.mp4` that no later run removed. A writer still at work (its staged file
+    locked), and the staged files of other outputs (`v.2024-06-01.mp4`), are left alone."""
+    stale = tmp_path / ".v.abc12345.tmp.mp4"  # its writer was killed: nobody holds it
+    other = tmp_path / ".v.2024-06-01.abc12345.tmp.mp4"  # another output's, and unlocked
+    for path in (stale, other):
         path.write_bytes(b"partial")
-    with fileio.atomic_path(tmp_path / "v.mp4", sweep=True) as tmp:
-        assert tmp.name.startswith(f".v.{os.getpid()}-")
-        tmp.write_bytes(b"video")
-    assert not stale.exists() and alive.exists() and other.exists()
-    assert (tmp_path / "v.mp4").read_bytes() == b"video"
+    with fileio.atomic_path(tmp_path / "v.mp4") as living:
+        living.write_bytes(b"another process at work")
+        with fileio.atomic_path(tmp_path / "v.mp4", sweep=True) as tmp:
+            tmp.write_bytes(b"video")
+        assert living.exists() and not stale.exists() and other.exists()
+    assert (tmp_path / "v.mp4").read_bytes() == b"another process at work"
