@@ -61,6 +61,12 @@ def check_io(quant: Quant, io: IOType | None) -> None:
     )
 
 
+def check_edgetpu(quant: Quant, flag: str = "--edgetpu") -> None:
+    """The Edge TPU compiler takes full-integer int8 models only: refused before converting."""
+    if quant != Quant.INT8:
+        raise ConversionError(f"{flag} needs --quant int8 (got --quant {quant.value})")
+
+
 @dataclass(frozen=True)
 class ConvertOptions:
     """Everything that decides what `export` produces, apart from the model and the images."""

@@ -210,7 +210,13 @@ def convert(
     >>> tflite = edgeseg.convert("runs/m/model.keras", calib="data/membrane")  # doctest: +SKIP
     """
     from edgeseg.convert.edgetpu import require_compiler
-    from edgeseg.convert.options import ConvertOptions, as_io, as_quant, check_io
+    from edgeseg.convert.options import (
+        ConvertOptions,
+        as_io,
+        as_quant,
+        check_edgetpu,
+        check_io,
+    )
     from edgeseg.convert.pipeline import compile_and_record, convert_model
     from edgeseg.convert.source import choose_source
     from edgeseg.convert.target import default_io
@@ -226,8 +232,7 @@ def convert(
             keep_softmax=keep_softmax,
         )
         if edgetpu:  # before minutes of conversion, not after
-            if options.quant != "int8":
-                raise EdgesegError(f"--edgetpu needs --quant int8 (got --quant {options.quant})")
+            check_edgetpu(options.quant)
             require_compiler()
         chosen = choose_source(model, options, calib, out)
         for note in chosen.notes:

@@ -11,14 +11,13 @@ from rich.table import Table
 from edgeseg.cli.common import (
     call,
     console,
-    fail,
     next_steps,
     phases,
     quiet_tensorflow,
     user_errors,
     warn,
 )
-from edgeseg.convert.options import IOType, Quant, check_io
+from edgeseg.convert.options import IOType, Quant, check_edgetpu, check_io
 from edgeseg.convert.source import CalibChoice, choose_source, training_data
 from edgeseg.convert.source import default_calib as source_default_calib
 from edgeseg.core.errors import require_training_stack
@@ -154,9 +153,8 @@ def convert(
         for message in chosen.warnings:
             warn(message)
         edgetpu = edgetpu or edgetpu_strict  # strict implies compiling, with the same checks
-        if edgetpu and options.quant != Quant.INT8:
-            flag = "--edgetpu-strict" if edgetpu_strict else "--edgetpu"
-            raise fail(f"{flag} needs --quant int8 (got --quant {options.quant})")
+        if edgetpu:
+            check_edgetpu(options.quant, "--edgetpu-strict" if edgetpu_strict else "--edgetpu")
         convert_quality.check_flags(options, diagnose=diagnose, max_drop=max_drop, data=data)
         if diagnose or max_drop is not None:
             assert calib is not None
