@@ -50,13 +50,19 @@ class SegmentationScores:
         }
 
 
-def scores_from_confusion(cm: np.ndarray) -> SegmentationScores:
-    """mIoU averages only classes that occur (in truth or prediction), as is standard."""
+def scores_from_confusion(cm: np.ndarray, *, truth_classes: bool = False) -> SegmentationScores:
+    """mIoU averages only classes that occur (in truth or prediction), as is standard.
+
+    `truth_classes`: only the classes the masks hold, so two models scored on the same images
+    average the same classes. Otherwise one stray pixel of a class absent from the masks adds
+    a 0 to one model's mean and not the other's (100 against 67 mIoU on 3 classes for models
+    that differ in 1 pixel in 10,000): what a gate comparing them must not see."""
     cm = cm.astype(np.float64)
     tp = np.diag(cm)
     union = cm.sum(0) + cm.sum(1) - tp
+    counted = (cm.sum(1) > 0) if truth_classes else (union > 0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        iou = np.where(union > 0, tp / union, np.nan)
+        iou = np.where(counted, tp / np.where(union > 0, union, 1), np.nan)
     total = cm.sum()
     freq = cm.sum(1) / total if total else np.zeros(len(cm))
     valid = ~np.isnan(iou)
@@ -80,8 +86,9 @@ class MetricAccumulator:
     def update(self, target: np.ndarray, pred: np.ndarray) -> None:
         self.matrix += confusion_matrix(target, pred, self.num_classes, self.ignore_index)
 
-    def scores(self) -> SegmentationScores:
-        return scores_from_confusion(self.matrix)
+    def scores(self, *, truth_classes: bool = False) -> SegmentationScores:
+        """The scores so far (`truth_classes`: see scores_from_confusion)."""
+        return scores_from_confusion(self.matrix, truth_classes=truth_classes)
 
 
 def points(v: float) -> float:

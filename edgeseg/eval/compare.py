@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edgeseg.core.errors import DatasetError, EdgesegError, ModelError, path_argument
+from edgeseg.core.errors import (
+    DatasetError,
+    EdgesegError,
+    ModelError,
+    path_argument,
+    shortlist,
+)
 from edgeseg.core.fileio import check_output, file_sha256, write_image, write_json, write_text
 from edgeseg.core.metrics import MetricAccumulator
 from edgeseg.core.model_metadata import read_metadata, stale_source
@@ -33,6 +39,7 @@ from edgeseg.eval.evaluate import (
     Timer,
     check_limit,
     iou_by_name,
+    no_pixels,
     timed_predict,
     warm_up,
 )
@@ -122,8 +129,11 @@ class _Tally:
         return tuple(d for frac, _, d in ranked if frac > 0)
 
     def result(self, side: _Side, data: Path) -> EvalResult:
+        """One model's scores; beside the other model's, over the classes the masks hold (both
+        models average the same classes: see scores_from_confusion)."""
         s = side.pred
-        scores, matrix = side.acc.scores(), side.acc.matrix.copy()
+        paired = self.float is not None
+        scores, matrix = side.acc.scores(truth_classes=paired), side.acc.matrix.copy()
         return EvalResult(s.path, data, s.spec, scores, self.done, side.timer.mean_ms, matrix)
 
 
@@ -233,6 +243,10 @@ def compare(
             progress(tally.done, total)
     if tally.done == 0:
         raise DatasetError(f"{data_dir}: no images to evaluate (--limit {limit})")
+    if (
+        not tally.int8.acc.matrix.any()
+    ):  # every mask pixel ignored: no score, not a regression (exit 1)
+        raise DatasetError(no_pixels(data_dir, tally.int8.acc.ignore_index))
     if float_pred is None and limit is not None:
         notes.append(
             f"--limit {limit} (limit= in Python): the int8 model was scored on {tally.done} "
@@ -242,6 +256,18 @@ def compare(
     q_eval = tally.result(tally.int8, Path(data_dir))
     f_eval = tally.result(tally.float, Path(data_dir)) if tally.float is not None else None
     if f_eval is not None:
+        absent = [
+            name
+            for name, count in zip(
+                int8_pred.spec.class_names, q_eval.confusion.sum(1), strict=False
+            )
+            if count == 0
+        ]
+        if absent:
+            notes.append(
+                f"class(es) absent from these masks ({shortlist(absent)}) are left out of both "
+                "models' mIoU, so a stray pixel of one cannot swing the comparison"
+            )
         float_miou = f_eval.miou
         float_per_class = iou_by_name(f_eval.scores, int8_pred.spec.class_names)
     res = CheckResult(

@@ -145,6 +145,14 @@ def check_limit(limit: object) -> int | None:
     return n
 
 
+def no_pixels(data: str | Path, ignore_index: int) -> str:
+    """The error for data whose every mask pixel is ignored: nothing to score."""
+    return (
+        f"{data}: no pixels to score: every mask pixel is {ignore_index} (ignored) or of a "
+        "class left out; check the masks, or --ignore-class"
+    )
+
+
 def evaluate(
     model_path: str | Path | Segmenter,
     data_dir: str | Path,
@@ -202,6 +210,8 @@ def evaluate_predictor(
             progress(done, total)
     if done == 0:
         raise DatasetError(f"{data_dir}: no images to evaluate (--limit {limit})")
+    if not acc.matrix.any():  # every mask pixel ignored: no score, not a regression (exit 1)
+        raise DatasetError(no_pixels(data_dir, acc.ignore_index))
     return EvalResult(
         model=Path(predictor.path),
         data=Path(data_dir),

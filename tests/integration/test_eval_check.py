@@ -473,6 +473,21 @@ def test_python_evaluate_and_check_take_a_loaded_segmenter_and_check_arguments_f
             progress=lambda done, total: scored.append(done),
         )
     assert scored == []  # refused before any image was scored
+    # masks that are all 'ignore' (255 in a 3-class set): a NaN drop was a regression (exit
+    # 1), and eval scored n/a with exit 0
+    names3 = ("ground", "thing", "sky")
+    spec3 = ModelSpec(input_height=32, input_width=32, class_names=names3)
+    model3 = build_unet((32, 32, 3), 3, depth=1, base_filters=4)
+    path3 = export(model3, spec3, ConvertOptions(quant=Quant.FLOAT32), tmp_path / "m3.tflite").path
+    ignored = tmp_path / "ignored"
+    shutil.copytree(data, ignored)
+    (ignored / "labels.txt").write_text("\n".join(names3) + "\n")
+    for mask in (ignored / "masks").iterdir():
+        assert cv2.imwrite(str(mask), np.full((32, 32), 255, np.uint8))
+    with pytest.raises(EdgesegError, match="no pixels to score"):
+        edgeseg.check(path3, ignored, float_model=path3)
+    with pytest.raises(EdgesegError, match="no pixels to score"):
+        edgeseg.evaluate(path3, ignored)
     with pytest.raises(EdgesegError, match=r"^out_dir int: expected a folder"):
         edgeseg.check(path, data, out_dir=5)  # type: ignore[arg-type]
     junk = tmp_path / "m.keras"
