@@ -18,7 +18,7 @@ from edgeseg.cli.common import (
     user_errors,
 )
 from edgeseg.cli.options import ImageLimit, ScoreThreads, parse_threads
-from edgeseg.core.errors import require_training_stack
+from edgeseg.core.errors import EdgesegError, first_line, require_training_stack
 from edgeseg.core.metrics import points
 
 
@@ -72,9 +72,13 @@ def check_command(
     quiet_tensorflow()
     if any(m.suffix.lower() == ".keras" for m in models):
         call(require_training_stack, "edgeseg check of a .keras model")
-    from edgeseg.eval.compare import compare
-    from edgeseg.eval.report import append_step_summary
+    from edgeseg.eval.compare import clear_reports, compare
+    from edgeseg.eval.report import append_step_summary, check_step_summary
 
+    with user_errors():
+        if out_dir.is_dir():
+            clear_reports(out_dir)  # whatever stops this check, no earlier verdict remains
+        check_step_summary()
     with user_errors(), progress_bar(f"check {int8_model.name}") as progress:
         result = compare(
             float_model,
@@ -92,8 +96,15 @@ def check_command(
     if not result.passed:  # the verdict shows even if the step summary cannot be written
         for msg in result.failures:
             err_console.print(f"[bold red]FAIL:[/] {msg}", highlight=False, soft_wrap=True)
-    with user_errors():
+    try:
         summary = append_step_summary(markdown)
+    except EdgesegError as exc:
+        if result.passed:  # a write failure: exit 4
+            with user_errors():
+                raise
+        # a regression stays exit 1, what CI acts on; the failed summary is said beside it
+        err_console.print(f"[bold red]error:[/] {first_line(exc)}", highlight=False)
+        summary = None
     written = ", ".join(str(p) for p in result.outputs.values())
     console.print(f"wrote {written}" + (f"; appended to {summary}" if summary else ""))
     if not result.passed:

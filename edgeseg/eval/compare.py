@@ -20,7 +20,14 @@ from edgeseg.core.errors import (
     path_argument,
     shortlist,
 )
-from edgeseg.core.fileio import check_output, file_sha256, write_image, write_json, write_text
+from edgeseg.core.fileio import (
+    check_output,
+    file_sha256,
+    write_error,
+    write_image,
+    write_json,
+    write_text,
+)
 from edgeseg.core.metrics import MetricAccumulator
 from edgeseg.core.model_metadata import read_metadata, stale_source
 from edgeseg.core.spec import ModelSpec
@@ -162,7 +169,12 @@ def _check_not_stale(float_path: Path, int8_path: Path) -> None:
             f"{int8_path} was converted from an earlier {float_path.name} (retrained since, "
             f"e.g. with --overwrite or --resume): convert it again, edgeseg convert {float_path}"
         )
-    if (source := stale_source(int8_path)) is not None:  # compared with its run's other model
+    _check_source_unchanged(int8_path)  # compared with its run's other model
+
+
+def _check_source_unchanged(int8_path: Path) -> None:
+    """Refuse an int8 model whose .keras beside it changed since it was converted."""
+    if (source := stale_source(int8_path)) is not None:
         raise ModelError(
             f"{int8_path} was converted from an earlier {source.name} beside it (retrained "
             f"since, e.g. with --overwrite or --resume): convert it again, edgeseg convert "
@@ -205,6 +217,7 @@ def compare(
     if out_dir is not None:  # now, not after scoring both models
         folder = path_argument(out_dir, "--out-dir", "a folder for the reports")
         check_output(folder / "check.json", label="--out-dir")
+        clear_reports(folder)
     if isinstance(int8_model, (str, os.PathLike)) and Path(int8_model).suffix.lower() == ".keras":
         # said before loading it with TensorFlow (seconds; or a load error for a bad file)
         raise ModelError(f"{int8_model}: a Keras model where the .tflite goes; {_ORDER}")
@@ -223,6 +236,9 @@ def compare(
     ds, split, split_notes = open_eval_data(data_dir, int8_pred.spec)
     notes += split_notes + check_model_classes(ds, int8_pred.spec, int8_path)
     if float_pred is None:
+        # the baseline is the recorded float score of the model it was converted from: a
+        # source retrained since makes it some other model's (a stale pass or a false fail)
+        _check_source_unchanged(int8_path)
         float_miou, float_per_class = metadata_baseline(int8_path, int8_pred.spec)
         if max_class_drop is not None and float_per_class is None:
             raise ModelError(
@@ -287,17 +303,28 @@ def compare(
     return res
 
 
+REPORTS = ("check.json", "check.md", "disagreement.png")
+
+
+def clear_reports(out_dir: Path) -> None:
+    """An earlier run's reports go before a new check scores anything: a check that then fails
+    (bad data, Ctrl-C) must not leave its folder holding the earlier PASS for CI to upload."""
+    for name in REPORTS:
+        stale = out_dir / name
+        if stale.is_file():
+            try:
+                stale.unlink()
+            except OSError as exc:
+                raise write_error(stale, exc, "--out-dir") from None
+
+
 def write_check_reports(res: CheckResult, out_dir: Path) -> CheckResult:
     """check.json, check.md and (when there are float predictions) disagreement.png in out_dir."""
     outputs = {"json": out_dir / "check.json", "markdown": out_dir / "check.md"}
     if res.worst:
         outputs["disagreement"] = out_dir / "disagreement.png"
     res = replace(res, outputs=outputs)
-    # the verdict goes first and comes back last: stopped in between, the folder holds no
-    # earlier run's check.json to be read as this one's (nor an earlier picture without one)
-    for stale in (out_dir / "check.json", out_dir / "disagreement.png"):
-        if stale.is_file():
-            stale.unlink()
+    clear_reports(out_dir)  # again: a caller may write reports without compare()
     if res.worst:
         grid = disagreement_grid(res.worst, res.int8.spec, res.float_eval, res.int8)
         write_image(outputs["disagreement"], grid, label="--out-dir", mkdir=True)

@@ -10,7 +10,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgeseg.core.fileio import append_text
+from edgeseg.core.errors import WriteError
+from edgeseg.core.fileio import append_text, check_output
 from edgeseg.core.processing import colorize, draw_legend
 from edgeseg.core.spec import ModelSpec
 from edgeseg.eval.check_result import Disagreement
@@ -114,9 +115,25 @@ def disagreement_grid(
     return np.vstack([header, *rows, _legend_strip(width, spec)])
 
 
+def step_summary_path(path: str | None = None) -> Path | None:
+    """The GitHub Actions job summary file ($GITHUB_STEP_SUMMARY), when running in Actions."""
+    target = path or os.environ.get("GITHUB_STEP_SUMMARY")
+    return Path(target) if target else None
+
+
+def check_step_summary(path: str | None = None) -> None:
+    """Before the scoring: a job summary that cannot be appended to is an error now (exit 4),
+    not after minutes of scoring, where it also hid a regression's exit 1."""
+    target = step_summary_path(path)
+    if target is not None and not target.exists():
+        check_output(target, label="$GITHUB_STEP_SUMMARY")
+    elif target is not None and not target.is_file():
+        raise WriteError(f"$GITHUB_STEP_SUMMARY {target}: not a regular file; cannot append")
+
+
 def append_step_summary(markdown: str, path: str | None = None) -> Path | None:
     """Append to the GitHub Actions job summary ($GITHUB_STEP_SUMMARY) when running in Actions."""
-    target = path or os.environ.get("GITHUB_STEP_SUMMARY")
-    if not target:
+    target = step_summary_path(path)
+    if target is None:
         return None
     return append_text(target, markdown + "\n", label="$GITHUB_STEP_SUMMARY")

@@ -142,6 +142,30 @@ def test_check_fails_on_damaged_int8(models: Models, membrane_data: Path, tmp_pa
     grid = cv2.imread(str(out / "disagreement.png"))
     assert np.all(grid == (255, 0, 255), axis=2).sum() > 100  # differing pixels are drawn
 
+    # a job summary that cannot be written: refused before scoring (exit 4, and the earlier
+    # reports gone so CI cannot upload their FAIL as this run's); failing only at the end it
+    # turned this regression's exit 1 into a 4
+    folder = tmp_path / "summary_dir"
+    folder.mkdir()
+    args = ["check", models.keras, models.damaged, "--data", membrane_data / "val"]
+    r = cli(*args, "--out-dir", out, summary=folder)
+    assert r.exit_code == 4 and "GITHUB_STEP_SUMMARY" in r.stderr, r.output
+    assert not any(out.iterdir()), "the earlier run's reports stayed"
+    from edgeseg.core import fileio
+
+    def disk_full(path: object, text: str, *, label: str = "") -> Path:
+        raise fileio.write_error(str(path), OSError(28, "No space left on device"), label)
+
+    import edgeseg.eval.report as report
+
+    real = report.append_text
+    report.append_text = disk_full  # type: ignore[assignment]
+    try:
+        r = cli(*args, summary=tmp_path / "summary.md")
+    finally:
+        report.append_text = real  # type: ignore[assignment]
+    assert r.exit_code == 1 and "no space left" in r.stderr, r.output  # the verdict wins
+
 
 def test_metadata_baseline_without_the_keras_model(
     models: Models, membrane_data: Path, tmp_path: Path
@@ -156,6 +180,14 @@ def test_metadata_baseline_without_the_keras_model(
     assert "metadata" in (out / "check.md").read_text()
     r = cli("check", models.damaged, "--data", membrane_data / "val", "--out-dir", out)
     assert r.exit_code == 1
+    # the model beside it retrained since: the recorded baseline is another model's (it
+    # passed or failed silently on it; eval and info warned)
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(models.int8, run / "model_int8.tflite")
+    (run / read_metadata(models.int8)["source_model"]).write_bytes(b"retrained")
+    r = cli("check", run / "model_int8.tflite", "--data", membrane_data / "val")
+    assert r.exit_code == 2 and "converted from an earlier" in r.stderr, r.output
 
 
 def _with_metadata(src: Path, dst: Path, **changes: object) -> Path:
