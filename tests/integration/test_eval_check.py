@@ -190,6 +190,31 @@ def test_metadata_baseline_without_the_keras_model(
     assert r.exit_code == 2 and "converted from an earlier" in r.stderr, r.output
 
 
+def test_a_keras_model_committed_without_its_config_takes_the_spec_of_its_conversion(
+    models: Models, membrane_data: Path, tmp_path: Path
+) -> None:
+    """The example workflow's models/model.keras + model_int8.tflite without config.json: the
+    float model was scored with defaults read off it (a letterbox model agreed on 74% of the
+    pixels, and check passed), class names class_0, class_1 a note."""
+    ci = tmp_path / "models"
+    ci.mkdir()
+    shutil.copy(models.keras, ci / "model.keras")
+    shutil.copy(models.int8, ci / "model_int8.tflite")
+    out = tmp_path / "report"
+    args = ["check", ci / "model.keras", ci / "model_int8.tflite", "--data", membrane_data / "val"]
+    r = cli(*args, "--out-dir", out)
+    assert r.exit_code == 0, r.output
+    md = " ".join((out / "check.md").read_text().split())
+    assert "come from model_int8.tflite, converted from this very file" in md
+    assert "class_0" not in md and "IoU `membrane`" in md
+    other = tmp_path / "other.tflite"
+    _with_metadata(models.int8, other, source_model="elsewhere.keras", source_sha256="0" * 64)
+    r = cli("check", ci / "model.keras", other, "--data", membrane_data / "val", "--out-dir", out)
+    assert r.exit_code == 0, r.output
+    md = " ".join((out / "check.md").read_text().split())
+    assert "was not converted from it: it is scored with defaults" in md, r.output
+
+
 def _with_metadata(src: Path, dst: Path, **changes: object) -> Path:
     """A copy of an int8 model whose embedded metadata is edited (spec fields or extra keys)."""
     payload = read_metadata(src) or {}
