@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,7 @@ from edgeseg.cli.common import (
     fail,
     progress_bar,
     quiet_tensorflow,
+    route_logs,
     user_errors,
 )
 from edgeseg.cli.options import ImageLimit, ScoreThreads, parse_threads
@@ -70,6 +72,8 @@ def check_command(
         raise fail(f"expected [FLOAT_MODEL] INT8_MODEL, got {len(models)} model paths")
     float_model, int8_model = (None, models[0]) if len(models) == 1 else (models[0], models[1])
     quiet_tensorflow()
+    for name in ("edgeseg.train", "edgeseg.eval"):  # loading a .keras; scoring
+        route_logs(name, logging.WARNING)  # the library's warnings as 'warning:' lines
     if any(m.suffix.lower() == ".keras" for m in models):
         call(require_training_stack, "edgeseg check of a .keras model")
     from edgeseg.eval.compare import clear_reports, compare

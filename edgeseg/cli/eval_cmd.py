@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,7 @@ from edgeseg.cli.common import (
     console,
     progress_bar,
     quiet_tensorflow,
+    route_logs,
     user_errors,
     warn,
     warn_if_stale,
@@ -61,6 +63,8 @@ def eval_command(
       edgeseg eval runs/m/model_int8.tflite --data data/m --save-overlays ov/
     """
     quiet_tensorflow()
+    for name in ("edgeseg.train", "edgeseg.eval"):  # loading a .keras; scoring
+        route_logs(name, logging.WARNING)  # the library's warnings as 'warning:' lines
     if model.suffix.lower() == ".keras":
         call(require_training_stack, "edgeseg eval of a .keras model")
     from edgeseg.core.fileio import check_output

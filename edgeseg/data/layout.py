@@ -115,6 +115,17 @@ def image_dir(folder: Path) -> Path | None:
     return _one_of(folder, IMAGE_DIRS, "image")
 
 
+def held_out_only(folder: Path) -> Path | None:
+    """FOLDER's held-out split (val/, valid/, validation/) when that is all it holds (no train/,
+    no images/): what evaluation scores when given the dataset folder."""
+    if not folder.is_dir() or image_dir(folder) is not None:
+        return None
+    held_out = _one_of(folder, VAL_DIRS, "held-out split")
+    if held_out is None or _one_of(folder, TRAIN_DIRS, "training split") is not None:
+        return None
+    return held_out
+
+
 def find_pairs(folder: Path) -> list[Sample]:
     """Pairs in FOLDER/images and FOLDER/masks (or labels/, annotations/), in one folder per
     sample (`_sample_folder_pairs`), or images in FOLDER with masks in a sibling folder

@@ -16,6 +16,7 @@ from edgeseg.data.dataset import Dataset, open_dataset, read_class_names
 from edgeseg.data.layout import (
     DEFAULT_VAL_FRACTION,
     Sample,
+    held_out_only,
     is_split,
     pairs_fingerprint,
     split_pairs,
@@ -40,6 +41,7 @@ def open_eval_data(
     Pairs are checked as they stream (not all up front) so thousands of images are read once.
     """
     root = path_argument(data_dir, "--data", "a dataset folder")
+    root = held_out_only(root) or root  # DATA with val/ alone (a committed check set): val/
     # the classes the model left out, where this data still lists them (data already remapped
     # to 255 lists only the model's classes)
     found = read_class_names(root)
@@ -129,6 +131,12 @@ def check_model_classes(ds: Dataset, spec: ModelSpec, model: Path) -> list[str]:
             "the model was trained for"
         )
     if tuple(ds.class_names) != tuple(spec.class_names):
+        if not spec.names_known and model.suffix.lower() == ".keras":  # no config.json
+            raise DatasetError(
+                f"{model}: no class names (class_0, class_1 ...): the config.json `edgeseg "
+                f"train` writes beside it is missing; put it back beside the .keras, or name "
+                f"the data's classes {list(spec.class_names)}"
+            )
         if not spec.names_known:  # placeholders: the model was converted without config.json
             raise DatasetError(
                 f"{model}: records no class names (class_0, class_1 ...: converted without the "

@@ -207,6 +207,8 @@ def test_a_keras_model_committed_without_its_config_takes_the_spec_of_its_conver
     md = " ".join((out / "check.md").read_text().split())
     assert "come from model_int8.tflite, converted from this very file" in md
     assert "class_0" not in md and "IoU `membrane`" in md
+    # said as a warning line, which CI log filters look for (it was a bare stderr line)
+    assert "warning:" in r.stderr and "no config.json beside the model" in r.stderr
     other = tmp_path / "other.tflite"
     _with_metadata(models.int8, other, source_model="elsewhere.keras", source_sha256="0" * 64)
     r = cli("check", ci / "model.keras", other, "--data", membrane_data / "val", "--out-dir", out)
@@ -514,6 +516,10 @@ def test_python_evaluate_and_check_take_a_loaded_segmenter_and_check_arguments_f
         assert cv2.imwrite(str(data / "masks" / f"p{i}.png"), np.eye(32, dtype=np.uint8))
     seg = edgeseg.Segmenter(path)
     by_path = edgeseg.evaluate(path, data / "images" / "..")
+    committed = tmp_path / "check_set"  # a committed check set: val/ alone, no train/
+    shutil.copytree(data, committed / "val")
+    assert edgeseg.evaluate(path, committed).images == 3  # was refused: 'no train/ folder'
+
     assert edgeseg.evaluate(seg, data).miou == pytest.approx(by_path.miou)
     assert edgeseg.check(seg, data, float_model=seg).passed
     for bad in (-1, float("nan"), "1"):
