@@ -21,6 +21,7 @@ from edgeseg.core.errors import ConversionError, first_line
 from edgeseg.core.fileio import check_parent, file_sha256, write_bytes
 from edgeseg.core.model_metadata import embed_metadata
 from edgeseg.core.spec import ModelSpec
+from edgeseg.train import FLOAT_MODEL
 
 if TYPE_CHECKING:
     import keras
@@ -236,9 +237,15 @@ def quantize_calibrated(calibrated: bytes, options: ConvertOptions) -> bytes:
 
 def source_record(model_path: str | Path) -> dict[str, str]:
     """Which .keras file a conversion came from (name and SHA-256), embedded in the .tflite's
-    metadata, so `check` can tell an int8 model left over from before a retraining."""
+    metadata, so `check` can tell an int8 model left over from before a retraining; from a
+    quantisation-aware run, also the float network beside it (`float_source_sha256`), which
+    that run's float32 .tflite records as its source: two models of one run share a hash."""
     path = Path(model_path)
-    return {"source_model": path.name, "source_sha256": file_sha256(path)}
+    record = {"source_model": path.name, "source_sha256": file_sha256(path)}
+    float_model = path.with_name(FLOAT_MODEL)
+    if float_model != path and float_model.is_file():
+        record["float_source_sha256"] = file_sha256(float_model)
+    return record
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:

@@ -259,3 +259,26 @@ def test_a_new_check_never_leaves_an_earlier_verdict_beside_its_own_files(tmp_pa
     assert json.loads((tmp_path / "check.json").read_text())["passed"] is True
     assert "disagreement" not in res.outputs  # none this time: the earlier one is gone too
     assert sorted(p.name for p in tmp_path.iterdir()) == ["check.json", "check.md"]
+
+
+def test_two_tflite_models_of_different_trainings_are_refused(tmp_path: Path) -> None:
+    """accuracy-int8.yml after a retraining: model_float32.tflite converted again, the old
+    model_int8.tflite beside it: 'FAIL: mIoU drop 6.92 points', exit 1, not a regression."""
+    from edgeseg.core.errors import ModelError
+    from edgeseg.core.model_metadata import embed_metadata
+    from edgeseg.eval.compare import _check_same_run
+
+    def tflite(name: str, **record: str) -> Path:
+        path = tmp_path / name
+        path.write_bytes(embed_metadata(b"\0\0\0\0TFL3" + bytes(32), SPEC, extra=record))
+        return path
+
+    # one quantisation-aware run: the int8 model from model.keras records the float network
+    # beside it, which the float32 model was converted from
+    int8 = tflite("m_int8.tflite", source_sha256="qat1", float_source_sha256="float1")
+    _check_same_run(tflite("m_float32.tflite", source_sha256="float1"), int8)
+    _check_same_run(tflite("plain.tflite", source_sha256="qat1"), int8)  # --no-qat: one model
+    _check_same_run(tflite("old.tflite"), int8)  # converted before sources were recorded
+    retrained = tflite("new_float32.tflite", source_sha256="float2")
+    with pytest.raises(ModelError, match="were converted from different models"):
+        _check_same_run(retrained, int8)
