@@ -145,16 +145,30 @@ def _pts(v: float | None) -> str:
     return "n/a" if v is None or math.isnan(v) else f"{points(v):+.2f}"
 
 
+def _code(text: object) -> str:
+    """TEXT (a class name, a file name) as inline code that stays one table cell: pipes split
+    GitHub's table cells even inside code, a backtick ended the span, and <b> became HTML."""
+    value = str(text).replace("|", "\\|").replace("\n", " ")
+    fence = "``" if "`" in value else "`"
+    pad = " " if value.startswith("`") or value.endswith("`") else ""
+    return f"{fence}{pad}{value}{pad}{fence}"
+
+
+def _plain(text: str) -> str:
+    """TEXT outside code (failure lines, notes) with HTML tags shown, not rendered."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def check_markdown(res: CheckResult) -> str:
     """A self-contained Markdown report: verdict, score table, limits, worst images, notes."""
     q = res.int8
     f = res.float_eval
     verdict = "✅ PASS" if res.passed else "❌ FAIL"
-    source = f"float `{f.model.name}`" if f is not None else "the float mIoU in its metadata"
+    source = f"float {_code(f.model.name)}" if f is not None else "the float mIoU in its metadata"
     lines = [
         f"## edgeseg accuracy check: {verdict}",
         "",
-        f"int8 `{q.model.name}` vs {source}, on {q.images} images from `{q.data}`.",
+        f"int8 {_code(q.model.name)} vs {source}, on {q.images} images from {_code(q.data)}.",
         "Scores in percent; drop = float - int8 in points (positive = int8 worse).",
         "",
         "| metric | float | int8 | drop |",
@@ -170,7 +184,8 @@ def check_markdown(res: CheckResult) -> str:
     drops = res.class_drops
     for name, qv in q.per_class_iou.items():
         lines.append(
-            f"| IoU `{name}` | {_pct(float_pc.get(name))} | {_pct(qv)} | {_pts(drops.get(name))} |"
+            f"| IoU {_code(name)} | {_pct(float_pc.get(name))} | {_pct(qv)} | "
+            f"{_pts(drops.get(name))} |"
         )
     limit = f"mIoU drop ≤ {res.max_drop:g} point{'' if res.max_drop == 1 else 's'}"
     if res.max_class_drop is not None:
@@ -180,7 +195,7 @@ def check_markdown(res: CheckResult) -> str:
         )
     lines += ["", f"**Limits:** {limit}."]
     if res.failures:
-        lines += ["", "**Failed:**", *[f"- {msg}" for msg in res.failures]]
+        lines += ["", "**Failed:**", *[f"- {_plain(msg)}" for msg in res.failures]]
     lines.append("")
     if res.agreement is not None:
         lines.append(f"Pixel agreement float vs int8: **{100 * res.agreement:.2f}%**.")
@@ -189,8 +204,8 @@ def check_markdown(res: CheckResult) -> str:
         lat = f"float {f.mean_latency_ms:.1f} ms, " + lat
     lines.append(f"Mean latency per image on the checking machine: {lat}.")
     if res.worst:
-        worst = ", ".join(f"`{d.stem}` ({100 * d.fraction:.2f}%)" for d in res.worst)
+        worst = ", ".join(f"{_code(d.stem)} ({100 * d.fraction:.2f}%)" for d in res.worst)
         lines += ["", f"Most-disagreeing images (see `disagreement.png`): {worst}."]
     if res.notes:
-        lines += [line for n in res.notes for line in ("", f"> {n}")]  # one quote each
+        lines += [line for n in res.notes for line in ("", f"> {_plain(n)}")]  # one quote each
     return "\n".join(lines) + "\n"

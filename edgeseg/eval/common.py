@@ -121,6 +121,19 @@ def _split_record(spec: ModelSpec | None) -> dict[str, Any] | None:
     return record if ok and isinstance(fraction, int | float) and 0 < fraction < 1 else None
 
 
+def check_apart_from_data(output: Path, ds: Dataset, label: str) -> None:
+    """Refuse an output folder that is (or is inside) a folder of the images or masks being
+    scored: `check --out-dir DATA/val/images` put disagreement.png among the images, and the
+    next check failed 'image has no mask'."""
+    folders = {p.parent.resolve() for s in (*ds.train, *ds.val) for p in (s.image, s.mask)}
+    target = output.resolve()
+    if any(target == folder or folder in target.parents for folder in folders):
+        raise DatasetError(
+            f"{label} {output}: is inside a folder of the images or masks it scores; choose a "
+            "folder outside the data"
+        )
+
+
 def check_model_classes(ds: Dataset, spec: ModelSpec, model: Path) -> list[str]:
     """Raise when dataset and model disagree on the classes (count or names): scoring by index
     against differently named classes would report per-class IoU under the wrong names."""

@@ -35,6 +35,7 @@ from edgeseg.eval.check_result import CheckResult, Disagreement
 from edgeseg.eval.common import (
     Item,
     Progress,
+    check_apart_from_data,
     check_compatible,
     check_model_classes,
     count_items,
@@ -284,6 +285,8 @@ def compare(
         notes += check_compatible(float_pred.spec, int8_pred.spec, float_pred.path, int8_path)
         _check_not_stale(float_pred.path, int8_path)
     ds, split, split_notes = open_eval_data(data_dir, int8_pred.spec)
+    if out_dir is not None:
+        check_apart_from_data(Path(out_dir), ds, "--out-dir")
     notes += split_notes + check_model_classes(ds, int8_pred.spec, int8_path)
     if float_pred is None:
         # the baseline is the recorded float score of the model it was converted from: a

@@ -17,6 +17,7 @@ from edgeseg.core.metrics import MetricAccumulator, SegmentationScores
 from edgeseg.core.spec import ModelSpec
 from edgeseg.eval.common import (
     Progress,
+    check_apart_from_data,
     check_model_classes,
     count_items,
     iter_chunks,
@@ -185,6 +186,8 @@ def evaluate_predictor(
     limit = check_limit(limit)
     spec = predictor.spec
     ds, split, notes = open_eval_data(data_dir, spec)
+    if save_overlays is not None:
+        check_apart_from_data(Path(save_overlays), ds, "--save-overlays")
     warnings = check_model_classes(ds, spec, predictor.path)
     total = count_items(ds, split, limit)
     acc = MetricAccumulator(spec.num_classes, ds.ignore_index)

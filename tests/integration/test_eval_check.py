@@ -551,6 +551,12 @@ def test_python_evaluate_and_check_take_a_loaded_segmenter_and_check_arguments_f
         edgeseg.check(path3, ignored, float_model=path3)
     with pytest.raises(EdgesegError, match="no pixels to score"):
         edgeseg.evaluate(path3, ignored)
+    # reports among the images scored: the next check failed 'disagreement.png: no mask'
+    with pytest.raises(EdgesegError, match="inside a folder of the images or masks it scores"):
+        edgeseg.check(path, data, float_model=path, out_dir=data / "images")
+    with pytest.raises(EdgesegError, match="inside a folder of the images or masks it scores"):
+        edgeseg.evaluate(path, data, save_overlays=data / "masks" / "overlays")
+    assert sorted(p.name for p in (data / "images").iterdir()) == ["p0.png", "p1.png", "p2.png"]
     with pytest.raises(EdgesegError, match=r"^out_dir int: expected a folder"):
         edgeseg.check(path, data, out_dir=5)  # type: ignore[arg-type]
     junk = tmp_path / "m.keras"

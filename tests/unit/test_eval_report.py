@@ -282,3 +282,16 @@ def test_two_tflite_models_of_different_trainings_are_refused(tmp_path: Path) ->
     retrained = tflite("new_float32.tflite", source_sha256="float2")
     with pytest.raises(ModelError, match="were converted from different models"):
         _check_same_run(retrained, int8)
+
+
+def test_class_names_stay_inside_their_table_cell_in_the_job_summary() -> None:
+    """Names such as `wa|ter` split GitHub's table (pipes split cells even inside code), one
+    with a backtick broke its code span, and <b>...</b> in a failure line rendered as HTML."""
+    from edgeseg.eval.check_result import _code, _plain
+
+    assert _code("wa|ter") == "`wa\\|ter`"
+    assert _code("land `x`") == "`` land `x` ``"
+    assert _plain("class <b>bld</b> dropped") == "class &lt;b&gt;bld&lt;/b&gt; dropped"
+    md = _check(max_drop=1.0).to_markdown()
+    rows = [line for line in md.splitlines() if line.startswith("| IoU")]
+    assert rows and all(line.count("|") - line.count("\\|") == 5 for line in rows)
