@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -20,6 +21,10 @@ class TidyCommand(TyperCommand):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for param in self.params:
+            if param.param_type_name == "argument" and param.nargs != 1:
+                # `<path>`, as every other path shows, not Typer's `<list[Path]>`
+                shown = getattr(param, "display_type_rich")  # noqa: B009 (Typer's, not click's)
+                object.__setattr__(param, "display_type_rich", _element_type(shown))
             if param.metavar is not None:
                 continue
             if getattr(param, "is_flag", False):
@@ -42,6 +47,17 @@ class TidyCommand(TyperCommand):
                 name += "..." if param.nargs != 1 else ""
             pieces.append(name)
         return pieces
+
+
+def _element_type(shown: Any) -> Any:
+    """Typer's type label for help, a list type shown as its element type (`<list[Path]>` ->
+    `<path>`)."""
+
+    def display(ctx: Any) -> str | None:
+        label = shown(ctx)
+        return None if label is None else re.sub(r"list\[(\w+)\]", lambda m: m[1].lower(), label)
+
+    return display
 
 
 HELP_OPTIONS = ["-h", "--help"]

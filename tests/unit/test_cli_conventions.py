@@ -41,6 +41,7 @@ def test_help_reads_as_a_unix_tools(command: str) -> None:
     assert result.exit_code == 0, result.output
     usage = result.output.split("Usage: ", 1)[1].splitlines()[0]
     assert "<bool>" not in result.output and "{" not in usage
+    assert "list[" not in result.output  # check showed its argument as <list[Path]>
     expected = {"check": "[FLOAT_MODEL] INT8_MODEL", "train": "[DATA]", "info": "PATH"}
     assert usage.split()[2:] == ["[OPTIONS]", *expected.get(command, "MODEL").split()] or (
         command == "demo" and usage.split()[2:] == ["[OPTIONS]"]
