@@ -202,7 +202,7 @@ def bench_command(
       edgeseg bench m_int8.tflite --threads 1,2,4 --compare m_float32.tflite
       edgeseg bench m_int8.tflite --stream clip.mp4 --json stream.json
     """
-    from edgeseg.core.fileio import check_output
+    from edgeseg.core.fileio import check_json_output
     from edgeseg.runtime.bench import benchmark
     from edgeseg.runtime.bench import compare as compare_results
     from edgeseg.runtime.stats import write_json_atomic
@@ -212,7 +212,7 @@ def bench_command(
         raise fail("--max-frames applies to --stream VIDEO (the whole pipeline on a video)")
     if json_out is not None:
         with user_errors():
-            check_output(json_out, label="--json")  # now, not after the benchmark
+            check_json_output(json_out, label="--json")  # now, not after the benchmark
     if stream is not None:
         _bench_stream(model, stream, chosen, delegate, fallback, max_frames, json_out)
         return

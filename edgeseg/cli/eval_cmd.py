@@ -67,12 +67,12 @@ def eval_command(
         route_logs(name, logging.WARNING)  # the library's warnings as 'warning:' lines
     if model.suffix.lower() == ".keras":
         call(require_training_stack, "edgeseg eval of a .keras model")
-    from edgeseg.core.fileio import check_output
+    from edgeseg.core.fileio import check_json_output
     from edgeseg.eval.evaluate import evaluate
 
     if out is not None:
         with user_errors():
-            check_output(out, label="--out")  # now, not after scoring every image
+            check_json_output(out, label="--out")  # now, not after scoring every image
     warn_if_stale(model)
     with user_errors(), progress_bar(f"eval {model.name}") as progress:
         result = evaluate(

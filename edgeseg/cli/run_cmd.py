@@ -172,7 +172,7 @@ def run_command(
       edgeseg run model_int8.tflite --source street.jpg --save street_seg.png
       edgeseg run model_int8.tflite --source clip.mp4 --headless --save out.mp4
     """
-    from edgeseg.core.fileio import check_output
+    from edgeseg.core.fileio import check_json_output, check_output
     from edgeseg.runtime.outputs import no_window_reason
     from edgeseg.runtime.segmenter import Segmenter
     from edgeseg.runtime.sources import open_source
@@ -195,7 +195,7 @@ def run_command(
     with user_errors():
         for path, option in ((stats, "--stats"), (save, "--save")):
             if path is not None:  # now, not after a stream of minutes
-                check_output(path, label=option)
+                (check_json_output if option == "--stats" else check_output)(path, label=option)
         src = open_source(camera=camera, source=source, picamera=picamera, size=size)
         _warn_unused(src, size is not None, realtime, forced, fallback is not None and not delegate)
         seg = Segmenter(model, threads=forced, delegate=delegate, fallback=fallback)

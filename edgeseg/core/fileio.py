@@ -290,6 +290,21 @@ def _check_target(target: Path, label: str) -> None:
         raise WriteError(f"{where}: not a regular file (a device, pipe or socket); give a file")
 
 
+_NOT_JSON = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".mp4", ".avi"})
+
+
+def check_json_output(path: str | Path, *, label: str = "") -> None:
+    """`check_output` for a JSON report, refusing a name that is an image's or a video's:
+    `eval --out DATA/val/images/tile1.jpg` replaced an image of the data with JSON."""
+    target = Path(path)
+    if target.suffix.lower() in _NOT_JSON:
+        raise WriteError(
+            f"{_where(target, label)}: writes JSON; name a .json file ({target.suffix} is an "
+            "image's or a video's name)"
+        )
+    check_output(target, label=label)
+
+
 def check_output(path: str | Path, *, label: str = "") -> None:
     """Before the work that fills it: fail now (exit 4, naming the option) for a file output
     that cannot be written at the end: a folder, a device, a file where a folder must be, or a

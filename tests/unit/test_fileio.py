@@ -363,3 +363,13 @@ def test_a_sweeping_write_removes_what_killed_writers_left_and_nothing_else(
             tmp.write_bytes(b"video")
         assert living.exists() and not stale.exists() and other.exists()
     assert (tmp_path / "v.mp4").read_bytes() == b"another process at work"
+
+
+def test_a_json_report_refuses_an_image_or_video_name(tmp_path: Path) -> None:
+    """`eval --out DATA/val/images/tile1_part03.jpg` replaced an image of the data with JSON."""
+    image = tmp_path / "tile.jpg"
+    image.write_bytes(b"\xff\xd8 an image")
+    with pytest.raises(WriteError, match=r"--out .*tile\.jpg: writes JSON; name a \.json file"):
+        fileio.check_json_output(image, label="--out")
+    assert image.read_bytes() == b"\xff\xd8 an image"
+    fileio.check_json_output(tmp_path / "scores.json", label="--out")
