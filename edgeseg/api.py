@@ -29,7 +29,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from edgeseg.core.errors import EdgesegError, path_argument
+from edgeseg.core.errors import (
+    TRAINING_STACK,
+    EdgesegError,
+    path_argument,
+    require_training_stack,
+)
 from edgeseg.core.spec import ModelSpec
 from edgeseg.runtime.segmenter import Segmenter
 
@@ -93,6 +98,13 @@ def python_names(message: str) -> str:
     return _FLAG.sub(parameter, message)
 
 
+def _keras_needs_the_stack(what: str, *models: object) -> None:
+    """A .keras model is run by Keras: without the training stack, one MissingStackError (a
+    runtime-only install said "No module named 'keras'" from deep inside)."""
+    if any(isinstance(m, str | Path) and Path(m).suffix.lower() == ".keras" for m in models):
+        require_training_stack(f"{what} of a .keras model")
+
+
 @contextlib.contextmanager
 def _library_call() -> Iterator[None]:
     """Around each API call: errors name Python parameters, and the caller's process is left
@@ -150,6 +162,7 @@ def train(
     >>> run = edgeseg.train("data/membrane", out="runs/m", steps=400)  # doctest: +SKIP
     >>> run.best_miou, run.model_path                                            # doctest: +SKIP
     """
+    require_training_stack("edgeseg.train()", (*TRAINING_STACK, "PIL", "matplotlib"))
     from edgeseg.train.config import build_config
     from edgeseg.train.fit import train as run_training
 
@@ -209,6 +222,7 @@ def convert(
 
     >>> tflite = edgeseg.convert("runs/m/model.keras", calib="data/membrane")  # doctest: +SKIP
     """
+    require_training_stack("edgeseg.convert()")
     from edgeseg.convert.edgetpu import require_compiler
     from edgeseg.convert.options import (
         ConvertOptions,
@@ -261,6 +275,7 @@ def evaluate(
 
     >>> edgeseg.evaluate("model_int8.tflite", "data/membrane").miou  # doctest: +SKIP
     """
+    _keras_needs_the_stack("edgeseg.evaluate()", model)
     from edgeseg.eval.evaluate import evaluate as run_eval
 
     with _library_call():
@@ -295,6 +310,7 @@ def check(
     >>> r = edgeseg.check("m_int8.tflite", "data/val", float_model="m.keras")  # doctest: +SKIP
     >>> assert r.passed, r.failures                                            # doctest: +SKIP
     """
+    _keras_needs_the_stack("edgeseg.check()", int8_model, float_model)
     from edgeseg.eval.compare import compare
 
     with _library_call():

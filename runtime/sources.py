@@ -394,6 +394,16 @@ class ImageFolderSource(Source):
         return self._names[frame_no] if 0 <= frame_no < len(self._names) else None
 
 
+def _picamera_broken(exc: BaseException) -> str:
+    """picamera2 is installed but cannot be imported: its own cause, and the usual one."""
+    return (
+        f"--picamera: picamera2 is installed but cannot be imported ({first_line(exc)}); apt's "
+        "picamera2 is built for apt's numpy 1.x, and a numpy 2 pip installed in the venv breaks "
+        "it: pip install 'numpy<2' there (with an opencv-python-headless release that accepts "
+        "it; pip says which)"
+    )
+
+
 class PicameraSource(Source):
     """The Raspberry Pi camera module via picamera2 (OpenCV cannot open libcamera cameras)."""
 
@@ -407,12 +417,16 @@ class PicameraSource(Source):
     def open(self) -> None:
         try:
             module = importlib.import_module("picamera2")
-        except ImportError:
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and exc.name.split(".")[0] != "picamera2":
+                raise SourceError(_picamera_broken(exc)) from None
             raise SourceError(
                 "--picamera needs picamera2: `sudo apt install python3-picamera2` and create the "
                 "venv with `python3 -m venv --system-site-packages` (OpenCV cannot open libcamera "
                 "cameras on Raspberry Pi OS Bookworm)"
             ) from None
+        except Exception as exc:  # installed, but its import fails (a numpy it was not built for)
+            raise SourceError(_picamera_broken(exc)) from None
         try:
             cam = module.Picamera2()
             h, w = self.size

@@ -21,7 +21,6 @@ from edgeseg.cli.common import (
 )
 from edgeseg.cli.options import ImageLimit, ScoreThreads, parse_threads
 from edgeseg.core.errors import EdgesegError, first_line, require_training_stack
-from edgeseg.core.metrics import points
 
 
 def check_command(
@@ -68,6 +67,8 @@ def check_command(
     Example:
       edgeseg check runs/m/model.keras runs/m/model_int8.tflite --data data/m/val
     """
+    from edgeseg.core.metrics import points
+
     if len(models) not in (1, 2):
         raise fail(f"expected [FLOAT_MODEL] INT8_MODEL, got {len(models)} model paths")
     float_model, int8_model = (None, models[0]) if len(models) == 1 else (models[0], models[1])

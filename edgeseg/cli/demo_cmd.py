@@ -11,7 +11,6 @@ from rich.table import Table
 
 from edgeseg.cli.common import call, console, fast_tensorflow_cpu, quiet_tensorflow, user_errors
 from edgeseg.core.errors import require_training_stack
-from edgeseg.core.metrics import points
 
 
 def _kib(n: int) -> str:
@@ -41,6 +40,8 @@ def demo(
     Example:
       edgeseg demo --quick --out demo_out
     """
+    from edgeseg.core.metrics import points
+
     quiet_tensorflow()
     fast_tensorflow_cpu()
     call(require_training_stack, "edgeseg demo")

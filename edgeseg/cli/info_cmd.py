@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -18,7 +17,13 @@ from edgeseg.cli.options import (
     class_list,
     split_names,
 )
-from edgeseg.core.errors import DatasetError, MissingStackError, NotADatasetError, first_line
+from edgeseg.core.errors import (
+    TRAIN_EXTRA_HINT,
+    DatasetError,
+    MissingStackError,
+    NotADatasetError,
+    first_line,
+)
 from edgeseg.core.spec import ModelSpec
 from edgeseg.train import CONFIG_NAME
 
@@ -125,6 +130,8 @@ def _keras_info(model: Path) -> None:
 def _sizes(sizes: list[tuple[int, int]]) -> str:
     """The training images' sizes as WIDTHxHEIGHT: the one size they share, or the median size
     and the range (what the derived input size follows)."""
+    import numpy as np
+
     if len(set(sizes)) == 1:
         h, w = sizes[0]
         every = "the one training image" if len(sizes) == 1 else f"all {len(sizes)} training images"
@@ -160,10 +167,10 @@ def _data_info(
             raise DatasetError(
                 f"{exc}; `edgeseg info` takes a .tflite or .keras model, or a dataset folder"
             ) from None
-        except ImportError as exc:  # Pillow reads image sizes: part of the training stack
+        except ImportError as exc:  # a part of the training stack the checks need
             raise MissingStackError(
                 f"edgeseg info of a dataset needs the training stack ({exc.name} not "
-                "installed): pip install 'edgeseg[train]'"
+                f"installed): {TRAIN_EXTRA_HINT}"
             ) from None
     ds, pixels, resolved = prepared.ds, prepared.pixels, prepared.config
     table = Table(title=str(folder), show_header=False)

@@ -35,7 +35,7 @@ from edgeseg.cli.options import (
     class_list,
     split_names,
 )
-from edgeseg.core.errors import require_training_stack
+from edgeseg.core.errors import TRAINING_STACK, require_training_stack
 
 
 def train(
@@ -301,7 +301,7 @@ def train(
     quiet_tensorflow()
     fast_tensorflow_cpu()
     route_logs("edgeseg.train", logging.INFO)  # the recipe line, and warnings as one-liners
-    call(require_training_stack, "edgeseg train")
+    call(require_training_stack, "edgeseg train", (*TRAINING_STACK, "PIL", "matplotlib"))
     from edgeseg.train.config import build_config
     from edgeseg.train.fit import train as run_training
 

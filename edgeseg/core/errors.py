@@ -110,13 +110,22 @@ def check_model_file(path: Path, expected: str) -> None:
     raise ModelError(f"{path}: model file not found")
 
 
-def require_training_stack(what: str) -> None:
-    """Raise MissingStackError (exit 2) before `what` writes anything when TensorFlow or Keras
-    cannot be imported; the runtime alone (`pip install edgeseg`) does not ship them."""
+# edgeseg is installed from a wheel or a checkout as often as from an index: the hint says all
+TRAIN_EXTRA_HINT = (
+    "install edgeseg's [train] extra: pip install 'edgeseg[train]' (a wheel: pip install "
+    "'edgeseg-*.whl[train]'; a checkout: pip install -e '.[train]')"
+)
+TRAINING_STACK = ("tensorflow", "keras")
+
+
+def require_training_stack(what: str, modules: Sequence[str] = TRAINING_STACK) -> None:
+    """Raise MissingStackError (exit 2) before `what` writes anything when a module of the
+    training stack (TensorFlow, Keras; for training also Pillow and matplotlib) cannot be
+    imported; the runtime alone (`pip install edgeseg`) does not ship them."""
     import importlib.util
 
     missing = []
-    for name in ("tensorflow", "keras"):
+    for name in modules:
         try:
             found = importlib.util.find_spec(name) is not None
         except (ImportError, ValueError):
@@ -126,5 +135,5 @@ def require_training_stack(what: str) -> None:
     if missing:
         raise MissingStackError(
             f"{what} needs the training stack ({' and '.join(missing)} not installed): "
-            "pip install 'edgeseg[train]'"
+            f"{TRAIN_EXTRA_HINT}"
         )

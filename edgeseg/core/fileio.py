@@ -16,16 +16,17 @@ import math
 import os
 import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
-
-import cv2
-import numpy as np
+from typing import IO, TYPE_CHECKING, Any
 
 from edgeseg.core.errors import WriteError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _CAUSES = {
     errno.ENOSPC: "no space left on the device",
@@ -475,9 +476,10 @@ def _plain(value: Any) -> Any:
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
+    numpy = sys.modules.get("numpy")  # not loaded: no numpy values (the CLI starts without it)
+    if numpy is not None and isinstance(value, numpy.ndarray):
         return _plain(value.tolist())
-    if isinstance(value, np.generic):
+    if numpy is not None and isinstance(value, numpy.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -500,6 +502,8 @@ def encode_image(
     path: str | Path, image: np.ndarray, *, label: str = "", params: list[int] | None = None
 ) -> bytes:
     """Encode an image in the format its suffix names (.png, .jpg); WriteError if OpenCV can't."""
+    import cv2  # here: the CLI's start (every --help) needs no OpenCV
+
     suffix = Path(path).suffix.lower() or ".png"
     try:
         ok, buf = cv2.imencode(suffix, image, params or [])

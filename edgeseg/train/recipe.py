@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from edgeseg.core.errors import DatasetError
+from edgeseg.core.processing import read_image
 from edgeseg.data.dataset import Dataset
 from edgeseg.data.layout import Sample
 
@@ -32,8 +33,13 @@ CROP_FROM_STEPS = 1000
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
-    """(height, width) of an image file, read from its header (no full decode)."""
-    from PIL import Image
+    """(height, width) of an image file, read from its header (no full decode); without Pillow
+    (a runtime-only install running `edgeseg info DATA`) by decoding it with OpenCV."""
+    try:
+        from PIL import Image
+    except ImportError:
+        height, width = read_image(path).shape[:2]
+        return int(height), int(width)
 
     try:
         with Image.open(path) as img:

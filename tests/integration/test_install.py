@@ -54,6 +54,7 @@ def test_wheel_has_spdx_license_and_the_license_file(wheel: Path) -> None:
         assert licenses and "MIT License" in zf.read(licenses[0]).decode()
     assert "License-Expression: MIT" in meta and "License-File: LICENSE" in meta
     assert not any(n.startswith("calib_data/") for n in names)  # not installed, on purpose
+    assert "edgeseg/py.typed" in names  # the API's type hints reach users' mypy (PEP 561)
 
 
 def test_installed_convert_requires_calib_outside_a_checkout(wheel: Path, tmp_path: Path) -> None:

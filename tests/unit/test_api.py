@@ -690,3 +690,44 @@ def test_train_from_python_raises_on_ctrl_c_and_leaves_the_process_as_it_was(
     assert result.config.epochs == 3 and result.float_model_path is None  # qat=False
     assert (np.random.rand(), random.random()) == expected
     assert logging.root.handlers == handlers
+
+
+def test_without_the_training_stack_python_calls_say_how_to_install_it(tmp_path: Path) -> None:
+    """On a runtime-only install train() failed "No module named 'PIL'" and convert() or
+    evaluate() of a .keras "No module named 'keras'", from deep inside; dataset sizes needed
+    Pillow (edgeseg info DATA asked for the whole training stack)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    import cv2
+
+    image = tmp_path / "a.png"
+    assert cv2.imwrite(str(image), np.zeros((12, 20, 3), np.uint8))
+    code = textwrap.dedent(
+        f"""
+        import sys
+        class Absent:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("tensorflow", "keras", "PIL", "matplotlib"):
+                    raise ImportError(f"No module named {{name!r}}", name=name)
+        sys.meta_path.insert(0, Absent())
+        import edgeseg
+        from edgeseg.train.recipe import image_size
+        print(image_size({str(image)!r}))
+        for call in (lambda: edgeseg.train("data"), lambda: edgeseg.convert("m.keras"),
+                     lambda: edgeseg.evaluate("m.keras", "data")):
+            try:
+                call()
+            except edgeseg.EdgesegError as exc:
+                print(type(exc).__name__, exc)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "(12, 20)"
+    assert lines[1].startswith("MissingStackError edgeseg.train() needs the training stack")
+    assert "pip install 'edgeseg[train]'" in lines[1] and "-e '.[train]'" in lines[1]
+    assert lines[2].startswith("MissingStackError edgeseg.convert() needs")
+    assert lines[3].startswith("MissingStackError edgeseg.evaluate() of a .keras model needs")

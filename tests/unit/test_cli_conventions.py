@@ -397,3 +397,11 @@ def test_examples_stay_indented_and_fit_an_80_column_terminal(command: str) -> N
         assert line.startswith("   edgeseg "), line  # indented under Example(s):
     after = [lines[lines.index(line) + 1] for line in examples]
     assert all(not nxt.strip() or nxt.strip().startswith("edgeseg ") for nxt in after), after
+
+
+def test_the_cli_starts_without_numpy_or_opencv() -> None:
+    """Every start (--help, --version) imported numpy and OpenCV (0.5 s here, seconds on a Pi,
+    and a broken cv2 made --help a traceback): the commands load them when they run."""
+    code = "import sys, edgeseg.cli.main; print(sorted({'cv2', 'numpy'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr

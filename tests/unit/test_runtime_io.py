@@ -84,6 +84,21 @@ def test_picamera_missing_says_how_to_install() -> None:
         PicameraSource().open()
 
 
+def test_a_picamera2_that_fails_to_import_is_one_error_with_its_cause(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """apt's picamera2 under a numpy 2 the venv's pip installed: 'numpy.dtype size changed'
+    was a traceback (exit 1), or, as an ImportError, 'needs picamera2: apt install ...'."""
+    package = tmp_path / "picamera2"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "raise ValueError('numpy.dtype size changed, may indicate binary incompatibility')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(SourceError, match=r"installed but cannot be imported \(numpy\.dtype size"):
+        PicameraSource().open()
+
+
 @pytest.fixture
 def spec() -> ModelSpec:
     return ModelSpec(64, 64, ("membrane", "cell_interior"), channels=1)
