@@ -364,7 +364,11 @@ def atomic_path(
             raise WriteError(f"{where}: cannot write ({_NO_FILES})", target, _NO_FILES) from None
         raise write_error(target, exc, label) from None
     tmp = Path(name)
-    _lock(fd)  # held until the block ends: a sweep leaves a living writer's file alone
+    # held until the block ends: a sweep leaves a living writer's file alone. Without flock
+    # (Windows, where an open file cannot be renamed over) it is closed at once
+    locked = _lock(fd)
+    if not locked:
+        os.close(fd)
     try:
         yield tmp
         with open(tmp, "rb+") as fh:
@@ -384,7 +388,8 @@ def atomic_path(
         remove_empty_dirs(made)
         raise
     finally:
-        os.close(fd)
+        if locked:
+            os.close(fd)
     _fsync_dir(target.parent)
 
 

@@ -299,9 +299,11 @@ def compare(
                 "lacks; pass the float model too"
             )
         notes.append(
-            "baseline: the float model's mIoU recorded in the int8 model's metadata (its "
-            "validation score in training, or on --data with convert --max-drop), not measured "
-            "on these images; no float model given, so no pixel agreement or disagreement images"
+            "baseline: the mIoU of the model it was converted from, recorded in the int8 "
+            "model's metadata (that model's validation score in training: for a quantisation-"
+            "aware run, model.keras's, which `info` lists beside model_float.keras's; or on "
+            "--data with convert --max-drop), not measured on these images; no float model "
+            "given, so no pixel agreement or disagreement images"
         )
     tally = _Tally(int8_pred, float_pred, ds.ignore_index, top_k)
     total = count_items(ds, split, limit)
