@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 from videos import write_video
 
 from edgeseg.cli.main import app
-from edgeseg.core.errors import DelegateError, ModelError, SourceError, SourceLost
+from edgeseg.core.errors import DelegateError, ModelError, OutputError, SourceError, SourceLost
 from edgeseg.core.processing import read_image
 from edgeseg.runtime.bench import benchmark
 from edgeseg.runtime.segmenter import Segmenter
@@ -654,7 +654,11 @@ def test_outputs_over_the_source_or_each_other_are_refused_before_anything_is_wr
     assert code == 2 and "--save" in out and "is the source the stream reads" in out, out
     same = tmp_path / "same.mp4"
     code, out = cli("run", model, "--source", video, "--headless", "--save", same, "--stats", same)
-    assert code == 2 and "--save and --stats both" in out, out
+    assert code == 4 and "--stats" in out and "writes JSON" in out, out  # by its name, first
+    with pytest.raises(OutputError, match="--save and --stats both"):  # from Python too
+        StreamRunner(
+            Segmenter(model), VideoFileSource(video), StreamConfig(save=same, stats_path=same)
+        )
     assert {p.name: p.read_bytes() for p in photos.iterdir()} == before
     assert video.read_bytes() == clip.read_bytes() and not same.exists()
     # a video's masks are numbered and replace nothing: beside it is fine
