@@ -59,6 +59,14 @@ def write_error(path: str | Path, exc: OSError, label: str = "") -> WriteError:
     return WriteError(f"{_where(path, label)}: cannot write ({cause})", Path(path), cause)
 
 
+def _create_error(target: Path, folder: Path, exc: OSError, label: str) -> WriteError:
+    """A file for TARGET could not be created in FOLDER: `write_error`, except that ENOENT in a
+    folder that exists is a file system that makes no files there (/proc), not a missing one."""
+    if exc.errno == errno.ENOENT and folder.is_dir():
+        return WriteError(f"{_where(target, label)}: cannot write ({_NO_FILES})", target, _NO_FILES)
+    return write_error(target, exc, label)
+
+
 def _as_target(exc: WriteError, tmp: Path, target: Path, label: str) -> WriteError:
     """A failure inside a staging file or folder, named by the output it stands for (the user
     never asked for `.x.abc123.tmp.tflite`); other errors as they are."""
@@ -320,12 +328,7 @@ def check_output(path: str | Path, *, label: str = "") -> None:
     try:
         fd, probe = tempfile.mkstemp(dir=folder, prefix=".edgeseg-probe-")
     except OSError as exc:
-        if exc.errno == errno.ENOENT:  # the folder is there: a file system that makes no files
-            cause = _NO_FILES
-        else:
-            cause = _CAUSES.get(exc.errno or 0, exc.strerror or type(exc).__name__)
-        where = _where(target, label)
-        raise WriteError(f"{where}: cannot write ({cause})", target, cause) from None
+        raise _create_error(target, folder, exc, label) from None
     os.close(fd)
     os.unlink(probe)
 
@@ -359,10 +362,7 @@ def atomic_path(
         )
     except OSError as exc:
         remove_empty_dirs(made)
-        if exc.errno == errno.ENOENT and target.parent.is_dir():  # /proc: no files made there
-            where = _where(target, label)
-            raise WriteError(f"{where}: cannot write ({_NO_FILES})", target, _NO_FILES) from None
-        raise write_error(target, exc, label) from None
+        raise _create_error(target, target.parent, exc, label) from None
     tmp = Path(name)
     # held until the block ends: a sweep leaves a living writer's file alone. Without flock
     # (Windows, where an open file cannot be renamed over) it is closed at once

@@ -314,9 +314,7 @@ def compare(
             progress(tally.done, total)
     if tally.done == 0:
         raise DatasetError(f"{data_dir}: no images to evaluate (--limit {limit})")
-    if (
-        not tally.int8.acc.matrix.any()
-    ):  # every mask pixel ignored: no score, not a regression (exit 1)
+    if not tally.int8.acc.matrix.any():  # all pixels ignored: no score, not a regression
         raise DatasetError(no_pixels(data_dir, tally.int8.acc.ignore_index))
     if float_pred is None and limit is not None:
         notes.append(
