@@ -15,6 +15,7 @@ import json
 import math
 import os
 import re
+import secrets
 import shutil
 import sys
 import tempfile
@@ -42,10 +43,35 @@ _CAUSES = {
 _NO_FILES = "files cannot be created there"
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _staged(target: Path, stem: str, suffix: str) -> str:
+    """A staged name beside TARGET: `.STEM.` + 8 random characters + SUFFIX (as mkstemp's)."""
+    return str(target.parent / f".{stem}.{secrets.token_hex(4)}{suffix}")
+
+
+def _create_staged(target: Path) -> tuple[int, str]:
+    """Create a new staged file for TARGET exclusively, with the permissions of any new file
+    (0666 less the umask, which the kernel applies: reading the umask means setting it, a
+    process-wide change other threads' files would race with)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        name = _staged(target, target.stem, f".tmp{target.suffix}")
+        try:
+            return os.open(name, flags, 0o666), name
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no unused staged file name", str(target.parent))
+
+
+def _make_staged_dir(target: Path) -> Path:
+    """Create a new hidden folder beside TARGET exclusively (0777 less the umask)."""
+    for _ in range(100):
+        name = _staged(target, target.name, ".tmp")
+        try:
+            os.mkdir(name, 0o777)
+            return Path(name)
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no unused staged folder name", str(target.parent))
 
 
 def _where(path: str | Path, label: str = "") -> str:
@@ -357,9 +383,7 @@ def atomic_path(
     try:
         if mkdir:
             target.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(
-            dir=target.parent, prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}"
-        )
+        fd, name = _create_staged(target)
     except OSError as exc:
         remove_empty_dirs(made)
         raise _create_error(target, target.parent, exc, label) from None
@@ -373,7 +397,6 @@ def atomic_path(
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file normal permissions
         os.replace(tmp, target)
     except WriteError as exc:  # a writer of the staged file failed: name the output
         tmp.unlink(missing_ok=True)
@@ -408,8 +431,8 @@ def _lock(fd: int) -> bool:
 
 
 def _sweep_stale(target: Path) -> None:
-    """Remove the staged files of TARGET (`.STEM.xxxxxxxx.tmp.SUFFIX`, mkstemp's 8 random
-    characters exactly, so `cam.2024-06-01.mp4`'s are not `cam.mp4`'s) that no writer holds."""
+    """Remove the staged files of TARGET (`.STEM.xxxxxxxx.tmp.SUFFIX`, 8 random characters
+    exactly, so `cam.2024-06-01.mp4`'s are not `cam.mp4`'s) that no writer holds."""
     staged = re.compile(
         re.escape(f".{target.stem}.") + r"[A-Za-z0-9_]{8}" + re.escape(f".tmp{target.suffix}")
     )
@@ -549,12 +572,11 @@ def atomic_dir(path: str | Path, *, label: str = "") -> Iterator[Path]:
         raise WriteError(f"{_where(target, label)}: not a folder; give a folder")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+        tmp = _make_staged_dir(target)
     except OSError as exc:
         raise write_error(target, exc, label) from None
     try:
         yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
         old = None
         if target.exists():
             old = target.parent / f".{target.name}.{tmp.name}.old"

@@ -373,3 +373,27 @@ def test_a_json_report_refuses_an_image_or_video_name(tmp_path: Path) -> None:
         fileio.check_json_output(image, label="--out")
     assert image.read_bytes() == b"\xff\xd8 an image"
     fileio.check_json_output(tmp_path / "scores.json", label="--out")
+
+
+def test_written_files_and_folders_take_the_umask_without_changing_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each write read the umask by setting it to 0 and back: a process-wide change in which
+    another thread's new files (the stream writes masks, video and stats on three) got 0666."""
+    old = os.umask(0o027)
+    try:
+
+        def no_umask(mask: int) -> int:
+            raise AssertionError("the writer changed the process umask")
+
+        monkeypatch.setattr(os, "umask", no_umask)
+        fileio.write_text(tmp_path / "a.txt", "x")
+        fileio.write_bytes(tmp_path / "a.txt", b"y")  # replacing: the new file's mode again
+        with fileio.atomic_dir(tmp_path / "set") as staged:
+            (staged / "f").write_text("z")
+        monkeypatch.undo()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o640
+    assert stat.S_IMODE((tmp_path / "set").stat().st_mode) == 0o750
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "set"]
