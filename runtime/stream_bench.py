@@ -158,14 +158,15 @@ def bench_stream(
     masks: bool = False,
     cpu: bool = True,
 ) -> StreamBench:
-    """Run `edgeseg run --headless --save (--save-masks)` on the video and measure it; threads
-    None = `--threads auto`. The caller sets process-wide knobs (the CLI's switch interval)."""
+    """Run `edgeseg run --headless --save overlay.avi` on the video and measure it (with `masks`,
+    `--save-masks DIR` alone: no overlay drawn, no video encoded); threads None = `--threads
+    auto`. The caller sets process-wide knobs (the CLI's switch interval)."""
     check_stream_video(video)
     seg = Segmenter(model, threads=threads, delegate=delegate, fallback=fallback)
     with tempfile.TemporaryDirectory(prefix="edgeseg-stream-") as tmp:
         config = StreamConfig(
             max_frames=max_frames,
-            save=Path(tmp) / "overlay.avi",
+            save=None if masks else Path(tmp) / "overlay.avi",
             save_masks=Path(tmp) / "masks" if masks else None,
             auto_threads=threads is None,
         )

@@ -636,6 +636,28 @@ def test_bench_stream_reports_the_pipeline(model: Path, clip: Path, tmp_path: Pa
     assert "1 thread(s) not reached" in output and "the trial reads 31 frames" in output
 
 
+def test_bench_stream_masks_only_writes_masks_and_no_video(
+    model: Path, clip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bench_peers' "masks only" row ran `--save overlay.avi` AND `--save-masks`: the overlay was
+    drawn and the video encoded as in the row above it, plus a PNG per frame."""
+    import edgeseg.runtime.stream_bench as stream_bench
+
+    configs: list[StreamConfig] = []
+
+    class Recording(StreamRunner):
+        def __init__(self, seg: Segmenter, source: Source, config: StreamConfig) -> None:
+            configs.append(config)
+            super().__init__(seg, source, config)
+
+    monkeypatch.setattr(stream_bench, "StreamRunner", Recording)
+    r = stream_bench.bench_stream(model, clip, threads=1, masks=True, cpu=False)
+    video = stream_bench.bench_stream(model, clip, threads=1, cpu=False)
+    assert r.frames == video.frames == 12
+    assert configs[0].save is None and configs[0].save_masks is not None
+    assert configs[1].save is not None and configs[1].save_masks is None
+
+
 def test_outputs_over_the_source_or_each_other_are_refused_before_anything_is_written(
     model: Path, clip: Path, membrane_data: Path, tmp_path: Path
 ) -> None:
