@@ -299,16 +299,15 @@ def write_csv(result: DiagnoseResult, path: str | Path) -> Path:
 
 
 def write_png(result: DiagnoseResult, path: str | Path) -> Path:
-    """Bar chart of error per layer in network order (matplotlib Agg, no display needed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Bar chart of error per layer in network order (a Figure of its own, no display needed;
+    the process's pyplot backend is left as it was)."""
+    from matplotlib.figure import Figure
 
     layers = result.layers
     x = np.arange(len(layers))
     worst = {e.index for e in result.worst(3)}
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(max(8.0, 0.32 * len(layers) + 2), 7), sharex=True)
+    fig = Figure(figsize=(max(8.0, 0.32 * len(layers) + 2), 7))
+    ax1, ax2 = fig.subplots(2, 1, sharex=True)
     colors = ["tab:red" if e.index in worst else "tab:blue" for e in layers]
     ax1.bar(x, [e.error_pct for e in layers], color=colors)
     ax1.set_ylabel("error, % of channel spread")
@@ -321,7 +320,6 @@ def write_png(result: DiagnoseResult, path: str | Path) -> Path:
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
     return Path(atomic_write_bytes(path, buf.getvalue()))
 
 

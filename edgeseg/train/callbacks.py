@@ -114,8 +114,9 @@ class ValidationMIoU(keras.callbacks.Callback):
             logs["val_pixel_accuracy"] = self.last.pixel_accuracy
 
 
-class BestCheckpoint(keras.callbacks.Callback):
-    """Saves model.keras + config.json whenever val_miou beats the best so far."""
+class BestCheckpoint:
+    """Keeps model.keras + config.json as the best epoch so far (by val_miou). Not a callback of
+    its own: EpochLog writes its files with the epoch's history and resume state, as one."""
 
     def __init__(
         self,
@@ -124,23 +125,33 @@ class BestCheckpoint(keras.callbacks.Callback):
         write_config: Callable[[SegmentationScores, int], None],
         best: float = -math.inf,
     ) -> None:
-        super().__init__()
         self.model_path, self.validation, self.write_config = model_path, validation, write_config
         self.best, self.best_epoch = best, -1
 
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        scores = self.validation.last
-        if scores is None or not (logs or {}).get("val_miou", -math.inf) > self.best:
-            return
-        self.best, self.best_epoch = float(logs["val_miou"]), epoch  # type: ignore[index]
-        write_together(
-            lambda: atomic_save_model(self.model, self.model_path),
+    def writes(
+        self, model: keras.Model, epoch: int, logs: dict[str, Any]
+    ) -> list[Callable[[], object]]:
+        """What keeps MODEL when this epoch's val_miou beats the best (nothing otherwise); the
+        best is marked once the model and its config are written, never ahead of them."""
+        scores, miou = self.validation.last, logs.get("val_miou", -math.inf)
+        if scores is None or not miou > self.best:
+            return []
+
+        def mark() -> None:
+            self.best, self.best_epoch = float(miou), epoch
+
+        return [
+            lambda: atomic_save_model(model, self.model_path),
             lambda: self.write_config(scores, epoch),
-        )
+            mark,
+        ]
 
 
 class EpochLog(keras.callbacks.Callback):
-    """Appends each epoch to history.csv and saves the resume state (last weights + optimizer)."""
+    """At each epoch's end: the best checkpoint (when the epoch beat it), history.csv and the
+    resume state (last weights + optimizer), written together. A Ctrl-C or SIGTERM between
+    them left a new model.keras with no resume state: "continue with --resume", which was then
+    refused, and the run replaced by an epoch's checkpoint no one could resume."""
 
     def __init__(
         self,
@@ -166,16 +177,23 @@ class EpochLog(keras.callbacks.Callback):
             lr=float(np.asarray(lr)),
             seconds=round(time.perf_counter() - self._start, 2),
         )
-        self.rows.append(row)
-        write_history(self.history_path, self.rows)
-        make_dir(self.resume_dir)
-        atomic_save_model(self.model, self.resume_dir / "last.keras")
-        state = {
-            "epoch": epoch + 1,
-            "best_miou": self.checkpoint.best,
-            "best_epoch": self.checkpoint.best_epoch + 1,
-        }
-        write_json(self.resume_dir / "state.json", state)
+        rows = [*self.rows, row]
+
+        def log_epoch() -> None:
+            write_history(self.history_path, rows)
+            self.rows[:] = rows
+
+        def save_state() -> None:
+            make_dir(self.resume_dir)
+            atomic_save_model(self.model, self.resume_dir / "last.keras")
+            state = {
+                "epoch": epoch + 1,
+                "best_miou": self.checkpoint.best,
+                "best_epoch": self.checkpoint.best_epoch + 1,
+            }
+            write_json(self.resume_dir / "state.json", state)
+
+        write_together(*self.checkpoint.writes(self.model, epoch, logs), log_epoch, save_state)
 
 
 def write_history(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -196,12 +214,10 @@ def read_history(path: Path) -> list[dict[str, Any]]:
 
 
 def plot_curves(rows: list[dict[str, Any]], path: Path) -> Path | None:
-    """Loss and val mIoU per epoch as a PNG (matplotlib Agg); None when matplotlib is missing."""
+    """Loss and val mIoU per epoch as a PNG; None when matplotlib is missing. A Figure of its
+    own, not pyplot: switching the process's backend to Agg broke a notebook's inline plots."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
     except ImportError:
         return None
 
@@ -209,7 +225,8 @@ def plot_curves(rows: list[dict[str, Any]], path: Path) -> Path | None:
         return [float(r[name]) if r.get(name) not in ("", None) else math.nan for r in rows]
 
     epochs = [int(r["epoch"]) for r in rows]
-    fig, (ax_loss, ax_iou) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    ax_loss, ax_iou = fig.subplots(1, 2)
     ax_loss.plot(epochs, col("loss"), "o-", label="train")
     ax_loss.plot(epochs, col("val_loss"), "o-", label="val")
     ax_loss.set(title="loss", xlabel="epoch")
@@ -219,6 +236,5 @@ def plot_curves(rows: list[dict[str, Any]], path: Path) -> Path | None:
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
     write_bytes(path, buf.getvalue())
     return path

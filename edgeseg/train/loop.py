@@ -268,8 +268,7 @@ def _fit_in(
     checkpoint = BestCheckpoint(model_path, validation, write_config, best=best)
     callbacks = [
         validation,
-        checkpoint,
-        EpochLog(history_path, resume_dir, rows, checkpoint),
+        EpochLog(history_path, resume_dir, rows, checkpoint),  # the best checkpoint too
         *_early_stopping(config),
         keras.callbacks.TerminateOnNaN(),
         *([probe] if probe is not None else []),

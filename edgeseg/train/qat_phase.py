@@ -178,8 +178,8 @@ class QuantisationAwarePhase:
             steps_per_epoch=steps,
             callbacks=[
                 validation,
-                checkpoint,
-                # its resume state apart: --resume continues the float model (restore_float_model)
+                # the best checkpoint, and its resume state apart: --resume continues the float
+                # model (restore_float_model)
                 EpochLog(history_path, resume_dir / "qat", self.rows, checkpoint),
                 keras.callbacks.TerminateOnNaN(),
             ],
