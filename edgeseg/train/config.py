@@ -241,11 +241,18 @@ class TrainConfig:
                     "--weights imagenet needs --channels 3: ImageNet weights are for RGB input "
                     "(for gray data, omit --weights or pass a weights file)"
                 )
-        elif not self.resume and not Path(self.weights).is_file():  # resume: in the run
-            raise EdgesegError(
-                f"{self.weights}: weights file not found (--weights takes 'imagenet' or the path "
-                "of a MobileNetV2 .h5 / .weights.h5 file)"
-            )
+        elif not self.resume:  # resume: the weights are in the run
+            takes = "--weights takes 'imagenet' or the path of a MobileNetV2 .h5 / .weights.h5 file"
+            path = Path(self.weights)
+            if path.is_dir():
+                raise EdgesegError(f"{path}: is a folder ({takes})")
+            if not path.is_file():
+                raise EdgesegError(f"{path}: weights file not found ({takes})")
+            if path.suffix.lower() != ".h5":
+                raise EdgesegError(
+                    f"{path}: not a weights file ({takes}, such as Keras' "
+                    "model.save_weights writes)"
+                )
 
     def architecture(self) -> dict[str, Any]:
         """The network this config builds (recorded in the model spec, embedded in .tflite)."""
@@ -422,6 +429,7 @@ def build_config(
                 "(moved or removed); pass its folder: edgeseg train DATA --out "
                 f"{out} --resume"
             )
+        _refuse_network_changes(out, base, given)
         if "steps" in given:
             base["epochs"] = None  # the new step budget decides the epochs
         base.update(given, resume=True, out=out, data=data or base["data"], verbose=verbose)
@@ -440,6 +448,28 @@ def build_config(
             source,
         )
     return TrainConfig(data=source, out=out, overwrite=overwrite, verbose=verbose, **given)
+
+
+NETWORK_OPTIONS = ("encoder", "alpha", "weights", "depth", "filters", "upsample", "target")
+"""What builds the network (or its starting weights): a resume continues the saved network."""
+
+
+def _refuse_network_changes(out: Path, base: dict[str, Any], given: dict[str, Any]) -> None:
+    """--resume continues the network the run built: another --alpha, --upsample, --encoder
+    (...) was recorded in config.json and the .tflite metadata but never built, so both
+    described a network the model is not."""
+    changed = [k for k in NETWORK_OPTIONS if k in given and given[k] != base.get(k)]
+    if not changed:
+        return
+    saved = TrainConfig.from_dict({**base, "resume": True}).architecture()
+    built = ", ".join(f"{k} {v}" for k, v in saved.items() if v is not None)
+    asked = " ".join(f"--{k} {given[k]}" for k in changed)
+    raise EdgesegError(
+        f"--resume continues the network the run in {out} built ({built}); {asked} would "
+        "change it: resume without "
+        + ("it" if len(changed) == 1 else "them")
+        + ", or train a new --out"
+    )
 
 
 def _warn_inapplicable(given: dict[str, Any]) -> None:

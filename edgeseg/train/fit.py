@@ -152,8 +152,11 @@ def train(
     _recover_previous_run(config)
     _check_out(config)
     given_size = config.size
+    steps_given = config.resume and config.epochs is None
     prepared = prepare_data(config, progress=progress)
     ds, pixels, config = prepared.ds, prepared.pixels, prepared.config
+    if steps_given:
+        _check_steps_left(config)
     log.info("data: %s", ds.summary())
     if given_size and (message := size_orientation_warning(given_size, ds)):
         log.warning("%s", message)
@@ -217,6 +220,22 @@ def _run_lock(config: TrainConfig) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def _check_steps_left(config: TrainConfig) -> None:
+    """`--resume --steps N` with N within the epochs already trained retrained nothing, redid
+    the quantisation-aware model and recorded a budget its history contradicts: refused, as
+    `--epochs` at or below the epochs done is."""
+    done = json.loads((config.out / "resume" / "state.json").read_text())["epoch"]
+    assert config.epochs is not None and config.steps_per_epoch is not None
+    if config.epochs > done or _qat_unfinished(config):
+        return
+    trained = done * config.steps_per_epoch
+    raise EdgesegError(
+        f"{config.out}: already trained {done} epoch{'s' if done != 1 else ''} of "
+        f"{config.steps_per_epoch} steps ({trained} steps); pass --steps above {trained} to "
+        "continue"
+    )
 
 
 def _qat_unfinished(config: TrainConfig) -> bool:

@@ -731,3 +731,78 @@ def test_without_the_training_stack_python_calls_say_how_to_install_it(tmp_path:
     assert "pip install 'edgeseg[train]'" in lines[1] and "-e '.[train]'" in lines[1]
     assert lines[2].startswith("MissingStackError edgeseg.convert() needs")
     assert lines[3].startswith("MissingStackError edgeseg.evaluate() of a .keras model needs")
+
+
+@pytest.mark.parametrize(
+    ("saved", "given", "message"),
+    [
+        (
+            {"encoder": "mobilenetv2", "alpha": 0.5},
+            {"alpha": 1.0, "upsample": "resize"},
+            r"built \(encoder mobilenetv2, alpha 0.5, upsample transpose\); --alpha 1.0 "
+            r"--upsample resize would change it: resume without them",
+        ),
+        ({}, {"encoder": "mobilenetv2"}, r"encoder unet, depth 4, .*--encoder mobilenetv2"),
+        ({}, {"depth": 3, "filters": 16}, r"; --depth 3 would change it: resume without it"),
+        ({"encoder": "mobilenetv2"}, {"weights": "w.h5"}, r"--weights w.h5 would change it"),
+    ],
+)
+def test_resume_refuses_options_that_would_change_the_network(
+    tmp_path: Path, saved: dict[str, object], given: dict[str, object], message: str
+) -> None:
+    """`--resume --alpha 1.0 --upsample resize` kept training the alpha-0.5 transposed network
+    but recorded alpha 1.0 / resize in config.json, `info` and the .tflite metadata; a
+    resume with `--encoder unet --depth 3` labelled a MobileNetV2 model a 3-level U-Net."""
+    import json
+
+    from edgeseg.core.errors import EdgesegError
+    from edgeseg.train.config import TrainConfig, build_config
+
+    run = tmp_path / "run"
+    run.mkdir()
+    record = TrainConfig(data=tmp_path, out=run, **saved).to_dict()  # type: ignore[arg-type]
+    (run / "config.json").write_text(json.dumps({"train": record}))
+    with pytest.raises(EdgesegError, match=message):
+        build_config(None, run, given, resume=True)
+    unchanged = {k: v for k, v in {**record, "lr": 5e-4}.items() if k in ("encoder", "lr")}
+    assert build_config(None, run, unchanged, resume=True).lr == 5e-4  # the rest may change
+
+
+def test_resume_with_a_step_budget_already_trained_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--resume --steps 40` on a run of 7 epochs of 13 steps trained nothing, redid the
+    quantisation-aware model and recorded 52 steps in 4 epochs beside a 7-epoch history."""
+    import json
+    import sys
+    import types
+
+    from edgeseg.core.errors import EdgesegError
+    from edgeseg.core.spec import ModelSpec
+    from edgeseg.train.config import TrainConfig
+    from edgeseg.train.fit import train
+
+    data = _striped_pairs(tmp_path / "data")
+    run = tmp_path / "run"
+    (run / "resume").mkdir(parents=True)
+    (run / "resume" / "last.keras").write_bytes(b"untouched")
+    (run / "resume" / "state.json").write_text('{"epoch": 7, "best_miou": 0.5}')
+    spec = ModelSpec(16, 16, ("a", "b"))
+    spec.save(run / "config.json")
+    saved = json.loads((run / "config.json").read_text())
+    saved["qat"] = {"done": True}  # its quantisation-aware step finished
+    (run / "config.json").write_text(json.dumps(saved))
+    fake = types.ModuleType("edgeseg.train.loop")
+    fake.run_fit = lambda *a: "trained"  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "edgeseg.train.loop", fake)
+
+    def resume(steps: int) -> object:
+        shape = {"size": (16, 16), "depth": 1, "steps_per_epoch": 13}
+        return train(TrainConfig(data=data, out=run, steps=steps, resume=True, **shape))  # type: ignore[arg-type]
+
+    with pytest.raises(EdgesegError, match=r"already trained 7 epochs of 13 steps \(91 steps\); "
+                       r"pass --steps above 91"):  # fmt: skip
+        resume(40)
+    with pytest.raises(EdgesegError, match=r"pass --steps above 91"):
+        resume(91)
+    assert resume(92) == "trained"

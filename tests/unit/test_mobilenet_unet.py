@@ -82,6 +82,16 @@ def test_bad_encoder_options_fail_early(kwargs: dict[str, object], match: str) -
         TrainConfig(data=Path("d"), out=Path("o"), **base)  # type: ignore[arg-type]
 
 
+def test_weights_that_are_a_folder_or_a_keras_model_are_named_as_such(tmp_path: Path) -> None:
+    """An earlier run's model_float.keras as --weights printed Keras' "A total of 104 objects
+    could not be loaded ... <BatchNormalizat" cut mid-word; a folder was "not found"."""
+    model = tmp_path / "model_float.keras"
+    model.write_bytes(b"PK")
+    for weights, match in ((tmp_path, "is a folder"), (model, "not a weights file")):
+        with pytest.raises(EdgesegError, match=f"{match} \\(--weights takes 'imagenet' or"):
+            TrainConfig(data=tmp_path, out=tmp_path / "o", encoder="mobilenetv2", weights=weights)
+
+
 def test_weights_need_the_mobilenet_encoder() -> None:
     with pytest.raises(EdgesegError, match="--weights needs --encoder mobilenetv2"):
         TrainConfig(data=Path("d"), out=Path("o"), weights="imagenet")
