@@ -25,7 +25,8 @@ from edgeseg.core.errors import (
     first_line,
 )
 from edgeseg.core.spec import ModelSpec
-from edgeseg.train import CONFIG_NAME
+from edgeseg.train import CONFIG_NAME, FLOAT_MODEL
+from edgeseg.train.qat_record import float_network_spec
 
 
 def _arch_value(key: str, value: object) -> str:
@@ -51,7 +52,6 @@ def _cost(model: Path, spec: ModelSpec | None) -> str:
 
 def _spec_rows(table: Table, spec: ModelSpec) -> None:
     """The rows a .tflite's metadata and a .keras model's config.json share."""
-    from edgeseg.train import FLOAT_MODEL
 
     table.add_row("classes", escape(", ".join(spec.class_names)))
     if spec.ignored_classes:
@@ -103,6 +103,8 @@ def _keras_info(model: Path) -> None:
                 ".keras model; convert it (edgeseg convert) and run info on the .tflite"
             )
         spec = ModelSpec.load(config)
+    if model.name == FLOAT_MODEL:  # config.json describes model.keras, the quantisation-aware one
+        spec = float_network_spec(spec)
     table = Table(title=str(model), show_header=False)
     table.add_column(style="bold")
     table.add_column()

@@ -12,6 +12,7 @@ from edgeseg.core.errors import ModelError, check_model_file
 from edgeseg.core.spec import ModelSpec
 from edgeseg.train import CONFIG_NAME
 from edgeseg.train import qat_layers as _qat_layers  # noqa: F401  (registers the QAT layers)
+from edgeseg.train.qat_record import float_network_spec
 
 log = logging.getLogger(__name__)
 
@@ -88,15 +89,9 @@ def load_keras_model(path: str | Path) -> tuple[keras.Model, ModelSpec]:
 
 def _float_network_spec(model: keras.Model, spec: ModelSpec) -> ModelSpec:
     """A quantisation-aware run's config.json describes model.keras; loaded beside it, the float
-    network (model_float.keras) gets its own validation score and no QAT record, so a conversion
-    of it reports and embeds the float model's mIoU, not the quantisation-aware one's."""
+    network (model_float.keras) gets its own validation score and normalisation and no QAT
+    record, so a conversion of it reports and embeds the float model's, not the
+    quantisation-aware one's."""
     from edgeseg.train.qat import is_quantized
 
-    qat = spec.extra.get("qat")
-    if not isinstance(qat, dict) or is_quantized(model):
-        return spec
-    float_miou = (qat.get("float_val") or {}).get("miou")
-    extra = {k: v for k, v in spec.extra.items() if k != "qat"}
-    if float_miou is None:
-        return spec.with_updates(extra=extra)
-    return spec.with_updates(extra=extra, float_miou=float(float_miou))
+    return spec if is_quantized(model) else float_network_spec(spec)

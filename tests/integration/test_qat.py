@@ -279,6 +279,12 @@ def test_train_qat_steps_then_convert_without_calibration_and_check(
     float_spec_out = read_spec((tmp_path / "f.tflite").read_bytes())
     assert float_spec_out is not None and "qat" not in float_spec_out.extra
     assert float_spec_out.float_miou == pytest.approx(saved["qat"]["float_val"]["miou"])
+    # ... nor its normalisation: the float network computes x / 127.5 - 1 (info said x / 128)
+    assert float_spec_out.norm_scale == pytest.approx(1 / 127.5)
+    float_info = runner.invoke(app, ["info", str(out / "model_float.keras")])
+    assert float_info.exit_code == 0, float_info.output
+    assert "x * 0.00784314 - 1 (inside the model)" in float_info.output
+    assert "(quantisation-aware model)" not in float_info.output  # its score is its own
 
     # other formats come from the float network beside it, named after the model asked for
     # (the README's `convert model.keras --quant float32` failed "int8 only")
