@@ -30,7 +30,7 @@ from edgeseg.convert.validate import report_path_for, validate, write_report
 from edgeseg.core.errors import ConversionError
 from edgeseg.core.fileio import scratch_dir
 from edgeseg.core.metrics import points
-from edgeseg.core.model_metadata import embed_metadata, read_metadata
+from edgeseg.core.model_metadata import embed_metadata, read_metadata, read_spec
 from edgeseg.core.spec import ModelSpec
 from edgeseg.runtime.bench import invoke_latency_ms
 from edgeseg.runtime.inspect import FLOAT_TYPES, inspect_tflite
@@ -90,6 +90,9 @@ class RepairResult:
     diagnosis: DiagnoseResult | None = None
     notes: tuple[str, ...] = ()
     report_path: Path | None = None
+    # what a plain conversion warns about: the calibration frames (unreadable, few, gray) and
+    # the model written (its report's warnings)
+    warnings: tuple[str, ...] = ()
 
     @property
     def size_cost_pct(self) -> float:
@@ -327,7 +330,7 @@ def repair(
             "it); convert again once that run has finished"
         )
     facts = {"max_drop": max_drop, "within_max_drop": passed, "accuracy_data": str(data_dir)}
-    report_path = _write_model(best, spec, options, rep, target, {**source, **facts})
+    report_path, written = _write_model(best, spec, options, rep, target, {**source, **facts})
     return RepairResult(
         target,
         passed,
@@ -339,6 +342,8 @@ def repair(
         diag,
         tuple(dict.fromkeys(search.notes)),
         report_path,
+        # float layers kept are "ops not in int8" by request: the table above says which
+        tuple(dict.fromkeys([*rep.stats.warnings, *([] if best.float_layers else written)])),
     )
 
 
@@ -349,15 +354,16 @@ def _write_model(
     rep: CalibrationSet,
     target: Path,
     facts: dict[str, Any],
-) -> Path:
-    """Write the chosen model with its accuracy facts, validate it and write its report."""
+) -> tuple[Path, list[str]]:
+    """Write the chosen model with its accuracy facts, validate it and write its report:
+    (the report's path, its warnings)."""
     atomic_write_bytes(target, _with_accuracy_metadata(best, spec, facts))
     report, _ = validate(
         target,
         replace(options, float_layers=tuple(e.node for e in best.float_layers)),
         calibration=rep.stats,
     )
-    return write_report(report, report_path_for(target))
+    return write_report(report, report_path_for(target)), list(report.warnings)
 
 
 def _with_accuracy_metadata(a: Attempt, spec: ModelSpec, facts: dict[str, Any]) -> bytes:
@@ -374,4 +380,6 @@ def _with_accuracy_metadata(a: Attempt, spec: ModelSpec, facts: dict[str, Any]) 
             **facts,
         }
     )
-    return embed_metadata(a.data, spec, extra=extra)
+    # the spec the candidate was exported with: what the model computes ("logits" once its
+    # softmax head was left out), where the loaded model's spec said "softmax"
+    return embed_metadata(a.data, read_spec(a.data) or spec, extra=extra)

@@ -119,6 +119,8 @@ def run(
             report_dir=out.parent,
             log=lambda msg: console.print(f"  {msg}", highlight=False),
         )
+    for message in result.warnings:  # as a plain conversion says them
+        warn(message)
     if diagnose and result.diagnosis is None:
         _diagnose_only(model, calib, out.parent, options)
     elif result.diagnosis is not None:

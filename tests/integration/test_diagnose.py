@@ -21,6 +21,7 @@ from edgeseg.cli.main import app
 from edgeseg.core.fileio import file_sha256
 from edgeseg.core.model_metadata import read_metadata
 from edgeseg.core.spec import ModelSpec
+from edgeseg.runtime.inspect import inspect_tflite
 
 SIZE = 32
 runner = CliRunner()
@@ -211,11 +212,16 @@ def test_max_drop_unreachable_exits_1_with_best_effort(
     )
     assert res.exit_code == 1, res.output
     assert "cannot meet --max-drop 1" in res.output
+    # the calibration's warnings, as a plain conversion prints them (--max-drop said none)
+    assert "only 12 calibration image(s) from" in " ".join(res.output.split())
     assert not out.exists()
     best = tmp_path / "m.best_effort.tflite"
     assert best.is_file() and (tmp_path / "m.best_effort.report.json").is_file()
     meta = read_metadata(best)
     assert meta is not None and meta["within_max_drop"] is False and meta["miou_drop"] > 1.0
+    # its softmax head left out, as a plain conversion leaves it: the metadata said "softmax"
+    assert meta["spec"]["output_kind"] == "logits"
+    assert "SOFTMAX" not in inspect_tflite(best.read_bytes()).op_histogram
     assert (tmp_path / "diagnose.csv").is_file()
 
 
