@@ -331,6 +331,9 @@ def repair(
         )
     facts = {"max_drop": max_drop, "within_max_drop": passed, "accuracy_data": str(data_dir)}
     report_path, written = _write_model(best, spec, options, rep, target, {**source, **facts})
+    # the other outcome of an earlier run goes: a failed run left the last passing model at
+    # OUT (the README says nothing is there), a passing one an old OUT.best_effort beside it
+    _remove_stale(best_effort_path(out) if passed else out, search.notes)
     return RepairResult(
         target,
         passed,
@@ -345,6 +348,15 @@ def repair(
         # float layers kept are "ops not in int8" by request: the table above says which
         tuple(dict.fromkeys([*rep.stats.warnings, *([] if best.float_layers else written)])),
     )
+
+
+def _remove_stale(model: Path, notes: list[str]) -> None:
+    """Remove MODEL and its report, left by an earlier conversion to the same --out."""
+    for path in (model, report_path_for(model)):
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            notes.append(f"{path}: left from an earlier conversion and cannot be removed ({exc})")
 
 
 def _write_model(

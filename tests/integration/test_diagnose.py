@@ -155,6 +155,9 @@ def test_max_drop_keeps_layers_in_float_until_met(spiky: tuple[Path, Path], tmp_
 
     model_path, data = spiky
     out = tmp_path / "m.tflite"
+    earlier = tmp_path / "m.best_effort.tflite"  # an earlier run's, which failed
+    earlier.write_bytes(b"earlier")
+    (tmp_path / "m.best_effort.report.json").write_text("{}")
     result = repair(
         model_path,
         data,
@@ -168,7 +171,7 @@ def test_max_drop_keeps_layers_in_float_until_met(spiky: tuple[Path, Path], tmp_
     assert result.baseline.drop > 20  # full int8 really fails here...
     assert result.passed and result.chosen.drop <= 1.0  # ...and float fallback repairs it
     assert result.path == out and out.is_file()
-    assert not (tmp_path / "m.best_effort.tflite").exists()
+    assert not earlier.exists() and not (tmp_path / "m.best_effort.report.json").exists()
     assert {"logits", "probs (output)"} <= set(result.chosen.labels)
     assert len(result.attempts) >= 2 and result.chosen.latency_ms > 0
     meta = read_metadata(out)
@@ -191,6 +194,8 @@ def test_max_drop_unreachable_exits_1_with_best_effort(
 ) -> None:
     model_path, data = spiky
     out = tmp_path / "m.tflite"
+    out.write_bytes(b"an earlier run's, which passed a looser --max-drop")
+    (tmp_path / "m.report.json").write_text("{}")
     res = runner.invoke(
         app,
         [
@@ -214,7 +219,7 @@ def test_max_drop_unreachable_exits_1_with_best_effort(
     assert "cannot meet --max-drop 1" in res.output
     # the calibration's warnings, as a plain conversion prints them (--max-drop said none)
     assert "only 12 calibration image(s) from" in " ".join(res.output.split())
-    assert not out.exists()
+    assert not out.exists() and not (tmp_path / "m.report.json").exists()  # "nothing at OUT"
     best = tmp_path / "m.best_effort.tflite"
     assert best.is_file() and (tmp_path / "m.best_effort.report.json").is_file()
     meta = read_metadata(best)
