@@ -39,6 +39,9 @@ class CheckResult:
     worst: tuple[Disagreement, ...] = ()
     notes: tuple[str, ...] = ()
     outputs: dict[str, Path] = field(default_factory=dict)
+    # what the converted model is, as its metadata records it (int8, float16, dynamic, float32,
+    # int16x8): the name the report gives it (the JSON keys stay "int8_*" for CI scripts)
+    quant: str = "int8"
 
     def __repr__(self) -> str:
         """The verdict and the numbers behind it, not two whole evaluations."""
@@ -74,7 +77,7 @@ class CheckResult:
         if not self.miou_drop <= self.max_drop:  # NaN fails too
             out.append(
                 f"mIoU drop {_drop_text(self.miou_drop)} points > --max-drop {self.max_drop:g} "
-                f"(float {100 * self.float_miou:.2f} -> int8 {100 * self.int8.miou:.2f})"
+                f"(float {100 * self.float_miou:.2f} -> {self.quant} {100 * self.int8.miou:.2f})"
             )
         if self.max_class_drop is not None:
             for name, drop in self.class_drops.items():
@@ -161,17 +164,17 @@ def _plain(text: str) -> str:
 
 def check_markdown(res: CheckResult) -> str:
     """A self-contained Markdown report: verdict, score table, limits, worst images, notes."""
-    q = res.int8
+    q, k = res.int8, res.quant
     f = res.float_eval
     verdict = "✅ PASS" if res.passed else "❌ FAIL"
     source = f"float {_code(f.model.name)}" if f is not None else "the float mIoU in its metadata"
     lines = [
         f"## edgeseg accuracy check: {verdict}",
         "",
-        f"int8 {_code(q.model.name)} vs {source}, on {q.images} images from {_code(q.data)}.",
-        "Scores in percent; drop = float - int8 in points (positive = int8 worse).",
+        f"{k} {_code(q.model.name)} vs {source}, on {q.images} images from {_code(q.data)}.",
+        f"Scores in percent; drop = float - {k} in points (positive = {k} worse).",
         "",
-        "| metric | float | int8 | drop |",
+        f"| metric | float | {k} | drop |",
         "|---|---:|---:|---:|",
         f"| **mIoU** | {_pct(res.float_miou)} | {_pct(q.miou)} | **{_pts(res.miou_drop)}** |",
     ]
@@ -198,8 +201,8 @@ def check_markdown(res: CheckResult) -> str:
         lines += ["", "**Failed:**", *[f"- {_plain(msg)}" for msg in res.failures]]
     lines.append("")
     if res.agreement is not None:
-        lines.append(f"Pixel agreement float vs int8: **{100 * res.agreement:.2f}%**.")
-    lat = f"int8 {q.mean_latency_ms:.1f} ms"
+        lines.append(f"Pixel agreement float vs {k}: **{100 * res.agreement:.2f}%**.")
+    lat = f"{k} {q.mean_latency_ms:.1f} ms"
     if f is not None:
         lat = f"float {f.mean_latency_ms:.1f} ms, " + lat
     lines.append(f"Mean latency per image on the checking machine: {lat}.")

@@ -159,6 +159,13 @@ def _integer_input(pred: Predictor) -> bool:
     )
 
 
+def _quant_of(model: Path) -> str:
+    """What the converted model is by its metadata ("int8" without a record): the report names
+    a float16 model float16, not int8."""
+    quant = (read_metadata(model) or {}).get("quant")
+    return quant if isinstance(quant, str) and quant else "int8"
+
+
 def _check_not_stale(float_path: Path, int8_path: Path) -> None:
     """An int8 model converted from an earlier file of the same name (a run retrained with
     --overwrite or --resume, not converted again) would report a false regression: refused."""
@@ -350,6 +357,7 @@ def compare(
         agreement=tally.agreement,
         worst=tally.worst(),
         notes=tuple(notes),
+        quant=_quant_of(int8_path),
     )
     if out_dir is not None:
         res = write_check_reports(res, Path(out_dir))
@@ -379,7 +387,7 @@ def write_check_reports(res: CheckResult, out_dir: Path) -> CheckResult:
     res = replace(res, outputs=outputs)
     clear_reports(out_dir)  # again: a caller may write reports without compare()
     if res.worst:
-        grid = disagreement_grid(res.worst, res.int8.spec, res.float_eval, res.int8)
+        grid = disagreement_grid(res.worst, res.int8.spec, res.float_eval, res.int8, res.quant)
         write_image(outputs["disagreement"], grid, label="--out-dir", mkdir=True)
     write_text(outputs["markdown"], res.to_markdown(), label="--out-dir", mkdir=True)
     write_json(outputs["json"], res.to_dict(), label="--out-dir", mkdir=True)

@@ -94,12 +94,13 @@ def disagreement_grid(
     spec: ModelSpec,
     float_eval: EvalResult | None,
     int8_eval: EvalResult,
+    quant: str = "int8",
 ) -> np.ndarray:
     """One row per image, four labelled columns, the class legend underneath (BGR)."""
     titles = (
         "input",
         f"float: {float_eval.model.name}" if float_eval is not None else "float",
-        f"int8: {int8_eval.model.name}",
+        f"{quant}: {int8_eval.model.name}",
         "differing pixels",
     )
     width = CELL * len(titles)

@@ -571,3 +571,20 @@ def test_python_evaluate_and_check_take_a_loaded_segmenter_and_check_arguments_f
         edgeseg.convert(None)  # type: ignore[arg-type]
     with pytest.raises(EdgesegError, match=r"^data int: expected a dataset folder"):
         edgeseg.train(123, out=tmp_path / "run")  # type: ignore[arg-type]
+
+
+def test_check_names_a_float32_model_float32(
+    bad: dict[str, Path], models: Models, membrane_data: Path, tmp_path: Path
+) -> None:
+    """Every converted model was called int8 in the report (column, drop, agreement)."""
+    r = cli(
+        "check", models.keras, bad["float32"], "--data", membrane_data / "val",
+        "--out-dir", tmp_path,
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output + r.stderr
+    md = (tmp_path / "check.md").read_text()
+    assert "float32 `model_float32.tflite` vs float `model.keras`" in md
+    assert "| metric | float | float32 | drop |" in md and "int8" not in md
+    assert json.loads((tmp_path / "check.json").read_text())["int8_model"].endswith(
+        "model_float32.tflite"
+    )

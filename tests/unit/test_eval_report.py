@@ -295,3 +295,18 @@ def test_class_names_stay_inside_their_table_cell_in_the_job_summary() -> None:
     md = _check(max_drop=1.0).to_markdown()
     rows = [line for line in md.splitlines() if line.startswith("| IoU")]
     assert rows and all(line.count("|") - line.count("\\|") == 5 for line in rows)
+
+
+def test_the_report_names_the_converted_model_by_its_kind() -> None:
+    """`check model.keras model_float16.tflite` said 'int8 model_float16.tflite vs float ...',
+    headed its column int8 and its failure 'float 80.00 -> int8 ...'."""
+    from dataclasses import replace
+
+    res = replace(_check(max_drop=1.0), quant="float16")
+    text = res.to_markdown()
+    assert "float16 `m_int8.tflite` vs float `m.keras`" in text
+    assert "| metric | float | float16 | drop |" in text
+    assert "positive = float16 worse" in text and "float vs float16" in text
+    assert "-> float16 " in res.failures[0] and "int8" not in res.failures[0]
+    assert "int8" not in text.replace("m_int8", "")
+    assert res.to_dict()["int8_miou"] == res.int8.miou  # the JSON keys CI reads stay
