@@ -91,6 +91,7 @@ def edgetpu_precheck(info: ModelInfo) -> list[PrecheckIssue]:
     def add(op: str, reason: str, hint: str = "") -> None:
         by_reason[(op, reason, hint)] = by_reason.get((op, reason, hint), 0) + 1
 
+    float_ops: dict[str, int] = {}  # one line for all of them: a float16 model has a dozen kinds
     # activations = graph inputs + anything an op writes (weights are constants, not checked)
     activations = {t.index for t in info.inputs} | {i for op in info.ops for i in op.outputs}
     for op in info.ops:
@@ -104,10 +105,13 @@ def edgetpu_precheck(info: ModelInfo) -> list[PrecheckIssue]:
                 op.name,
                 "not in the Edge TPU op set: runs on the CPU, and so does every op after it",
             )
-        if any(t.dtype in FLOAT_TYPES for t in tensors if t.index in op.outputs):
+        written = [t for t in tensors if t.index in op.outputs]
+        if any(t.dtype in FLOAT_TYPES for t in written):
+            float_ops[op.name] = float_ops.get(op.name, 0) + 1
+        if any(t.dtype == "int16" for t in written):
             add(
                 op.name,
-                "float activations: the Edge TPU runs only full-integer int8 models",
+                "16-bit activations (int16x8): the Edge TPU runs only 8-bit integer models",
                 "convert with --quant int8",
             )
         if any(-1 in t.shape_signature for t in tensors):
@@ -127,6 +131,16 @@ def edgetpu_precheck(info: ModelInfo) -> list[PrecheckIssue]:
                 "leave on the CPU",
                 "retrain with --upsample resize",
             )
+    if float_ops:
+        edges_only = set(float_ops) <= {"QUANTIZE", "DEQUANTIZE"}  # an int8 model, float I/O
+        issues.append(
+            PrecheckIssue(
+                ", ".join(sorted(float_ops)),
+                sum(float_ops.values()),
+                "float activations: the Edge TPU runs only full-integer int8 models",
+                "convert with --io uint8 or int8" if edges_only else "convert with --quant int8",
+            )
+        )
     for (name, reason, hint), count in by_reason.items():
         issues.append(PrecheckIssue(name, count, reason, hint))
     return issues

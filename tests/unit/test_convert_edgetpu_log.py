@@ -112,3 +112,33 @@ def test_precheck_flags_unsupported_dynamic_float_and_strided_transpose() -> Non
     assert ("DEQUANTIZE", "dynamic tensor shape") in issues
     assert ("GATHER", "tensor with more than 3 non-1 dimensions") in issues
     assert not any(op == "TRANSPOSE_CONV" and "non-1" in reason for op, reason in issues)
+
+
+def test_precheck_flags_16_bit_activations_and_says_float_once() -> None:
+    """An int16x8 model passed the pre-check ('no known blockers') and the next line said 'not
+    for the Edge TPU'; a float16 model printed the float-activations line once per op kind; an
+    int8 model with float32 ends was told to convert with --quant int8, which it was."""
+    tensors = {
+        0: _t(0, (1, 8, 8, 4), "float32"),
+        1: _t(1, (1, 8, 8, 4), "int16"),
+        2: _t(2, (1, 8, 8, 4), "int16"),
+        3: _t(3, (1, 8, 8, 4), "float32"),
+    }
+    int16 = [OpInfo("QUANTIZE", (0,), (1,)), OpInfo("CONV_2D", (1,), (2,))]
+    ops = [*int16, OpInfo("DEQUANTIZE", (2,), (3,))]
+    info = ModelInfo("m", 1, [tensors[0]], [tensors[3]], tensors, ops, None, "ai_edge_litert")
+    issues = edgetpu_precheck(info)
+    sixteen = [i for i in issues if i.reason.startswith("16-bit activations")]
+    assert {i.op for i in sixteen} == {"QUANTIZE", "CONV_2D"}
+    (floats,) = [i for i in issues if i.reason.startswith("float activations")]
+    assert floats.op == "DEQUANTIZE" and floats.hint == "convert with --io uint8 or int8"
+
+    tensors = {i: _t(i, (1, 8, 8, 4), "float32") for i in range(4)}
+    ops = [OpInfo("CONV_2D", (0,), (1,)), OpInfo("ADD", (1,), (2,)), OpInfo("CONV_2D", (2,), (3,))]
+    info = ModelInfo("m", 1, [tensors[0]], [tensors[3]], tensors, ops, None, "ai_edge_litert")
+    (floats,) = [i for i in edgetpu_precheck(info) if i.reason.startswith("float activations")]
+    assert (floats.op, floats.count, floats.hint) == (
+        "ADD, CONV_2D",
+        3,
+        "convert with --quant int8",
+    )
