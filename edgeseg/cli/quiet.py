@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -39,11 +40,33 @@ def set_native_env(verbose: bool) -> None:
 
 
 @contextmanager
+def absl_to_native_log() -> Iterator[None]:
+    """absl's Python records (TensorFlow's converter warns through them: "WARNING:absl:For model
+    inputs containing unsupported operations ...") go where the native lines go, file
+    descriptor 2: captured with them, replayed after a failure, live with --verbose. They were
+    printed on every int16x8 conversion through the root handler absl installs itself."""
+    absl = logging.getLogger("absl")
+    stream = open(2, "w", closefd=False, buffering=1, encoding="utf-8", errors="replace")
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s:%(name)s:%(message)s"))
+    propagate = absl.propagate
+    absl.addHandler(handler)
+    absl.propagate = False
+    try:
+        yield
+    finally:
+        absl.removeHandler(handler)
+        absl.propagate = propagate
+        stream.close()
+
+
+@contextmanager
 def native_logs(verbose: bool) -> Iterator[None]:
     """Around a command body: native stderr captured, replayed after a failure; live if verbose."""
     set_native_env(verbose)
     if verbose:
-        yield
+        with absl_to_native_log():
+            yield
         return
     from edgeseg.cli.common import err_console, errors_last
 
@@ -51,7 +74,7 @@ def native_logs(verbose: bool) -> Iterator[None]:
     log = None
     with errors_last() as error_lines:  # the error line after the log that may explain it
         try:
-            with quiet_native(show_on_error=False) as log:
+            with quiet_native(show_on_error=False) as log, absl_to_native_log():
                 yield
         except typer.Exit as exc:
             failed = exc.exit_code not in _QUIET_EXITS

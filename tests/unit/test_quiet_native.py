@@ -3,9 +3,12 @@ replayed when the block fails (run in subprocesses: pytest owns this process's s
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import textwrap
+
+import pytest
 
 from edgeseg.cli.quiet import worth_showing
 
@@ -138,3 +141,25 @@ def test_sigterm_while_the_cli_loads_is_one_line_and_exit_143() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 143 and proc.stderr == "terminated\n", proc.stderr
+
+
+def test_absl_python_records_are_native_log_lines(capfd: pytest.CaptureFixture[str]) -> None:
+    """TensorFlow's converter warns through absl's Python logger ("WARNING:absl:For model
+    inputs containing unsupported operations ..." on every int16x8 conversion), which printed
+    through the root handler absl installs itself: now hidden like the native lines, replayed
+    after a failure, live with --verbose."""
+    from absl import logging as absl_logging
+
+    from edgeseg.cli.quiet import native_logs
+
+    with native_logs(False):
+        absl_logging.warning("converter chatter")
+    assert "converter chatter" not in capfd.readouterr().err
+    with pytest.raises(RuntimeError), native_logs(False):
+        absl_logging.warning("converter chatter before a failure")
+        raise RuntimeError("failed")
+    assert "WARNING:absl:converter chatter before a failure" in capfd.readouterr().err
+    with native_logs(True):
+        absl_logging.warning("converter chatter, verbose")
+    assert "WARNING:absl:converter chatter, verbose" in capfd.readouterr().err
+    assert not logging.getLogger("absl").handlers  # put back as it was
