@@ -8,9 +8,12 @@ traceback from inside an import or a process killed with no word.
 
 from __future__ import annotations
 
+import errno
+import os
 import signal
 import sys
 from types import FrameType
+from typing import Any, TextIO
 
 
 class _TerminatedWhileLoading(KeyboardInterrupt):
@@ -21,8 +24,54 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise _TerminatedWhileLoading
 
 
+class _ReaderGone:
+    """stdout / stderr that outlive their reader: `edgeseg train DATA | head -5` exited 1 with
+    no word when head closed the pipe (Click's answer to EPIPE), which for `check` is the
+    accuracy-regression code CI acts on, and a training stopped at the next line it printed.
+    Once the reader is gone, what is written is dropped (the stream's descriptor then points
+    at /dev/null, so no flush fails at exit) and the command finishes with its own exit code."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def _gone(self) -> None:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):
+            pass
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._gone()
+            return len(text)
+        except OSError as exc:
+            if exc.errno != errno.EPIPE:
+                raise
+            self._gone()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._gone()
+        except OSError as exc:
+            if exc.errno != errno.EPIPE:
+                raise
+            self._gone()
+
+
 def main() -> None:
     """Load the CLI and run it; an interrupt while loading ends as one during a command."""
+    sys.stdout = _ReaderGone(sys.stdout)
+    sys.stderr = _ReaderGone(sys.stderr)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         from edgeseg.cli.main import app

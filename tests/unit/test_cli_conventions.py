@@ -405,3 +405,24 @@ def test_the_cli_starts_without_numpy_or_opencv() -> None:
     code = "import sys, edgeseg.cli.main; print(sorted({'cv2', 'numpy'} & set(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("closed", ["stdout", "stderr"])
+def test_a_reader_that_went_away_does_not_change_the_exit_code(closed: str) -> None:
+    """`edgeseg ... | head -1` exited 1 with no word once head closed the pipe (Click's answer
+    to EPIPE): for `check` the accuracy-regression code CI acts on, and a training stopped at
+    its next line. The command finishes with its own exit code, its output dropped."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line
+    other = subprocess.PIPE
+    streams = {"stdout": write_end, "stderr": other} if closed == "stdout" else {
+        "stdout": other, "stderr": write_end}  # fmt: skip
+    # `info` of a folder that is no dataset: its error goes to stderr, exit 2
+    for args, code in ((["--help"], 0), (["info", "/nonexistent-edgeseg-data"], 2)):
+        proc = subprocess.run(
+            [sys.executable, "-m", "edgeseg", *args], **streams, text=True, timeout=120
+        )
+        assert proc.returncode == code, (args, proc.stdout, proc.stderr)
+        left = proc.stderr if closed == "stdout" else proc.stdout
+        assert "Traceback" not in (left or "") and "BrokenPipe" not in (left or "")
+    os.close(write_end)
