@@ -107,7 +107,9 @@ def stop_exit(detail: str = "") -> typer.Exit:
 @contextmanager
 def interrupts_kept() -> Iterator[None]:
     """Around a command (main thread only): Ctrl-C raises KeyboardInterrupt as usual and is
-    remembered, so `raise_if_interrupted` brings it back if a finaliser swallowed it."""
+    remembered, so `raise_if_interrupted` brings it back if a finaliser swallowed it. However
+    it lands, the command ends 'interrupted' with 130 ('terminated', 143, for SIGTERM): it
+    exited 0 when swallowed near the end, or 130 without a word when raised while printing."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -127,6 +129,10 @@ def interrupts_kept() -> Iterator[None]:
     previous_term = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         yield
+        if _interrupted.is_set():  # swallowed (a finaliser) after the last step that checks
+            raise stop_exit(" after the command had finished (what it wrote is complete)")
+    except KeyboardInterrupt:  # raised outside user_errors (printing the report, say)
+        raise stop_exit() from None
     finally:
         signal.signal(signal.SIGINT, previous)
         signal.signal(signal.SIGTERM, previous_term)

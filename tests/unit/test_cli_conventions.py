@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from edgeseg.cli.main import app
@@ -319,7 +320,7 @@ def test_a_ctrl_c_a_finaliser_swallowed_comes_back_at_the_next_progress_step() -
 
     from edgeseg.cli import common
 
-    with common.interrupts_kept():
+    with pytest.raises(typer.Exit) as stopped, common.interrupts_kept():
         try:
             os.kill(os.getpid(), signal.SIGINT)
             for _ in range(1000):  # the handler runs between bytecodes
@@ -328,7 +329,43 @@ def test_a_ctrl_c_a_finaliser_swallowed_comes_back_at_the_next_progress_step() -
             pass  # what a finaliser does with it
         with common.progress_bar("calibrate") as progress, pytest.raises(KeyboardInterrupt):
             progress(1, 10)
+    assert stopped.value.exit_code == 130
     common.raise_if_interrupted()  # forgotten once the command ends
+
+
+@pytest.mark.parametrize(("signum", "code", "said"), [("SIGINT", 130, "interrupted"),
+                                                      ("SIGTERM", 143, "terminated")])  # fmt: skip
+def test_a_stop_however_it_lands_ends_the_command_with_its_code_and_line(
+    signum: str, code: int, said: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Near the end of a convert, Ctrl-C swallowed by a finaliser after the last progress step
+    exited 0; SIGTERM raised while the report printed (outside user_errors) exited 130 with no
+    word. Both end as a stop does: the line, then 130 / 143."""
+    import io
+    import os
+    import signal
+
+    from rich.console import Console
+
+    from edgeseg.cli import common
+
+    said_lines = io.StringIO()
+    monkeypatch.setattr(common, "err_console", Console(file=said_lines, width=300))
+    with pytest.raises(typer.Exit) as swallowed, common.interrupts_kept():
+        try:
+            os.kill(os.getpid(), getattr(signal, signum))
+            for _ in range(1000):
+                pass
+        except KeyboardInterrupt:
+            pass  # a finaliser's, after the last step that checks
+    assert swallowed.value.exit_code == code
+    assert said_lines.getvalue().startswith(f"{said} after the command had finished")
+    with pytest.raises(typer.Exit) as raised, common.interrupts_kept():
+        os.kill(os.getpid(), getattr(signal, signum))
+        for _ in range(1000):
+            pass
+    assert raised.value.exit_code == code
+    assert said_lines.getvalue().splitlines()[-1] == said
 
 
 @pytest.mark.parametrize(
