@@ -9,7 +9,7 @@ import contextlib
 import tempfile
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from edgeseg import __version__
 from edgeseg.convert.calibration import CalibrationSet
 from edgeseg.convert.options import ConvertOptions, Quant
-from edgeseg.core.errors import ConversionError, first_line
-from edgeseg.core.fileio import check_parent, file_sha256, write_bytes
+from edgeseg.core.errors import ConversionError, WriteError, first_line
+from edgeseg.core.fileio import check_output, check_parent, file_sha256, write_bytes
 from edgeseg.core.model_metadata import embed_metadata
 from edgeseg.core.spec import ModelSpec
 from edgeseg.train import FLOAT_MODEL
@@ -264,16 +264,35 @@ def check_output_path(path: str | Path) -> None:
         )
 
 
-def check_model_out(out: Path) -> None:
+def check_model_out(out: Path, beside: Sequence[Path] = ()) -> None:
     """`convert --out`: a .tflite file name, as eval, run and info tell a model by its suffix
     (`--out model.keras` replaced the trained model with the converted one, without a word;
-    `--out noext` wrote a model eval then refused)."""
+    `--out noext` wrote a model eval then refused), that can be written (a device, a file
+    where its folder goes, a folder that takes no files: exit 4), with its report and the
+    files BESIDE it (a --max-drop run's) writable too, all before the conversion runs (a
+    folder named model_int8.report.json failed after it)."""
     check_output_path(out)
+    check_output(out, label="--out")
     if out.suffix.lower() != ".tflite":
         raise ConversionError(
             f"--out {out}: give a .tflite file name, such as {out.with_suffix('.tflite')} "
             "(eval, run and info tell a model by its suffix)"
         )
+    from edgeseg.convert.validate import report_path_for
+
+    check_beside(out, (report_path_for(out), *beside))
+
+
+def check_beside(out: Path, paths: Sequence[Path]) -> None:
+    """The files convert writes beside OUT (its report, a diagnosis): none may be a folder, a
+    device or a pipe (WriteError, exit 4, before the conversion runs)."""
+    for path in paths:
+        if path.is_dir() or (path.exists() and not path.is_file()):
+            what = "a folder" if path.is_dir() else "not a regular file"
+            raise WriteError(
+                f"{path}: is {what}, and convert writes a file there beside --out {out}; "
+                "remove it or choose another --out"
+            )
 
 
 @dataclass(frozen=True)

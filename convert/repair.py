@@ -24,7 +24,7 @@ from edgeseg.convert.converter import (
     export,
     source_record,
 )
-from edgeseg.convert.diagnose import DiagnoseResult, LayerError, diagnose
+from edgeseg.convert.diagnose import CSV_NAME, PNG_NAME, DiagnoseResult, LayerError, diagnose
 from edgeseg.convert.options import ConvertOptions, Quant
 from edgeseg.convert.validate import report_path_for, validate, write_report
 from edgeseg.core.errors import ConversionError
@@ -286,7 +286,9 @@ def repair(
     options = options or ConvertOptions()
     _check_arguments(options, max_float_layers)
     out = Path(out)
-    check_model_out(out)
+    best_effort = best_effort_path(out)
+    diagnosis = () if report_dir is None else (Path(report_dir) / n for n in (CSV_NAME, PNG_NAME))
+    check_model_out(out, beside=(best_effort, report_path_for(best_effort), *diagnosis))
     # taken before loading (a training run may rewrite it meanwhile); loading says what is
     # wrong with a path that is no file
     source = source_record(model_path) if Path(model_path).is_file() else {}

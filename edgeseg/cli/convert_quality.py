@@ -96,9 +96,13 @@ def run(
 ) -> Path | None:
     """--diagnose alone: write the per-layer report, no model. With --max-drop: the repair loop;
     returns the model it wrote (None for --diagnose alone)."""
+    from edgeseg.convert.converter import check_beside
+    from edgeseg.convert.diagnose import CSV_NAME, PNG_NAME
     from edgeseg.convert.pipeline import default_out
 
     out = out or default_out(model, options.quant)
+    if max_drop is None:  # the repair checks its own outputs, these among them
+        check_beside(out, [out.parent / CSV_NAME, out.parent / PNG_NAME])
     print_coverage(calib, spec_beside(model), options)
     if max_drop is None:
         _diagnose_only(model, calib, out.parent, options)

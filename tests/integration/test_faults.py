@@ -660,6 +660,41 @@ def test_train_and_demo_out_that_is_or_sits_under_a_file_is_exit_4(
     ]
 
 
+def test_convert_refuses_an_unwritable_report_or_device_before_converting(
+    tiny: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder named model.report.json was found only after the whole conversion, and the
+    error offered 'rp/model.report.json/model_int8.tflite'; --out /dev/full was exit 2 ('give
+    a .tflite file name') where the README says exit 4."""
+    import edgeseg.convert.pipeline as pipeline
+
+    def never(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("converted before the outputs were checked")
+
+    monkeypatch.setattr(pipeline, "write_saved_model", never)
+    keras_model = tiny["model"].with_name("model.keras")
+    (tmp_path / "m.report.json").mkdir()
+    code, output = cli("convert", keras_model, "--quant", "float32", "--out", tmp_path / "m.tflite")
+    line = one_line_error(output)
+    assert code == 4 and f"{tmp_path / 'm.report.json'}: is a folder" in line, output
+    assert "beside --out" in line and "m.report.json/" not in line
+    if Path("/dev/full").exists():
+        code, output = cli("convert", keras_model, "--quant", "float32", "--out", "/dev/full")
+        assert code == 4 and "not a regular file" in one_line_error(output), output
+    (tmp_path / "diagnose.csv").mkdir()  # --diagnose alone ran the debugger first
+    code, output = cli(
+        "convert",
+        keras_model,
+        "--calib",
+        tiny["data"],
+        "--diagnose",
+        "--out",
+        tmp_path / "m.tflite",
+    )
+    assert code == 4 and "diagnose.csv: is a folder" in one_line_error(output), output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["diagnose.csv", "m.report.json"]
+
+
 @pytest.mark.slow
 def test_ctrl_c_while_convert_finishes_leaves_no_tflite_without_report(
     tiny: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
