@@ -61,7 +61,8 @@ def _spec_rows(table: Table, spec: ModelSpec) -> None:
     table.add_row("palette", " ".join("#" + "".join(f"{v:02X}" for v in c) for c in spec.palette))
     table.add_row(
         "input",
-        f"{spec.input_height}x{spec.input_width}x{spec.channels} {spec.color_order}, "
+        f"{spec.input_height}x{spec.input_width}x{spec.channels} "
+        f"{spec.color_order if spec.channels == 3 else 'gray'}, "
         f"resize {spec.resize}",
     )
     table.add_row(
@@ -277,6 +278,8 @@ def info(
         conv = {k: v for k, v in payload.items() if k in keys}
         if conv:
             table.add_row("conversion", escape(_conversion_text(conv)))
+        if (accuracy := _accuracy_text(payload)) is not None:
+            table.add_row("accuracy-aware", escape(accuracy))
     table.add_row("size", f"{details.size_bytes / 1024:.0f} KiB")
     table.add_row("cost", _cost(path, spec))
     table.add_row("interpreter", details.interpreter.split()[0])  # the package, as `run -v`
@@ -288,6 +291,24 @@ def info(
     for note in details.notes:
         table.add_row("note", note)
     console.print(table)
+
+
+def _accuracy_text(payload: dict[str, Any]) -> str | None:
+    """What `convert --max-drop` recorded: the layers kept in float, the measured drop against
+    the limit (a best-effort model that missed it looked like a plain int8 one)."""
+    if "max_drop" not in payload:
+        return None
+    names = payload.get("float_layer_names") or payload.get("float_layers") or []
+    kept = (
+        f"{len(names)} layer(s) kept in float ({', '.join(map(str, names))})"
+        if names
+        else ("full int8")
+    )
+    drop = payload.get("miou_drop")
+    measured = f"mIoU drop {drop:.2f} points" if isinstance(drop, int | float) else "drop unknown"
+    verdict = "met" if payload.get("within_max_drop") else "NOT met (best effort)"
+    where = f" on {payload['accuracy_data']}" if payload.get("accuracy_data") else ""
+    return f"{kept}; {measured}{where}, --max-drop {payload['max_drop']:g} {verdict}"
 
 
 def _conversion_text(conv: dict[str, Any]) -> str:

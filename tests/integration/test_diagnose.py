@@ -226,6 +226,11 @@ def test_max_drop_unreachable_exits_1_with_best_effort(
     assert meta is not None and meta["within_max_drop"] is False and meta["miou_drop"] > 1.0
     # its softmax head left out, as a plain conversion leaves it: the metadata said "softmax"
     assert meta["spec"]["output_kind"] == "logits"
+    shown = runner.invoke(app, ["info", str(best)])  # it looked like a plain int8 model
+    assert shown.exit_code == 0, shown.output
+    text = " ".join(shown.output.split())
+    assert "accuracy-aware │ full int8; mIoU drop" in text and "NOT met (best effort)" in text
+    assert "32x32x1 gray" in text  # not "rgb": one channel has no colour order
     assert "SOFTMAX" not in inspect_tflite(best.read_bytes()).op_histogram
     assert (tmp_path / "diagnose.csv").is_file()
 
