@@ -31,7 +31,10 @@ def find_calibration_images(folder: str | Path) -> list[Path]:
     if folder.is_file():
         raise ConversionError(f"--calib {folder}: is a file; --calib must be a folder of images")
     if not folder.is_dir():
-        raise ConversionError(f"{folder}: calibration folder not found (pass --calib DIR)")
+        raise ConversionError(
+            f"--calib {folder}: folder not found (give a folder of images like the frames the "
+            "model will see)"
+        )
     try:  # a dataset's splits, laid out in any way `edgeseg train` reads
         if (images := image_dir(folder)) is not None:  # its splits when it holds them
             split = split_dirs(images)

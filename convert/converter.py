@@ -271,6 +271,7 @@ def check_model_out(out: Path, beside: Sequence[Path] = ()) -> None:
     where its folder goes, a folder that takes no files: exit 4), with its report and the
     files BESIDE it (a --max-drop run's) writable too, all before the conversion runs (a
     folder named model_int8.report.json failed after it)."""
+    check_parent(out, label="--out")  # named as the option: --out notes.txt/m.tflite
     check_output_path(out)
     check_output(out, label="--out")
     if out.suffix.lower() != ".tflite":

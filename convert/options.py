@@ -11,6 +11,9 @@ from edgeseg.core.errors import ConversionError
 E = TypeVar("E", bound=StrEnum)
 
 
+DEFAULT_MAX_FLOAT_LAYERS = 8  # convert --max-drop: the most layers it keeps in float
+
+
 class Quant(StrEnum):
     """How weights and activations are stored in the `.tflite`."""
 

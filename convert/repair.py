@@ -25,7 +25,7 @@ from edgeseg.convert.converter import (
     source_record,
 )
 from edgeseg.convert.diagnose import CSV_NAME, PNG_NAME, DiagnoseResult, LayerError, diagnose
-from edgeseg.convert.options import ConvertOptions, Quant
+from edgeseg.convert.options import DEFAULT_MAX_FLOAT_LAYERS, ConvertOptions, Quant
 from edgeseg.convert.validate import report_path_for, validate, write_report
 from edgeseg.core.errors import ConversionError
 from edgeseg.core.fileio import scratch_dir
@@ -35,7 +35,6 @@ from edgeseg.core.spec import ModelSpec
 from edgeseg.runtime.bench import invoke_latency_ms
 from edgeseg.runtime.inspect import FLOAT_TYPES, inspect_tflite
 
-DEFAULT_MAX_FLOAT_LAYERS = 8
 # Ops that only move or pick values: keeping them in float cannot recover accuracy.
 NO_ARITHMETIC = frozenset({"MAX_POOL_2D", "CONCATENATION", "QUANTIZE", "DEQUANTIZE", "RESHAPE"})
 # TF 2.21's quantiser ignores denylisted node names on these (checked: it only honours the whole

@@ -17,7 +17,13 @@ from edgeseg.cli.common import (
     user_errors,
     warn,
 )
-from edgeseg.convert.options import IOType, Quant, check_edgetpu, check_io
+from edgeseg.convert.options import (
+    DEFAULT_MAX_FLOAT_LAYERS,
+    IOType,
+    Quant,
+    check_edgetpu,
+    check_io,
+)
 from edgeseg.convert.source import CalibChoice, choose_source, training_data
 from edgeseg.convert.source import default_calib as source_default_calib
 from edgeseg.core.errors import require_training_stack
@@ -109,9 +115,11 @@ def convert(
         typer.Option("--data", help="Labelled images for --max-drop (DATA or DATA/val)."),
     ] = None,
     max_float_layers: Annotated[
-        int,
-        typer.Option("--max-float-layers", min=0, help="With --max-drop: most layers in float."),
-    ] = 8,
+        int | None,
+        typer.Option(
+            "--max-float-layers", min=0, help="With --max-drop: most layers in float. [default: 8]"
+        ),
+    ] = None,
 ) -> None:
     """Convert a trained Keras model to full-integer int8 TFLite (or float16, dynamic, float32,
     int16x8).
@@ -139,6 +147,13 @@ def convert(
         options = ConvertOptions(
             quant=quant, io=io, calib_count=calib_count, seed=seed, keep_softmax=keep_softmax
         )
+        convert_quality.check_flags(
+            options,
+            diagnose=diagnose,
+            max_drop=max_drop,
+            data=data,
+            max_float_layers=max_float_layers,
+        )
         chosen = choose_source(
             model,
             options,
@@ -155,7 +170,6 @@ def convert(
         edgetpu = edgetpu or edgetpu_strict  # strict implies compiling, with the same checks
         if edgetpu:
             check_edgetpu(options.quant, "--edgetpu-strict" if edgetpu_strict else "--edgetpu")
-        convert_quality.check_flags(options, diagnose=diagnose, max_drop=max_drop, data=data)
         if diagnose or max_drop is not None:
             assert calib is not None
             written = convert_quality.run(
@@ -166,7 +180,9 @@ def convert(
                 diagnose=diagnose,
                 max_drop=max_drop,
                 data=data,
-                max_float_layers=max_float_layers,
+                max_float_layers=DEFAULT_MAX_FLOAT_LAYERS
+                if max_float_layers is None
+                else max_float_layers,
                 edgetpu=edgetpu,
                 edgetpu_strict=edgetpu_strict,
             )

@@ -23,9 +23,17 @@ if TYPE_CHECKING:
 
 
 def check_flags(
-    options: ConvertOptions, *, diagnose: bool, max_drop: float | None, data: Path | None
+    options: ConvertOptions,
+    *,
+    diagnose: bool,
+    max_drop: float | None,
+    data: Path | None,
+    max_float_layers: int | None = None,
 ) -> None:
-    """Reject option combinations that cannot work, before any slow step."""
+    """Reject option combinations that cannot work, before any slow step (or any line about
+    the calibration frames)."""
+    if max_float_layers is not None and max_drop is None:
+        raise fail("--max-float-layers is only used with --max-drop (and --data)")
     if max_drop is not None and data is None:
         raise fail(
             "--max-drop needs --data DIR (labelled images to measure the drop on, e.g. DATA/val)"

@@ -336,7 +336,8 @@ def test_bad_calibration_and_output_paths(
     empty = tmp_path / "empty"
     empty.mkdir()
     cases = {
-        "calibration folder not found": ["--calib", str(tmp_path / "nope")],
+        f"--calib {tmp_path / 'nope'}: folder not found": ["--calib", str(tmp_path / "nope")],
+        "--max-float-layers is only used with --max-drop": ["--max-float-layers", "3"],
         "no calibration images found": ["--calib", str(empty)],
         "--edgetpu needs --quant int8": ["--quant", "float16", "--edgetpu"],
         "--edgetpu-strict needs --quant int8": ["--quant", "float16", "--edgetpu-strict"],
@@ -362,6 +363,7 @@ def test_bad_calibration_and_output_paths(
         ["convert", model, "--calib", str(empty), "--out", str(tmp_path / "notes.txt/m.tflite")],
     )
     assert result.exit_code == 4, result.output
+    assert f"--out {tmp_path / 'notes.txt/m.tflite'}" in result.stderr
     assert "notes.txt is not a folder" in result.stderr
     broken = tmp_path / "broken"
     broken.mkdir()

@@ -90,7 +90,7 @@ def test_in_memory_frames_are_accepted() -> None:
 
 
 def test_calibration_folder_layouts(tmp_path: Path) -> None:
-    with pytest.raises(ConversionError, match="calibration folder not found"):
+    with pytest.raises(ConversionError, match="folder not found"):
         find_calibration_images(tmp_path / "missing")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConversionError, match="no calibration images"):
