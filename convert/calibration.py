@@ -110,6 +110,18 @@ def _channels_of(frame: np.ndarray) -> int:
     return 1 if frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] == 1) else 3
 
 
+def _trained_on(spec: ModelSpec, source: object) -> bool:
+    """Whether SOURCE is the folder the model was trained on (config.json's split record, in
+    the .tflite metadata too): its gray frames are what training saw, nothing to warn about."""
+    trained = (spec.extra.get("split") or {}).get("data")
+    if not isinstance(source, str | Path) or not isinstance(trained, str):
+        return False
+    try:
+        return Path(source).resolve() == Path(trained).resolve()
+    except OSError:
+        return False
+
+
 def representative_dataset(
     frames_or_paths: Sequence[Frame] | str | Path,
     spec: ModelSpec,
@@ -165,7 +177,7 @@ def representative_dataset(
             f"skipped {len(stats.skipped)} unreadable calibration image(s), "
             f"first: {stats.skipped[0]}"
         )
-    if stats.channel_mismatch:
+    if stats.channel_mismatch and not _trained_on(spec, frames_or_paths):
         if spec.channels == 3:  # what training does with gray images too: fine for gray data
             what = (
                 "are grayscale and were repeated to the model's RGB input, as training does with "

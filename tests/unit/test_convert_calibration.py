@@ -70,6 +70,10 @@ def test_gray_images_for_rgb_model_are_converted_with_a_warning(tmp_path: Path) 
     assert any(said in w for w in rep.stats.warnings)
     rep = representative_dataset(tmp_path, GRAY)
     assert rep.stats.channel_mismatch == 0 and rep.pixels[0].shape == (32, 32, 1)
+    # the very folder the model was trained on (membrane data, RGB model: gray is what it saw)
+    trained_here = RGB.with_updates(extra={"split": {"data": str(tmp_path.resolve())}})
+    rep = representative_dataset(tmp_path, trained_here)
+    assert rep.stats.channel_mismatch == 21 and not any(said in w for w in rep.stats.warnings)
 
 
 def test_too_few_images_warn_and_none_usable_fails(tmp_path: Path) -> None:
