@@ -60,13 +60,28 @@ def default_calib(model: Path | None = None, checkout: Path | None = None) -> Ca
 def training_data(model: Path) -> str | None:
     """The training data folder config.json beside a .keras model records, if it is a folder
     from here (None for a model without one, or a run folder with no training settings)."""
+    data = _recorded_data(model)
+    return data if data is not None and Path(data).is_dir() else None
+
+
+def _recorded_data(model: Path) -> str | None:
+    """The training data folder config.json beside MODEL records, there or not."""
     from edgeseg.train.config import load_train_config
 
     try:
         data = load_train_config(model.parent).data
     except (EdgesegError, OSError, ValueError):
         return None
-    return str(data) if data is not None and Path(data).is_dir() else None
+    return None if data is None else str(data)
+
+
+def _gone(model: Path) -> str:
+    """' (the data config.json records, X, is gone)' when so: why the training data was not
+    the calibration frames chosen."""
+    data = _recorded_data(model)
+    if data is None or Path(data).is_dir():
+        return ""
+    return f" (the data {model.parent / 'config.json'} records, {data}, is gone)"
 
 
 @dataclass(frozen=True)
@@ -137,10 +152,10 @@ def choose_source(
     elif options.needs_calibration and calib_path is None:
         found = default_calib(path, checkout)
         if found is None:
-            raise ConversionError(NO_CALIB)
+            raise ConversionError(NO_CALIB + _gone(path))
         calib_path = found.path
         if found.synthetic:
-            warnings.append(f"calibration frames: {calib_path}, {found.why}")
+            warnings.append(f"calibration frames: {calib_path}, {found.why}{_gone(path)}")
         else:
             notes.append(f"calibration frames: {calib_path} ({found.why}; --calib DIR chooses)")
     return SourceChoice(path, qat, calib_path, out_path, tuple(notes), tuple(warnings))

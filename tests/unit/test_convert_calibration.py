@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import cv2
@@ -193,3 +194,12 @@ def test_convert_calibrates_without_calib_on_the_working_folders_frames_then_the
     assert found is not None and found.path == checkout / "calib_data" and found.synthetic
     trained_on = convert_cmd.default_calib(model)
     assert trained_on is not None and trained_on.path == data and not trained_on.synthetic
+    # the recorded data gone: the synthetic frames, and the warning says why they were taken
+    from edgeseg.convert.source import choose_source
+
+    shutil.rmtree(data)
+    model.write_bytes(b"PK")
+    chosen = choose_source(model, ConvertOptions(), None, None, checkout=checkout)
+    assert chosen.calib == checkout / "calib_data"
+    (said,) = chosen.warnings
+    assert f"(the data {run / 'config.json'} records, {data}, is gone)" in said
