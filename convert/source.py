@@ -149,6 +149,9 @@ def choose_source(
             + (" (--calib not used)" if calib_path is not None else "")
         )
         calib_path = None
+    elif calib_path is not None and not options.needs_calibration:
+        notes.append(f"--quant {options.quant} does not calibrate: --calib not used")
+        calib_path = None
     elif options.needs_calibration and calib_path is None:
         found = default_calib(path, checkout)
         if found is None:

@@ -203,3 +203,8 @@ def test_convert_calibrates_without_calib_on_the_working_folders_frames_then_the
     assert chosen.calib == checkout / "calib_data"
     (said,) = chosen.warnings
     assert f"(the data {run / 'config.json'} records, {data}, is gone)" in said
+    # a mode that does not calibrate says it did not use the frames given (it said nothing)
+    half = choose_source(model, ConvertOptions(quant=Quant.FLOAT16), tmp_path, None)
+    assert half.calib is None and half.notes == (
+        "--quant float16 does not calibrate: --calib not used",
+    )
