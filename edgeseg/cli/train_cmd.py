@@ -317,7 +317,10 @@ def train(
                 progress=generating,  # without DATA: the built-in scenes, made once
             )
         with progress_bar("checking the dataset's pairs", until_done=True) as progress:
-            result = run_training(config, progress=progress)
+            try:
+                result = run_training(config, progress=progress)
+            except KeyboardInterrupt:  # raised on only before a first checkpoint (fit.train)
+                raise stop_exit(": before the first epoch ended; nothing new was saved") from None
     _print_result(result)
     if result.interrupted:
         raise stop_exit(": kept the best checkpoint so far (continue with --resume)")

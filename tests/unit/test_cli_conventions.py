@@ -463,3 +463,18 @@ def test_a_reader_that_went_away_does_not_change_the_exit_code(closed: str) -> N
         left = proc.stderr if closed == "stdout" else proc.stdout
         assert "Traceback" not in (left or "") and "BrokenPipe" not in (left or "")
     os.close(write_end)
+
+
+def test_ctrl_c_before_a_first_checkpoint_says_nothing_new_was_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It said only 'interrupted', where a later stop says what was kept."""
+    from edgeseg.train import fit
+
+    def stopped(config: object, **kwargs: object) -> object:
+        raise KeyboardInterrupt  # fit.train re-raises only with no checkpoint written
+
+    monkeypatch.setattr(fit, "train", stopped)
+    result = CliRunner().invoke(app, ["train", str(tmp_path), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 130, result.output
+    assert "interrupted: before the first epoch ended; nothing new was saved" in result.output
