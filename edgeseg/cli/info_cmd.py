@@ -24,6 +24,7 @@ from edgeseg.core.errors import (
     NotADatasetError,
     first_line,
 )
+from edgeseg.core.fileio import ASIDE_FOLDER
 from edgeseg.core.spec import ModelSpec
 from edgeseg.train import CONFIG_NAME, FLOAT_MODEL
 from edgeseg.train.qat_record import float_network_spec
@@ -97,6 +98,12 @@ def _keras_info(model: Path) -> None:
 
     config = model.with_name(CONFIG_NAME)
     with user_errors():
+        if not model.exists() and (model.parent / ASIDE_FOLDER / model.name).is_file():
+            raise ModelError(
+                f"{model}: not found; a training killed outright (kill -9, power loss) left the "
+                f"previous run's in {model.parent / ASIDE_FOLDER}, and the next `edgeseg train "
+                f"--out {model.parent}` puts it back (or settles it)"
+            )
         check_model_file(model, "a .keras model file")
         if not config.is_file():
             raise ModelError(

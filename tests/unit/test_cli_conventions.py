@@ -478,3 +478,14 @@ def test_ctrl_c_before_a_first_checkpoint_says_nothing_new_was_saved(
     result = CliRunner().invoke(app, ["train", str(tmp_path), "--out", str(tmp_path / "run")])
     assert result.exit_code == 130, result.output
     assert "interrupted: before the first epoch ended; nothing new was saved" in result.output
+
+
+def test_info_of_a_model_a_killed_training_set_aside_says_where_it_is(tmp_path: Path) -> None:
+    """After `kill -9` of `train --overwrite`, info said only 'model file not found'."""
+    (tmp_path / "run" / ".replaced").mkdir(parents=True)
+    (tmp_path / "run" / ".replaced" / "model.keras").write_bytes(b"PK")
+    result = CliRunner().invoke(app, ["info", str(tmp_path / "run" / "model.keras")])
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert f"left the previous run's in {tmp_path / 'run' / '.replaced'}" in said
+    assert f"edgeseg train --out {tmp_path / 'run'}` puts it back" in said
