@@ -62,6 +62,11 @@ def load_keras_model(path: str | Path) -> tuple[keras.Model, ModelSpec]:
     """(model, spec): the spec from config.json beside the model, else inferred with a warning."""
     path = Path(path)
     check_model_file(path, "a .keras model file")
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path) and _starts_as_zip(path):
+        raise ModelError(
+            f"{path}: a .keras archive cut short or corrupt (an interrupted copy?); copy it "
+            "again, or train it again"
+        )
     if path.suffix != ".keras" or not zipfile.is_zipfile(path):
         raise ModelError(
             f"{path}: not a Keras model file (expected a .keras file written by `edgeseg train`)"
@@ -85,6 +90,15 @@ def load_keras_model(path: str | Path) -> tuple[keras.Model, ModelSpec]:
             f"{model.output_shape[-1]}"
         )
     return model, _float_network_spec(model, spec)
+
+
+def _starts_as_zip(path: Path) -> bool:
+    """A zip's local-file magic at the start: a .keras archive, whatever became of its end."""
+    try:
+        with path.open("rb") as fh:
+            return fh.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
 
 
 def _float_network_spec(model: keras.Model, spec: ModelSpec) -> ModelSpec:

@@ -286,6 +286,8 @@ def _bad_keras_files(root: Path) -> dict[str, Path]:
     )
     files["classifier"] = root / "classifier.keras"
     classifier.save(files["classifier"])
+    files["truncated"] = root / "truncated.keras"  # an interrupted copy
+    files["truncated"].write_bytes(files["classifier"].read_bytes()[:2000])
     return files
 
 
@@ -295,6 +297,7 @@ def test_bad_models_fail_with_one_line_and_write_nothing(workdir: Path, tmp_path
         "corrupt": "cannot load Keras model",
         "h5": "not a Keras model file",
         "classifier": "not a per-pixel class map",
+        "truncated": "a .keras archive cut short or corrupt",  # was "not a Keras model file"
     }
     for kind, path in _bad_keras_files(tmp_path).items():
         out = tmp_path / f"{kind}.tflite"
