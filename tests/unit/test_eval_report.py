@@ -310,3 +310,13 @@ def test_the_report_names_the_converted_model_by_its_kind() -> None:
     assert "-> float16 " in res.failures[0] and "int8" not in res.failures[0]
     assert "int8" not in text.replace("m_int8", "")
     assert res.to_dict()["int8_miou"] == res.int8.miou  # the JSON keys CI reads stay
+
+
+def test_a_metadata_baseline_is_headed_as_recorded_not_as_measured() -> None:
+    """With no float model to score, the baseline is the score the converter recorded: its
+    column said "float" as if the float model had been run on this data."""
+    res = CheckResult(INT8, None, "metadata", FLOAT.miou, None, 1.0, None, None)
+    md = res.to_markdown()
+    assert "| metric | float (recorded) | int8 | drop |" in md
+    assert "vs the float mIoU in its metadata" in md
+    assert "| metric | float | int8 | drop |" in _check(max_drop=1.0).to_markdown()
