@@ -18,7 +18,7 @@ from edgeseg import __version__
 from edgeseg.convert.calibration import CalibrationSet
 from edgeseg.convert.options import ConvertOptions, Quant
 from edgeseg.core.errors import ConversionError, WriteError, first_line
-from edgeseg.core.fileio import check_output, check_parent, file_sha256, write_bytes
+from edgeseg.core.fileio import check_output, file_sha256, not_a_file, write_bytes
 from edgeseg.core.model_metadata import embed_metadata
 from edgeseg.core.spec import ModelSpec
 from edgeseg.train import FLOAT_MODEL
@@ -249,38 +249,35 @@ def source_record(model_path: str | Path) -> dict[str, str]:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Check the output path, then write through the one atomic writer (core.fileio)."""
-    check_output_path(path)
+    """Write a converter output through the one atomic writer (core.fileio), creating its
+    folder: a folder, device or unwritable place there is a WriteError (exit 4)."""
     return write_bytes(path, data, mkdir=True)
 
 
-def check_output_path(path: str | Path) -> None:
-    """Fail early, naming the path, when the output cannot be written where asked."""
-    path = Path(path)
-    check_parent(path)  # a missing folder is created with the file, as for every output
-    if path.is_dir():
-        raise ConversionError(
-            f"{path}: is a folder; pass a file name such as {path / 'model_int8.tflite'}"
-        )
+def report_path_for(model_path: str | Path) -> Path:
+    """`model_int8.tflite` -> `model_int8.report.json` beside it."""
+    p = Path(model_path)
+    return p.with_name(p.stem + ".report.json")
 
 
-def check_model_out(out: Path, beside: Sequence[Path] = ()) -> None:
+def check_model_out(
+    out: Path, beside: Sequence[Path] = (), *, name: str = "model_int8.tflite"
+) -> None:
     """`convert --out`: a .tflite file name, as eval, run and info tell a model by its suffix
     (`--out model.keras` replaced the trained model with the converted one, without a word;
     `--out noext` wrote a model eval then refused), that can be written (a device, a file
     where its folder goes, a folder that takes no files: exit 4), with its report and the
     files BESIDE it (a --max-drop run's) writable too, all before the conversion runs (a
-    folder named model_int8.report.json failed after it)."""
-    check_parent(out, label="--out")  # named as the option: --out notes.txt/m.tflite
-    check_output_path(out)
-    check_output(out, label="--out")
+    folder named model_int8.report.json failed after it). NAME is the file an --out that is
+    a folder is told to name in it."""
+    if out.is_dir():
+        raise WriteError(f"--out {out}: is a folder; name a file in it, such as {out / name}")
+    check_output(out, label="--out")  # named as the option: --out notes.txt/m.tflite
     if out.suffix.lower() != ".tflite":
         raise ConversionError(
             f"--out {out}: give a .tflite file name, such as {out.with_suffix('.tflite')} "
             "(eval, run and info tell a model by its suffix)"
         )
-    from edgeseg.convert.validate import report_path_for
-
     check_beside(out, (report_path_for(out), *beside))
 
 
@@ -288,10 +285,10 @@ def check_beside(out: Path, paths: Sequence[Path]) -> None:
     """The files convert writes beside OUT (its report, a diagnosis): none may be a folder, a
     device or a pipe (WriteError, exit 4, before the conversion runs)."""
     for path in paths:
-        if path.is_dir() or (path.exists() and not path.is_file()):
-            what = "a folder" if path.is_dir() else "not a regular file"
+        why = not_a_file(path)
+        if why is not None:
             raise WriteError(
-                f"{path}: is {what}, and convert writes a file there beside --out {out}; "
+                f"{path}: {why}, and convert writes a file there beside --out {out}; "
                 "remove it or choose another --out"
             )
 
@@ -323,7 +320,7 @@ def export(
     `qat`: `model` is quantisation-aware (see `prepare_converter`).
     """
     out = Path(out)
-    check_output_path(out)
+    check_output(out)
     start = time.perf_counter()
     if not isinstance(model, (str, Path)):  # a SavedModel: the caller applied serving_model
         model, spec = serving_model(model, spec, options)

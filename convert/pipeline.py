@@ -15,6 +15,7 @@ from edgeseg.convert.converter import (
     check_qat_options,
     export,
     float32_size,
+    report_path_for,
     serving_model,
     source_record,
     write_saved_model,
@@ -24,7 +25,6 @@ from edgeseg.convert.options import ConvertOptions, Quant
 from edgeseg.convert.validate import (
     ConversionReport,
     record_edgetpu,
-    report_path_for,
     validate,
     write_report,
 )
@@ -74,7 +74,7 @@ def convert_model(
 
     options = options or ConvertOptions()
     out = Path(out) if out is not None else default_out(model_path, options.quant)
-    check_model_out(out)
+    check_model_out(out, name=default_out(model_path, options.quant).name)
     # taken before loading (a training run may rewrite it meanwhile); loading says what is
     # wrong with a path that is no file
     extra = source_record(model_path) if Path(model_path).is_file() else {}

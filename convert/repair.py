@@ -22,11 +22,12 @@ from edgeseg.convert.converter import (
     calibrate,
     check_model_out,
     export,
+    report_path_for,
     source_record,
 )
 from edgeseg.convert.diagnose import CSV_NAME, PNG_NAME, DiagnoseResult, LayerError, diagnose
 from edgeseg.convert.options import DEFAULT_MAX_FLOAT_LAYERS, ConvertOptions, Quant
-from edgeseg.convert.validate import report_path_for, validate, write_report
+from edgeseg.convert.validate import validate, write_report
 from edgeseg.core.errors import ConversionError
 from edgeseg.core.fileio import scratch_dir
 from edgeseg.core.metrics import points

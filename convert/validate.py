@@ -118,12 +118,6 @@ def record_edgetpu(report_path: str | Path, result: EdgeTpuResult) -> Path:
     return write_json(path, payload)
 
 
-def report_path_for(model_path: str | Path) -> Path:
-    """`model_int8.tflite` -> `model_int8.report.json` beside it."""
-    p = Path(model_path)
-    return p.with_name(p.stem + ".report.json")
-
-
 def write_report(report: ConversionReport, path: str | Path) -> Path:
     """Write the report JSON atomically."""
     from edgeseg.convert.converter import atomic_write_bytes
@@ -136,7 +130,6 @@ __all__ = [
     "ConversionReport",
     "PrecheckIssue",
     "record_edgetpu",
-    "report_path_for",
     "validate",
     "write_report",
 ]

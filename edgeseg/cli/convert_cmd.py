@@ -154,6 +154,9 @@ def convert(
             data=data,
             max_float_layers=max_float_layers,
         )
+        edgetpu = edgetpu or edgetpu_strict  # strict implies compiling, with the same checks
+        if edgetpu:
+            check_edgetpu(options.quant, "--edgetpu-strict" if edgetpu_strict else "--edgetpu")
         chosen = choose_source(
             model,
             options,
@@ -167,9 +170,6 @@ def convert(
             console.print(note, highlight=False)
         for message in chosen.warnings:
             warn(message)
-        edgetpu = edgetpu or edgetpu_strict  # strict implies compiling, with the same checks
-        if edgetpu:
-            check_edgetpu(options.quant, "--edgetpu-strict" if edgetpu_strict else "--edgetpu")
         if diagnose or max_drop is not None:
             assert calib is not None
             written = convert_quality.run(

@@ -315,14 +315,23 @@ def check_parent(path: str | Path, *, label: str = "") -> None:
             return
 
 
-def _check_target(target: Path, label: str) -> None:
-    """A file output's own checks: not a folder, not a device, pipe or socket."""
-    where = _where(target, label)
+def not_a_file(target: Path) -> str | None:
+    """Why a file cannot be written at TARGET by renaming over it ("is a folder", "not a
+    regular file ..."), or None: the one test every output check words its error from."""
     if target.is_dir():
-        raise WriteError(f"{where}: is a folder; give a file name")
+        return "is a folder"
     if target.exists() and not target.is_file():
         # renaming over it would replace the device, pipe or socket itself (as root, /dev/full)
-        raise WriteError(f"{where}: not a regular file (a device, pipe or socket); give a file")
+        return "not a regular file (a device, pipe or socket)"
+    return None
+
+
+def _check_target(target: Path, label: str) -> None:
+    """A file output's own checks: not a folder, not a device, pipe or socket."""
+    why = not_a_file(target)
+    if why is not None:
+        give = "give a file name" if why == "is a folder" else "give a file"
+        raise WriteError(f"{_where(target, label)}: {why}; {give}")
 
 
 _NOT_JSON = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".mp4", ".avi"})

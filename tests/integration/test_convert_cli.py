@@ -358,6 +358,10 @@ def test_bad_calibration_and_output_paths(
         assert result.exit_code == 2, (message, result.output)
         (err,) = _errors(result)
         assert message in err, err
+    # an option error comes before the calibration frames are chosen and announced
+    result = runner.invoke(app, ["convert", model, "--quant", "int16x8", "--edgetpu"])
+    assert result.exit_code == 2 and "needs --quant int8" in result.stderr, result.output
+    assert "calibration" not in result.output, result.output
     # an output under a file cannot be written (exit 4, as every output); a missing folder is
     # no error: it is created with the file
     (tmp_path / "notes.txt").write_text("")

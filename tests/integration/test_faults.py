@@ -681,6 +681,14 @@ def test_convert_refuses_an_unwritable_report_or_device_before_converting(
     if Path("/dev/full").exists():
         code, output = cli("convert", keras_model, "--quant", "float32", "--out", "/dev/full")
         assert code == 4 and "not a regular file" in one_line_error(output), output
+    # a folder at --out is exit 4 like every unwritable --out, offered a file of this quant's
+    # name (it suggested model_int8.tflite for a float32 conversion, with exit 2)
+    (tmp_path / "outdir").mkdir()
+    code, output = cli("convert", keras_model, "--quant", "float32", "--out", tmp_path / "outdir")
+    line = one_line_error(output)
+    assert code == 4 and "--out" in line and "is a folder" in line, output
+    assert str(tmp_path / "outdir" / "model_float32.tflite") in line, output
+    (tmp_path / "outdir").rmdir()
     (tmp_path / "diagnose.csv").mkdir()  # --diagnose alone ran the debugger first
     code, output = cli(
         "convert",
