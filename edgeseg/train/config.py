@@ -457,12 +457,27 @@ NETWORK_OPTIONS = ("encoder", "alpha", "weights", "depth", "filters", "upsample"
 def _refuse_network_changes(out: Path, base: dict[str, Any], given: dict[str, Any]) -> None:
     """--resume continues the network the run built: another --alpha, --upsample, --encoder
     (...) was recorded in config.json and the .tflite metadata but never built, so both
-    described a network the model is not."""
-    changed = [k for k in NETWORK_OPTIONS if k in given and given[k] != base.get(k)]
+    described a network the model is not. The same value typed again (a --weights path
+    relative to here, recorded absolute) changes nothing; an option the saved encoder does
+    not use is said, as when training starts."""
+    encoder = given.get("encoder", base.get("encoder", "unet"))
+    unused = {"unet": ("alpha", "weights"), "mobilenetv2": ("depth", "filters")}.get(encoder, ())
+    changed = [
+        k
+        for k in NETWORK_OPTIONS
+        if k in given
+        and (k == "weights" or k not in unused)  # weights on a U-Net: its own error follows
+        and _recorded(k, given[k]) != _recorded(k, base.get(k))
+    ]
     if not changed:
+        _warn_inapplicable({**given, "encoder": encoder})
         return
-    saved = TrainConfig.from_dict({**base, "resume": True}).architecture()
-    built = ", ".join(f"{k} {v}" for k, v in saved.items() if v is not None)
+    saved = TrainConfig.from_dict({**base, "resume": True})
+    built = ", ".join(
+        f"{k} {v}"
+        for k, v in {**saved.architecture(), "target": saved.target}.items()
+        if v is not None and (k != "target" or "target" in changed)
+    )
     asked = " ".join(f"--{k} {given[k]}" for k in changed)
     raise EdgesegError(
         f"--resume continues the network the run in {out} built ({built}); {asked} would "
@@ -470,6 +485,14 @@ def _refuse_network_changes(out: Path, base: dict[str, Any], given: dict[str, An
         + ("it" if len(changed) == 1 else "them")
         + ", or train a new --out"
     )
+
+
+def _recorded(key: str, value: Any) -> Any:
+    """VALUE as config.json records it: a weights file by its absolute path, the way a run
+    records it (typed relative to here), numbers as numbers (1 and 1.0 alike)."""
+    if key == "weights" and value not in (None, "imagenet"):
+        return str(Path(os.fspath(value)).absolute())
+    return value
 
 
 def _warn_inapplicable(given: dict[str, Any]) -> None:

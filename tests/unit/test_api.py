@@ -768,6 +768,39 @@ def test_resume_refuses_options_that_would_change_the_network(
     assert build_config(None, run, unchanged, resume=True).lr == 5e-4  # the rest may change
 
 
+def test_resume_takes_the_options_it_was_trained_with_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`--weights w.h5` then `--resume --weights w.h5` was refused as a change (config.json
+    records the path absolute), as was `weights=Path(...)` from Python; `--alpha` on a U-Net
+    run's resume was refused though the U-Net never uses it."""
+    import json
+
+    from edgeseg.core.errors import EdgesegError
+    from edgeseg.train.config import TrainConfig, build_config
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "w.h5").write_bytes(b"\x89HDF\r\n\x1a\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    record = TrainConfig(data=tmp_path, out=run, encoder="mobilenetv2", weights="w.h5").to_dict()
+    (run / "config.json").write_text(json.dumps({"train": record}))
+    for weights in ("w.h5", Path("w.h5"), tmp_path / "w.h5"):
+        assert build_config(None, run, {"weights": weights}, resume=True).encoder == "mobilenetv2"
+    (tmp_path / "other.h5").write_bytes(b"\x89HDF\r\n\x1a\n")
+    with pytest.raises(EdgesegError, match=r"--weights other\.h5 would change it"):
+        build_config(None, run, {"weights": "other.h5"}, resume=True)
+    unet = tmp_path / "unet"
+    unet.mkdir()
+    record = TrainConfig(data=tmp_path, out=unet).to_dict()
+    (unet / "config.json").write_text(json.dumps({"train": record}))
+    with caplog.at_level("WARNING"):
+        assert build_config(None, unet, {"alpha": 0.5}, resume=True).encoder == "unet"
+    assert "the U-Net does not use it" in caplog.text
+    with pytest.raises(EdgesegError, match=r"built \(.*target cpu\); --target edgetpu"):
+        build_config(None, unet, {"target": "edgetpu"}, resume=True)
+
+
 def test_resume_with_a_step_budget_already_trained_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
