@@ -117,3 +117,9 @@ class ConvertOptions:
         if self.quant == Quant.INT16X8 and self.io != IOType.FLOAT32:
             return "int16"
         return "float32"
+
+
+def kept_in_float(count: int) -> str:
+    """How an accuracy-aware model is described, by `convert --max-drop` and `info` alike:
+    '3 layer(s) kept in float', or 'full int8' when none was."""
+    return f"{count} layer(s) kept in float" if count else "full int8"

@@ -26,7 +26,7 @@ from edgeseg.convert.converter import (
     source_record,
 )
 from edgeseg.convert.diagnose import CSV_NAME, PNG_NAME, DiagnoseResult, LayerError, diagnose
-from edgeseg.convert.options import DEFAULT_MAX_FLOAT_LAYERS, ConvertOptions, Quant
+from edgeseg.convert.options import DEFAULT_MAX_FLOAT_LAYERS, ConvertOptions, Quant, kept_in_float
 from edgeseg.convert.validate import validate, write_report
 from edgeseg.core.errors import ConversionError
 from edgeseg.core.fileio import scratch_dir
@@ -105,7 +105,7 @@ class RepairResult:
     def message(self) -> str:
         """One line saying what happened, for the CLI."""
         c = self.chosen
-        kept = f"{len(c.float_layers)} layer(s) kept in float" if c.float_layers else "full int8"
+        kept = kept_in_float(len(c.float_layers))
         if self.passed:
             return f"mIoU drop {points(c.drop):.2f} points <= --max-drop {self.max_drop:g} ({kept})"
         return (

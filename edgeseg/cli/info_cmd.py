@@ -302,20 +302,30 @@ def info(
 
 def _accuracy_text(payload: dict[str, Any]) -> str | None:
     """What `convert --max-drop` recorded: the layers kept in float, the measured drop against
-    the limit (a best-effort model that missed it looked like a plain int8 one)."""
+    the limit (a best-effort model that missed it looked like a plain int8 one). The metadata
+    is a file's word: a field of the wrong type is left out, not a traceback."""
+    from edgeseg.convert.options import kept_in_float
+    from edgeseg.core.metrics import points
+
     if "max_drop" not in payload:
         return None
     names = payload.get("float_layer_names") or payload.get("float_layers") or []
-    kept = (
-        f"{len(names)} layer(s) kept in float ({', '.join(map(str, names))})"
-        if names
-        else ("full int8")
+    if not isinstance(names, list):
+        names = []
+    kept = kept_in_float(len(names))
+    if names:
+        kept += f" ({', '.join(map(str, names))})"
+    drop, limit = payload.get("miou_drop"), payload.get("max_drop")
+    measured = (
+        f"mIoU drop {points(drop):.2f} points"
+        if isinstance(drop, int | float) and not isinstance(drop, bool)
+        else "drop unknown"
     )
-    drop = payload.get("miou_drop")
-    measured = f"mIoU drop {drop:.2f} points" if isinstance(drop, int | float) else "drop unknown"
-    verdict = "met" if payload.get("within_max_drop") else "NOT met (best effort)"
+    verdict = "met" if payload.get("within_max_drop") is True else "NOT met (best effort)"
     where = f" on {payload['accuracy_data']}" if payload.get("accuracy_data") else ""
-    return f"{kept}; {measured}{where}, --max-drop {payload['max_drop']:g} {verdict}"
+    if isinstance(limit, int | float) and not isinstance(limit, bool):
+        return f"{kept}; {measured}{where}, --max-drop {limit:g} {verdict}"
+    return f"{kept}; {measured}{where}"
 
 
 def _conversion_text(conv: dict[str, Any]) -> str:

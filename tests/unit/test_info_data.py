@@ -154,3 +154,19 @@ def test_info_names_a_random_encoder_as_help_does() -> None:
 
     assert _arch_value("weights", None) == "random"
     assert _arch_value("weights", "imagenet") == "imagenet" and _arch_value("depth", 4) == "4"
+
+
+def test_accuracy_row_survives_metadata_of_the_wrong_type() -> None:
+    """`info` read `convert --max-drop`'s record as trusted: max_drop "1" was a ValueError and
+    float_layer_names 3 a TypeError, both tracebacks (exit 1); a drop a hair below zero
+    printed -0.00."""
+    from edgeseg.cli.info_cmd import _accuracy_text
+
+    good = {"max_drop": 1.0, "miou_drop": -0.001, "within_max_drop": True}
+    assert _accuracy_text(good) == "full int8; mIoU drop 0.00 points, --max-drop 1 met"
+    kept = _accuracy_text({**good, "float_layer_names": ["dec1", "head"]})
+    assert kept is not None and kept.startswith("2 layer(s) kept in float (dec1, head);")
+    assert _accuracy_text({**good, "max_drop": "1"}) == "full int8; mIoU drop 0.00 points"
+    odd = _accuracy_text({**good, "float_layer_names": 3, "miou_drop": "x"})
+    assert odd == "full int8; drop unknown, --max-drop 1 met"
+    assert _accuracy_text({"miou_drop": 0.5}) is None
