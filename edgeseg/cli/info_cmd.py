@@ -101,8 +101,9 @@ def _keras_info(model: Path) -> None:
         if not model.exists() and (model.parent / ASIDE_FOLDER / model.name).is_file():
             raise ModelError(
                 f"{model}: not found; a training killed outright (kill -9, power loss) left the "
-                f"previous run's in {model.parent / ASIDE_FOLDER}, and the next `edgeseg train "
-                f"--out {model.parent}` puts it back (or settles it)"
+                f"previous run's in {model.parent / ASIDE_FOLDER}; `edgeseg train --out "
+                f"{model.parent}` puts it back first (alone, it then stops; --resume continues "
+                "it, --overwrite trains it anew)"
             )
         check_model_file(model, "a .keras model file")
         if not config.is_file():

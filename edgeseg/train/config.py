@@ -21,6 +21,7 @@ from edgeseg.core.spec import UNLISTED_COLORS, parse_size
 from edgeseg.data.layout import DEFAULT_VAL_FRACTION, find_splits
 from edgeseg.train import CONFIG_NAME, SYNTHETIC_FOLDER
 from edgeseg.train.recipe import CLASS_WEIGHTINGS, LOSSES
+from edgeseg.train.run_folder import recorded_strategy, recover_previous_run, refuse_trained
 
 if TYPE_CHECKING:
     from edgeseg.core.spec import ModelSpec
@@ -410,6 +411,11 @@ def build_config(
     out = Path(out)
     if resume and overwrite:
         raise EdgesegError("--resume continues the run in --out, --overwrite replaces it: pick one")
+    # the run a killed --overwrite set aside goes back before its config.json is read or the
+    # folder is judged (a resume found no config.json; a plain train generated built-in data
+    # into the folder and only then found it held a model)
+    strategy = given.get("strategy") or recorded_strategy(out) or "default"
+    recover_previous_run(out, strategy)
     if resume:
         base = load_train_config(out).to_dict()
         if data is not None and Path(data).resolve() != Path(base["data"]).resolve():
@@ -439,6 +445,8 @@ def build_config(
     TrainConfig(data=Path(data or out), out=out, overwrite=overwrite, **given)
     _warn_inapplicable(given)
     seed = given.get("seed", 0)
+    if not overwrite:
+        refuse_trained(out)  # before minutes of built-in scenes are generated into it
     source = Path(data) if data is not None else _synthetic_data(out, seed, progress)
     if "val_fraction" in given and _has_own_val(source):
         log.warning(

@@ -10,22 +10,27 @@ inference mode, and write the run folder:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from edgeseg.core.errors import DatasetError, EdgesegError, ModelError
-from edgeseg.core.fileio import ASIDE_FOLDER, output_dir, recover_aside
+from edgeseg.core.fileio import output_dir
 from edgeseg.core.spec import ModelSpec
 from edgeseg.data.dataset import Dataset, open_dataset
 from edgeseg.data.layout import pairs_fingerprint, split_pairs
 from edgeseg.train.config import TrainConfig, TrainResult, load_train_config
+from edgeseg.train.run_folder import (
+    recover_previous_run,
+    refuse_no_epochs_left,
+    refuse_trained,
+    run_lock,
+)
 
 __all__ = [
     "PreparedData",
@@ -85,24 +90,6 @@ def ensure_val_split(ds: Dataset, val_fraction: float, seed: int = 0) -> Dataset
     return ds
 
 
-def _recover_previous_run(config: TrainConfig) -> None:
-    """A run killed outright (-9, power loss) before its first checkpoint left the run it was
-    replacing in OUT/.replaced (`fileio.set_aside`): it goes back before anything is checked."""
-    # multi-worker runs share --out without the lock and only their chief writes: the chief's
-    # set_aside settles it
-    if config.strategy == "multiworker" or not (config.out / ASIDE_FOLDER).is_dir():
-        return
-    with _run_lock(config):  # not while another train is writing this run
-        if restored := recover_aside(config.out):
-            log.warning(
-                "%s: put back %s from %s (a run stopped outright before its first checkpoint "
-                "had set them aside)",
-                config.out,
-                ", ".join(restored),
-                ASIDE_FOLDER,
-            )
-
-
 def _check_out(config: TrainConfig) -> None:
     model_path = config.out / "model.keras"
     if config.resume:
@@ -118,17 +105,10 @@ def _check_out(config: TrainConfig) -> None:
                 f"{config.out}: no saved training state (resume/state.json; the run stopped "
                 "while writing it): start the run again with --overwrite"
             )
-        done = json.loads(state.read_text())["epoch"]
-        if config.epochs is not None and done >= config.epochs and not _qat_unfinished(config):
-            raise EdgesegError(
-                f"{config.out}: already trained {done} epoch{'s' if done != 1 else ''}; "
-                f"pass --epochs above {done} to continue"
-            )
-    elif model_path.exists() and not config.overwrite:
-        raise EdgesegError(
-            f"{config.out}: already holds a trained model; pass --resume to continue it, "
-            "--overwrite to replace it, or choose another --out"
-        )
+        if config.epochs is not None:  # a --steps budget is checked once the data is counted
+            refuse_no_epochs_left(config.out, config.epochs, qat_unfinished=_qat_unfinished(config))
+    elif not config.overwrite:
+        refuse_trained(config.out)
     if model_path.exists() and (stale := sorted(config.out.glob("*.tflite"))):
         log.warning(
             "%s: converted from the model this run replaces; convert again (edgeseg check "
@@ -149,14 +129,20 @@ def train(
     edgeseg's own each epoch; `progress(done, total)` reports dataset validation.
     """
     configure_logical_cpus()
-    _recover_previous_run(config)
+    recover_previous_run(config.out, config.strategy)  # build_config did, for configs it made
     _check_out(config)
     given_size = config.size
     steps_given = config.resume and config.epochs is None
     prepared = prepare_data(config, progress=progress)
     ds, pixels, config = prepared.ds, prepared.pixels, prepared.config
     if steps_given:
-        _check_steps_left(config)
+        assert config.epochs is not None
+        refuse_no_epochs_left(
+            config.out,
+            config.epochs,
+            qat_unfinished=_qat_unfinished(config),
+            steps_per_epoch=config.steps_per_epoch,
+        )
     log.info("data: %s", ds.summary())
     if given_size and (message := size_orientation_warning(given_size, ds)):
         log.warning("%s", message)
@@ -188,54 +174,10 @@ def train(
     if config.resume:
         _check_resumable(config, spec)
     # a run that fails before writing anything leaves no empty --out behind
-    with output_dir(config.out, label="--out"), _run_lock(config):
+    with output_dir(config.out, label="--out"), run_lock(config.out, config.strategy):
         from edgeseg.train.loop import run_fit  # TensorFlow loads here, after validation
 
         return run_fit(config, ds, spec, list(callbacks), pixels.frequencies)
-
-
-@contextlib.contextmanager
-def _run_lock(config: TrainConfig) -> Iterator[None]:
-    """One training run per --out at a time: two `train` processes on one folder both exited 0
-    and left a mix of their files. An advisory lock on the folder itself (no lock file to leave
-    behind; the system drops it when the process dies, even killed). The workers of one
-    multi-worker run share --out (only the chief writes): no lock there."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: no lock
-        fcntl = None  # type: ignore[assignment]
-    if fcntl is None or config.strategy == "multiworker":
-        yield
-        return
-    out = config.out
-    fd = os.open(out, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise EdgesegError(
-                f"{out}: another edgeseg train is writing this run; wait for it to finish, or "
-                "choose another --out"
-            ) from None
-        yield
-    finally:
-        os.close(fd)
-
-
-def _check_steps_left(config: TrainConfig) -> None:
-    """`--resume --steps N` with N within the epochs already trained retrained nothing, redid
-    the quantisation-aware model and recorded a budget its history contradicts: refused, as
-    `--epochs` at or below the epochs done is."""
-    done = json.loads((config.out / "resume" / "state.json").read_text())["epoch"]
-    assert config.epochs is not None and config.steps_per_epoch is not None
-    if config.epochs > done or _qat_unfinished(config):
-        return
-    trained = done * config.steps_per_epoch
-    raise EdgesegError(
-        f"{config.out}: already trained {done} epoch{'s' if done != 1 else ''} of "
-        f"{config.steps_per_epoch} steps ({trained} steps); pass --steps above {trained} to "
-        "continue"
-    )
 
 
 def _qat_unfinished(config: TrainConfig) -> bool:

@@ -549,8 +549,9 @@ def test_a_run_killed_before_its_first_checkpoint_is_put_back_by_the_next_train(
     and the next `train` of the folder deleted it."""
     pytest.importorskip("keras")
     from edgeseg.train.config import TrainConfig
-    from edgeseg.train.fit import _check_out, _recover_previous_run
+    from edgeseg.train.fit import _check_out
     from edgeseg.train.loop import _previous_run_kept
+    from edgeseg.train.run_folder import recover_previous_run
 
     run = tmp_path / "run"
     run.mkdir()
@@ -562,13 +563,48 @@ def test_a_run_killed_before_its_first_checkpoint_is_put_back_by_the_next_train(
     (run / "history.csv").write_text("epoch\n")  # the killed run's first line
     config = TrainConfig(data=tmp_path, out=run)
     with caplog.at_level("WARNING"):
-        _recover_previous_run(config)
+        recover_previous_run(config.out, config.strategy)
     assert (run / "model.keras").read_bytes() == b"finished"
     assert (run / "history.csv").read_text() == "epoch\n1\n"
     assert not (run / ".replaced").exists()
     assert "put back model.keras, config.json, history.csv from .replaced" in caplog.text
     with pytest.raises(EdgesegError, match="already holds a trained model"):
         _check_out(config)  # a plain train must not now replace it without --overwrite
+
+
+def test_the_next_train_puts_a_set_aside_run_back_before_reading_or_generating(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`info` said the next `train --out RUN` puts a killed run's previous model back: run
+    without DATA, it first generated 3.8 MB of built-in scenes into RUN and then refused (the
+    folder held a model again), and `--resume` found no config.json, as it was still set aside."""
+    pytest.importorskip("keras")
+    import json
+
+    import edgeseg.train.config as config_module
+    from edgeseg.train.config import TrainConfig, build_config
+    from edgeseg.train.loop import _previous_run_kept
+
+    def never(*_args: object) -> Path:
+        raise AssertionError("built-in scenes generated into a folder holding a model")
+
+    monkeypatch.setattr(config_module, "_synthetic_data", never)
+    run = tmp_path / "run"
+    (run / "resume").mkdir(parents=True)
+    record = TrainConfig(data=tmp_path, out=run).to_dict()
+    (run / "config.json").write_text(json.dumps({"train": record}))
+    (run / "model.keras").write_bytes(b"finished")
+    killed = _previous_run_kept(run, resume=False, enabled=True)
+    killed.__enter__()  # killed inside: never left
+    assert not (run / "config.json").exists()
+    with caplog.at_level("WARNING"), pytest.raises(EdgesegError, match="already holds a trained"):
+        build_config(None, run, {})
+    assert "put back" in caplog.text and (run / "model.keras").read_bytes() == b"finished"
+    assert not (run / "synthetic_data").exists()
+    killed = _previous_run_kept(run, resume=False, enabled=True)
+    killed.__enter__()
+    assert build_config(None, run, {"lr": 5e-4}, resume=True).lr == 5e-4
+    assert (run / "config.json").is_file() and not (run / ".replaced").exists()
 
 
 def test_resume_finishes_a_quantisation_aware_step_that_was_stopped(tmp_path: Path) -> None:

@@ -488,4 +488,4 @@ def test_info_of_a_model_a_killed_training_set_aside_says_where_it_is(tmp_path: 
     assert result.exit_code == 2, result.output
     said = " ".join(result.output.split())
     assert f"left the previous run's in {tmp_path / 'run' / '.replaced'}" in said
-    assert f"edgeseg train --out {tmp_path / 'run'}` puts it back" in said
+    assert f"edgeseg train --out {tmp_path / 'run'}` puts it back first" in said
