@@ -132,7 +132,9 @@ def edgetpu_precheck(info: ModelInfo) -> list[PrecheckIssue]:
                 "retrain with --upsample resize",
             )
     if float_ops:
-        edges_only = set(float_ops) <= {"QUANTIZE", "DEQUANTIZE"}  # an int8 model, float I/O
+        # an int8 model with float I/O; an int16x8 one takes no --io int8 (--quant int8 first)
+        sixteen = any(reason.startswith("16-bit") for _name, reason, _hint in by_reason)
+        edges_only = set(float_ops) <= {"QUANTIZE", "DEQUANTIZE"} and not sixteen
         issues.append(
             PrecheckIssue(
                 ", ".join(sorted(float_ops)),

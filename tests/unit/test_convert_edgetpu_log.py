@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from edgeseg.convert.edgetpu import edgetpu_precheck, parse_compiler_log
@@ -131,7 +132,12 @@ def test_precheck_flags_16_bit_activations_and_says_float_once() -> None:
     sixteen = [i for i in issues if i.reason.startswith("16-bit activations")]
     assert {i.op for i in sixteen} == {"QUANTIZE", "CONV_2D"}
     (floats,) = [i for i in issues if i.reason.startswith("float activations")]
-    assert floats.op == "DEQUANTIZE" and floats.hint == "convert with --io uint8 or int8"
+    # --io int8 is refused for an int16x8 model (it takes int16 or float input): --quant int8
+    assert floats.op == "DEQUANTIZE" and floats.hint == "convert with --quant int8"
+    int8 = {i: replace(t, dtype="int8") if t.dtype == "int16" else t for i, t in tensors.items()}
+    info = ModelInfo("m", 1, [int8[0]], [int8[3]], int8, ops, None, "ai_edge_litert")
+    (floats,) = [i for i in edgetpu_precheck(info) if i.reason.startswith("float activations")]
+    assert floats.hint == "convert with --io uint8 or int8"  # an int8 model with float ends
 
     tensors = {i: _t(i, (1, 8, 8, 4), "float32") for i in range(4)}
     ops = [OpInfo("CONV_2D", (0,), (1,)), OpInfo("ADD", (1,), (2,)), OpInfo("CONV_2D", (2,), (3,))]
