@@ -35,6 +35,7 @@ from edgeseg.train.cost import ModelCost
 from edgeseg.train.losses import SegmentationLoss
 from edgeseg.train.qat import quantize_model
 from edgeseg.train.qat_layers import QuantRescale
+from edgeseg.train.qat_record import float_network_spec
 
 log = logging.getLogger(__name__)
 CALIB_FRAMES = 200  # training frames whose activation ranges set the int8 grids
@@ -63,12 +64,8 @@ def restore_float_model(run_dir: Path) -> None:
     if payload is None or not qat:
         float_path.replace(run_dir / "model.keras")
         return
-    spec = payload["spec"]
-    spec["extra"] = {k: v for k, v in spec.get("extra", {}).items() if k != "qat"}
-    spec["float_miou"] = qat["float_val"]["miou"]
-    if "float_norm" in qat:
-        spec["norm_scale"], spec["norm_offset"] = qat["float_norm"]
-    spec["float_per_class_iou"] = qat["float_val"]["per_class_iou"]
+    # the spec's own 'qat' record is this one (run_config copies it out): one owner reads it
+    payload["spec"] = float_network_spec(ModelSpec.from_dict(payload["spec"])).to_dict()
     payload["val"] = qat["float_val"]
 
     def put_back() -> None:  # done once, even if asked again after an interrupt
