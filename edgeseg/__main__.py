@@ -12,6 +12,7 @@ import errno
 import os
 import signal
 import sys
+from collections.abc import Iterable
 from types import FrameType
 from typing import Any, TextIO
 
@@ -57,6 +58,10 @@ class _ReaderGone:
             self._gone()
             return len(text)
 
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
     def flush(self) -> None:
         try:
             self._stream.flush()
@@ -68,10 +73,26 @@ class _ReaderGone:
             self._gone()
 
 
+def _open_stream(fd: int, stream: TextIO | None) -> TextIO:
+    """STREAM, or /dev/null when the command started with FD closed (`2>&-`; Python then has
+    no stream): it also holds the descriptor, so no file the command opens becomes fd 1 or 2,
+    where native libraries write their log lines."""
+    if stream is not None:
+        return stream
+    try:
+        os.fstat(fd)
+    except OSError:
+        null = os.open(os.devnull, os.O_WRONLY)
+        if null != fd:
+            os.dup2(null, fd)
+            os.close(null)
+    return open(os.devnull, "w", encoding="utf-8")  # held for the life of the process
+
+
 def main() -> None:
     """Load the CLI and run it; an interrupt while loading ends as one during a command."""
-    sys.stdout = _ReaderGone(sys.stdout)
-    sys.stderr = _ReaderGone(sys.stderr)
+    sys.stdout = _ReaderGone(_open_stream(1, sys.stdout))
+    sys.stderr = _ReaderGone(_open_stream(2, sys.stderr))
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         from edgeseg.cli.main import app

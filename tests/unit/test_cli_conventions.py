@@ -465,6 +465,22 @@ def test_a_reader_that_went_away_does_not_change_the_exit_code(closed: str) -> N
     os.close(write_end)
 
 
+@pytest.mark.parametrize("closed", ["1", "2"])
+def test_a_command_started_with_its_output_closed_keeps_its_exit_code(closed: str) -> None:
+    """`edgeseg info x 2>&-` (Python then has no sys.stderr) exited 120: every write of the
+    wrapped None failed. The command runs to its own exit code with that output dropped."""
+    import shlex
+
+    command = f"{shlex.quote(sys.executable)} -m edgeseg info /nonexistent-edgeseg-data"
+    proc = subprocess.run(
+        ["bash", "-c", f"{command} {closed}>&-"], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    if closed == "1":
+        assert "error: /nonexistent-edgeseg-data: not found" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
 def test_ctrl_c_before_a_first_checkpoint_says_nothing_new_was_saved(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
