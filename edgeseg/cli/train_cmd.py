@@ -302,7 +302,7 @@ def train(
     fast_tensorflow_cpu()
     route_logs("edgeseg.train", logging.INFO)  # the recipe line, and warnings as one-liners
     call(require_training_stack, "edgeseg train", (*TRAINING_STACK, "PIL", "matplotlib"))
-    from edgeseg.train.config import build_config
+    from edgeseg.train.config import StoppedBeforeCheckpoint, build_config
     from edgeseg.train.fit import train as run_training
 
     with user_errors():
@@ -319,7 +319,8 @@ def train(
         with progress_bar("checking the dataset's pairs", until_done=True) as progress:
             try:
                 result = run_training(config, progress=progress)
-            except KeyboardInterrupt:  # raised on only before a first checkpoint (fit.train)
+            except StoppedBeforeCheckpoint:  # a later stop returns a result; any other
+                # (checking the data, building the model, after the run) is just "interrupted"
                 raise stop_exit(": before the first epoch ended; nothing new was saved") from None
     _print_result(result)
     if result.interrupted:

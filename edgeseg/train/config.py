@@ -331,6 +331,12 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
+class StoppedBeforeCheckpoint(KeyboardInterrupt):
+    """Training stopped by Ctrl-C or SIGTERM before its first checkpoint: nothing new was
+    written (a run it was replacing is back in place). A later stop returns a TrainResult
+    marked interrupted instead, so what a stop kept is told from the type, not guessed."""
+
+
 @dataclass(frozen=True)
 class TrainResult:
     """What a run produced; best_miou / per_class_iou are the best epoch's validation scores.

@@ -30,7 +30,7 @@ from edgeseg.train.callbacks import (
     plot_curves,
     read_history,
 )
-from edgeseg.train.config import TrainConfig, TrainResult, run_config
+from edgeseg.train.config import StoppedBeforeCheckpoint, TrainConfig, TrainResult, run_config
 from edgeseg.train.cost import measure_cost
 from edgeseg.train.losses import SegmentationLoss
 from edgeseg.train.mobilenet_unet import build_mobilenetv2_unet
@@ -305,7 +305,7 @@ def _fit_in(
     except KeyboardInterrupt:
         interrupted = True
         if not model_path.is_file():
-            raise  # nothing worth keeping yet
+            raise StoppedBeforeCheckpoint from None  # nothing worth keeping yet
     if not model_path.is_file():
         raise ModelError(
             f"{run_dir}: training finished without a usable checkpoint (loss became NaN?)"

@@ -98,6 +98,28 @@ class _InterruptAt(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
+class _InterruptFirstBatch(keras.callbacks.Callback):
+    """Simulates Ctrl-C after the first batch, before any checkpoint exists."""
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        raise KeyboardInterrupt
+
+
+@pytest.mark.slow
+def test_ctrl_c_before_the_first_checkpoint_is_told_apart(tiny_data: Path, tmp_path: Path) -> None:
+    """The CLI says 'nothing new was saved' only for this type: any Ctrl-C escaping training
+    was taken for it, one after a finished run's last write too."""
+    from edgeseg.train.config import StoppedBeforeCheckpoint
+
+    out = tmp_path / "run"
+    config = TrainConfig(
+        data=tiny_data, out=out, size=(32, 32), epochs=2, batch=4, depth=2, filters=4, verbose=0
+    )
+    with pytest.raises(StoppedBeforeCheckpoint):
+        train(config, callbacks=[_InterruptFirstBatch()])
+    assert not (out / "model.keras").exists()
+
+
 @pytest.mark.slow
 def test_ctrl_c_keeps_the_checkpoint_then_resume_continues(tiny_data: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"

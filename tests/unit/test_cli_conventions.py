@@ -484,16 +484,24 @@ def test_a_command_started_with_its_output_closed_keeps_its_exit_code(closed: st
 def test_ctrl_c_before_a_first_checkpoint_says_nothing_new_was_saved(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """It said only 'interrupted', where a later stop says what was kept."""
+    """It said only 'interrupted', where a later stop says what was kept; then it said 'nothing
+    new was saved' for any Ctrl-C escaping training, one after a finished run's last write too."""
     from edgeseg.train import fit
+    from edgeseg.train.config import StoppedBeforeCheckpoint
+
+    stop: type[KeyboardInterrupt] = StoppedBeforeCheckpoint
 
     def stopped(config: object, **kwargs: object) -> object:
-        raise KeyboardInterrupt  # fit.train re-raises only with no checkpoint written
+        raise stop  # fit.train raises this one only with no checkpoint written
 
     monkeypatch.setattr(fit, "train", stopped)
     result = CliRunner().invoke(app, ["train", str(tmp_path), "--out", str(tmp_path / "run")])
     assert result.exit_code == 130, result.output
     assert "interrupted: before the first epoch ended; nothing new was saved" in result.output
+    stop = KeyboardInterrupt  # e.g. while the finished run drew its curves
+    result = CliRunner().invoke(app, ["train", str(tmp_path), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 130, result.output
+    assert "interrupted" in result.output and "nothing new" not in result.output
 
 
 def test_info_of_a_model_a_killed_training_set_aside_says_where_it_is(tmp_path: Path) -> None:
