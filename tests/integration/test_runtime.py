@@ -15,6 +15,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -29,7 +30,7 @@ from edgeseg.core.processing import read_image
 from edgeseg.runtime.bench import benchmark
 from edgeseg.runtime.segmenter import Segmenter
 from edgeseg.runtime.sources import FOLDER_FPS, Source, VideoFileSource
-from edgeseg.runtime.stream import StreamConfig, StreamRunner, run_stream
+from edgeseg.runtime.stream import StreamConfig, StreamResult, StreamRunner, run_stream
 from edgeseg.runtime.thread_trial import TRIAL_FRAMES, TRIAL_WARMUP
 
 pytestmark = pytest.mark.slow
@@ -644,11 +645,19 @@ def test_bench_stream_masks_only_writes_masks_and_no_video(
     import edgeseg.runtime.stream_bench as stream_bench
 
     configs: list[StreamConfig] = []
+    written: list[list[str]] = []  # what each run left in its scratch folder
 
     class Recording(StreamRunner):
         def __init__(self, seg: Segmenter, source: Source, config: StreamConfig) -> None:
             configs.append(config)
             super().__init__(seg, source, config)
+
+        def run(self, on_open: Callable[[], None] | None = None) -> StreamResult:
+            result = super().run(on_open)
+            out = self.config.save or self.config.save_masks
+            assert out is not None
+            written.append(sorted(str(p.relative_to(out.parent)) for p in out.parent.rglob("*")))
+            return result
 
     monkeypatch.setattr(stream_bench, "StreamRunner", Recording)
     r = stream_bench.bench_stream(model, clip, threads=1, masks=True, cpu=False)
@@ -656,6 +665,9 @@ def test_bench_stream_masks_only_writes_masks_and_no_video(
     assert r.frames == video.frames == 12
     assert configs[0].save is None and configs[0].save_masks is not None
     assert configs[1].save is not None and configs[1].save_masks is None
+    pngs = [p for p in written[0] if p.startswith("masks/") and p.endswith(".png")]
+    assert len(pngs) == 12 and written[0] == ["masks", *pngs]  # no video beside them
+    assert written[1] == ["overlay.avi"]
 
 
 def test_outputs_over_the_source_or_each_other_are_refused_before_anything_is_written(
