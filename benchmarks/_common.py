@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
-from edgeseg.cli.quiet import set_native_env, worth_showing
+from edgeseg.cli.quiet import absl_to_native_log, set_native_env, worth_showing
 from edgeseg.core.errors import EdgesegError, first_line
 from edgeseg.runtime.quiet import NativeLog, quiet_native
 
@@ -161,12 +161,13 @@ def check_output_file(path: Path | None, option: str) -> None:
 def run_quietly(main: Callable[[], int]) -> NoReturn:
     """Run a benchmark's main() and exit with its code, as the CLI runs a command: what native
     libraries write to file descriptor 2 (the converter's MLIR notes, absl lines, LiteRT's
-    XNNPACK INFO line) is captured while Python's own stderr stays on the terminal. If main()
+    XNNPACK INFO line), and absl's Python records routed there as the CLI routes them
+    (`absl_to_native_log`), are captured while Python's own stderr stays on the terminal. If main()
     raises, the captured warnings and errors are shown first (they may explain it); an
     edgeseg error (bad input the library refused) is one line and exit 2."""
     log: NativeLog | None = None
     try:
-        with quiet_native(show_on_error=False) as log:
+        with quiet_native(show_on_error=False) as log, absl_to_native_log():
             code = main()
     except (KeyboardInterrupt, SystemExit):
         raise
