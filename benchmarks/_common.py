@@ -1,6 +1,7 @@
 """Shared by every benchmark script: where the real data sets are, argparse pieces that make bad
-options usage errors (exit 2) before any model is built, one-line input errors, and a runner that
-keeps native library lines off the terminal as the CLI does.
+options usage errors (exit 2) before any model is built, one-line input errors, the machine line
+every script prints first, and a runner that keeps native library lines off the terminal as the
+CLI does.
 
 Exit codes, the same in every script: 0 every target met, 1 a target missed (FAIL), 2 bad usage
 or input (a bad option, a missing data set, a --workdir that cannot be a folder). Bad input is one
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import platform
 import sys
 import tempfile
 from collections.abc import Callable
@@ -59,6 +61,48 @@ def add_workdir(ap: argparse.ArgumentParser, what: str = "the model and video") 
         help=f"build {what} here and keep them; reused when there "
         "(default: a new temporary folder)",
     )
+
+
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields in /proc/cpuinfo ({} where there is none: not Linux)."""
+    fields: dict[str, str] = {}
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return fields
+    for line in text.splitlines():
+        if not line.strip():
+            if fields:
+                break  # one processor is enough: the others repeat it
+            continue
+        key, sep, value = line.partition(":")
+        if sep:
+            fields.setdefault(key.strip(), value.strip())
+    return fields
+
+
+def machine() -> str:
+    """Which machine measured: the CPU model, its logical CPUs (and the ones this process may
+    use, when fewer) and, on x86, whether it has AVX512-VNNI (XNNPACK's int8 kernels are about
+    float32 speed without it). Ratios differ by CPU; the README quotes figures by this line."""
+    from edgeseg.runtime.interpreter import usable_cpus
+
+    info = _cpuinfo()
+    name = info.get("model name") or info.get("Model") or platform.processor()
+    total, usable = os.cpu_count() or 1, usable_cpus()
+    text = f"{name or platform.machine() or 'unknown CPU'}, {total} logical CPUs"
+    if usable < total:
+        text += f" ({usable} usable here)"
+    if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686"):
+        flags = info.get("flags")
+        vnni = "unknown" if flags is None else "yes" if "avx512_vnni" in flags.split() else "no"
+        text += f", avx512_vnni {vnni}"
+    return text
+
+
+def print_machine() -> None:
+    """The first line of every benchmark's output: `machine: ...` (see `machine`)."""
+    print(f"machine: {machine()}", flush=True)
 
 
 def int_at_least(low: int) -> Callable[[str], int]:

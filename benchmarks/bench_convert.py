@@ -21,7 +21,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, check_dataset, input_size, parser, positive_int, run_quietly
+from _common import (
+    DATA,
+    check_dataset,
+    input_size,
+    parser,
+    positive_int,
+    print_machine,
+    run_quietly,
+)
 
 RATIO_TARGET = 0.27
 AGREEMENT_TARGET = 0.99
@@ -48,6 +56,7 @@ def main() -> int:
     )
     args = ap.parse_args()
     check_dataset(args.data, "--data")
+    print_machine()
 
     from ai_edge_litert.interpreter import Interpreter
 

@@ -39,7 +39,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import add_workdir, parser, positive_int, run_quietly, work_folder
+from _common import add_workdir, parser, positive_int, print_machine, run_quietly, work_folder
 from _runtime_models import AERIAL, build_tflite, require_data, write_camera_video
 
 from edgeseg.cli.run_cmd import stream_process_settings
@@ -214,6 +214,7 @@ def main() -> int:
     args.rounds = args.rounds or (QUICK_ROUNDS if args.quick else ROUNDS)
     require_data(AERIAL)
     work = work_folder(args.workdir, "edgeseg-peers-")
+    print_machine()
     print(f"model and video in {work} (untrained U-Net, real converter, real aerial tiles)")
     model = build_tflite(
         work / f"unet{SIZE}_rgb_uint8.tflite", SIZE, "transpose", "int8", rgb=True, io="uint8"

@@ -20,7 +20,15 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATA, input_error, input_size, parser, require_folder, run_quietly
+from _common import (
+    DATA,
+    input_error,
+    input_size,
+    parser,
+    print_machine,
+    require_folder,
+    run_quietly,
+)
 
 from edgeseg.core.errors import EdgesegError, first_line
 
@@ -58,6 +66,7 @@ def main() -> int:
         find_calibration_images(args.data)
     except EdgesegError as exc:
         input_error(f"--data {args.data}: {first_line(exc)}")
+    print_machine()
 
     from edgeseg.convert.converter import calibrate, export
     from edgeseg.convert.diagnose import diagnose

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import add_workdir, parser, positive_int, run_quietly, work_folder
+from _common import add_workdir, parser, positive_int, print_machine, run_quietly, work_folder
 from _runtime_models import MEMBRANE, build_tflite, require_data, write_video
 from bench_soak import LoopingVideo
 
@@ -100,6 +100,7 @@ def main() -> int:
     args = ap.parse_args()
     require_data(MEMBRANE)
     work = work_folder(args.workdir, "edgeseg-serve-")
+    print_machine()
     model = build_tflite(work / "unet128_int8.tflite", 128, "transpose", "int8", depth=3, filters=8)
     video = write_video(work / "loop.avi", 48, 128)
 

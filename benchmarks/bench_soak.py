@@ -23,7 +23,14 @@ import numpy as np
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import add_workdir, int_at_least, parser, run_quietly, work_folder
+from _common import (
+    add_workdir,
+    int_at_least,
+    parser,
+    print_machine,
+    run_quietly,
+    work_folder,
+)
 from _runtime_models import MEMBRANE, build_tflite, require_data, write_video
 
 from edgeseg.runtime.segmenter import Segmenter
@@ -66,6 +73,7 @@ def main() -> int:
     args = ap.parse_args()
     require_data(MEMBRANE)
     work = work_folder(args.workdir, "edgeseg-soak-")
+    print_machine()
     model = build_tflite(work / "unet128_int8.tflite", 128, "transpose", "int8", depth=3, filters=8)
     video = write_video(work / "loop.avi", 48, 128)
     out = Path(tempfile.mkdtemp(prefix="run-", dir=work))

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import add_workdir, parser, positive_int, run_quietly, work_folder
+from _common import add_workdir, parser, positive_int, print_machine, run_quietly, work_folder
 from _runtime_models import MEMBRANE, build_tflite, require_data, write_video
 
 from edgeseg.cli.run_cmd import stream_process_settings
@@ -107,6 +107,7 @@ def main() -> int:
     args = ap.parse_args()
     require_data(MEMBRANE)
     work = work_folder(args.workdir, "edgeseg-bench-")
+    print_machine()
     print(f"building models in {work} (untrained U-Nets, real converter) ...", flush=True)
     models = {
         (up, q): build_tflite(work / f"unet{SIZE}_{up}_{q}.tflite", SIZE, up, q)

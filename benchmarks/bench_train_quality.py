@@ -38,8 +38,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -53,10 +51,12 @@ from _common import (  # sets the native log levels: TensorFlow's lines hidden, 
     check_dataset,
     check_output_file,
     input_error,
+    machine,
     non_negative_int,
     parser,
     positive_float,
     positive_int,
+    print_machine,
     require_folder,
     run_quietly,
 )
@@ -142,17 +142,6 @@ def time_cap(seconds: float) -> Any:
                 self.hit = self.model.stop_training = True
 
     return _Cap()
-
-
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo (or the platform's processor string)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def run_set(
@@ -378,8 +367,8 @@ def main() -> int:
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    machine = f"{cpu_model()}, {os.cpu_count()} logical CPUs"
-    log(f"budget: {budget_text} per model on {machine}")
+    print_machine()
+    log(f"budget: {budget_text} per model")
     rows: list[Row] = []
     failed: list[tuple[str, str]] = []  # (set, why it was not measured)
     with tempfile.TemporaryDirectory(prefix="bench-train-quality-") as tmp:
@@ -400,7 +389,7 @@ def main() -> int:
                 log(f"skip {name}: {why}")
                 failed.append((name, why))
 
-    print(f"\nbudget {budget_text} per model; {machine}")
+    print(f"\nbudget {budget_text} per model; {machine()}")
     columns = ["dataset", "recipe", "input", "steps", "train min", "float mIoU", "model mIoU"]
     columns += ["int8 mIoU", "agreement (model)", "agreement (float)", "GMAC/frame"]
     columns += ["int8 invoke ms"]
