@@ -134,16 +134,23 @@ def check_apart(read: tuple[Path, ...], config: StreamConfig) -> None:
     masks of the same names, `--save in.mp4` the input video, `--save x --stats x` the video."""
     outputs = [
         (label, path)
-        for label, path in (("--save", config.save), ("--stats", config.stats_path))
+        for label, path in (
+            ("--save", config.save),
+            ("--save-masks", config.save_masks),
+            ("--stats", config.stats_path),
+        )
         if path is not None
     ]
     for label, path in outputs:
-        if any(_same(path, source) for source in read):
+        # a mask folder on the image folder read is refused below, naming what it would do
+        if any(_same(path, s) for s in read if label != "--save-masks" or not s.is_dir()):
             raise OutputError(
                 f"{label} {path}: is the source the stream reads; choose another path"
             )
-    if len(outputs) == 2 and _same(outputs[0][1], outputs[1][1]):
-        raise OutputError(f"--save and --stats both {config.save}: choose two paths")
+    for i, (label, path) in enumerate(outputs):
+        for other, other_path in outputs[i + 1 :]:
+            if _same(path, other_path):  # the mask folder made first, then a file refused
+                raise OutputError(f"{label} and {other} both {path}: choose two paths")
     if config.save_masks is not None:
         # images (a folder of them, or one) give masks their names; a video's are numbered
         folders = [

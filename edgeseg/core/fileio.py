@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from edgeseg.core.errors import WriteError
+from edgeseg.core.errors import OutputError, WriteError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -341,8 +341,8 @@ def check_json_output(path: str | Path, *, label: str = "") -> None:
     """`check_output` for a JSON report, refusing a name that is an image's or a video's:
     `eval --out DATA/val/images/tile1.jpg` replaced an image of the data with JSON."""
     target = Path(path)
-    if target.suffix.lower() in _NOT_JSON:
-        raise WriteError(
+    if target.suffix.lower() in _NOT_JSON:  # a wrong option value (exit 2), not a failed write
+        raise OutputError(
             f"{_where(target, label)}: writes JSON; name a .json file ({target.suffix} is an "
             "image's or a video's name)"
         )

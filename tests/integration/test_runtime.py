@@ -688,11 +688,20 @@ def test_outputs_over_the_source_or_each_other_are_refused_before_anything_is_wr
     assert code == 2 and "--save" in out and "is the source the stream reads" in out, out
     same = tmp_path / "same.mp4"
     code, out = cli("run", model, "--source", video, "--headless", "--save", same, "--stats", same)
-    assert code == 4 and "--stats" in out and "writes JSON" in out, out  # by its name, first
+    assert code == 2 and "--stats" in out and "writes JSON" in out, out  # by its name, first
     with pytest.raises(OutputError, match="--save and --stats both"):  # from Python too
         StreamRunner(
             Segmenter(model), VideoFileSource(video), StreamConfig(save=same, stats_path=same)
         )
+    # the mask folder against the other outputs: it was made and filled (a PNG left in a
+    # folder named like the video; every frame run before --stats failed, exit 4)
+    for first, second, path in (
+        ("--save-masks", "--stats", tmp_path / "y.json"),
+        ("--save", "--save-masks", tmp_path / "z.mp4"),
+    ):
+        code, out = cli("run", model, "--source", video, "--headless", first, path, second, path)
+        assert code == 2 and f"{first} and {second} both {path}: choose two paths" in out, out
+        assert not path.exists()
     assert {p.name: p.read_bytes() for p in photos.iterdir()} == before
     assert video.read_bytes() == clip.read_bytes() and not same.exists()
     # a video's masks are numbered and replace nothing: beside it is fine

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from edgeseg.core import fileio
-from edgeseg.core.errors import WriteError
+from edgeseg.core.errors import OutputError, WriteError
 
 
 def test_write_json_lands_whole_and_leaves_no_temp(tmp_path: Path) -> None:
@@ -369,7 +369,8 @@ def test_a_json_report_refuses_an_image_or_video_name(tmp_path: Path) -> None:
     """`eval --out DATA/val/images/tile1_part03.jpg` replaced an image of the data with JSON."""
     image = tmp_path / "tile.jpg"
     image.write_bytes(b"\xff\xd8 an image")
-    with pytest.raises(WriteError, match=r"--out .*tile\.jpg: writes JSON; name a \.json file"):
+    # a wrong option value: exit 2, as `--save notes.txt` is (exit 4 is for failed writes)
+    with pytest.raises(OutputError, match=r"--out .*tile\.jpg: writes JSON; name a \.json file"):
         fileio.check_json_output(image, label="--out")
     assert image.read_bytes() == b"\xff\xd8 an image"
     fileio.check_json_output(tmp_path / "scores.json", label="--out")
