@@ -109,7 +109,11 @@ def _check_out(config: TrainConfig) -> None:
             refuse_no_epochs_left(config.out, config.epochs, qat_unfinished=_qat_unfinished(config))
     elif not config.overwrite:
         refuse_trained(config.out)
-    if model_path.exists() and (stale := sorted(config.out.glob("*.tflite"))):
+
+
+def _warn_stale_conversions(config: TrainConfig) -> None:
+    """Said once every refusal has been passed (a refused --resume said it, then refused)."""
+    if (config.out / "model.keras").exists() and (stale := sorted(config.out.glob("*.tflite"))):
         log.warning(
             "%s: converted from the model this run replaces; convert again (edgeseg check "
             "refuses to compare them with the new model)",
@@ -173,6 +177,7 @@ def train(
 
     if config.resume:
         _check_resumable(config, spec)
+    _warn_stale_conversions(config)
     # a run that fails before writing anything leaves no empty --out behind
     with output_dir(config.out, label="--out"), run_lock(config.out, config.strategy):
         from edgeseg.train.loop import run_fit  # TensorFlow loads here, after validation

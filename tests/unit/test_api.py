@@ -838,7 +838,7 @@ def test_resume_takes_the_options_it_was_trained_with_again(
 
 
 def test_resume_with_a_step_budget_already_trained_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """`--resume --steps 40` on a run of 7 epochs of 13 steps trained nothing, redid the
     quantisation-aware model and recorded 52 steps in 4 epochs beside a 7-epoch history."""
@@ -869,9 +869,15 @@ def test_resume_with_a_step_budget_already_trained_is_refused(
         shape = {"size": (16, 16), "depth": 1, "steps_per_epoch": 13}
         return train(TrainConfig(data=data, out=run, steps=steps, resume=True, **shape))  # type: ignore[arg-type]
 
-    with pytest.raises(EdgesegError, match=r"already trained 7 epochs of 13 steps \(91 steps\); "
-                       r"pass --steps above 91"):  # fmt: skip
-        resume(40)
-    with pytest.raises(EdgesegError, match=r"pass --steps above 91"):
-        resume(91)
-    assert resume(92) == "trained"
+    (run / "model.keras").write_bytes(b"best so far")
+    (run / "model_int8.tflite").write_bytes(b"converted from it")
+    stale = "converted from the model this run replaces"
+    with caplog.at_level("WARNING"):
+        refused = r"already trained 7 epochs of 13 steps \(91 steps\); pass --steps above 91"
+        with pytest.raises(EdgesegError, match=refused):
+            resume(40)
+        with pytest.raises(EdgesegError, match=r"pass --steps above 91"):
+            resume(91)
+        assert stale not in caplog.text  # a refused resume warned, then refused
+        assert resume(92) == "trained"
+    assert stale in caplog.text
