@@ -14,6 +14,7 @@ from edgeseg.convert.options import ConvertOptions, Quant
 from edgeseg.convert.target import model_is_qat
 from edgeseg.core.errors import ConversionError, EdgesegError, path_argument
 from edgeseg.train import FLOAT_MODEL
+from edgeseg.train.keras_file import check_keras_file
 
 NO_CALIB = (
     "no calibration images: pass --calib DIR (100-300 frames from your camera, or a dataset "
@@ -115,6 +116,7 @@ def choose_source(
     from edgeseg.convert.pipeline import default_out
 
     path = path_argument(model, "model", "the path of a .keras model")
+    check_keras_file(path)  # before any word about calibration frames for it
     out_path = path_argument(out, "--out", "the .tflite to write") if out is not None else None
     notes: list[str] = []
     warnings: list[str] = []

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
-import zipfile
 from pathlib import Path
 
 import keras
 
-from edgeseg.core.errors import ModelError, check_model_file
+from edgeseg.core.errors import ModelError
 from edgeseg.core.spec import ModelSpec
 from edgeseg.train import CONFIG_NAME
 from edgeseg.train import qat_layers as _qat_layers  # noqa: F401  (registers the QAT layers)
+from edgeseg.train.keras_file import check_keras_file
 from edgeseg.train.qat_record import float_network_spec
 
 log = logging.getLogger(__name__)
@@ -61,16 +61,7 @@ def check_segmentation_model(model: object, path: str | Path = "model") -> None:
 def load_keras_model(path: str | Path) -> tuple[keras.Model, ModelSpec]:
     """(model, spec): the spec from config.json beside the model, else inferred with a warning."""
     path = Path(path)
-    check_model_file(path, "a .keras model file")
-    if path.suffix == ".keras" and not zipfile.is_zipfile(path) and _starts_as_zip(path):
-        raise ModelError(
-            f"{path}: a .keras archive cut short or corrupt (an interrupted copy?); copy it "
-            "again, or train it again"
-        )
-    if path.suffix != ".keras" or not zipfile.is_zipfile(path):
-        raise ModelError(
-            f"{path}: not a Keras model file (expected a .keras file written by `edgeseg train`)"
-        )
+    check_keras_file(path)
     try:
         model = keras.models.load_model(path, safe_mode=True, compile=False)
     except Exception as exc:  # Keras raises many types for corrupt archives
@@ -90,15 +81,6 @@ def load_keras_model(path: str | Path) -> tuple[keras.Model, ModelSpec]:
             f"{model.output_shape[-1]}"
         )
     return model, _float_network_spec(model, spec)
-
-
-def _starts_as_zip(path: Path) -> bool:
-    """A zip's local-file magic at the start: a .keras archive, whatever became of its end."""
-    try:
-        with path.open("rb") as fh:
-            return fh.read(4) == b"PK\x03\x04"
-    except OSError:
-        return False
 
 
 def _float_network_spec(model: keras.Model, spec: ModelSpec) -> ModelSpec:

@@ -198,7 +198,10 @@ def test_convert_calibrates_without_calib_on_the_working_folders_frames_then_the
     from edgeseg.convert.source import choose_source
 
     shutil.rmtree(data)
-    model.write_bytes(b"PK")
+    import zipfile
+
+    with zipfile.ZipFile(model, "w") as archive:  # a .keras archive (what convert checks first)
+        archive.writestr("config.json", "{}")
     chosen = choose_source(model, ConvertOptions(), None, None, checkout=checkout)
     assert chosen.calib == checkout / "calib_data"
     (said,) = chosen.warnings
@@ -208,3 +211,20 @@ def test_convert_calibrates_without_calib_on_the_working_folders_frames_then_the
     assert half.calib is None and half.notes == (
         "--quant float16 does not calibrate: --calib not used",
     )
+
+
+def test_a_file_that_is_no_keras_model_is_refused_before_calibration_is_chosen(
+    tmp_path: Path,
+) -> None:
+    """`edgeseg convert notes.txt` (or a .keras cut short) first warned about the synthetic
+    calibration frames it would use, then said the file was no model."""
+    from edgeseg.convert.source import choose_source
+    from edgeseg.core.errors import ModelError
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a model")
+    cut = tmp_path / "model.keras"
+    cut.write_bytes(b"PK\x03\x04 and then nothing")
+    for path, said in ((notes, "not a Keras model file"), (cut, "cut short or corrupt")):
+        with pytest.raises(ModelError, match=said):
+            choose_source(path, ConvertOptions(), None, None, checkout=tmp_path)
