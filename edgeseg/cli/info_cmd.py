@@ -193,7 +193,8 @@ def _data_info(
     if pixels.ignored:
         table.add_row(
             "ignored pixels",
-            f"{100 * pixels.ignored_share:.2g}% of the training masks ({ds.ignore_index})",
+            f"{100 * pixels.ignored_share:.2g}% of the training masks "
+            f"({escape(ds.ignored_pixels())})",
         )
     table.add_row("image size", _sizes(list(prepared.sizes or ())))
     table.add_row("edgeseg train", resolved.recipe_line().removeprefix("recipe: "))

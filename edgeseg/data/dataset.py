@@ -73,6 +73,19 @@ class Dataset:
             f"{left_out} from {source}, {ENCODING_WORDS[self.encoding]} masks"
         )
 
+    def ignored_pixels(self) -> str:
+        """What the ignored pixels of these masks are, for the lines that count them: a colour
+        mask's unlisted colours (with --unlisted-colors ignore) are not 'value 255'."""
+        parts = []
+        if self.encoding == "rgb":
+            if self.unlisted_colors == "ignore":
+                parts.append(f"colours not in {Path(self.names_source).name or 'the class list'}")
+        else:
+            parts.append(f"value {self.ignore_index} in masks")
+        if self.ignored:
+            parts.append(f"left-out {', '.join(self.ignored)}")
+        return " and ".join(parts) or "none"
+
     def void_hint(self) -> str | None:
         """A note when a kept class is named as datasets name unannotated pixels (CamVid's
         void, Cityscapes' unlabeled): trained as a class, it teaches the model to predict

@@ -313,8 +313,8 @@ def _report_pixels(pixels: PixelCounts, ds: Dataset) -> None:
         log.warning("%s", message)
     if pixels.ignored:
         log.info(
-            "ignored pixels (%d in masks, not trained or scored): %.2g%% of the training masks",
-            ds.ignore_index,
+            "ignored pixels (%s; not trained or scored): %.2g%% of the training masks",
+            ds.ignored_pixels(),
             100.0 * pixels.ignored_share,
         )
 

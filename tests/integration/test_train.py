@@ -506,7 +506,7 @@ def test_unlisted_colours_are_refused_by_default_and_ignored_on_request(
     train_masks = sorted((tiny_data / "train" / "masks").iterdir())
     edges = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in train_masks]
     share = sum(int((m[:, 1:] != m[:, :-1]).sum()) for m in edges) / sum(m.size for m in edges)
-    assert f"ignored pixels (255 in masks, not trained or scored): {100 * share:.2g}%" in (
+    assert f"ignored pixels (value 255 in masks; not trained or scored): {100 * share:.2g}%" in (
         result.output
     )
     spec = ModelSpec.load(out / "config.json")

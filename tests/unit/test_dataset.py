@@ -1168,3 +1168,19 @@ def test_a_model_without_class_names_is_said_to_need_its_config_json(tmp_path: P
     placeholder = ModelSpec(8, 8, default_class_names(3))
     with pytest.raises(DatasetError, match=r"m\.tflite: records no class names .*convert it again"):
         check_model_classes(open_dataset(tmp_path), placeholder, Path("m.tflite"))
+
+
+def test_ignored_pixels_are_named_by_what_makes_them_so(tmp_path: Path) -> None:
+    """`info DATA --unlisted-colors ignore` counted a colour mask's unlisted colours as
+    'ignored pixels (255)', a value such masks do not hold."""
+    from edgeseg.data.dataset import Dataset
+
+    def ds(encoding: str, **kw: object) -> Dataset:
+        return Dataset(tmp_path, ("a", "b"), encoding, 255, (), (), **kw)  # type: ignore[arg-type]
+
+    names = str(tmp_path / "classes.csv")
+    assert ds("index").ignored_pixels() == "value 255 in masks"
+    colour = ds("rgb", names_source=names, unlisted_colors="ignore")
+    assert colour.ignored_pixels() == "colours not in classes.csv"
+    left = ds("rgb", names_source=names, ignored=("sky",)).ignored_pixels()
+    assert left == "left-out sky"
