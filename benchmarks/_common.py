@@ -16,7 +16,8 @@ import os
 import platform
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
@@ -59,7 +60,7 @@ def add_workdir(ap: argparse.ArgumentParser, what: str = "the model and video") 
         default=None,
         metavar="DIR",
         help=f"build {what} here and keep them; reused when there "
-        "(default: a new temporary folder)",
+        "(default: a temporary folder, removed when the run ends)",
     )
 
 
@@ -177,17 +178,32 @@ def check_dataset(path: Path, option: str) -> None:
         input_error(f"{option} {path}: {first_line(exc)}")
 
 
-def work_folder(path: Path | None, prefix: str) -> Path:
-    """--workdir, created if missing, or a new temporary folder when it is not given; a path
-    that cannot be a folder (a file, no write access) is an input error before any work."""
-    if path is None:
-        return Path(tempfile.mkdtemp(prefix=prefix))
-    from edgeseg.core.fileio import make_dir
+@contextmanager
+def work_folder(path: Path | None, prefix: str) -> Iterator[Path]:
+    """--workdir, created if missing, kept with what is built in it; without it a temporary
+    folder (in $TMPDIR, named PREFIX...) removed when the block ends, on failure and Ctrl-C too
+    (`edgeseg.core.fileio.scratch_dir`). A path that cannot be a folder (a file, no write
+    access) is an input error before any work."""
+    from edgeseg.core.fileio import make_dir, scratch_dir
 
+    if path is None:
+        with scratch_dir(prefix) as tmp:
+            yield tmp
+        return
     try:
-        return make_dir(path, label="--workdir")
+        folder = make_dir(path, label="--workdir")
     except EdgesegError as exc:
         input_error(first_line(exc))
+    yield folder
+
+
+@contextmanager
+def run_outputs(work: Path) -> Iterator[Path]:
+    """A folder in WORK for one measured run's outputs (overlay video, mask PNGs, stats),
+    removed once it is measured, with --workdir too: they are what a run writes to be timed,
+    not something the user asked to keep (--workdir keeps the models and videos built)."""
+    with tempfile.TemporaryDirectory(prefix="run-", dir=work) as tmp:
+        yield Path(tmp)
 
 
 def check_output_file(path: Path | None, option: str) -> None:

@@ -28,6 +28,7 @@ options or missing data (../shared/data, or $EDGESEG_SHARED_DATA), checked befor
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from collections.abc import Callable
@@ -39,7 +40,15 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import add_workdir, parser, positive_int, print_machine, run_quietly, work_folder
+from _common import (
+    add_workdir,
+    parser,
+    positive_int,
+    print_machine,
+    run_outputs,
+    run_quietly,
+    work_folder,
+)
 from _runtime_models import AERIAL, build_tflite, require_data, write_camera_video
 
 from edgeseg.cli.run_cmd import stream_process_settings
@@ -184,6 +193,7 @@ def _edgeseg(threads: int | None, masks_only: bool = False) -> Callable[[Path, P
 
 
 def main() -> int:
+    """Check the options and the data, then measure in the work folder."""
     ap = parser(__doc__)
     ap.add_argument(
         "--frames",
@@ -206,16 +216,21 @@ def main() -> int:
     )
     add_workdir(ap)
     args = ap.parse_args()
-    if args.quick:
-        given = [f"--{k} {v}" for k, v in (("frames", args.frames), ("rounds", args.rounds)) if v]
-        if given:
-            print(f"--quick with {' and '.join(given)}: the value given wins over --quick's")
+    given = [f"--{k} {v}" for k, v in (("frames", args.frames), ("rounds", args.rounds)) if v]
     args.frames = args.frames or (QUICK_FRAMES if args.quick else FRAMES)
     args.rounds = args.rounds or (QUICK_ROUNDS if args.quick else ROUNDS)
     require_data(AERIAL)
-    work = work_folder(args.workdir, "edgeseg-peers-")
-    print_machine()
-    print(f"model and video in {work} (untrained U-Net, real converter, real aerial tiles)")
+    with work_folder(args.workdir, "edgeseg-peers-") as work:
+        print_machine()
+        if args.quick and given:
+            print(f"--quick with {' and '.join(given)}: the value given wins over --quick's")
+        return measure(args, work)
+
+
+def measure(args: argparse.Namespace, work: Path) -> int:
+    """Build (or reuse, in --workdir) the model and the video in WORK, then run the rounds."""
+    kept = "" if args.workdir else " (temporary)"
+    print(f"model and video in {work}{kept} (untrained U-Net, real converter, real aerial tiles)")
     model = build_tflite(
         work / f"unet{SIZE}_rgb_uint8.tflite", SIZE, "transpose", "int8", rgb=True, io="uint8"
     )
@@ -223,23 +238,24 @@ def main() -> int:
     frames = read_frames(video, 8)
     best: dict[tuple[str, int | str], float] = {}
     ceiling: dict[int, float] = {}
-    for rnd in range(args.rounds):
-        for threads in (1, 2):
-            seg = Segmenter(model, threads=threads)
-            ceiling[threads] = max(ceiling.get(threads, 0.0), 1.0 / invoke_seconds(seg, frames))
-            runs: list[tuple[str, Callable[[Path, Path, Path], float]]] = [
-                ("edgeseg", _edgeseg(threads)),
-                ("TF example", lambda m, v, o, n=threads: tf_example_loop(m, v, o, n)),
-                ("pycoral", lambda m, v, o, n=threads: pycoral_loop(m, v, o, n)),
-            ]
-            if threads == 2:
-                runs.append(("edgeseg masks only", _edgeseg(threads, masks_only=True)))
-            for name, fn in runs:
-                fps = fn(model, video, work / "peer.avi")
-                best[(name, threads)] = max(best.get((name, threads), 0.0), fps)
-        fps = _edgeseg(None)(model, video, work / "auto.avi")
-        best[("edgeseg", "auto")] = max(best.get(("edgeseg", "auto"), 0.0), fps)
-        print(f"round {rnd + 1}/{args.rounds} done", flush=True)
+    with run_outputs(work) as out:  # the peers' videos: removed once measured
+        for rnd in range(args.rounds):
+            for threads in (1, 2):
+                seg = Segmenter(model, threads=threads)
+                ceiling[threads] = max(ceiling.get(threads, 0.0), 1.0 / invoke_seconds(seg, frames))
+                runs: list[tuple[str, Callable[[Path, Path, Path], float]]] = [
+                    ("edgeseg", _edgeseg(threads)),
+                    ("TF example", lambda m, v, o, n=threads: tf_example_loop(m, v, o, n)),
+                    ("pycoral", lambda m, v, o, n=threads: pycoral_loop(m, v, o, n)),
+                ]
+                if threads == 2:
+                    runs.append(("edgeseg masks only", _edgeseg(threads, masks_only=True)))
+                for name, fn in runs:
+                    fps = fn(model, video, out / "peer.avi")
+                    best[(name, threads)] = max(best.get((name, threads), 0.0), fps)
+            fps = _edgeseg(None)(model, video, out / "auto.avi")
+            best[("edgeseg", "auto")] = max(best.get(("edgeseg", "auto"), 0.0), fps)
+            print(f"round {rnd + 1}/{args.rounds} done", flush=True)
 
     print(
         f"\n{args.frames} frames 640x480, int8 {SIZE}x{SIZE} U-Net (uint8 input), "

@@ -99,14 +99,15 @@ def main() -> int:
     add_workdir(ap)
     args = ap.parse_args()
     require_data(MEMBRANE)
-    work = work_folder(args.workdir, "edgeseg-serve-")
-    print_machine()
-    model = build_tflite(work / "unet128_int8.tflite", 128, "transpose", "int8", depth=3, filters=8)
-    video = write_video(work / "loop.avi", 48, 128)
-
-    calm, calm_note = run(model, video, args.frames, attack=False)
-    fds = len(os.listdir("/proc/self/fd")) if Path("/proc/self/fd").is_dir() else -1
-    busy, busy_note = run(model, video, args.frames, attack=True)
+    with work_folder(args.workdir, "edgeseg-serve-") as work:
+        print_machine()
+        model = build_tflite(
+            work / "unet128_int8.tflite", 128, "transpose", "int8", depth=3, filters=8
+        )
+        video = write_video(work / "loop.avi", 48, 128)
+        calm, calm_note = run(model, video, args.frames, attack=False)
+        fds = len(os.listdir("/proc/self/fd")) if Path("/proc/self/fd").is_dir() else -1
+        busy, busy_note = run(model, video, args.frames, attack=True)
     ratio = busy / calm if calm else 0.0
     fds_after = len(os.listdir("/proc/self/fd")) if fds >= 0 else -1
     print(f"one viewer:                         {calm:7.1f} FPS  ({calm_note})")

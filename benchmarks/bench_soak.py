@@ -2,7 +2,8 @@
 
     python benchmarks/bench_soak.py [--frames 10000] [--workdir DIR]
 
-Writes the overlay video, mask PNGs and stats and publishes MJPEG like a long deployment would.
+Writes the overlay video, mask PNGs and stats and publishes MJPEG like a long deployment would
+(the outputs are removed once measured; --workdir keeps the model and the video it reads).
 Targets: RSS growth after warm-up < 10 MB (psutil), and no file-handle leak (/proc/self/fd).
 
 Run with the project's venv. Exit 0 when both targets are met, 1 when one is missed (FAIL), 2 for
@@ -12,9 +13,9 @@ bad options or missing data (../shared/data, or $EDGESEG_SHARED_DATA), checked b
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ from _common import (
     int_at_least,
     parser,
     print_machine,
+    run_outputs,
     run_quietly,
     work_folder,
 )
@@ -61,6 +63,7 @@ def open_fds() -> int:
 
 
 def main() -> int:
+    """Check the options and the data, then soak in the work folder."""
     ap = parser(__doc__)
     ap.add_argument(
         "--frames",
@@ -72,11 +75,18 @@ def main() -> int:
     add_workdir(ap)
     args = ap.parse_args()
     require_data(MEMBRANE)
-    work = work_folder(args.workdir, "edgeseg-soak-")
-    print_machine()
-    model = build_tflite(work / "unet128_int8.tflite", 128, "transpose", "int8", depth=3, filters=8)
-    video = write_video(work / "loop.avi", 48, 128)
-    out = Path(tempfile.mkdtemp(prefix="run-", dir=work))
+    with work_folder(args.workdir, "edgeseg-soak-") as work:
+        print_machine()
+        model = build_tflite(
+            work / "unet128_int8.tflite", 128, "transpose", "int8", depth=3, filters=8
+        )
+        video = write_video(work / "loop.avi", 48, 128)
+        with run_outputs(work) as out:  # the overlay video and masks: removed once measured
+            return soak(args, model, video, out)
+
+
+def soak(args: argparse.Namespace, model: Path, video: Path, out: Path) -> int:
+    """Run the stream for --frames frames writing into OUT, sampling RSS; print the verdicts."""
     proc = psutil.Process()
     fds_before = open_fds()
 
@@ -113,9 +123,11 @@ def main() -> int:
     growth = (after_warmup[-1] - after_warmup[0]) / 2**20 if measured else 0.0
     peak = (max(after_warmup) - after_warmup[0]) / 2**20 if after_warmup else 0.0
     s = result.stats
+    video_mb = result.video.stat().st_size / 2**20 if result.video is not None else 0.0
     print(
         f"{s.processed} frames in {elapsed:.1f} s ({s.fps:.1f} FPS), dropped {s.dropped}, "
-        f"{len(list((out / 'masks').iterdir()))} masks, video {result.video}"
+        f"{len(list((out / 'masks').iterdir()))} masks and a {video_mb:.1f} MB overlay video "
+        "written (removed now they are measured)"
     )
     mem_ok = measured and s.processed == args.frames and growth < 10.0
     if not measured:

@@ -12,6 +12,10 @@
    there the other stages take CPU from invoke itself. --threads N judges one setting instead.
 2. int8 vs float32 invoke latency for BOTH decoder variants (transpose conv, resize + conv).
 
+--workdir DIR keeps the four models and the video (one per --frames) for the next run; without it
+they are built in a temporary folder removed at the end. The overlay videos and masks each run
+writes are removed once it is measured.
+
 Run with the project's venv. Exit 0 when every judged target is met, 1 when one is missed (FAIL),
 2 for bad options or missing data (../shared/data, or $EDGESEG_SHARED_DATA), checked before the
 four models are built.
@@ -19,15 +23,23 @@ four models are built.
 
 from __future__ import annotations
 
+import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import add_workdir, parser, positive_int, print_machine, run_quietly, work_folder
+from _common import (
+    add_workdir,
+    parser,
+    positive_int,
+    print_machine,
+    run_outputs,
+    run_quietly,
+    work_folder,
+)
 from _runtime_models import MEMBRANE, build_tflite, require_data, write_video
 
 from edgeseg.cli.run_cmd import stream_process_settings
@@ -83,6 +95,7 @@ def stream_efficiency(
 
 
 def main() -> int:
+    """Check the options and the data, then measure in the work folder."""
     ap = parser(__doc__)
     ap.add_argument(
         "--frames", type=positive_int, default=300, metavar="N", help="frames of the test video"
@@ -106,15 +119,22 @@ def main() -> int:
     ap.add_argument("--with-masks", action="store_true", help="also write a mask PNG per frame")
     args = ap.parse_args()
     require_data(MEMBRANE)
-    work = work_folder(args.workdir, "edgeseg-bench-")
-    print_machine()
-    print(f"building models in {work} (untrained U-Nets, real converter) ...", flush=True)
+    with work_folder(args.workdir, "edgeseg-bench-") as work:
+        print_machine()
+        return measure(args, work)
+
+
+def measure(args: argparse.Namespace, work: Path) -> int:
+    """Build (or reuse, in --workdir) the four models and the video in WORK, then measure."""
+    kept = "" if args.workdir else " (temporary)"
+    print(f"building models in {work}{kept} (untrained U-Nets, real converter) ...", flush=True)
     models = {
         (up, q): build_tflite(work / f"unet{SIZE}_{up}_{q}.tflite", SIZE, up, q)
         for up in ("transpose", "resize")
         for q in ("int8", "float32")
     }
-    video = write_video(work / f"membrane_{SIZE}.avi", args.frames, SIZE)
+    # the frame count in the name: a --workdir reused with another --frames gets its own video
+    video = write_video(work / f"membrane_{SIZE}_{args.frames}.avi", args.frames, SIZE)
     ok = True
 
     cores = usable_cpus()
@@ -128,10 +148,10 @@ def main() -> int:
             f"{threads} threads, {what}) =="
         )
         for key in (("transpose", "int8"), ("resize", "int8")):
-            run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=work))
-            eff, fps, bound, busy = stream_efficiency(
-                models[key], video, run_dir, threads, args.with_masks, args.rounds
-            )
+            with run_outputs(work) as run_dir:  # overlay videos, masks: removed once measured
+                eff, fps, bound, busy = stream_efficiency(
+                    models[key], video, run_dir, threads, args.with_masks, args.rounds
+                )
             verdict = ("PASS" if eff >= 0.95 else "FAIL") if judged else "(info)"
             ok &= eff >= 0.95 or not judged
             print(
