@@ -259,9 +259,10 @@ class NetworkSource(_CaptureSource):
         return f"{self.target}: cannot open the stream (check the URL, network and credentials)"
 
 
-def _without_masks(files: list[Path]) -> list[Path]:
+def _without_masks(files: list[Path], *, say: bool = True) -> list[Path]:
     """FILES without the masks kept beside their images (X_mask.png next to X.jpg, as a
-    Roboflow export's split folders hold them): a dataset's split run as frames."""
+    Roboflow export's split folders hold them): a dataset's split run as frames. SAY: warn
+    that they were skipped (not when only counting a folder's frames for a hint)."""
     stems = {p.stem for p in files}
     masks = {
         p
@@ -269,7 +270,7 @@ def _without_masks(files: list[Path]) -> list[Path]:
         for e in MASK_NAME_ENDINGS
         if p.stem.endswith(e) and p.stem[: -len(e)] in stems
     }
-    if masks:
+    if masks and say:
         log.warning(
             "skipped %d mask file(s) beside their images (such as %s)", len(masks), min(masks).name
         )
@@ -304,8 +305,8 @@ def _images_below(folder: Path) -> str:
     dataset whose images sit one or two levels down (val/images, images/, JPEGImages/, or a
     split of sample folders); the held-out split first, as that is what a model has not seen."""
 
-    def count(d: Path) -> int:
-        return len(list_files(d))
+    def count(d: Path) -> int:  # the frames a run of D reads: masks beside images are skipped
+        return len(_without_masks(list_files(d), say=False))
 
     def dirs(d: Path) -> list[Path]:  # image folders first, never a mask folder
         found = [c for c in list_dirs(d) if c.name.lower() not in MASK_DIRS]

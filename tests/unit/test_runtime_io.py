@@ -258,6 +258,15 @@ def test_a_dataset_folder_as_source_names_a_folder_of_its_images(tmp_path: Path)
     with pytest.raises(SourceError) as info:
         ImageFolderSource(ade).open()
     assert str(info.value).endswith(f"such as {ade / 'Images' / 'training'} (1 image)")
+    # Roboflow's split holds X.jpg + X_mask.png: the hint counts the frames a run reads (it
+    # said 4 images for 2)
+    rf = tmp_path / "rf"
+    for name in ("a.jpg", "a_mask.png", "b.jpg", "b_mask.png"):
+        (rf / "valid").mkdir(parents=True, exist_ok=True)
+        assert cv2.imwrite(str(rf / "valid" / name), np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(SourceError) as info:
+        ImageFolderSource(rf).open()
+    assert str(info.value).endswith(f"such as {rf / 'valid'} (2 images)")
 
 
 def test_a_split_with_masks_beside_its_images_runs_the_images_only(
