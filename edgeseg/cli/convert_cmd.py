@@ -216,6 +216,12 @@ def _next_steps(model: Path, tflite: Path, quant: Quant) -> None:
     next_steps(*commands)
 
 
+def _ops_counted(ops: str, count: int) -> str:
+    """'TRANSPOSE_CONV x3' for one op type; '33 ops (ADD, CONV_2D, ...)' for a row that merges
+    several ('..., TRANSPOSE_CONV x33' read as 33 TRANSPOSE_CONVs)."""
+    return f"{count} ops ({ops})" if ", " in ops else f"{ops} x{count}"
+
+
 def print_report(outcome: ConvertOutcome) -> None:
     """A short table of what was produced."""
     r = outcome.report
@@ -239,7 +245,8 @@ def print_report(outcome: ConvertOutcome) -> None:
         )
     if r.edgetpu_precheck:
         lines = [
-            f"{i['op']} x{i['count']}: {i['reason']}" + (f" -> {i['hint']}" if i["hint"] else "")
+            f"{_ops_counted(i['op'], i['count'])}: {i['reason']}"
+            + (f" -> {i['hint']}" if i["hint"] else "")
             for i in r.edgetpu_precheck
         ]
         table.add_row("Edge TPU pre-check", "\n".join(lines))

@@ -148,3 +148,13 @@ def test_precheck_flags_16_bit_activations_and_says_float_once() -> None:
         3,
         "convert with --quant int8",
     )
+
+
+def test_a_merged_pre_check_row_counts_its_ops_as_a_whole() -> None:
+    """'ADD, CONV_2D, TRANSPOSE_CONV x33' read as 33 TRANSPOSE_CONVs: a row merging several op
+    types says '33 ops (...)'; one type keeps 'OP xN'."""
+    from edgeseg.cli.convert_cmd import _ops_counted
+
+    ops = "ADD, CONV_2D, TRANSPOSE_CONV"
+    assert _ops_counted(ops, 33) == f"33 ops ({ops})"
+    assert _ops_counted("TRANSPOSE_CONV", 3) == "TRANSPOSE_CONV x3"
