@@ -1,9 +1,19 @@
 """Conversion benchmark: train a 1-channel (gray) 256x256 U-Net (depth 4, 16 filters) briefly on
-the real membrane set, convert it to int8, and print convert time, the int8 / float32 size ratio
-and the int8-vs-Keras argmax agreement on the real validation images, all measured in this one run.
+the real membrane set with the default recipe, convert it as `edgeseg convert MODEL --calib DATA`
+does, and print convert time, the int8 / float32 size ratio and the int8 model's argmax agreement
+with the .keras it was converted from on the real validation images, all measured in this one run.
 
     python benchmarks/bench_convert.py [--data ../shared/data/isbi2012_membrane] [--epochs 6]
                                        [--size 256]
+
+The model measured is the one `edgeseg convert` writes: the same chooser and pipeline
+(edgeseg.convert.source.choose_source, edgeseg.convert.pipeline.convert_model), so the softmax
+is left out (logits out) and model.keras, the quantisation-aware model training ends with by
+default, converts from its own learned int8 ranges, without calibration. The sizes and the ratio
+are the conversion report's (float32: a float32 conversion of the same model). The agreement is
+`edgeseg check`'s (edgeseg.eval.compare): int8 vs model.keras, pixel by pixel, on the val split.
+Also printed: the float network's val mIoU as training recorded it (config.json's "qat" record),
+model.keras's and the int8 model's.
 
 Run with the project's venv (training needs `.[train]`). --data defaults to isbi2012_membrane in
 ../shared/data, or in $EDGESEG_SHARED_DATA; any data set edgeseg reads works (trained as gray).
@@ -14,11 +24,8 @@ fails, 2 for bad options or a --data that is no usable data set (checked before 
 from __future__ import annotations
 
 import sys
-import tempfile
 import time
 from pathlib import Path
-
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
@@ -33,6 +40,7 @@ from _common import (
 
 RATIO_TARGET = 0.27
 AGREEMENT_TARGET = 0.99
+MAX_DROP = 100.0  # compare() judges an mIoU drop; no target here, so none is judged
 DEPTH = 4  # U-Net levels: the input side must be a multiple of 2**DEPTH
 
 
@@ -44,7 +52,7 @@ def main() -> int:
         type=Path,
         default=DATA / "isbi2012_membrane",
         metavar="DIR",
-        help="data set to train on, calibrate with and compare on (its val split)",
+        help="data set to train on and compare on (its val split); it calibrates a float model",
     )
     ap.add_argument("--epochs", type=positive_int, default=6, metavar="N", help="training epochs")
     ap.add_argument(
@@ -58,19 +66,16 @@ def main() -> int:
     check_dataset(args.data, "--data")
     print_machine()
 
-    from ai_edge_litert.interpreter import Interpreter
-
-    from edgeseg.convert.calibration import representative_dataset
-    from edgeseg.convert.converter import export, float32_size, write_saved_model
     from edgeseg.convert.options import ConvertOptions
-    from edgeseg.core.processing import class_map_from_output, prepare_image, to_input_tensor
-    from edgeseg.data.dataset import open_dataset
-    from edgeseg.runtime.interpreter import usable_cpus
+    from edgeseg.convert.pipeline import convert_model
+    from edgeseg.convert.source import choose_source
+    from edgeseg.convert.target import default_io
+    from edgeseg.core.fileio import scratch_dir
+    from edgeseg.eval import compare
     from edgeseg.train.fit import TrainConfig, train
-    from edgeseg.train.model_io import load_keras_model
+    from edgeseg.train.qat_record import float_network_spec
 
-    with tempfile.TemporaryDirectory(prefix="bench-convert-") as tmp:
-        work = Path(tmp)
+    with scratch_dir("bench-convert-") as work:
         t0 = time.perf_counter()
         trained = train(
             TrainConfig(
@@ -87,55 +92,59 @@ def main() -> int:
             )
         )
         train_s = time.perf_counter() - t0
-        model, spec = load_keras_model(trained.model_path)
 
+        # what `edgeseg convert MODEL --calib DATA` does: the same chooser and pipeline
+        options = ConvertOptions(io=default_io(trained.model_path))
+        chosen = choose_source(trained.model_path, options, args.data, None)
         t0 = time.perf_counter()
-        rep = representative_dataset(args.data, spec, count=200, seed=0)
-        saved = write_saved_model(model, spec, work / "saved")
-        result = export(saved, spec, ConvertOptions(), work / "model_int8.tflite", rep)
+        outcome = convert_model(chosen.model, chosen.out, options, chosen.calib)
         convert_s = time.perf_counter() - t0
-        f32 = float32_size(saved, spec)
-        ratio = result.size_bytes / f32
+        # the int8 model against the .keras it was converted from, as `edgeseg check` compares
+        check = compare(chosen.model, outcome.export.path, args.data, max_drop=MAX_DROP)
 
-        ds = open_dataset(args.data)
-        interp = Interpreter(model_path=str(result.path), num_threads=usable_cpus())
-        interp.allocate_tensors()
-        inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
-        agree = total = 0
-        for _, image, _ in ds.iter_split("val"):
-            pixels, _ = prepare_image(image, spec)
-            keras_map = np.argmax(model.predict(pixels[None].astype(np.float32), verbose=0)[0], -1)
-            interp.set_tensor(
-                inp["index"], to_input_tensor(pixels, inp["dtype"], *inp["quantization"])
-            )
-            interp.invoke()
-            lite_map = class_map_from_output(
-                interp.get_tensor(out["index"]), spec.output_kind, *out["quantization"]
-            )
-            agree += int((lite_map == keras_map).sum())
-            total += keras_map.size
-        agreement = agree / total
-
+    report = outcome.report
+    ratio, agreement = report.size_ratio, check.agreement
+    assert ratio is not None and agreement is not None  # float32 measured; a .keras compared
+    assert check.float_eval is not None
+    spec = check.float_eval.spec  # model.keras's, with the quantisation-aware run's record
+    kind = "quantisation-aware" if chosen.qat else "float"
     rows = [
         (
             "model",
             f"U-Net {args.size}x{args.size}x{spec.channels} depth {DEPTH}, "
-            f"{args.epochs} epochs ({train_s:.0f} s), float val mIoU {trained.best_miou:.3f}",
+            f"{args.epochs} epochs ({train_s:.0f} s); {chosen.model.name}: {kind}",
         ),
-        ("calibration", f"{rep.stats.used} images"),
-        ("convert time (int8)", f"{convert_s:.1f} s"),
-        ("int8 size", f"{result.size_bytes / 1024:.0f} KiB"),
-        ("float32 size", f"{f32 / 1024:.0f} KiB"),
+    ]
+    if chosen.qat:  # the float network's score, as training recorded it (config.json "qat")
+        float_miou = float_network_spec(spec).float_miou
+        rows.append(("float network val mIoU", f"{float_miou:.3f}  (training's record)"))
+    rows += [
+        (f"{chosen.model.name} val mIoU", f"{check.float_miou:.3f}  (the model converted)"),
+        ("int8 val mIoU", f"{check.int8.miou:.3f}"),
+        (
+            "calibration",
+            f"{report.calibration['used']} images"
+            if report.calibration
+            else "none: int8 ranges learned in quantisation-aware training",
+        ),
+        (
+            "convert time (int8)",
+            f"{report.convert_seconds or 0.0:.1f} s  ({convert_s:.1f} s with loading, the "
+            "float32 size and validation)",
+        ),
+        ("int8 size", f"{report.size_bytes / 1024:.0f} KiB"),
+        ("float32 size", f"{(report.float32_size_bytes or 0) / 1024:.0f} KiB"),
     ]
     for name, value in rows:
-        print(f"{name:<22} {value}")
+        print(f"{name:<24} {value}")
     ok_ratio, ok_agree = ratio <= RATIO_TARGET, agreement >= AGREEMENT_TARGET
     print(
-        f"{'size ratio int8/f32':<22} {ratio:.3f}  (target <= {RATIO_TARGET})  "
+        f"{'size ratio int8/f32':<24} {ratio:.3f}  (target <= {RATIO_TARGET})  "
         f"{'PASS' if ok_ratio else 'FAIL'}"
     )
     print(
-        f"{'argmax agreement':<22} {100 * agreement:.2f}% of {total} val pixels  "
+        f"{'argmax agreement':<24} {100 * agreement:.2f}% of the pixels of "
+        f"{check.int8.images} val images, int8 vs {chosen.model.name}  "
         f"(target >= {100 * AGREEMENT_TARGET:.0f}%)  {'PASS' if ok_agree else 'FAIL'}"
     )
     return 0 if ok_ratio and ok_agree else 1
