@@ -423,14 +423,7 @@ def build_config(
     strategy = given.get("strategy") or recorded_strategy(out) or "default"
     recover_previous_run(out, strategy)
     if resume:
-        base = load_train_config(out).to_dict()
-        if data is not None and Path(data).resolve() != Path(base["data"]).resolve():
-            log.warning(
-                "--resume with other data (%s; the run trained on %s): training continues on "
-                "the new data, validated on its own split",
-                data,
-                base["data"],
-            )
+        base = load_train_config(out).to_dict()  # other data is said once it is accepted
         recorded = Path(base["data"])
         if data is None and not recorded.exists() and recorded.name == SYNTHETIC_FOLDER:
             # a run on built-in data keeps it in OUT: a moved run finds it there

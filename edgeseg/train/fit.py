@@ -224,6 +224,19 @@ def _check_resumable(config: TrainConfig, spec: ModelSpec) -> None:
             f"{spec.input_height}x{spec.input_width}x{spec.channels}: resume without --size / "
             "--channels, or train a new --out"
         )
+    try:
+        trained_on = Path(load_train_config(config.out).data)
+    except (OSError, ValueError, KeyError, EdgesegError):
+        return
+    # said once accepted; data that is gone (moved, or built-in scenes found in the run) is not
+    # "other data"
+    if trained_on.exists() and Path(config.data).resolve() != trained_on.resolve():
+        log.warning(
+            "--resume with other data (%s; the run trained on %s): training continues on the "
+            "new data, validated on its own split",
+            config.data,
+            trained_on,
+        )
 
 
 def _split_record(config: TrainConfig, ds: Dataset) -> dict[str, Any]:

@@ -881,3 +881,35 @@ def test_resume_with_a_step_budget_already_trained_is_refused(
         assert stale not in caplog.text  # a refused resume warned, then refused
         assert resume(92) == "trained"
     assert stale in caplog.text
+
+
+def test_resume_on_other_data_is_said_only_once_it_is_accepted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """'--resume with other data ... training continues on the new data' was printed, then the
+    resume was refused (the data's classes differ)."""
+    import json
+
+    from edgeseg.core.errors import DatasetError
+    from edgeseg.core.spec import ModelSpec
+    from edgeseg.train.config import TrainConfig
+    from edgeseg.train.fit import _check_resumable
+
+    first, other, run = tmp_path / "first", tmp_path / "other", tmp_path / "run"
+    for folder in (first, other, run):
+        folder.mkdir()
+    spec = ModelSpec(16, 16, ("a", "b"))
+    record = TrainConfig(data=first, out=run).to_dict()
+    (run / "config.json").write_text(json.dumps({"spec": spec.to_dict(), "train": record}))
+    resumed = TrainConfig(data=other, out=run, resume=True)
+    with caplog.at_level("WARNING"):
+        with pytest.raises(DatasetError, match="learned the classes a, b"):
+            _check_resumable(resumed, ModelSpec(16, 16, ("a", "c")))
+        assert "other data" not in caplog.text
+        _check_resumable(resumed, spec)
+        assert f"--resume with other data ({other}; the run trained on {first})" in caplog.text
+        caplog.clear()
+        _check_resumable(TrainConfig(data=first, out=run, resume=True), spec)
+        first.rmdir()  # moved since: the same data found elsewhere is not "other"
+        _check_resumable(resumed, spec)
+    assert "other data" not in caplog.text
