@@ -2,11 +2,15 @@
 
     python benchmarks/bench_soak.py [--frames 10000] [--workdir DIR]
 
-Writes the overlay video, mask PNGs and stats and publishes MJPEG like a long deployment would
-(the outputs are removed once measured; --workdir keeps the model and the video it reads).
-Targets: RSS growth after warm-up < 10 MB (psutil), and no file-handle leak (/proc/self/fd).
+Writes the overlay video, mask PNGs and stats, and serves MJPEG (`--serve`) to one viewer, an
+HTTP client in a thread reading /stream.mjpg for the whole soak, so the server's JPEG encoding and
+per-client serving run all along, as in a long deployment someone watches (the server encodes only
+while a viewer is connected). The outputs are removed once measured; --workdir keeps the model and
+the video it reads. Targets: RSS growth after warm-up < 10 MB (psutil), and no file-handle leak
+(/proc/self/fd, the viewer's and the server's sockets included); a viewer that received no frame
+is a FAIL too (the soak did not exercise what it claims).
 
-Run with the project's venv. Exit 0 when both targets are met, 1 when one is missed (FAIL), 2 for
+Run with the project's venv. Exit 0 when every target is met, 1 when one is missed (FAIL), 2 for
 bad options or missing data (../shared/data, or $EDGESEG_SHARED_DATA), checked before any work.
 --frames is at least 1000: 500 warm-up frames, then at least as many measured.
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 import threading
 import time
@@ -35,6 +40,7 @@ from _common import (
 )
 from _runtime_models import MEMBRANE, build_tflite, require_data, write_video
 
+from edgeseg.runtime.mjpeg import BOUNDARY
 from edgeseg.runtime.segmenter import Segmenter
 from edgeseg.runtime.sources import VideoFileSource
 from edgeseg.runtime.stream import StreamConfig, StreamRunner
@@ -52,6 +58,37 @@ class LoopingVideo(VideoFileSource):
             self.open()
             frame = super().read()
         return frame
+
+
+class Viewer:
+    """One browser watching /stream.mjpg: reads the feed as fast as it comes until the server
+    ends it, counting the JPEG frames and bytes received (in a thread: `start`, then `join`)."""
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        self.address = address
+        self.frames = self.bytes = 0
+        self.error: OSError | None = None
+        self._thread = threading.Thread(target=self._read, name="soak-viewer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self, timeout: float = 30.0) -> None:
+        self._thread.join(timeout)
+
+    def _read(self) -> None:
+        part = f"--{BOUNDARY}\r\nContent-Type: image/jpeg".encode()
+        tail = b""  # a part header split between two reads is counted once
+        try:
+            with socket.create_connection(self.address, timeout=10) as sock:
+                sock.sendall(b"GET /stream.mjpg HTTP/1.0\r\n\r\n")
+                while chunk := sock.recv(65536):
+                    self.bytes += len(chunk)
+                    data = tail + chunk
+                    self.frames += data.count(part)
+                    tail = data[-(len(part) - 1) :]
+        except OSError as exc:  # shown with the counts: a viewer cut off mid-soak is news
+            self.error = exc
 
 
 def open_fds() -> int:
@@ -101,6 +138,10 @@ def soak(args: argparse.Namespace, model: Path, video: Path, out: Path) -> int:
             serve="127.0.0.1:0",
         ),
     )
+    assert runner.server is not None
+    viewer = Viewer(runner.server.address)
+    viewer.start()
+    time.sleep(0.3)  # connected before the first frame, as a page opened first would be
     samples: list[tuple[int, int]] = []  # (processed, rss)
     done = threading.Event()
 
@@ -116,6 +157,7 @@ def soak(args: argparse.Namespace, model: Path, video: Path, out: Path) -> int:
     mon.join()
     elapsed = time.perf_counter() - t
     samples.append((result.stats.processed, proc.memory_info().rss))
+    viewer.join()  # the server ended the feed when the stream finished
     fds_after = open_fds()
 
     after_warmup = [rss for n, rss in samples if n >= WARMUP]
@@ -129,6 +171,12 @@ def soak(args: argparse.Namespace, model: Path, video: Path, out: Path) -> int:
         f"{len(list((out / 'masks').iterdir()))} masks and a {video_mb:.1f} MB overlay video "
         "written (removed now they are measured)"
     )
+    viewed = viewer.frames > 0
+    print(
+        f"MJPEG viewer: {viewer.frames} frames ({viewer.bytes / 2**20:.1f} MB) received"
+        + (f", cut off: {viewer.error}" if viewer.error else "")
+        + ("" if viewed else " FAIL (the soak served no viewer)")
+    )
     mem_ok = measured and s.processed == args.frames and growth < 10.0
     if not measured:
         print(f"RSS not measured: fewer than 2 samples after the {WARMUP} warm-up frames")
@@ -141,8 +189,9 @@ def soak(args: argparse.Namespace, model: Path, video: Path, out: Path) -> int:
         f"open files: {fds_before} before, {fds_after} after (target: no growth) "
         f"{'PASS' if fd_ok else 'FAIL'}"
     )
-    print("OVERALL", "PASS" if mem_ok and fd_ok else "FAIL")
-    return 0 if mem_ok and fd_ok else 1
+    ok = mem_ok and fd_ok and viewed
+    print("OVERALL", "PASS" if ok else "FAIL")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
