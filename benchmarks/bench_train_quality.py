@@ -13,9 +13,12 @@ int8 and check it, all with the library calls the CLI uses (train -> convert -> 
 Budget: each model trains for `--minutes` of wall time on this machine (default 7.5, so 15 minutes
 per set for the two recipes, the issue's "about 15 minutes per set on 2 cores"): a short probe
 run measures seconds per optimiser step with and without XLA (what `--xla auto` measures; the
-faster is used for both recipes), the step budget is set so training (with its periodic
-validation) fits, and a time cap stops it if the machine slows down. Both recipes get the same
-input size (the default, derived from the data) and the same number of steps.
+faster is used for both recipes; 30 steps each at the default budget, fewer below it, 12 with
+--quick), the step budget is set so training (with its periodic validation) fits, and a time cap
+stops it if the machine slows down; a schedule the cap cut short shows as "38 of 62" in the
+steps column. Both recipes get the same input size (the default, derived from the data) and the
+same number of steps. The minutes are training only: a --quick set (2 x 2 minutes) took about 6
+minutes on 2 cores with the probe, conversions and checks.
 
 - default: everything `edgeseg train DATA` does with no options, for this budget's steps (under
   recipe.CROP_FROM_STEPS at the default minutes, so whole frames: random crops start there).
@@ -72,7 +75,9 @@ TARGETS = {"isbi2012_membrane": 0.75, "dubai_aerial": 0.62}  # labelmefacade: we
 WELL_ABOVE = 0.03  # "well above the plain reference": at least 3 mIoU points
 MAX_INT8_DROP = 0.5  # mIoU points
 MIN_AGREEMENT = 0.995
-PROBE_STEPS = 30
+PROBE_STEPS = 30  # per XLA setting at the default budget; scaled down with it (probe_steps)
+MIN_PROBE_STEPS = 12  # StepTimer skips 5 tracing steps: 6 timed intervals at least
+DEFAULT_MINUTES = 7.5
 BUDGET_SHARE = 0.85  # of the minutes for optimiser steps; the rest for validation and startup
 PLAIN: dict[str, Any] = {
     "min_scale": 1.0,
@@ -91,6 +96,7 @@ class Row:
     recipe: str
     size: tuple[int, int]
     steps: int  # optimiser steps actually run
+    planned: int  # the steps its schedule was planned for (more than `steps`: the time cap hit)
     xla: bool  # the training step XLA-compiled (the probe's faster choice for this set)
     train_min: float
     float_miou: float  # the float model (model_float.keras when the run made a QAT model)
@@ -122,6 +128,14 @@ class StepTimer:
     def seconds_per_step(self) -> float:
         t = self.callback.times[self.skip :]
         return (t[-1] - t[0]) / max(1, len(t) - 1)
+
+
+def probe_steps(minutes: float) -> int:
+    """Optimiser steps per XLA setting for the step-time probe: PROBE_STEPS at the default budget,
+    in proportion below it (--quick: 12), so the probe never takes longer than the training it
+    sizes (2 x 30 steps took longer than --quick's 2 minutes)."""
+    scaled = round(PROBE_STEPS * minutes / DEFAULT_MINUTES)
+    return max(MIN_PROBE_STEPS, min(PROBE_STEPS, scaled))
 
 
 def time_cap(seconds: float) -> Any:
@@ -172,17 +186,18 @@ def run_set(
     )
     if steps is None:
         per_step: dict[str, float] = {}
+        probing = probe_steps(minutes)
         for xla in ("off", "on"):  # what `--xla auto` measures, once for both recipes
             timer = StepTimer()
-            probe = replace(base, steps=PROBE_STEPS, patience=1000, xla=xla, qat=False)
+            probe = replace(base, steps=probing, patience=1000, xla=xla, qat=False)
             trained = train(probe, callbacks=[timer.callback])
             per_step[xla] = timer.seconds_per_step()
         xla = min(per_step, key=per_step.__getitem__)
         base = replace(base, xla=xla)
-        steps = max(PROBE_STEPS, int(minutes * 60 * BUDGET_SHARE / per_step[xla]))
+        steps = max(probing, int(minutes * 60 * BUDGET_SHARE / per_step[xla]))
         log(
             f"{data.name}: {per_step['off']:.2f} s/step ({per_step['on']:.2f} with XLA: "
-            f"--xla {xla}) -> {steps} steps"
+            f"--xla {xla}; {probing} probe steps each) -> {steps} steps"
         )
         cap_seconds = minutes * 60
     else:
@@ -199,6 +214,10 @@ def run_set(
         train_min = (time.perf_counter() - t0) / 60
         saved = json.loads(trained.config_path.read_text())
         size = tuple(saved["train"]["size"])
+        resolved = trained.config  # steps per epoch x epochs: the schedule as planned
+        planned = steps
+        if resolved is not None and resolved.steps_per_epoch and resolved.epochs:
+            planned = resolved.steps_per_epoch * resolved.epochs
         int8 = convert_model(trained.model_path, out / "model_int8.tflite", ConvertOptions(), data)
         check = compare(trained.model_path, int8.export.path, data, max_drop=MAX_INT8_DROP)
         float_path = trained.model_path.with_name(FLOAT_MODEL)
@@ -213,6 +232,7 @@ def run_set(
             recipe=recipe,
             size=(int(size[0]), int(size[1])),
             steps=cap.steps,
+            planned=max(planned, cap.steps),
             xla=bool(saved.get("train_step", {}).get("xla", saved["train"]["xla"] == "on")),
             train_min=train_min,
             float_miou=float_check.float_miou,
@@ -277,7 +297,7 @@ def main() -> int:
     budget.add_argument(
         "--minutes",
         type=positive_float,
-        default=7.5,
+        default=DEFAULT_MINUTES,
         metavar="M",
         help="training budget per model (2 models per set)",
     )
@@ -398,7 +418,8 @@ def main() -> int:
     for r in rows:
         print(
             f"| {r.dataset} | {r.recipe} | {r.size[0]}x{r.size[1]} "
-            f"| {r.steps}{' (XLA)' if r.xla else ''} | {r.train_min:.1f} "
+            f"| {r.steps}{f' of {r.planned}' if r.steps < r.planned else ''}"
+            f"{' (XLA)' if r.xla else ''} | {r.train_min:.1f} "
             f"| {r.float_miou:.3f} | {r.model_miou:.3f} | {r.int8_miou:.3f} "
             f"| {100 * r.agreement:.2f}% | {100 * r.agreement_float:.2f}% "
             f"| {r.gmacs:.2f} | {r.invoke_ms:.1f} |"
