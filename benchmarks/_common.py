@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from edgeseg.cli.quiet import absl_to_native_log, set_native_env, worth_showing
-from edgeseg.core.errors import EdgesegError, first_line
+from edgeseg.core.errors import EdgesegError, WriteError, first_line
 from edgeseg.runtime.quiet import NativeLog, quiet_native
 
 # Before TensorFlow loads (the scripts import it inside main()), as the CLI does: the TF_CPP_,
@@ -158,6 +158,18 @@ def input_error(message: str) -> NoReturn:
     raise SystemExit(2)
 
 
+def path_error(option: str, path: Path, exc: EdgesegError) -> NoReturn:
+    """An input error for OPTION PATH from the library's error, naming PATH once: a message
+    that begins with PATH (most do) has it taken off, or made relative when it names a file
+    inside ("X: X/images: folder not found" -> "--data X: images: folder not found")."""
+    message = first_line(exc)
+    for prefix in (f"{path}: ", f"{path}{os.sep}"):
+        if message.startswith(prefix):
+            message = message[len(prefix) :]
+            break
+    input_error(f"{option} {path}: {message}")
+
+
 def require_folder(path: Path, option: str, hint: str) -> Path:
     """`path` must be an existing folder, else an input error naming `option` with `hint`."""
     if not path.is_dir():
@@ -175,7 +187,7 @@ def check_dataset(path: Path, option: str) -> None:
     try:
         open_dataset(path, validate=False)
     except EdgesegError as exc:
-        input_error(f"{option} {path}: {first_line(exc)}")
+        path_error(option, path, exc)
 
 
 @contextmanager
@@ -192,9 +204,20 @@ def work_folder(path: Path | None, prefix: str) -> Iterator[Path]:
         return
     try:
         folder = make_dir(path, label="--workdir")
-    except EdgesegError as exc:
-        input_error(first_line(exc))
+    except WriteError as exc:
+        input_error(_workdir_error(path, exc))
     yield folder
+
+
+def _workdir_error(path: Path, exc: WriteError) -> str:
+    """Why --workdir PATH could not be made, naming the real cause: a missing folder is what
+    --workdir creates, so when creating it fails, the folder it was to be made in is at fault
+    (/proc/foo: "folder does not exist" meant /proc takes no new folders)."""
+    if path.exists() or exc.cause is None:
+        return first_line(exc)
+    parent = next(p for p in path.absolute().parents if p.exists())
+    cause = "not writable" if exc.cause == "folder does not exist" else exc.cause
+    return f"--workdir {path}: cannot create it in {parent} ({cause})"
 
 
 @contextmanager

@@ -99,7 +99,7 @@ def tf_example_loop(model: Path, video: Path, out: Path, threads: int) -> float:
         # utils.segmentation_map_to_image: colours through np.unique's inverse map
         found, inverse, counts = np.unique(category, return_inverse=True, return_counts=True)
         by_count = sorted(found, key=lambda k: dict(zip(found, counts, strict=True))[k])[::-1]
-        seg_map = colours[found][inverse.reshape(-1)].reshape(w, h, 3).astype(np.uint8)
+        seg_map = colours[found][inverse.reshape(-1)].reshape(h, w, 3).astype(np.uint8)
         seg_map = cv2.resize(
             seg_map, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST
         )

@@ -22,15 +22,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     DATA,
-    input_error,
     input_size,
     parser,
+    path_error,
     print_machine,
     require_folder,
     run_quietly,
 )
 
-from edgeseg.core.errors import EdgesegError, first_line
+from edgeseg.core.errors import EdgesegError
 
 DEPTH = 3  # U-Net levels: the input side must be a multiple of 2**DEPTH
 
@@ -65,7 +65,7 @@ def main() -> int:
     try:  # no images in it: one line now, not a traceback after the model is built
         find_calibration_images(args.data)
     except EdgesegError as exc:
-        input_error(f"--data {args.data}: {first_line(exc)}")
+        path_error("--data", args.data, exc)
     print_machine()
 
     from edgeseg.convert.converter import calibrate, export

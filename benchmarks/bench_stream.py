@@ -47,13 +47,15 @@ from edgeseg.runtime.interpreter import usable_cpus
 from edgeseg.runtime.segmenter import Segmenter
 from edgeseg.runtime.sources import VideoFileSource
 from edgeseg.runtime.stream import StreamConfig, run_stream
+from edgeseg.runtime.stream_bench import read_frames
 
 SIZE = 256
 
 
-def invoke_latency(seg: Segmenter, runs: int = 60, warmup: int = 10) -> float:
-    """Mean seconds per invoke (what bounds throughput) on a real preprocessed frame."""
-    tensor, _ = seg.preprocess(np.full((SIZE, SIZE, 3), 128, np.uint8))
+def invoke_latency(seg: Segmenter, frame: np.ndarray, runs: int = 60, warmup: int = 10) -> float:
+    """Mean seconds per invoke (what bounds throughput) on FRAME, a real video frame,
+    preprocessed as the stream does."""
+    tensor, _ = seg.preprocess(frame)
     for _ in range(warmup):
         seg.invoke(tensor)
     samples = []
@@ -65,7 +67,7 @@ def invoke_latency(seg: Segmenter, runs: int = 60, warmup: int = 10) -> float:
 
 
 def stream_efficiency(
-    model: Path, video: Path, out: Path, threads: int, masks: bool, rounds: int
+    model: Path, video: Path, frame: np.ndarray, out: Path, threads: int, masks: bool, rounds: int
 ) -> tuple[float, float, float, float]:
     """(efficiency, pipeline fps, invoke-bound fps, invoke-stage busy share) for one model.
 
@@ -75,7 +77,7 @@ def stream_efficiency(
     seg = Segmenter(model, threads=threads)
     best_invoke, best = float("inf"), None
     for i in range(rounds):
-        best_invoke = min(best_invoke, invoke_latency(seg))
+        best_invoke = min(best_invoke, invoke_latency(seg, frame))
         config = StreamConfig(
             save=out / f"overlay{i}.avi",
             save_masks=out / f"masks{i}" if masks else None,
@@ -135,6 +137,7 @@ def measure(args: argparse.Namespace, work: Path) -> int:
     }
     # the frame count in the name: a --workdir reused with another --frames gets its own video
     video = write_video(work / f"membrane_{SIZE}_{args.frames}.avi", args.frames, SIZE)
+    frame = read_frames(video, 1)[0]  # decoded as `edgeseg run` decodes it: invoke's input
     ok = True
 
     cores = usable_cpus()
@@ -150,7 +153,7 @@ def measure(args: argparse.Namespace, work: Path) -> int:
         for key in (("transpose", "int8"), ("resize", "int8")):
             with run_outputs(work) as run_dir:  # overlay videos, masks: removed once measured
                 eff, fps, bound, busy = stream_efficiency(
-                    models[key], video, run_dir, threads, args.with_masks, args.rounds
+                    models[key], video, frame, run_dir, threads, args.with_masks, args.rounds
                 )
             verdict = ("PASS" if eff >= 0.95 else "FAIL") if judged else "(info)"
             ok &= eff >= 0.95 or not judged
@@ -164,8 +167,8 @@ def measure(args: argparse.Namespace, work: Path) -> int:
     for up in ("transpose", "resize"):
         s8 = Segmenter(models[(up, "int8")], threads=args.threads)
         s32 = Segmenter(models[(up, "float32")], threads=args.threads)
-        t8 = min(invoke_latency(s8) for _ in range(args.rounds))
-        t32 = min(invoke_latency(s32) for _ in range(args.rounds))
+        t8 = min(invoke_latency(s8, frame) for _ in range(args.rounds))
+        t32 = min(invoke_latency(s32, frame) for _ in range(args.rounds))
         print(
             f"{up:9s}: int8 {t8 * 1e3:7.2f} ms, float32 {t32 * 1e3:7.2f} ms, "
             f"float32/int8 = {t32 / t8:.2f}x"
