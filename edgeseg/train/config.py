@@ -21,7 +21,12 @@ from edgeseg.core.spec import UNLISTED_COLORS, parse_size
 from edgeseg.data.layout import DEFAULT_VAL_FRACTION, find_splits
 from edgeseg.train import CONFIG_NAME, SYNTHETIC_FOLDER
 from edgeseg.train.recipe import CLASS_WEIGHTINGS, LOSSES
-from edgeseg.train.run_folder import recorded_strategy, recover_previous_run, refuse_trained
+from edgeseg.train.run_folder import (
+    recorded_strategy,
+    recover_previous_run,
+    refuse_resume_while_set_aside,
+    refuse_trained,
+)
 
 if TYPE_CHECKING:
     from edgeseg.core.spec import ModelSpec
@@ -303,8 +308,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.update(data=str(self.data.absolute()), out=str(self.out))  # data: found from anywhere
-        if self.weights not in (None, "imagenet"):  # a file: found from anywhere, as data
-            d["weights"] = str(Path(str(self.weights)).absolute())
+        d["weights"] = recorded_weights(self.weights)  # a file: found from anywhere, as data
         d["size"] = list(self.size) if self.size is not None else None
         d["classes"] = list(self.classes) if self.classes is not None else None
         d["ignore_classes"] = list(self.ignore_classes)
@@ -420,9 +424,11 @@ def build_config(
     # the run a killed --overwrite set aside goes back before its config.json is read or the
     # folder is judged (a resume found no config.json; a plain train generated built-in data
     # into the folder and only then found it held a model)
-    strategy = given.get("strategy") or recorded_strategy(out) or "default"
-    recover_previous_run(out, strategy)
+    # (with the strategy of this request: a new run's is not the set-aside run's)
+    strategy = given.get("strategy") or (recorded_strategy(out) if resume else None)
+    recover_previous_run(out, strategy or "default")
     if resume:
+        refuse_resume_while_set_aside(out)
         base = load_train_config(out).to_dict()  # other data is said once it is accepted
         recorded = Path(base["data"])
         if data is None and not recorded.exists() and recorded.name == SYNTHETIC_FOLDER:
@@ -495,11 +501,16 @@ def _refuse_network_changes(out: Path, base: dict[str, Any], given: dict[str, An
 
 
 def _recorded(key: str, value: Any) -> Any:
-    """VALUE as config.json records it: a weights file by its absolute path, the way a run
-    records it (typed relative to here), numbers as numbers (1 and 1.0 alike)."""
-    if key == "weights" and value not in (None, "imagenet"):
-        return str(Path(os.fspath(value)).absolute())
-    return value
+    """VALUE as config.json records it (a --weights path typed relative to here, absolute)."""
+    return recorded_weights(value) if key == "weights" else value
+
+
+def recorded_weights(weights: str | os.PathLike[str] | None) -> str | None:
+    """--weights as config.json records it: 'imagenet' or None as they are, a file by its
+    absolute path (found from anywhere, as the data folder is)."""
+    if weights is None or weights == "imagenet":
+        return weights
+    return str(Path(os.fspath(weights)).absolute())
 
 
 def _warn_inapplicable(given: dict[str, Any]) -> None:

@@ -177,9 +177,9 @@ def train(
 
     if config.resume:
         _check_resumable(config, spec)
-    _warn_stale_conversions(config)
     # a run that fails before writing anything leaves no empty --out behind
     with output_dir(config.out, label="--out"), run_lock(config.out, config.strategy):
+        _warn_stale_conversions(config)  # once nothing refuses the run, the lock included
         from edgeseg.train.loop import run_fit  # TensorFlow loads here, after validation
 
         return run_fit(config, ds, spec, list(callbacks), pixels.frequencies)

@@ -78,6 +78,17 @@ def recover_previous_run(out: Path, strategy: str) -> None:
             )
 
 
+def refuse_resume_while_set_aside(out: Path) -> None:
+    """A resume that finds the run only in OUT/.replaced: a multi-worker request does not put
+    it back (its workers share OUT without the lock), so it says how, not 'nothing to resume'."""
+    if not (out / CONFIG_NAME).is_file() and (out / ASIDE_FOLDER / CONFIG_NAME).is_file():
+        raise EdgesegError(
+            f"{out}: the run to resume is set aside in {out / ASIDE_FOLDER} (a training killed "
+            f"outright); put it back with `edgeseg train --out {out}` (no --strategy "
+            "multiworker; it then stops), then resume"
+        )
+
+
 def refuse_trained(out: Path) -> None:
     """A folder holding a trained model is not trained into again without --overwrite."""
     if (out / "model.keras").exists():

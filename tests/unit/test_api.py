@@ -607,6 +607,38 @@ def test_the_next_train_puts_a_set_aside_run_back_before_reading_or_generating(
     assert (run / "config.json").is_file() and not (run / ".replaced").exists()
 
 
+def test_a_set_aside_multiworker_run_is_put_back_by_a_plain_train_and_named_by_a_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The strategy recorded by the set-aside run decided whether a new train put it back: a
+    multi-worker one was left aside (built-in scenes generated into the folder); a
+    multi-worker resume said 'nothing to resume' while the run sat whole in .replaced."""
+    pytest.importorskip("keras")
+    import json
+
+    import edgeseg.train.config as config_module
+    from edgeseg.train.config import TrainConfig, build_config
+    from edgeseg.train.loop import _previous_run_kept
+
+    def never(*_args: object) -> Path:
+        raise AssertionError("built-in scenes generated into a folder holding a model")
+
+    monkeypatch.setattr(config_module, "_synthetic_data", never)
+    run = tmp_path / "run"
+    (run / "resume").mkdir(parents=True)
+    record = TrainConfig(data=tmp_path, out=run, strategy="multiworker").to_dict()
+    (run / "config.json").write_text(json.dumps({"train": record}))
+    (run / "model.keras").write_bytes(b"finished")
+    killed = _previous_run_kept(run, resume=False, enabled=True)  # held: a collected one
+    killed.__enter__()  # killed inside: never left                  # would put them back
+    with pytest.raises(EdgesegError, match=r"set aside in .*\.replaced.*edgeseg train --out"):
+        build_config(None, run, {"strategy": "multiworker"}, resume=True)
+    with pytest.raises(EdgesegError, match="already holds a trained model"):
+        build_config(None, run, {})  # this request's strategy: the default, which puts back
+    assert (run / "model.keras").read_bytes() == b"finished"
+    assert not (run / ".replaced").exists()
+
+
 def test_resume_finishes_a_quantisation_aware_step_that_was_stopped(tmp_path: Path) -> None:
     """Ctrl-C during the quantisation-aware step said 'continue with --resume', which then
     refused: 'already trained 2 epochs; pass --epochs above 2'."""
