@@ -151,6 +151,13 @@ def check_apart(read: tuple[Path, ...], config: StreamConfig) -> None:
         for other, other_path in outputs[i + 1 :]:
             if _same(path, other_path):  # the mask folder made first, then a file refused
                 raise OutputError(f"{label} and {other} both {path}: choose two paths")
+    save, masks = config.save, config.save_masks
+    if save is not None and masks is not None and save.suffix.lower() == ".png":
+        if _same(save.parent, masks):  # a mask of the frame's name would replace it, or it them
+            raise OutputError(
+                f"--save {save}: is inside --save-masks {masks}, where the mask PNGs are "
+                "written under the frames' names; save it outside that folder"
+            )
     if config.save_masks is not None:
         # images (a folder of them, or one) give masks their names; a video's are numbered
         folders = [

@@ -702,6 +702,14 @@ def test_outputs_over_the_source_or_each_other_are_refused_before_anything_is_wr
         code, out = cli("run", model, "--source", video, "--headless", first, path, second, path)
         assert code == 2 and f"{first} and {second} both {path}: choose two paths" in out, out
         assert not path.exists()
+    # one picture: its overlay saved as the mask's own name in the mask folder replaced it
+    picture = sorted(photos.iterdir())[0]
+    masks = tmp_path / "m4"
+    code, out = cli(
+        "run", model, "--source", picture, "--save-masks", masks,
+        "--save", masks / f"{picture.stem}.png",
+    )  # fmt: skip
+    assert code == 2 and "is inside --save-masks" in out and not masks.exists(), out
     assert {p.name: p.read_bytes() for p in photos.iterdir()} == before
     assert video.read_bytes() == clip.read_bytes() and not same.exists()
     # a video's masks are numbered and replace nothing: beside it is fine
