@@ -107,12 +107,15 @@ def choose_source(
     *,
     post_training: bool = False,
     checkout: Path | None = None,
+    writes_model: bool = True,
 ) -> SourceChoice:
     """Decide what a conversion of MODEL reads. A quantisation-aware model converts to int8 from
     its own ranges (CALIB not used); other formats, and `post_training` work (--diagnose,
     --max-drop), read the float network saved beside it (`model_float.keras`), named as asked
     (model_float32.tflite). A float model needing calibration without CALIB uses
-    `default_calib` (CHECKOUT: see there); ConversionError when there is none."""
+    `default_calib` (CHECKOUT: see there); ConversionError when there is none. OUT, when it is
+    a model to write (not WRITES_MODEL: --diagnose alone, which writes only its report), is
+    checked here, before anything is said about the frames."""
     from edgeseg.convert.pipeline import default_out
 
     path = path_argument(model, "model", "the path of a .keras model")
@@ -120,6 +123,7 @@ def choose_source(
     out_path = path_argument(out, "--out", "the .tflite to write") if out is not None else None
     notes: list[str] = []
     warnings: list[str] = []
+    naming = path  # the model the default --out is named after
     qat = model_is_qat(path)
     float_model = path.with_name(FLOAT_MODEL)
     if qat and post_training:
@@ -133,6 +137,7 @@ def choose_source(
             f"quantisation of {float_model}"
         )
         path, qat = float_model, False
+        naming = path  # model_float_int8.tflite, beside the quantisation-aware model's own
     if qat and options.quant != Quant.INT8 and float_model.is_file():
         # other formats come from the float network; named after the model asked for
         # (model_float32.tflite), as a float model's would be
@@ -163,4 +168,9 @@ def choose_source(
             warnings.append(f"calibration frames: {calib_path}, {found.why}{_gone(path)}")
         else:
             notes.append(f"calibration frames: {calib_path} ({found.why}; --calib DIR chooses)")
+    if out_path is not None and writes_model:  # before a word about frames: --out DIR
+        from edgeseg.convert.converter import check_model_out
+
+        # a folder is offered the file convert would write without --out
+        check_model_out(out_path, name=default_out(naming, options.quant).name)
     return SourceChoice(path, qat, calib_path, out_path, tuple(notes), tuple(warnings))

@@ -164,6 +164,7 @@ def convert(
             out,
             post_training=diagnose or max_drop is not None,
             checkout=CHECKOUT,
+            writes_model=max_drop is not None or not diagnose,
         )
         model, calib, out = chosen.model, chosen.calib, chosen.out
         for note in chosen.notes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -228,3 +229,38 @@ def test_a_file_that_is_no_keras_model_is_refused_before_calibration_is_chosen(
     for path, said in ((notes, "not a Keras model file"), (cut, "cut short or corrupt")):
         with pytest.raises(ModelError, match=said):
             choose_source(path, ConvertOptions(), None, None, checkout=tmp_path)
+
+
+def test_out_is_checked_before_calibration_is_announced_and_a_folder_offered_the_right_name(
+    tmp_path: Path,
+) -> None:
+    """`convert model.keras --out notes.txt` (or --out DIR) printed 'calibration frames: ...'
+    before its error; --out DIR offered model_int8.tflite whatever was converted (a
+    quantisation-aware model's --quant float32 writes model_float32.tflite, its --max-drop
+    model_float_int8.tflite)."""
+    import zipfile
+
+    from edgeseg.convert.source import choose_source
+    from edgeseg.core.errors import ConversionError, WriteError
+    from edgeseg.train import QAT_PACKAGE
+
+    def archive(path: Path, config: str) -> Path:
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr("config.json", config)
+        return path
+
+    run = tmp_path / "run"
+    run.mkdir()
+    qat = archive(run / "model.keras", f'{{"layers": ["{QAT_PACKAGE}>FakeQuant"]}}')
+    archive(run / "model_float.keras", "{}")
+    folder = tmp_path / "outdir"
+    folder.mkdir()
+    with pytest.raises(ConversionError, match=r"give a \.tflite file name"):
+        choose_source(qat, ConvertOptions(), tmp_path, tmp_path / "notes.txt")
+    for options, post, name in (
+        (ConvertOptions(), False, "model_int8.tflite"),
+        (ConvertOptions(quant=Quant.FLOAT32), False, "model_float32.tflite"),
+        (ConvertOptions(), True, "model_float_int8.tflite"),
+    ):
+        with pytest.raises(WriteError, match=re.escape(f"such as {folder / name}")):
+            choose_source(qat, options, tmp_path, folder, post_training=post)
