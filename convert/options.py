@@ -8,21 +8,13 @@ from typing import TypeVar
 
 from edgeseg.core.errors import ConversionError
 
+# convert's choices are what the metadata records: one enum, in core, where eval reads it too
+from edgeseg.core.model_metadata import Quant as Quant
+
 E = TypeVar("E", bound=StrEnum)
 
 
 DEFAULT_MAX_FLOAT_LAYERS = 8  # convert --max-drop: the most layers it keeps in float
-
-
-class Quant(StrEnum):
-    """How weights and activations are stored in the `.tflite`."""
-
-    INT8 = "int8"  # full integer: int8 weights (per channel) and activations; Edge TPU / NPU ready
-    # 16-bit activations, 8-bit weights: higher fidelity than int8 on CPU kernels, not Edge TPU.
-    INT16X8 = "int16x8"
-    FLOAT16 = "float16"  # float16 weights, float32 compute; half the size, GPU delegates like it
-    DYNAMIC = "dynamic"  # int8 weights, float activations; no calibration data needed
-    FLOAT32 = "float32"  # plain float reference
 
 
 class IOType(StrEnum):

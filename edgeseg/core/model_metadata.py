@@ -10,12 +10,26 @@ import json
 import struct
 import zipfile
 import zlib
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from edgeseg.core.errors import ModelError, first_line
 from edgeseg.core.fileio import file_sha256, json_text
 from edgeseg.core.spec import ModelSpec
+
+
+class Quant(StrEnum):
+    """How weights and activations are stored in the `.tflite`: what `edgeseg convert --quant`
+    writes and the metadata's "quant" records (here, so the runtime and eval read it too)."""
+
+    INT8 = "int8"  # full integer: int8 weights (per channel) and activations; Edge TPU / NPU ready
+    # 16-bit activations, 8-bit weights: higher fidelity than int8 on CPU kernels, not Edge TPU.
+    INT16X8 = "int16x8"
+    FLOAT16 = "float16"  # float16 weights, float32 compute; half the size, GPU delegates like it
+    DYNAMIC = "dynamic"  # int8 weights, float activations; no calibration data needed
+    FLOAT32 = "float32"  # plain float reference
+
 
 METADATA_NAME = "edgeseg.json"
 MAX_METADATA_BYTES = 1 << 20  # edgeseg.json is a few KiB; refuse anything past 1 MiB inflated

@@ -29,7 +29,7 @@ from edgeseg.core.fileio import (
     write_text,
 )
 from edgeseg.core.metrics import MetricAccumulator
-from edgeseg.core.model_metadata import read_metadata, stale_source
+from edgeseg.core.model_metadata import Quant, read_metadata, stale_source
 from edgeseg.core.spec import ModelSpec
 from edgeseg.eval.check_result import CheckResult, Disagreement
 from edgeseg.eval.common import (
@@ -159,15 +159,11 @@ def _integer_input(pred: Predictor) -> bool:
     )
 
 
-QUANT_NAMES = frozenset({"int8", "float16", "dynamic", "float32", "int16x8"})
-"""The kinds `edgeseg convert --quant` writes (convert.options.Quant, which eval may not import)."""
-
-
 def _quant_of(model: Path) -> str:
     """What the converted model is by its metadata ("int8" without a record, or with one that
     names no kind convert writes: the name goes into check.md's table and headings)."""
     quant = (read_metadata(model) or {}).get("quant")
-    return quant if quant in QUANT_NAMES else "int8"
+    return quant if quant in {q.value for q in Quant} else "int8"
 
 
 def _check_not_stale(float_path: Path, int8_path: Path) -> None:
