@@ -87,8 +87,13 @@ def test_installed_convert_requires_calib_outside_a_checkout(wheel: Path, tmp_pa
     assert before == "None"  # no calib_data/ shipped, none here: --calib is required
     assert Path(after) == work / "calib_data"
 
-    # The CLI says so in one line, exit 2, before loading any model.
+    # The CLI says so in one line, exit 2, before loading any model (a .keras archive it would
+    # load: a missing model is said first, as the first thing to fix).
     (work / "calib_data").rmdir()
+    import zipfile
+
+    with zipfile.ZipFile(work / "model.keras", "w") as archive:
+        archive.writestr("config.json", "{}")
     cli = "from edgeseg.cli.main import app; app()"
     done = subprocess.run(
         [python, "-c", cli, "convert", "model.keras"],
