@@ -15,7 +15,6 @@ import math
 import os
 import platform
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,17 +64,14 @@ def add_workdir(ap: argparse.ArgumentParser, what: str = "the model and video") 
 
 
 def _cpuinfo() -> dict[str, str]:
-    """The first processor's fields in /proc/cpuinfo ({} where there is none: not Linux)."""
+    """/proc/cpuinfo's fields, the first processor's where they repeat ({} where there is none:
+    not Linux)."""
     fields: dict[str, str] = {}
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
         return fields
-    for line in text.splitlines():
-        if not line.strip():
-            if fields:
-                break  # one processor is enough: the others repeat it
-            continue
+    for line in text.splitlines():  # every block: a Pi names its board ("Model") in the last
         key, sep, value = line.partition(":")
         if sep:
             fields.setdefault(key.strip(), value.strip())
@@ -225,8 +221,10 @@ def run_outputs(work: Path) -> Iterator[Path]:
     """A folder in WORK for one measured run's outputs (overlay video, mask PNGs, stats),
     removed once it is measured, with --workdir too: they are what a run writes to be timed,
     not something the user asked to keep (--workdir keeps the models and videos built)."""
-    with tempfile.TemporaryDirectory(prefix="run-", dir=work) as tmp:
-        yield Path(tmp)
+    from edgeseg.core.fileio import scratch_dir
+
+    with scratch_dir("run-", dir=work) as tmp:  # removed whole, even through Ctrl-C
+        yield tmp
 
 
 def check_output_file(path: Path | None, option: str) -> None:
@@ -252,7 +250,10 @@ def run_quietly(main: Callable[[], int]) -> NoReturn:
     try:
         with quiet_native(show_on_error=False) as log, absl_to_native_log():
             code = main()
-    except (KeyboardInterrupt, SystemExit):
+    except KeyboardInterrupt:  # as the CLI ends a stopped command: one word, exit 130
+        print("interrupted", file=sys.stderr, flush=True)
+        raise SystemExit(130) from None
+    except SystemExit:
         raise
     except BaseException as exc:
         shown = worth_showing(log.text) if log is not None else ""

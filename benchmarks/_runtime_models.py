@@ -6,8 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import cv2
+import numpy as np
 from _common import DATA, DATA_HINT, input_error
 
+from edgeseg.core.errors import WriteError
+from edgeseg.core.fileio import atomic_path
 from edgeseg.core.processing import read_image
 from edgeseg.core.spec import ModelSpec
 
@@ -73,11 +76,7 @@ def write_video(out: Path, frames: int, size: int, fps: float = 30.0) -> Path:
     decoded = [
         cv2.resize(cv2.cvtColor(read_image(p), cv2.COLOR_GRAY2BGR), (size, size)) for p in images
     ]
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*"MJPG"), fps, (size, size))
-    for i in range(frames):
-        writer.write(decoded[i % len(decoded)])
-    writer.release()
-    return out
+    return _write_frames(out, decoded, frames, fps, (size, size))
 
 
 def write_camera_video(out: Path, frames: int, size: tuple[int, int] = (640, 480)) -> Path:
@@ -88,8 +87,22 @@ def write_camera_video(out: Path, frames: int, size: tuple[int, int] = (640, 480
     if not images:
         input_error(f"no images under {AERIAL}; {DATA_HINT}")
     decoded = [cv2.resize(read_image(p), size, interpolation=cv2.INTER_AREA) for p in images]
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*"MJPG"), 30.0, size)
-    for i in range(frames):
-        writer.write(decoded[i % len(decoded)])
-    writer.release()
+    return _write_frames(out, decoded, frames, 30.0, size)
+
+
+def _write_frames(
+    out: Path, images: list[np.ndarray], frames: int, fps: float, size: tuple[int, int]
+) -> Path:
+    """FRAMES frames cycling through IMAGES into an MJPG AVI at OUT, published whole (the one
+    atomic writer): a run stopped while writing it left a short video that --workdir reused
+    as if it held every frame."""
+    with atomic_path(out) as tmp:
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter.fourcc(*"MJPG"), fps, size)
+        if not writer.isOpened():
+            raise WriteError(f"{out}: OpenCV cannot write an MJPG video here")
+        try:
+            for i in range(frames):
+                writer.write(images[i % len(images)])
+        finally:
+            writer.release()
     return out

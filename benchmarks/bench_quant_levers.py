@@ -15,7 +15,6 @@ without usable images (checked before the model is built).
 from __future__ import annotations
 
 import sys
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from _common import (
 )
 
 from edgeseg.core.errors import EdgesegError
+from edgeseg.core.fileio import scratch_dir
 
 DEPTH = 3  # U-Net levels: the input side must be a multiple of 2**DEPTH
 
@@ -93,9 +93,9 @@ def main() -> int:
         "int16x8": ConvertOptions(quant=Quant.INT16X8),
     }
     rows: list[tuple[str, int, float]] = []  # (variant, bytes, median ms)
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch_dir("bench-quant-levers-") as tmp:
         for name, opts in variants.items():
-            out = Path(tmp) / f"{len(rows)}.tflite"
+            out = tmp / f"{len(rows)}.tflite"
             cal = calibrated if opts.quant == Quant.INT8 else None
             res = export(model, spec, opts, out, rep, calibrated=cal)
             rows.append(

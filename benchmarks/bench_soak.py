@@ -7,8 +7,9 @@ HTTP client in a thread reading /stream.mjpg for the whole soak, so the server's
 per-client serving run all along, as in a long deployment someone watches (the server encodes only
 while a viewer is connected). The outputs are removed once measured; --workdir keeps the model and
 the video it reads. Targets: RSS growth after warm-up < 10 MB (psutil), and no file-handle leak
-(/proc/self/fd, the viewer's and the server's sockets included); a viewer that received no frame
-is a FAIL too (the soak did not exercise what it claims).
+(/proc/self/fd, the viewer's and the server's sockets included); a viewer that received no frame,
+was cut off (nothing for 2 minutes, or an error) or still reads after the feed ended is a FAIL
+too (the soak did not exercise what it claims).
 
 Run with the project's venv. Exit 0 when every target is met, 1 when one is missed (FAIL), 2 for
 bad options or missing data (../shared/data, or $EDGESEG_SHARED_DATA), checked before any work.
@@ -60,6 +61,9 @@ class LoopingVideo(VideoFileSource):
         return frame
 
 
+READ_TIMEOUT_S = 120.0  # the viewer waits this long for more bytes; a longer stall is a FAIL
+
+
 class Viewer:
     """One browser watching /stream.mjpg: reads the feed as fast as it comes until the server
     ends it, counting the JPEG frames and bytes received (in a thread: `start`, then `join`)."""
@@ -73,14 +77,20 @@ class Viewer:
     def start(self) -> None:
         self._thread.start()
 
-    def join(self, timeout: float = 30.0) -> None:
+    def join(self, timeout: float = 30.0) -> bool:
+        """Wait for the feed to end; False when the viewer is still reading (then its socket
+        is still open, which the file-handle count would take for a leak)."""
         self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def _read(self) -> None:
         part = f"--{BOUNDARY}\r\nContent-Type: image/jpeg".encode()
         tail = b""  # a part header split between two reads is counted once
         try:
             with socket.create_connection(self.address, timeout=10) as sock:
+                # a stalled pipeline sends nothing for a while (a slow first frame, a slow SD
+                # card): a browser waits, so the viewer waits too, up to a bound
+                sock.settimeout(READ_TIMEOUT_S)
                 sock.sendall(b"GET /stream.mjpg HTTP/1.0\r\n\r\n")
                 while chunk := sock.recv(65536):
                     self.bytes += len(chunk)
@@ -157,7 +167,7 @@ def soak(args: argparse.Namespace, model: Path, video: Path, out: Path) -> int:
     mon.join()
     elapsed = time.perf_counter() - t
     samples.append((result.stats.processed, proc.memory_info().rss))
-    viewer.join()  # the server ended the feed when the stream finished
+    ended = viewer.join()  # the server ended the feed when the stream finished
     fds_after = open_fds()
 
     after_warmup = [rss for n, rss in samples if n >= WARMUP]
@@ -171,11 +181,18 @@ def soak(args: argparse.Namespace, model: Path, video: Path, out: Path) -> int:
         f"{len(list((out / 'masks').iterdir()))} masks and a {video_mb:.1f} MB overlay video "
         "written (removed now they are measured)"
     )
-    viewed = viewer.frames > 0
+    # served all along: no frame at all, a viewer cut off, or one still reading after the feed
+    # ended means the soak did not exercise what it claims
+    viewed = viewer.frames > 0 and viewer.error is None and ended
+    why = (
+        "" if viewed
+        else " FAIL (the soak served no viewer)" if viewer.frames == 0
+        else f" FAIL (cut off: {viewer.error})" if viewer.error is not None
+        else " FAIL (still reading after the feed ended; its socket counts as open below)"
+    )  # fmt: skip
     print(
-        f"MJPEG viewer: {viewer.frames} frames ({viewer.bytes / 2**20:.1f} MB) received"
-        + (f", cut off: {viewer.error}" if viewer.error else "")
-        + ("" if viewed else " FAIL (the soak served no viewer)")
+        f"MJPEG viewer: {viewer.frames} of {s.processed} frames "
+        f"({viewer.bytes / 2**20:.1f} MB) received{why}"
     )
     mem_ok = measured and s.processed == args.frames and growth < 10.0
     if not measured:

@@ -42,7 +42,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -66,6 +65,7 @@ from _common import (  # sets the native log levels: TensorFlow's lines hidden, 
 
 from edgeseg.cli.common import fast_tensorflow_cpu
 from edgeseg.core.errors import first_line
+from edgeseg.core.fileio import scratch_dir
 
 fast_tensorflow_cpu()  # as `edgeseg train` does, before TensorFlow loads
 
@@ -391,13 +391,13 @@ def main() -> int:
     log(f"budget: {budget_text} per model")
     rows: list[Row] = []
     failed: list[tuple[str, str]] = []  # (set, why it was not measured)
-    with tempfile.TemporaryDirectory(prefix="bench-train-quality-") as tmp:
+    with scratch_dir("bench-train-quality-") as tmp:
         for name in names:
             data = root / name
             try:
                 rows += run_set(
                     data,
-                    Path(tmp) / name,
+                    tmp / name,
                     minutes,
                     args.runs,
                     log,

@@ -630,11 +630,12 @@ def write_together(*writes: Callable[[], object]) -> None:
 
 
 @contextlib.contextmanager
-def scratch_dir(prefix: str) -> Iterator[Path]:
-    """A private temporary folder (in $TMPDIR) for the block, removed when it ends. Unlike
-    tempfile.TemporaryDirectory, a Ctrl-C that lands during the removal does not leave it half
-    removed (a converter's SavedModel is tens of MB): the removal is finished, then re-raised."""
-    path = Path(tempfile.mkdtemp(prefix=prefix))
+def scratch_dir(prefix: str, dir: Path | None = None) -> Iterator[Path]:
+    """A private temporary folder (in DIR, else $TMPDIR) for the block, removed when it ends.
+    Unlike tempfile.TemporaryDirectory, a Ctrl-C that lands during the removal does not leave
+    it half removed (a converter's SavedModel is tens of MB): the removal is finished, then
+    re-raised."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=dir))
     try:
         yield path
     finally:
