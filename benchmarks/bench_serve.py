@@ -16,7 +16,6 @@ options or missing data (../shared/data, or $EDGESEG_SHARED_DATA), checked befor
 
 from __future__ import annotations
 
-import os
 import socket
 import sys
 import threading
@@ -26,22 +25,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import add_workdir, parser, positive_int, print_machine, run_quietly, work_folder
 from _runtime_models import MEMBRANE, build_tflite, require_data, write_video
-from bench_soak import LoopingVideo
+from bench_soak import LoopingVideo, Viewer, open_fds
 
 from edgeseg.runtime.segmenter import Segmenter
 from edgeseg.runtime.stream import StreamConfig, StreamRunner
-
-
-def viewer(host: str, port: int, stop: threading.Event) -> None:
-    """A well-behaved browser: reads the feed as fast as it comes."""
-    try:
-        with socket.create_connection((host, port), timeout=10) as sock:
-            sock.sendall(b"GET /stream.mjpg HTTP/1.0\r\n\r\n")
-            while not stop.is_set() and sock.recv(65536):
-                pass
-    except OSError:
-        pass
-
 
 NON_READERS, HALF_REQUESTS = 8, 300
 
@@ -87,10 +74,12 @@ def run(model: Path, video: Path, frames: int, attack: bool) -> tuple[float, str
     stop = threading.Event()
     held: list[socket.socket] = []
     sent = {"non-readers": 0, "half requests": 0, "failed": 0}
-    threads = [threading.Thread(target=viewer, args=(host, port, stop), daemon=True)]
+    viewer = Viewer((host, port))  # a well-behaved browser, as the soak's
+    threads: list[threading.Thread] = []
     if attack:
         args = (host, port, stop, held, sent)
         threads.append(threading.Thread(target=hostile, args=args, daemon=True))
+    viewer.start()
     for th in threads:
         th.start()
     time.sleep(0.3)  # the viewer is connected before the first frame
@@ -100,7 +89,11 @@ def run(model: Path, video: Path, frames: int, attack: bool) -> tuple[float, str
         th.join(timeout=10)
     for sock in held:  # after the attack stopped: none is added meanwhile
         sock.close()
+    ended = viewer.join(timeout=10)  # the server ended the feed when the stream finished
     note = f"refused {server.refused}, most served at once {server.peak_clients}"
+    note += f"; the viewer received {viewer.frames} of {result.stats.processed} frames"
+    if viewer.error is not None or not ended:
+        note += f" (cut off: {viewer.error or 'still reading'})"
     return result.stats.fps, note, dict(sent)
 
 
@@ -119,10 +112,10 @@ def main() -> int:
         )
         video = write_video(work / "loop.avi", 48, 128)
         calm, calm_note, _ = run(model, video, args.frames, attack=False)
-        fds = len(os.listdir("/proc/self/fd")) if Path("/proc/self/fd").is_dir() else -1
+        fds = open_fds()
         busy, busy_note, sent = run(model, video, args.frames, attack=True)
     ratio = busy / calm if calm else 0.0
-    fds_after = len(os.listdir("/proc/self/fd")) if fds >= 0 else -1
+    fds_after = open_fds()
     attack = f"+ {sent['non-readers']} non-readers, {sent['half requests']} half requests:"
     print(f"{'one viewer:':<{len(attack)}} {calm:7.1f} FPS  ({calm_note})")
     print(f"{attack} {busy:7.1f} FPS  ({busy_note})")
