@@ -28,6 +28,7 @@ from edgeseg.train.config import TrainConfig, TrainResult, load_train_config
 from edgeseg.train.run_folder import (
     recover_previous_run,
     refuse_no_epochs_left,
+    refuse_resume_while_set_aside,
     refuse_trained,
     run_lock,
 )
@@ -93,6 +94,7 @@ def ensure_val_split(ds: Dataset, val_fraction: float, seed: int = 0) -> Dataset
 def _check_out(config: TrainConfig) -> None:
     model_path = config.out / "model.keras"
     if config.resume:
+        refuse_resume_while_set_aside(config.out)  # as build_config does, for configs made by hand
         if not (config.out / "resume" / "last.keras").is_file() and not model_path.is_file():
             raise ModelError(
                 f"{config.out}: no run to resume (expected resume/last.keras or model.keras)"

@@ -38,6 +38,7 @@ from edgeseg.train.model import build_unet
 from edgeseg.train.pipeline import train_dataset
 from edgeseg.train.qat_phase import QuantisationAwarePhase, restore_float_model
 from edgeseg.train.recipe import class_weights, steps_per_epoch
+from edgeseg.train.run_folder import chief_lock
 from edgeseg.train.strategy import is_chief, keras_multiworker_patch, make_strategy
 from edgeseg.train.xla import XlaProbe, plan_xla
 
@@ -196,6 +197,8 @@ def run_fit(
     # multi-worker: every worker runs the same loop, only the chief writes into --out
     with contextlib.ExitStack() as stack:
         run_dir = config.out if chief else stack.enter_context(scratch_dir("edgeseg-worker-"))
+        if chief:  # while it sets the previous run aside and writes the new one
+            stack.enter_context(chief_lock(config.out, config.strategy))
         with _previous_run_kept(run_dir, resume=config.resume, enabled=chief):
             return _fit_in(config, ds, spec, user_callbacks, frequencies, strategy, chief, run_dir)
 

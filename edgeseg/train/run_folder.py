@@ -48,6 +48,13 @@ def run_lock(out: Path, strategy: str) -> Iterator[None]:
         os.close(fd)
 
 
+def chief_lock(out: Path, strategy: str) -> contextlib.AbstractContextManager[None]:
+    """The multi-worker chief's hold on OUT while it writes there (its workers share OUT with no
+    lock; `fit.train` holds `run_lock` for every other strategy): a plain train of the folder
+    is refused instead of putting the run the chief set aside back from under it."""
+    return run_lock(out, "default") if strategy == MULTIWORKER else contextlib.nullcontext()
+
+
 def recorded_strategy(out: Path) -> str | None:
     """The --strategy config.json records for the run in OUT (or for the run set aside there)."""
     for folder in (out, out / ASIDE_FOLDER):
@@ -90,11 +97,19 @@ def refuse_resume_while_set_aside(out: Path) -> None:
 
 
 def refuse_trained(out: Path) -> None:
-    """A folder holding a trained model is not trained into again without --overwrite."""
+    """A folder holding a trained model is not trained into again without --overwrite; nor one
+    whose model a killed run set aside (a multi-worker request does not put it back: its run
+    would have set it aside again and deleted it)."""
     if (out / "model.keras").exists():
         raise EdgesegError(
             f"{out}: already holds a trained model; pass --resume to continue it, "
             "--overwrite to replace it, or choose another --out"
+        )
+    if (out / ASIDE_FOLDER / "model.keras").exists():
+        raise EdgesegError(
+            f"{out}: a trained model is set aside in {out / ASIDE_FOLDER} (a training killed "
+            f"outright); put it back with `edgeseg train --out {out}` (no --strategy "
+            "multiworker), or pass --overwrite to replace it"
         )
 
 

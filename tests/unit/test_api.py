@@ -633,6 +633,15 @@ def test_a_set_aside_multiworker_run_is_put_back_by_a_plain_train_and_named_by_a
     killed.__enter__()  # killed inside: never left                  # would put them back
     with pytest.raises(EdgesegError, match=r"set aside in .*\.replaced.*edgeseg train --out"):
         build_config(None, run, {"strategy": "multiworker"}, resume=True)
+    # a new multi-worker run without --overwrite would set it aside again and delete it
+    with pytest.raises(EdgesegError, match=r"a trained model is set aside .*--overwrite"):
+        build_config(None, run, {"strategy": "multiworker"})
+    # while a multi-worker chief writes the folder (it holds the lock), nothing is put back
+    from edgeseg.train.run_folder import chief_lock
+
+    with chief_lock(run, "multiworker"), pytest.raises(EdgesegError, match="another edgeseg"):
+        build_config(None, run, {})
+    assert (run / ".replaced" / "model.keras").is_file()
     with pytest.raises(EdgesegError, match="already holds a trained model"):
         build_config(None, run, {})  # this request's strategy: the default, which puts back
     assert (run / "model.keras").read_bytes() == b"finished"
