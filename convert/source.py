@@ -147,6 +147,11 @@ def choose_source(
             f"beside it, {float_model}"
         )
         path, qat = float_model, False
+    if out_path is not None and writes_model:  # before anything about the frames: --out DIR
+        from edgeseg.convert.converter import check_model_out
+
+        # a folder is offered the file convert would write without --out
+        check_model_out(out_path, name=default_out(naming, options.quant).name)
     calib_path = (
         path_argument(calib, "--calib", "a folder of frames") if calib is not None else None
     )
@@ -168,9 +173,4 @@ def choose_source(
             warnings.append(f"calibration frames: {calib_path}, {found.why}{_gone(path)}")
         else:
             notes.append(f"calibration frames: {calib_path} ({found.why}; --calib DIR chooses)")
-    if out_path is not None and writes_model:  # before a word about frames: --out DIR
-        from edgeseg.convert.converter import check_model_out
-
-        # a folder is offered the file convert would write without --out
-        check_model_out(out_path, name=default_out(naming, options.quant).name)
     return SourceChoice(path, qat, calib_path, out_path, tuple(notes), tuple(warnings))

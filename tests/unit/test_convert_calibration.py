@@ -264,3 +264,23 @@ def test_out_is_checked_before_calibration_is_announced_and_a_folder_offered_the
     ):
         with pytest.raises(WriteError, match=re.escape(f"such as {folder / name}")):
             choose_source(qat, options, tmp_path, folder, post_training=post)
+
+
+def test_out_is_checked_before_a_missing_calibration_set_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no calibration frames anywhere, `--out DIR` was reported only after --calib was
+    fixed: the first error named the frames, the second the output."""
+    import zipfile
+
+    monkeypatch.chdir(tmp_path)  # no calib_data/ in the working folder either
+
+    from edgeseg.convert.source import choose_source
+    from edgeseg.core.errors import WriteError
+
+    model = tmp_path / "model.keras"
+    with zipfile.ZipFile(model, "w") as archive:  # a float model: it needs frames
+        archive.writestr("config.json", "{}")
+    (tmp_path / "outdir").mkdir()
+    with pytest.raises(WriteError, match="is a folder"):
+        choose_source(model, ConvertOptions(), None, tmp_path / "outdir", checkout=tmp_path)
