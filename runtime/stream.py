@@ -153,10 +153,13 @@ def check_apart(read: tuple[Path, ...], config: StreamConfig) -> None:
                 raise OutputError(f"{label} and {other} both {path}: choose two paths")
     save, masks = config.save, config.save_masks
     if save is not None and masks is not None and save.suffix.lower() == ".png":
-        if _same(save.parent, masks):  # a mask of the frame's name would replace it, or it them
+        # masks are named after the images read (their stems, or whole names where two share
+        # one) or numbered for a video: a --save of such a name there would replace one
+        names = {p.stem for p in read} | {p.name for p in read}
+        if _same(save.parent, masks) and (save.stem in names or save.stem.isdigit()):
             raise OutputError(
-                f"--save {save}: is inside --save-masks {masks}, where the mask PNGs are "
-                "written under the frames' names; save it outside that folder"
+                f"--save {save}: is the name of a mask --save-masks {masks} writes; save it "
+                "under another name or outside that folder"
             )
     if config.save_masks is not None:
         # images (a folder of them, or one) give masks their names; a video's are numbered

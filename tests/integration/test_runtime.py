@@ -709,7 +709,13 @@ def test_outputs_over_the_source_or_each_other_are_refused_before_anything_is_wr
         "run", model, "--source", picture, "--save-masks", masks,
         "--save", masks / f"{picture.stem}.png",
     )  # fmt: skip
-    assert code == 2 and "is inside --save-masks" in out and not masks.exists(), out
+    assert code == 2 and "is the name of a mask --save-masks" in out and not masks.exists(), out
+    # another name there is no collision: both are written
+    code, out = cli(
+        "run", model, "--source", picture, "--save-masks", masks, "--save", masks / "overlay.png",
+    )  # fmt: skip
+    assert code == 0, out
+    assert sorted(p.name for p in masks.iterdir()) == sorted([f"{picture.stem}.png", "overlay.png"])
     assert {p.name: p.read_bytes() for p in photos.iterdir()} == before
     assert video.read_bytes() == clip.read_bytes() and not same.exists()
     # a video's masks are numbered and replace nothing: beside it is fine
