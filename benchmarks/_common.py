@@ -4,8 +4,9 @@ every script prints first, and a runner that keeps native library lines off the 
 CLI does.
 
 Exit codes, the same in every script: 0 every target met, 1 a target missed (FAIL), 2 bad usage
-or input (a bad option, a missing data set, a --workdir that cannot be a folder). Bad input is one
-line naming the option or file; it is never read as a PASS or a FAIL.
+or input (a bad option, a missing data set, a --workdir that cannot be a folder), 4 a file that
+cannot be written mid-run (a full disk), 130 interrupted. Bad input is one line naming the option
+or file; it is never read as a PASS or a FAIL.
 """
 
 from __future__ import annotations
@@ -147,11 +148,12 @@ def input_size(factor: int, why: str) -> Callable[[str], int]:
     return parse
 
 
-def input_error(message: str) -> NoReturn:
+def input_error(message: str, code: int = 2) -> NoReturn:
     """Bad input found after parsing (a missing data set, an unusable folder): one line on
-    stderr naming the option or file, exit 2, so it reads as neither a PASS nor a FAIL."""
+    stderr naming the option or file, exit 2 (CODE: 4 for a file that cannot be written, as the
+    CLI), so it reads as neither a PASS nor a FAIL."""
     print(f"{Path(sys.argv[0]).name}: error: {message}", file=sys.stderr, flush=True)
-    raise SystemExit(2)
+    raise SystemExit(code)
 
 
 def path_error(option: str, path: Path, exc: EdgesegError) -> NoReturn:
@@ -245,7 +247,8 @@ def run_quietly(main: Callable[[], int]) -> NoReturn:
     XNNPACK INFO line), and absl's Python records routed there as the CLI routes them
     (`absl_to_native_log`), are captured while Python's own stderr stays on the terminal. If main()
     raises, the captured warnings and errors are shown first (they may explain it); an
-    edgeseg error (bad input the library refused) is one line and exit 2."""
+    edgeseg error is one line with its own exit code, as in the CLI (2 bad input, 4 a file that
+    cannot be written)."""
     log: NativeLog | None = None
     try:
         with quiet_native(show_on_error=False) as log, absl_to_native_log():
@@ -260,6 +263,6 @@ def run_quietly(main: Callable[[], int]) -> NoReturn:
         if shown:
             print(f"native library log:\n{shown}", file=sys.stderr, flush=True)
         if isinstance(exc, EdgesegError):
-            input_error(first_line(exc))
+            input_error(first_line(exc), exc.exit_code)
         raise
     raise SystemExit(code)
