@@ -21,7 +21,7 @@ from edgeseg.core.spec import ModelSpec
 
 class Quant(StrEnum):
     """How weights and activations are stored in the `.tflite`: what `edgeseg convert --quant`
-    writes and the metadata's "quant" records (here, so the runtime and eval read it too)."""
+    writes and the metadata's "quant" records (here, in core, so eval reads it without convert)."""
 
     INT8 = "int8"  # full integer: int8 weights (per channel) and activations; Edge TPU / NPU ready
     # 16-bit activations, 8-bit weights: higher fidelity than int8 on CPU kernels, not Edge TPU.
