@@ -98,7 +98,8 @@ def convert(
         typer.Option(
             "--diagnose",
             help="Per-layer int8 error (QuantizationDebugger on the calibration frames): "
-            "diagnose.csv + diagnose.png beside --out and a table. Alone, no model is written.",
+            "diagnose.csv + diagnose.png beside --out (alone, in --out when it is a folder) "
+            "and a table. Alone, no model is written.",
         ),
     ] = False,
     max_drop: Annotated[

@@ -109,11 +109,13 @@ def run(
     from edgeseg.convert.pipeline import default_out
 
     out = out or default_out(model, options.quant)
+    # --diagnose alone writes no model: an --out that is a folder is where its report goes
+    report_dir = out if max_drop is None and out.is_dir() else out.parent
     if max_drop is None:  # the repair checks its own outputs, these among them
-        check_beside(out, [out.parent / CSV_NAME, out.parent / PNG_NAME])
+        check_beside(out, [report_dir / CSV_NAME, report_dir / PNG_NAME])
     print_coverage(calib, spec_beside(model), options)
     if max_drop is None:
-        _diagnose_only(model, calib, out.parent, options)
+        _diagnose_only(model, calib, report_dir, options)
         return None
     from edgeseg.convert.repair import repair
 

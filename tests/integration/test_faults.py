@@ -701,6 +701,17 @@ def test_convert_refuses_an_unwritable_report_or_device_before_converting(
     )
     assert code == 4 and "diagnose.csv: is a folder" in one_line_error(output), output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["diagnose.csv", "m.report.json"]
+    # --diagnose alone writes no model: --out naming a folder is where its report goes (it
+    # went to the folder's parent)
+    (tmp_path / "reports").mkdir()
+    code, output = cli(
+        "convert", keras_model, "--calib", tiny["data"], "--diagnose", "--out", tmp_path / "reports"
+    )
+    assert code == 0, output
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == [
+        "diagnose.csv",
+        "diagnose.png",
+    ]
 
 
 @pytest.mark.slow
