@@ -572,17 +572,17 @@ def test_a_run_killed_before_its_first_checkpoint_is_put_back_by_the_next_train(
         _check_out(config)  # a plain train must not now replace it without --overwrite
 
 
-def test_the_next_train_puts_a_set_aside_run_back_before_reading_or_generating(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    """`info` said the next `train --out RUN` puts a killed run's previous model back: run
-    without DATA, it first generated 3.8 MB of built-in scenes into RUN and then refused (the
-    folder held a model again), and `--resume` found no config.json, as it was still set aside."""
+def _run_killed_while_set_aside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, strategy: str
+) -> tuple[Path, object]:
+    """A finished run (trained with STRATEGY) whose files an --overwrite run killed outright set
+    aside in .replaced, and a guard that fails when built-in scenes would be generated into it.
+    Returns the run folder and the open set-aside (held: one collected would put them back)."""
     pytest.importorskip("keras")
     import json
 
     import edgeseg.train.config as config_module
-    from edgeseg.train.config import TrainConfig, build_config
+    from edgeseg.train.config import TrainConfig
     from edgeseg.train.loop import _previous_run_kept
 
     def never(*_args: object) -> Path:
@@ -591,11 +591,24 @@ def test_the_next_train_puts_a_set_aside_run_back_before_reading_or_generating(
     monkeypatch.setattr(config_module, "_synthetic_data", never)
     run = tmp_path / "run"
     (run / "resume").mkdir(parents=True)
-    record = TrainConfig(data=tmp_path, out=run).to_dict()
+    record = TrainConfig(data=tmp_path, out=run, strategy=strategy).to_dict()
     (run / "config.json").write_text(json.dumps({"train": record}))
     (run / "model.keras").write_bytes(b"finished")
     killed = _previous_run_kept(run, resume=False, enabled=True)
     killed.__enter__()  # killed inside: never left
+    return run, killed
+
+
+def test_the_next_train_puts_a_set_aside_run_back_before_reading_or_generating(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`info` said the next `train --out RUN` puts a killed run's previous model back: run
+    without DATA, it first generated 3.8 MB of built-in scenes into RUN and then refused (the
+    folder held a model again), and `--resume` found no config.json, as it was still set aside."""
+    from edgeseg.train.config import build_config
+    from edgeseg.train.loop import _previous_run_kept
+
+    run, killed = _run_killed_while_set_aside(tmp_path, monkeypatch, "default")
     assert not (run / "config.json").exists()
     with caplog.at_level("WARNING"), pytest.raises(EdgesegError, match="already holds a trained"):
         build_config(None, run, {})
@@ -613,24 +626,9 @@ def test_a_set_aside_multiworker_run_is_put_back_by_a_plain_train_and_named_by_a
     """The strategy recorded by the set-aside run decided whether a new train put it back: a
     multi-worker one was left aside (built-in scenes generated into the folder); a
     multi-worker resume said 'nothing to resume' while the run sat whole in .replaced."""
-    pytest.importorskip("keras")
-    import json
+    from edgeseg.train.config import build_config
 
-    import edgeseg.train.config as config_module
-    from edgeseg.train.config import TrainConfig, build_config
-    from edgeseg.train.loop import _previous_run_kept
-
-    def never(*_args: object) -> Path:
-        raise AssertionError("built-in scenes generated into a folder holding a model")
-
-    monkeypatch.setattr(config_module, "_synthetic_data", never)
-    run = tmp_path / "run"
-    (run / "resume").mkdir(parents=True)
-    record = TrainConfig(data=tmp_path, out=run, strategy="multiworker").to_dict()
-    (run / "config.json").write_text(json.dumps({"train": record}))
-    (run / "model.keras").write_bytes(b"finished")
-    killed = _previous_run_kept(run, resume=False, enabled=True)  # held: a collected one
-    killed.__enter__()  # killed inside: never left                  # would put them back
+    run, _killed = _run_killed_while_set_aside(tmp_path, monkeypatch, "multiworker")
     with pytest.raises(EdgesegError, match=r"set aside in .*\.replaced.*edgeseg train --out"):
         build_config(None, run, {"strategy": "multiworker"}, resume=True)
     # a new multi-worker run without --overwrite would set it aside again and delete it
