@@ -30,6 +30,7 @@ from rich.progress import (
 
 from edgeseg.core.errors import EdgesegError, first_line
 from edgeseg.core.fileio import write_error
+from edgeseg.core.stops import defer_stop
 
 # Piped into a CI log: long lines stay whole (no wrapping at 80 columns mid-sentence) and tables
 # get room; in a terminal rich measures the window as usual.
@@ -114,14 +115,18 @@ def interrupts_kept() -> Iterator[None]:
         yield
         return
 
+    # inside the library's `safe_points` (a Keras fit) a stop waits for the next safe point:
+    # raised in the middle of TensorFlow's C code it came out as a SystemError traceback
     def on_sigint(signum: int, frame: object) -> None:
         _interrupted.set()
-        raise KeyboardInterrupt
+        if not defer_stop(KeyboardInterrupt):
+            raise KeyboardInterrupt
 
     def on_sigterm(signum: int, frame: object) -> None:
         _interrupted.set()
         _terminated.set()
-        raise Terminated
+        if not defer_stop(Terminated):
+            raise Terminated
 
     _interrupted.clear()
     _terminated.clear()
@@ -190,18 +195,32 @@ def user_errors() -> Iterator[None]:
     """Turn expected library errors into one-line messages and non-zero exits; Ctrl-C exits 130."""
     try:
         yield
-    except EdgesegError as exc:
-        raise fail(str(exc), exc.exit_code) from None
-    except FileNotFoundError as exc:
-        raise fail(f"{exc.filename}: not found", 2) from None
-    except OSError as exc:  # a stray OSError: one line; on output (no space, read-only) exit 4
-        if exc.errno in _WRITE_ERRNOS:
-            err = write_error(exc.filename or "output", exc)
-            raise fail(str(err), err.exit_code) from None
-        where = f"{exc.filename}: " if exc.filename else ""
-        raise fail(f"{where}{exc.strerror or first_line(exc)}", 2) from None
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM (Terminated: its handler set the flag)
         raise stop_exit() from None
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        if _interrupted.is_set():  # what a stop broke on its way out (native code can turn the
+            raise stop_exit() from None  # KeyboardInterrupt into a SystemError): still the stop
+        exit_ = _as_exit(exc)
+        if exit_ is None:
+            raise  # a bug: its traceback, as it is
+        raise exit_ from None
+
+
+def _as_exit(exc: Exception) -> typer.Exit | None:
+    """The one-line exit for an expected library error; None for any other exception."""
+    if isinstance(exc, EdgesegError):
+        return fail(str(exc), exc.exit_code)
+    if isinstance(exc, FileNotFoundError):
+        return fail(f"{exc.filename}: not found", 2)
+    if isinstance(exc, OSError):  # stray: one line; on output (no space, read-only) exit 4
+        if exc.errno in _WRITE_ERRNOS:
+            err = write_error(exc.filename or "output", exc)
+            return fail(str(err), err.exit_code)
+        where = f"{exc.filename}: " if exc.filename else ""
+        return fail(f"{where}{exc.strerror or first_line(exc)}", 2)
+    return None
 
 
 def call(fn: Callable[..., T], *args: object, **kwargs: object) -> T:

@@ -36,6 +36,7 @@ from edgeseg.core.processing import (
     prepare_mask,
 )
 from edgeseg.core.spec import ModelSpec
+from edgeseg.core.stops import stop_point
 from edgeseg.data.dataset import Dataset
 
 HISTORY_FIELDS = ("epoch", "loss", "val_loss", "val_miou", "val_pixel_accuracy", "lr", "seconds")
@@ -74,6 +75,7 @@ class ValidationData:
             chunk = slice(start, start + self.CHUNK)
             probs = np.asarray(predict(self.pixels[chunk].astype(np.float32)))
             losses.append(float(self.loss(self.model_masks[chunk], probs)) * len(probs))
+            stop_point()  # a Ctrl-C during a long validation stops here
             for i, out in enumerate(probs, start):
                 acc.update(self.masks[i], _to_frame(out, self.placements[i]))
         return acc.scores(), sum(losses) / len(self.pixels)
@@ -81,6 +83,14 @@ class ValidationData:
 
 def _to_frame(output: np.ndarray, placement: Placement) -> np.ndarray:
     return class_map_to_frame(class_map_from_output(output), placement)
+
+
+class StopPoints(keras.callbacks.Callback):
+    """Each batch's end is where a Ctrl-C or SIGTERM that came during the step stops a fit run
+    in `core.stops.safe_points` (raised inside TensorFlow's C code it was a SystemError)."""
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        stop_point()
 
 
 class ValidationMIoU(keras.callbacks.Callback):

@@ -20,11 +20,13 @@ from edgeseg.core.errors import ModelError
 from edgeseg.core.fileio import scratch_dir, set_aside, write_json
 from edgeseg.core.metrics import SegmentationScores
 from edgeseg.core.spec import ModelSpec
+from edgeseg.core.stops import safe_points
 from edgeseg.data.dataset import Dataset
 from edgeseg.train import CONFIG_NAME, FLOAT_MODEL
 from edgeseg.train.callbacks import (
     BestCheckpoint,
     EpochLog,
+    StopPoints,
     ValidationData,
     ValidationMIoU,
     plot_curves,
@@ -270,6 +272,7 @@ def _fit_in(
     validation = ValidationMIoU(ValidationData(ds, spec, model.loss), agree)
     checkpoint = BestCheckpoint(model_path, validation, write_config, best=best)
     callbacks = [
+        StopPoints(),
         validation,
         EpochLog(history_path, resume_dir, rows, checkpoint),  # the best checkpoint too
         *_early_stopping(config),
@@ -295,7 +298,7 @@ def _fit_in(
     else:
         patch = contextlib.nullcontext()
     try:
-        with patch:
+        with patch, safe_points():  # a stop waits for the batch's end (StopPoints)
             model.fit(
                 data,
                 epochs=int(config.epochs or 1),
@@ -321,7 +324,8 @@ def _fit_in(
         try:
             with strategy.scope():
                 phase.prepare(loss)
-            phase.fit(data, steps, history_path, resume_dir, verbose=config.verbose)
+            with safe_points():
+                phase.fit(data, steps, history_path, resume_dir, verbose=config.verbose)
         except KeyboardInterrupt:
             interrupted = True  # model.keras: the best checkpoint so far, float or not
     curves = plot_curves(rows, run_dir / "curves.png") if rows else None

@@ -26,6 +26,7 @@ from edgeseg.train import CONFIG_NAME, FLOAT_MODEL
 from edgeseg.train.callbacks import (
     BestCheckpoint,
     EpochLog,
+    StopPoints,
     ValidationData,
     ValidationMIoU,
     atomic_save_model,
@@ -174,6 +175,7 @@ class QuantisationAwarePhase:
             initial_epoch=start,
             steps_per_epoch=steps,
             callbacks=[
+                StopPoints(),
                 validation,
                 # the best checkpoint, and its resume state apart: --resume continues the float
                 # model (restore_float_model)

@@ -513,3 +513,69 @@ def test_info_of_a_model_a_killed_training_set_aside_says_where_it_is(tmp_path: 
     said = " ".join(result.output.split())
     assert f"left the previous run's in {tmp_path / 'run' / '.replaced'}" in said
     assert f"edgeseg train --out {tmp_path / 'run'}` puts it back first" in said
+
+
+def test_a_stop_inside_native_work_waits_for_its_safe_point_and_a_second_one_does_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SIGTERM landing inside TensorFlow's step came out as `SystemError: bad argument to
+    internal function` (a CI run: train ended in a traceback, exit 1). Inside the library's
+    `safe_points` the handler only remembers it; the next `stop_point` raises it. A second
+    Ctrl-C still stops at once."""
+    import io
+    import os
+    import signal
+
+    from rich.console import Console
+
+    from edgeseg.cli import common
+    from edgeseg.core import stops
+
+    monkeypatch.setattr(common, "err_console", Console(file=io.StringIO(), width=300))
+    landed_quietly = False
+    with pytest.raises(typer.Exit) as stopped, common.interrupts_kept():
+        with stops.safe_points():
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(1000):  # the handler runs between bytecodes
+                pass
+            landed_quietly = True
+            with pytest.raises(common.Terminated):
+                stops.stop_point()
+            stops.stop_point()  # raised once
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):
+                pass
+            os.kill(os.getpid(), signal.SIGINT)  # the second: at once
+            with pytest.raises(KeyboardInterrupt):
+                for _ in range(1000):
+                    pass
+    assert landed_quietly and stopped.value.exit_code == 143
+
+
+def test_a_stop_pending_when_the_native_work_ends_is_raised_there() -> None:
+    from edgeseg.core import stops
+
+    assert not stops.defer_stop(KeyboardInterrupt)  # outside: the handler raises as usual
+    with pytest.raises(KeyboardInterrupt), stops.safe_points():
+        assert stops.defer_stop(KeyboardInterrupt)
+    stops.stop_point()  # nothing left pending
+
+
+def test_an_error_that_a_stop_caused_ends_as_the_stop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What TensorFlow makes of a KeyboardInterrupt inside its C code (a SystemError) is the
+    stop's doing: 'terminated', 143, not a traceback."""
+    import io
+
+    from rich.console import Console
+
+    from edgeseg.cli import common
+
+    said = io.StringIO()
+    monkeypatch.setattr(common, "err_console", Console(file=said, width=300))
+    with pytest.raises(typer.Exit) as stopped, common.interrupts_kept(), common.user_errors():
+        common._interrupted.set()
+        common._terminated.set()
+        raise SystemError("Objects/listobject.c:338: bad argument to internal function")
+    assert stopped.value.exit_code == 143 and said.getvalue().strip() == "terminated"
+    with pytest.raises(SystemError), common.interrupts_kept(), common.user_errors():
+        raise SystemError("a bug, not a stop")  # its traceback, as before

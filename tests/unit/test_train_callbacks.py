@@ -74,3 +74,45 @@ def test_the_curves_leave_the_processs_plotting_backend_alone(tmp_path: Path) ->
         assert matplotlib.get_backend() == "svg"
     finally:
         matplotlib.use(before)
+
+
+def test_a_signal_during_a_fit_step_stops_the_fit_at_that_steps_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Raised where it landed (inside TensorFlow's step, C code) a SIGTERM became a SystemError
+    and train ended in a traceback; the batch now finishes and the stop is raised after it."""
+    import io
+    import os
+    import signal
+
+    import keras
+    import numpy as np
+    from rich.console import Console
+
+    from edgeseg.cli import common
+    from edgeseg.core.stops import safe_points
+    from edgeseg.train.callbacks import StopPoints
+
+    monkeypatch.setattr(common, "err_console", Console(file=io.StringIO(), width=300))
+    ended: list[int] = []
+
+    class SignalAtSecondBatch(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            if batch == 1:
+                os.kill(os.getpid(), signal.SIGTERM)
+                for _ in range(1000):  # where a handler that raises would raise
+                    pass
+
+        def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            ended.append(batch)
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    x, y = np.zeros((8, 2), np.float32), np.zeros((8, 1), np.float32)
+    with pytest.raises(Exception) as stopped, common.interrupts_kept():
+        with safe_points(), pytest.raises(common.Terminated):
+            steps = [SignalAtSecondBatch(), StopPoints()]
+            model.fit(x, y, batch_size=2, callbacks=steps, verbose=0)
+        raise common.stop_exit()
+    assert ended == [0, 1]
+    assert getattr(stopped.value, "exit_code", None) == 143
