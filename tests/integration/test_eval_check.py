@@ -161,7 +161,7 @@ def test_check_fails_on_damaged_int8(models: Models, membrane_data: Path, tmp_pa
     real = report.append_text
     report.append_text = disk_full  # type: ignore[assignment]
     try:
-        r = cli(*args, summary=tmp_path / "summary.md")
+        r = cli(*args, "--out-dir", tmp_path / "report2", summary=tmp_path / "summary.md")
     finally:
         report.append_text = real  # type: ignore[assignment]
     assert r.exit_code == 1 and "no space left" in r.stderr, r.output  # the verdict wins

@@ -31,10 +31,12 @@ print((default_calib() or [None])[0])
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`pip wheel --no-deps .`, the README's laptop step."""
+    """`pip wheel --no-deps .`, the README's laptop step; built with the setuptools the [dev]
+    extra installed (build isolation fetched it from the index again, each run)."""
     out = tmp_path_factory.mktemp("dist")
+    pip = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(REPO)],
+        [*pip, "-w", str(out), str(REPO)],
         capture_output=True,
         text=True,
         timeout=600,

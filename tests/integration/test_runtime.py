@@ -468,7 +468,9 @@ def test_serve_streams_the_overlay(model: Path, membrane_data: Path, tmp_path: P
         body = b""
         resp = conn.getresponse()
         while body.count(b"--edgesegframe") < 2:  # one whole part between two boundaries
-            body += resp.read1(65536)
+            chunk = resp.read1(65536)
+            assert chunk, f"the stream ended before a whole frame: {body[:200]!r}"
+            body += chunk
         conn.close()
         jpeg = body[body.index(b"\xff\xd8") : body.index(b"\xff\xd9") + 2]
         image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
@@ -634,7 +636,8 @@ def test_bench_stream_reports_the_pipeline(model: Path, clip: Path, tmp_path: Pa
     assert r["stages_p50_ms"]["invoke"] > 0
     code, output = cli("bench", model, "--stream", clip)  # auto: 12 frames end the trial early
     assert code == 0 and "the stream ended before the thread trial did" in output, output
-    assert "1 thread(s) not reached" in output and "the trial reads 31 frames" in output
+    last = Segmenter(model).thread_candidates()[-1]  # 1 on CI's 2 cores; N-1 on a bigger machine
+    assert f"{last} thread(s) not reached" in output and "the trial reads 31 frames" in output
 
 
 def test_bench_stream_masks_only_writes_masks_and_no_video(

@@ -201,7 +201,7 @@ def test_close_waits_for_a_polling_page_to_learn_why_the_stream_ended() -> None:
     unwatched = MjpegServer("127.0.0.1:0")
     started = time.monotonic()
     unwatched.close()
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 1.5  # the 2 s linger not waited (0.5 s: serve's poll)
 
 
 # === Hardening: timeouts, a bounded number of clients, slow readers ===
@@ -289,7 +289,7 @@ def test_a_reader_that_stops_reading_is_dropped_and_publish_never_blocks() -> No
         for i in range(400):  # bounded: each publish is O(1), so this loop takes ~4 s at most
             server.publish(noise if i % 2 else noise[::-1])
             viewers.append(server.stats()["viewers"])
-            if i > 20 and viewers[-1] == 0:
+            if 1 in viewers and viewers[-1] == 0:  # connected (however late), then dropped
                 break
             time.sleep(0.01)
         assert max(viewers) == 1 and viewers[-1] == 0  # connected, then dropped by the send timeout
