@@ -76,15 +76,16 @@ class CheckResult:
         out = []
         if not self.miou_drop <= self.max_drop:  # NaN fails too
             out.append(
-                f"mIoU drop {_drop_text(self.miou_drop)} points > --max-drop {self.max_drop:g} "
+                f"mIoU drop {_drop_text(self.miou_drop, self.max_drop)} points "
+                f"> --max-drop {self.max_drop:g} "
                 f"(float {100 * self.float_miou:.2f} -> {self.quant} {100 * self.int8.miou:.2f})"
             )
         if self.max_class_drop is not None:
             for name, drop in self.class_drops.items():
                 if drop is not None and drop > self.max_class_drop:
                     out.append(
-                        f"class {name!r} IoU drop {_drop_text(drop)} points > --max-class-drop "
-                        f"{self.max_class_drop:g}"
+                        f"class {name!r} IoU drop {_drop_text(drop, self.max_class_drop)} "
+                        f"points > --max-class-drop {self.max_class_drop:g}"
                     )
         return tuple(out)
 
@@ -124,12 +125,13 @@ class CheckResult:
         return check_markdown(self)
 
 
-def _drop_text(drop: float) -> str:
-    """A drop for a FAIL line: 2 decimals, or as many as show it is above zero (a limit of 0
-    failed by 0.004 points read '0.00 points > 0')."""
-    text = f"{points(drop):.2f}"
-    if drop > 0 and float(text) == 0:
-        text = f"{drop:.2g}"
+def _drop_text(drop: float, limit: float) -> str:
+    """A drop for a FAIL line: 2 decimals, or as many as show it is above LIMIT (a limit of 0
+    failed by 0.004 points read '0.00 points > 0'; 0.013 > 0.01 read '0.01 points > 0.01')."""
+    text, digits = f"{points(drop):.2f}", 2
+    while drop > limit and float(text) <= limit and digits < 6:
+        digits += 1
+        text = f"{drop:.{digits}f}"
     return text
 
 

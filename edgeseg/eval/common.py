@@ -147,18 +147,23 @@ def check_model_classes(ds: Dataset, spec: ModelSpec, model: Path) -> list[str]:
         if not spec.names_known and model.suffix.lower() == ".keras":  # no config.json
             raise DatasetError(
                 f"{model}: no class names (class_0, class_1 ...): the config.json `edgeseg "
-                f"train` writes beside it is missing; put it back beside the .keras, or name "
-                f"the data's classes {list(spec.class_names)}"
+                f"train` writes beside it is missing; put it back beside the .keras"
             )
         if not spec.names_known:  # placeholders: the model was converted without config.json
             raise DatasetError(
                 f"{model}: records no class names (class_0, class_1 ...: converted without the "
                 f"config.json `edgeseg train` writes beside the .keras); convert it again from "
-                f"its run folder, or name the data's classes {list(spec.class_names)}"
+                f"its run folder"
             )
+        differ = [
+            f"{d!r} (model {m!r})"
+            for d, m in zip(ds.class_names, spec.class_names, strict=True)
+            if d != m
+        ]
         raise DatasetError(
-            f"{ds.names_source or ds.root}: class names differ from those of {model.name}: dataset "
-            f"{list(ds.class_names)} vs model {list(spec.class_names)}; fix the names (or their "
+            f"{ds.names_source or ds.root}: class names differ from those of {model.name}: "
+            f"{', '.join(differ[:3])}{' ...' if len(differ) > 3 else ''} (dataset "
+            f"{list(ds.class_names)} vs model {list(spec.class_names)}); fix the names (or their "
             "order) to match the model's"
         )
     _check_colours(ds, spec, model)

@@ -174,6 +174,16 @@ def _check_not_stale(float_path: Path, int8_path: Path) -> None:
     if not isinstance(recorded, str):
         return
     if name == float_path.name and float_path.is_file() and file_sha256(float_path) != recorded:
+        beside = int8_path.parent / name
+        if (
+            beside.is_file()
+            and beside.resolve() != float_path.resolve()
+            and file_sha256(beside) == recorded
+        ):  # not a retraining: two runs' models, and the int8 one's own .keras is beside it
+            raise ModelError(
+                f"{int8_path} was converted from {beside}, not from {float_path} (another "
+                f"run's): compare it with its own, edgeseg check {beside} {int8_path}"
+            )
         raise ModelError(
             f"{int8_path} was converted from an earlier {float_path.name} (retrained since, "
             f"e.g. with --overwrite or --resume): convert it again, edgeseg convert {float_path}"

@@ -77,7 +77,8 @@ def make_disagreement(
         _fit(colorize(int8_map, spec.palette), nearest=True),
         diff_panel,
     )
-    _label(cells[0], stem[:28], (0, 0))
+    # a long name keeps its end: a set's names often share a long start and differ at the end
+    _label(cells[0], stem if len(stem) <= 28 else f"{stem[:12]}..{stem[-14:]}", (0, 0))
     _label(cells[3], f"{100 * fraction:.2f}% differ", (0, 0))
     return Disagreement(stem, fraction, cells)
 

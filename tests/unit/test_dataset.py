@@ -1168,6 +1168,12 @@ def test_a_model_without_class_names_is_said_to_need_its_config_json(tmp_path: P
     placeholder = ModelSpec(8, 8, default_class_names(3))
     with pytest.raises(DatasetError, match=r"m\.tflite: records no class names .*convert it again"):
         check_model_classes(open_dataset(tmp_path), placeholder, Path("m.tflite"))
+    with pytest.raises(DatasetError, match=r"m\.keras: no class names .*beside the \.keras$"):
+        check_model_classes(open_dataset(tmp_path), placeholder, Path("m.keras"))
+    with pytest.raises(DatasetError, match=r"'b' \(model 'sidewalk'\) \(dataset \['a', 'b'"):
+        check_model_classes(
+            open_dataset(tmp_path), ModelSpec(8, 8, ("a", "sidewalk", "c")), Path("m")
+        )
 
 
 def test_ignored_pixels_are_named_by_what_makes_them_so(tmp_path: Path) -> None:

@@ -119,6 +119,15 @@ def test_disagreement_cell_shows_a_single_differing_pixel() -> None:
     assert len(np.unique(grid.reshape(-1, 3), axis=0)) > 5
 
 
+def test_disagreement_rows_of_long_names_that_differ_at_the_end_are_told_apart() -> None:
+    """labelmefacade's names share a 29-character start: every row read the same cut name."""
+    frame = np.full((64, 64), 128, np.uint8)
+    maps = np.zeros((64, 64), np.uint8)
+    names = ("05june05_static_street_boston_p1010769", "05june05_static_street_boston_p1010736")
+    first, second = (make_disagreement(n, 0.0, frame, maps, maps, SPEC) for n in names)
+    assert not np.array_equal(first.cells[0], second.cells[0])
+
+
 def test_step_summary_is_appended(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     target = tmp_path / "summary.md"
     target.write_text("earlier step\n")
@@ -189,6 +198,14 @@ def test_an_int8_model_left_from_before_a_retraining_is_refused(tmp_path: Path) 
     from edgeseg.core.model_metadata import stale_source
 
     assert stale_source(int8) == keras
+    # another run's model.keras, the int8 model's own unchanged beside it: a mismatched pair,
+    # not a retraining (it told the user to convert the other run's model)
+    other = tmp_path / "other_run" / "model.keras"
+    other.parent.mkdir()
+    other.write_bytes(b"another run")
+    keras.write_bytes(b"the first training")
+    with pytest.raises(ModelError, match=r"converted from .*model\.keras, not from .*other_run"):
+        _check_not_stale(other, int8)
     keras.unlink()  # no source beside it (a model copied on its own): nothing to tell
     assert stale_source(int8) is None
     _check_not_stale(tmp_path / "model_float.keras", int8)
@@ -200,6 +217,10 @@ def test_fail_lines_show_scores_in_percent_and_a_tiny_drop_as_nonzero() -> None:
     assert f"(float {100 * FLOAT.miou:.2f} -> int8 {100 * INT8.miou:.2f})" in first
     tiny = replace_drop(res, 0.004)
     assert "IoU drop 0.004 points > --max-class-drop 0" in " ".join(tiny.failures)
+    from dataclasses import replace
+
+    just_over = replace(replace_drop(res, 0.01297), max_class_drop=0.01)  # read '0.01 > 0.01'
+    assert "IoU drop 0.013 points > --max-class-drop 0.01" in " ".join(just_over.failures)
 
 
 def replace_drop(res: CheckResult, drop: float) -> CheckResult:
