@@ -119,12 +119,19 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
-def make_dir(path: str | Path, *, label: str = "") -> Path:
-    """Create a folder (and its parents) for output; an OSError becomes one WriteError (exit 4)."""
+def check_dir_output(path: str | Path, *, label: str = "") -> None:
+    """Before the work that fills it: a folder output where a file stands, or under a file,
+    fails now (exit 4, naming the option), not after minutes of reading the data."""
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         raise WriteError(f"{_where(folder, label)}: not a folder; give a folder")
     check_parent(folder, label=label)
+
+
+def make_dir(path: str | Path, *, label: str = "") -> Path:
+    """Create a folder (and its parents) for output; an OSError becomes one WriteError (exit 4)."""
+    folder = Path(path)
+    check_dir_output(folder, label=label)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgeseg.core.errors import DatasetError, EdgesegError, ModelError, path_argument
-from edgeseg.core.fileio import output_dir
+from edgeseg.core.fileio import check_dir_output, output_dir
 from edgeseg.core.metrics import SegmentationScores
 from edgeseg.core.spec import UNLISTED_COLORS, parse_size
 from edgeseg.data.layout import DEFAULT_VAL_FRACTION, find_splits
@@ -421,6 +421,7 @@ def build_config(
     out = Path(out)
     if resume and overwrite:
         raise EdgesegError("--resume continues the run in --out, --overwrite replaces it: pick one")
+    check_dir_output(out, label="--out")  # a file named as the run folder: before the data scan
     # the run a killed --overwrite set aside goes back before its config.json is read or the
     # folder is judged (a resume found no config.json; a plain train generated built-in data
     # into the folder and only then found it held a model)

@@ -288,6 +288,20 @@ def test_a_val_fraction_data_with_its_own_val_split_ignores_is_said(
     assert caplog.text.count("--val-fraction 0.5 does nothing here") == 1
 
 
+def test_an_out_that_is_a_file_is_refused_before_the_data_is_read(tmp_path: Path) -> None:
+    """`train DATA --out notes.txt` checked every pair of the data (seconds to minutes) and
+    only then said --out was not a folder."""
+    from edgeseg.core.errors import WriteError
+    from edgeseg.train.config import build_config
+
+    (tmp_path / "notes.txt").write_text("mine")
+    for out in (tmp_path / "notes.txt", tmp_path / "notes.txt" / "run"):
+        with pytest.raises(WriteError, match=r"^--out .*notes\.txt") as refused:
+            build_config(tmp_path / "no such data", out, {})
+        assert refused.value.exit_code == 4
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
 def test_a_run_that_fails_before_writing_leaves_no_empty_out_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
