@@ -200,6 +200,10 @@ def is_gray(image: np.ndarray) -> bool:
     )
 
 
+BLENDED_EDGES_MAX_PERCENT = 10.0
+"""Above this share of a mask's pixels, unlisted colours are a class missing from the list."""
+
+
 def _colors_to_index(
     rgb: np.ndarray,
     colors: np.ndarray,
@@ -224,10 +228,17 @@ def _colors_to_index(
         bad = np.unique(keys[~known])
         shown = shortlist([f"#{int(k):06X}" for k in bad], 5)
         share = 100.0 * float((~known).mean())
+        # blended edges cover a few percent of a mask at most; more is a class not listed,
+        # which leaving unscored would hide
+        what = (
+            f"list the missing class's colour in {source}"
+            if share > BLENDED_EDGES_MAX_PERCENT
+            else "list each class's colour, or train with --unlisted-colors ignore to leave "
+            "such pixels unscored (e.g. blended edges)"
+        )
         raise DatasetError(
             f"{path}: mask colour(s) {shown} not listed in {source} ({len(bad)} colour(s) on "
-            f"{share:.2g}% of its pixels); list each class's colour, or train with "
-            "--unlisted-colors ignore to leave such pixels unscored (e.g. blended edges)"
+            f"{share:.2g}% of its pixels); {what}"
         )
     return out
 

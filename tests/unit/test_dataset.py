@@ -1031,6 +1031,22 @@ def test_blended_edge_colours_are_refused_with_their_share_or_ignored_on_request
     assert np.array_equal(decoded, expected)
 
 
+def test_a_class_missing_from_classes_csv_is_not_offered_to_be_ignored(tmp_path: Path) -> None:
+    """81% of a mask in colours classes.csv lacks: a missing class, which the error offered
+    to leave unscored with --unlisted-colors ignore (it would train on a fifth of the mask)."""
+    (tmp_path / "classes.csv").write_text("a,0,0,0\nb,255,255,255\n")
+    rgb = np.zeros((10, 10, 3), np.uint8)
+    rgb[:, 2:] = (0, 128, 0)  # a third class, not listed
+    write_pair(tmp_path, "x", rgb)
+    with pytest.raises(DatasetError) as refused:
+        ds = open_dataset(tmp_path, val_fraction=0)
+        ds.load(ds.train[0])
+    message = str(refused.value)
+    assert "#008000" in message and "on 80% of its pixels" in message, message
+    assert "list the missing class's colour in classes.csv" in message
+    assert "--unlisted-colors ignore" not in message
+
+
 def test_bad_classes_csv_row(tmp_path: Path) -> None:
     csv = tmp_path / "classes.csv"
     csv.write_text("a,0,0,0\nb,300,0,0\n")
