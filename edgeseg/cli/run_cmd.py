@@ -115,7 +115,8 @@ def run_command(
         Path | None,
         typer.Option(
             "--save",
-            help="Write the drawn view: a video (.mp4, .avi) or, for one image, .png / .jpg.",
+            help="Write the drawn view: a video (.mp4, .m4v, .mov: MPEG-4; .avi, .mkv: MJPEG) or, "
+            "for one image, .png / .jpg.",
         ),
     ] = None,
     save_masks: Annotated[
@@ -242,8 +243,12 @@ def _print_summary(runner: StreamRunner, result: StreamResult, save: Path | None
     invoke = s.stages["invoke"].summary()
     auto = " (auto)" if runner.trial is not None else ""  # --stats says if the trial finished
     threads = runner.trial.chosen if runner.trial and runner.trial.chosen else runner.seg.threads
+    # a stop leaves the frames already read but not yet through the model: said, so that the
+    # counts add up ('46 processed of 47 read (0 dropped)' left one unaccounted for)
+    unfinished = s.frames_in - s.processed - s.dropped
     console.print(
         f"{s.processed} frame(s) processed of {s.frames_in} read ({s.dropped} dropped"
+        f"{f', {unfinished} in flight when it stopped' if unfinished > 0 else ''}"
         f"{f', {s.skipped} unreadable skipped' if s.skipped else ''}) at "
         f"{s.fps:.1f} FPS; invoke p50 {invoke['p50_ms'] if s.processed else '-'} ms on "
         f"{threads} thread(s){auto}; stopped by {result.stopped_by}",

@@ -579,3 +579,29 @@ def test_an_error_that_a_stop_caused_ends_as_the_stop(monkeypatch: pytest.Monkey
     assert stopped.value.exit_code == 143 and said.getvalue().strip() == "terminated"
     with pytest.raises(SystemError), common.interrupts_kept(), common.user_errors():
         raise SystemError("a bug, not a stop")  # its traceback, as before
+
+
+def test_a_stopped_runs_frame_counts_add_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C said '46 frame(s) processed of 47 read (0 dropped)': the frame read but not yet
+    through the model when the run stopped was counted nowhere."""
+    import io
+    import types
+
+    from rich.console import Console
+
+    from edgeseg.cli import run_cmd
+    from edgeseg.runtime.stats import StreamStats
+    from edgeseg.runtime.stream import StreamResult
+
+    said = io.StringIO()
+    monkeypatch.setattr(run_cmd, "console", Console(file=said, width=300))
+    runner = types.SimpleNamespace(trial=None, seg=types.SimpleNamespace(threads=2))
+    stats = StreamStats(frames_in=47, processed=46)
+    run_cmd._print_summary(runner, StreamResult(stats, "SIGINT"), None)  # type: ignore[arg-type]
+    assert "46 frame(s) processed of 47 read (0 dropped, 1 in flight when it stopped)" in (
+        said.getvalue()
+    )
+    said.truncate(0)
+    stats = StreamStats(frames_in=47, processed=45, dropped=2)
+    run_cmd._print_summary(runner, StreamResult(stats, "end"), None)  # type: ignore[arg-type]
+    assert "45 frame(s) processed of 47 read (2 dropped) at" in said.getvalue()
