@@ -58,7 +58,8 @@ def _spec_rows(table: Table, spec: ModelSpec) -> None:
     if spec.ignored_classes:
         table.add_row("left out", escape(", ".join(spec.ignored_classes)))
     if spec.unlisted_colors == "ignore":
-        table.add_row("unlisted colours", "ignored (colour-mask colours not in classes.csv)")
+        # named as the data's list, which may be classes.csv, class_dict.csv, _classes.csv ...
+        table.add_row("unlisted colours", "ignored (mask colours the class list does not name)")
     table.add_row("palette", " ".join("#" + "".join(f"{v:02X}" for v in c) for c in spec.palette))
     table.add_row(
         "input",
@@ -129,6 +130,15 @@ def _keras_info(model: Path) -> None:
     try:  # the recipe the run resolved, as `edgeseg train` logged it
         trained = load_train_config(model.parent)
         table.add_row("training", trained.recipe_line().removeprefix("recipe: "))
+        if trained.makes_qat_model and model.name != FLOAT_MODEL and "qat" not in spec.extra:
+            # stopped (Ctrl-C) between the float training and the quantisation-aware step
+            table.add_row(
+                "quantisation-aware",
+                escape(
+                    f"not run yet: {model.name} is the float checkpoint; edgeseg train --out "
+                    f"{model.parent} --resume runs that step"
+                ),
+            )
         gone = "" if trained.data.is_dir() else " (not found: moved or removed since)"
         table.add_row("data", escape(f"{trained.data}{gone}"))
     except (EdgesegError, ValueError):

@@ -184,6 +184,18 @@ def test_info_on_a_keras_model_reads_what_training_recorded_without_tensorflow( 
     ):
         assert expected in shown, (expected, shown)
     assert "no config.json beside it" in lone_out and "EXIT 2" in lone_out
+    assert "quantisation-aware" not in shown  # trained with qat=False
+
+    # a run stopped (Ctrl-C) before its quantisation-aware step: its recipe says the step comes,
+    # its model.keras is the float checkpoint (info showed only the recipe)
+    stopped = tmp_path / "stopped"
+    shutil.copytree(membrane_run.model_path.parent, stopped)
+    config = json.loads((stopped / "config.json").read_text())
+    config["train"]["qat"] = True
+    (stopped / "config.json").write_text(json.dumps(config))
+    shown = info_in_a_fresh_interpreter(stopped / "model.keras")
+    assert "then the quantisation-aware model" in shown, shown
+    assert "not run yet: model.keras is the float checkpoint" in shown, shown
 
 
 # === Small untrained models: decoder variants and quantisation modes ===

@@ -525,6 +525,8 @@ def test_unlisted_colours_are_refused_by_default_and_ignored_on_request(
     assert read_spec(int8.read_bytes()).unlisted_colors == "ignore"
     result = runner.invoke(app, ["info", str(int8)], env={"COLUMNS": "200"})
     assert result.exit_code == 0 and "unlisted colours" in result.output
+    # not 'colours not in classes.csv': the list may be class_dict.csv, _classes.csv ...
+    assert "ignored (mask colours the class list does not name)" in result.output
 
     # index-coded masks have no colours to ignore: refused naming the option
     result = runner.invoke(
