@@ -18,7 +18,7 @@ from edgeseg.core.errors import DatasetError, EdgesegError, ModelError, path_arg
 from edgeseg.core.fileio import check_dir_output, output_dir
 from edgeseg.core.metrics import SegmentationScores
 from edgeseg.core.spec import UNLISTED_COLORS, parse_size
-from edgeseg.data.layout import DEFAULT_VAL_FRACTION, find_splits
+from edgeseg.data.layout import DEFAULT_VAL_FRACTION, find_splits, split_dirs
 from edgeseg.train import CONFIG_NAME, SYNTHETIC_FOLDER
 from edgeseg.train.recipe import CLASS_WEIGHTINGS, LOSSES
 from edgeseg.train.run_folder import (
@@ -461,7 +461,30 @@ def build_config(
             given["val_fraction"],
             source,
         )
+    elif (held_out := _held_out_beside(source)) is not None:
+        log.warning(
+            "%s is the training split of %s: training holds out a share of it and never sees "
+            "%s; to validate on that split, pass %s",
+            source,
+            source.parent,
+            held_out,
+            source.parent,
+        )
     return TrainConfig(data=source, out=out, overwrite=overwrite, verbose=verbose, **given)
+
+
+def _held_out_beside(data: Path) -> Path | None:
+    """The held-out split folder beside DATA when DATA is its dataset's training split (`train
+    DATA/train`), which is then trained on as one pool; None otherwise."""
+    if not data.is_dir() or _has_own_val(data):
+        return None
+    try:
+        splits = split_dirs(data.parent)
+    except EdgesegError:
+        return None
+    if splits is None or splits[1] is None or splits[0].resolve() != data.resolve():
+        return None
+    return splits[1]
 
 
 NETWORK_OPTIONS = ("encoder", "alpha", "weights", "depth", "filters", "upsample", "target")

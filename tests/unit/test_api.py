@@ -286,6 +286,11 @@ def test_a_val_fraction_data_with_its_own_val_split_ignores_is_said(
         build_config(tmp_path, tmp_path / "run", {"val_fraction": 0.5})
         build_config(tmp_path / "train", tmp_path / "run2", {"val_fraction": 0.5})
     assert caplog.text.count("--val-fraction 0.5 does nothing here") == 1
+    # DATA/train alone: trained as one pool, a share held out of it, DATA/val never seen
+    assert caplog.text.count("is the training split of") == 1
+    assert f"never sees {tmp_path / 'val'}; to validate on that split, pass {tmp_path}" in (
+        caplog.text
+    )
 
 
 def test_an_out_that_is_a_file_is_refused_before_the_data_is_read(tmp_path: Path) -> None:
