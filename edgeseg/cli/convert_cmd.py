@@ -49,9 +49,10 @@ def convert(
         Path | None,
         typer.Option(
             "--calib",
-            help="Calibration images: a folder of images or a dataset folder (images/ or "
-            "train/images + val/images). Default: ./calib_data/, else the data the model was "
-            "trained on (config.json), else a source checkout's synthetic calib_data/.",
+            help="Calibration images: a folder of images or a dataset folder in any layout "
+            "train reads (its images, every split). Default: ./calib_data/, else the data the "
+            "model was trained on (config.json), else a source checkout's synthetic "
+            "calib_data/.",
         ),
     ] = None,
     out: Annotated[
