@@ -43,13 +43,11 @@ def stop_point() -> None:
 def safe_points() -> Iterator[None]:
     """Around native work that calls `stop_point` at safe places; a stop still pending when the
     block ends (it came after the last safe point) is raised there."""
-    global _depth, _pending
+    global _depth
     _depth += 1
     try:
         yield
     finally:
         _depth -= 1
         if _depth == 0:
-            make, _pending = _pending, None
-            if make is not None:
-                raise make()
+            stop_point()
