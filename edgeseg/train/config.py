@@ -454,14 +454,15 @@ def build_config(
     if not overwrite:
         refuse_trained(out)  # before minutes of built-in scenes are generated into it
     source = Path(data) if data is not None else _synthetic_data(out, seed, progress)
-    if "val_fraction" in given and _has_own_val(source):
+    own_val = _has_own_val(source)
+    if "val_fraction" in given and own_val:
         log.warning(
             "--val-fraction %s does nothing here: %s has its own held-out split, which training "
             "validates on",
             given["val_fraction"],
             source,
         )
-    elif (held_out := _held_out_beside(source)) is not None:
+    elif not own_val and (held_out := _held_out_beside(source)) is not None:
         log.warning(
             "%s is the training split of %s: training holds out a share of it and never sees "
             "%s; to validate on that split, pass %s",
@@ -474,9 +475,9 @@ def build_config(
 
 
 def _held_out_beside(data: Path) -> Path | None:
-    """The held-out split folder beside DATA when DATA is its dataset's training split (`train
-    DATA/train`), which is then trained on as one pool; None otherwise."""
-    if not data.is_dir() or _has_own_val(data):
+    """The held-out split folder beside DATA when DATA (a folder with no held-out split of its
+    own) is its dataset's training split (`train DATA/train`); None otherwise."""
+    if not data.is_dir():
         return None
     try:
         splits = split_dirs(data.parent)
